@@ -1,0 +1,67 @@
+import { EventEmitter } from 'node:events';
+import type { KV, KvWatchEntry } from '@nats-io/kv';
+import type { Bus } from './nats.js';
+import { decodeJson } from './nats.js';
+import type { Charger, Installation } from './model.js';
+import { buckets } from './subjects.js';
+
+export interface ConfigCacheEvents {
+  installation: [id: string, value: Installation | undefined];
+  charger: [id: string, value: Charger | undefined, previous: Charger | undefined];
+}
+
+/**
+ * Every node's in-memory view of installations and chargers, kept current by KV watches. The OCPP
+ * handshake, the charger actors and the balancer read it instead of hitting KV on every message.
+ */
+export class ConfigCache extends EventEmitter<ConfigCacheEvents> {
+  readonly installations = new Map<string, Installation>();
+  readonly chargers = new Map<string, Charger>();
+  private readonly stops: (() => void)[] = [];
+
+  static async start(bus: Bus): Promise<ConfigCache> {
+    const cache = new ConfigCache();
+    await Promise.all([
+      cache.watch(bus.kv[buckets.installations], (key, value) => {
+        const v = value as Installation | undefined;
+        if (v) cache.installations.set(key, v);
+        else cache.installations.delete(key);
+        cache.emit('installation', key, v);
+      }),
+      cache.watch(bus.kv[buckets.chargers], (key, value) => {
+        const v = value as Charger | undefined;
+        const prev = cache.chargers.get(key);
+        if (v) cache.chargers.set(key, v);
+        else cache.chargers.delete(key);
+        cache.emit('charger', key, v, prev);
+      }),
+    ]);
+    return cache;
+  }
+
+  chargersOf(installationId: string): Charger[] {
+    return [...this.chargers.values()].filter((c) => c.installationId === installationId).sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  stop(): void {
+    for (const s of this.stops) s();
+  }
+
+  /** Resolves once the initial values are loaded; later changes keep arriving in the background. */
+  private async watch(kv: KV, apply: (key: string, value: unknown) => void): Promise<void> {
+    const iter = await kv.watch();
+    this.stops.push(() => iter.stop());
+    let ready!: () => void;
+    const loaded = new Promise<void>((r) => (ready = r));
+    const onEntry = (e: KvWatchEntry): void => {
+      apply(e.key, e.operation === 'PUT' && e.length > 0 ? decodeJson(e.value) : undefined);
+      if (e.delta === 0) ready();
+    };
+    void (async () => {
+      for await (const e of iter) onEntry(e);
+    })();
+    // An empty bucket delivers no initial entry at all.
+    if ((await kv.status()).values === 0) ready();
+    await loaded;
+  }
+}

@@ -1,0 +1,70 @@
+/** Domain records as stored in KV. Secrets are never part of these records (see credential-store). */
+
+export type Phase = 'L1' | 'L2' | 'L3';
+export const PHASES: readonly Phase[] = ['L1', 'L2', 'L3'];
+export interface PhaseCurrents {
+  L1: number;
+  L2: number;
+  L3: number;
+}
+
+export interface InstallationOcppSettings {
+  /** "OCPP authorization": each charger also stands at the partner's Central System. */
+  partnerEnabled: boolean;
+  /** Partner (north) URL template with `{deviceId}`, ws:// or wss://. */
+  url?: string;
+  /** Default id tag sent to the partner when authentication is disabled ("" when unset). */
+  defaultIdTag?: string;
+}
+
+export interface BalancerSettings {
+  safetyMarginA: number;
+  settleMs: number;
+  deadbandA: number;
+  minChangeIntervalMs: number;
+  rotationIntervalMs: number;
+  minRunMs: number;
+  minPauseMs: number;
+}
+
+export interface Installation {
+  id: string;
+  name: string;
+  fuse: PhaseCurrents;
+  /** `required: false` is free charging; otherwise the allow list decides, or the partner when enabled. */
+  authorization: { required: boolean; idTags: string[] };
+  ocpp: InstallationOcppSettings;
+  balancer: BalancerSettings;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type ProfilePurpose = 'ChargePointMaxProfile' | 'TxDefaultProfile' | 'TxProfile';
+export type PhaseRotation = 'L1L2L3' | 'L2L3L1' | 'L3L1L2' | 'L1L3L2' | 'L3L2L1' | 'L2L1L3';
+
+export interface ChargerOcppSettings {
+  /** Full partner URL, overriding the installation's template. */
+  url?: string;
+  webSocketPing: boolean;
+  /** ISO time until which the partner session's OCPP log keeps MeterValues and Heartbeat. */
+  verboseLoggingUntil?: string;
+}
+
+export interface Charger {
+  id: string;
+  installationId: string;
+  /** Serial reported to the partner as `{deviceId}`; defaults to the charger id. */
+  serial: string;
+  phases: 1 | 3;
+  phaseRotation: PhaseRotation;
+  /** For a 1-phase charger: the grid phase it sits on. */
+  gridPhase: Phase;
+  minCurrent: number;
+  maxCurrent: number;
+  priority: number;
+  profilePurpose: ProfilePurpose;
+  ocppValidation: 'strict' | 'lenient';
+  ocpp: ChargerOcppSettings;
+  createdAt: string;
+  updatedAt: string;
+}

@@ -1,0 +1,77 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { buckets, streams, subjects, type BucketName } from './subjects.js';
+
+const NANOS_PER_MS = 1_000_000;
+const DAY_MS = 24 * 3600 * 1000;
+
+/** What every part of the platform receives to talk to NATS: one connection, its buckets and streams. */
+export interface Bus {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly kv: Readonly<Record<BucketName, KV>>;
+  close(): Promise<void>;
+}
+
+export interface BusOptions {
+  url: string;
+  name?: string;
+  /** How long the OCPP message log keeps messages. */
+  ocppLogMaxAgeMs?: number;
+}
+
+/**
+ * Connects and makes sure every bucket and stream exists (idempotent, so every node may do it).
+ * Buckets with history keep a few revisions for compare-and-set and audit.
+ */
+export async function connectBus(opts: BusOptions): Promise<Bus> {
+  const nc = await connect({ servers: opts.url, name: opts.name ?? 'charging-platform', maxReconnectAttempts: -1 });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const kvm = new Kvm(nc);
+  const kv = {} as Record<BucketName, KV>;
+  for (const name of Object.values(buckets)) {
+    kv[name] = await kvm.create(name, { history: name === buckets.allocations || name === buckets.leases ? 1 : 5 });
+  }
+  await ensureStream(jsm, {
+    name: streams.transactions,
+    subjects: [subjects.txAll],
+    // A StartTransaction retried after a lost reply within this window gets the same id (msgID dedupe).
+    duplicate_window: DAY_MS * NANOS_PER_MS,
+  });
+  await ensureStream(jsm, {
+    name: streams.ocppLog,
+    subjects: [subjects.ocppLogAll],
+    max_age: (opts.ocppLogMaxAgeMs ?? 7 * DAY_MS) * NANOS_PER_MS,
+  });
+  await ensureStream(jsm, { name: streams.northQueue, subjects: [subjects.northQueueAll] });
+  return {
+    nc,
+    js,
+    jsm,
+    kv,
+    close: async () => {
+      if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
+    },
+  };
+}
+
+async function ensureStream(
+  jsm: JetStreamManager,
+  cfg: { name: string; subjects: string[]; max_age?: number; duplicate_window?: number },
+): Promise<void> {
+  try {
+    await jsm.streams.info(cfg.name);
+    await jsm.streams.update(cfg.name, { subjects: cfg.subjects, ...(cfg.max_age ? { max_age: cfg.max_age } : {}), ...(cfg.duplicate_window ? { duplicate_window: cfg.duplicate_window } : {}) });
+  } catch (err) {
+    if (!String((err as Error).message).toLowerCase().includes('not found')) throw err;
+    await jsm.streams.add({ ...cfg, storage: StorageType.File });
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+export const encodeJson = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
+export const decodeJson = <T>(data: Uint8Array): T => JSON.parse(decoder.decode(data)) as T;
