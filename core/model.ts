@@ -68,3 +68,35 @@ export interface Charger {
   createdAt: string;
   updatedAt: string;
 }
+
+export interface ConnectorState {
+  connectorId: number;
+  status: string;
+  errorCode: string;
+  info?: string;
+  vendorErrorCode?: string;
+  updatedAt: string;
+}
+
+export interface ActiveTransaction {
+  transactionId: number;
+  connectorId: number;
+  idTag: string;
+  meterStartWh: number;
+  startedAt: string;
+}
+
+/** A connected charger's live state, as its actor holds it; answered to `$status` commands. */
+export interface ChargerLiveStatus {
+  chargerId: string;
+  installationId: string;
+  nodeId: string;
+  connectedAt: string;
+  lastSeen: string;
+  registration: 'Unknown' | 'Accepted' | 'Pending' | 'Rejected';
+  connectors: ConnectorState[];
+  /** Measured current per charger terminal (A). */
+  measured: { t1?: number; t2?: number; t3?: number; at?: string };
+  energyWh?: number;
+  activeTransactions: ActiveTransaction[];
+}

@@ -17,6 +17,8 @@ export const subjects = {
   chargerCommand: (chargerId: string) => `cmd.charger.${chargerId}`,
   /** Dynamic available current from an energy manager (also stored in KV with its expiry). */
   availableCurrent: (installationId: string) => `evt.inst.${installationId}.available-current`,
+  /** Request/reply answered by the node leading an installation's balancer: its live allocation. */
+  balancerStatus: (installationId: string) => `balancer.status.${installationId}`,
   /** Transactions stream subjects. */
   txStart: (chargerId: string) => `tx.start.${chargerId}`,
   txStop: (chargerId: string) => `tx.stop.${chargerId}`,
@@ -43,6 +45,12 @@ export const buckets = {
   chargerState: 'charger-state',
   /** Dynamic available current per installation, with its expiry. */
   availableCurrent: 'available-current',
+  /** Per-charger current caps from a partner SetChargingProfile or the API; the balancer respects them. */
+  caps: 'caps',
+  /** North (partner) session state per charger: partner transaction ids, virtual configuration. */
+  north: 'north',
+  /** API tokens (hashed) with their scope. */
+  tokens: 'tokens',
 } as const;
 
 export const streams = {

@@ -1,0 +1,186 @@
+import type { ChargerEvent as BusEvent } from '../core/events.js';
+import type { Charger, Installation } from '../core/model.js';
+import type { ChargerStateStore } from '../core/charger-state-store.js';
+import type { TransactionStore } from '../core/transaction-store.js';
+import type { OcppAction, RequestOf, ResponseOf } from '../ocpp/actions.js';
+import { NotImplementedError, SecurityError } from '../ocpp/errors.js';
+import type { ChargerContext, ChargerEvent } from './charger-machine.js';
+import { callAllowed } from './charger-machine.js';
+import { readMeterValues } from './meter-values.js';
+
+export type IdTagInfo = ResponseOf<'Authorize'>['idTagInfo'];
+
+/** Decides an id tag for an installation. The default is local; the partner bridge supplies its own. */
+export type Authorizer = (installation: Installation | undefined, idTag: string, chargerId: string) => Promise<IdTagInfo>;
+
+export const localAuthorizer: Authorizer = async (installation, idTag) => {
+  if (!installation) return { status: 'Invalid' };
+  if (!installation.authorization.required) return { status: 'Accepted' };
+  return { status: installation.authorization.idTags.includes(idTag) ? 'Accepted' : 'Invalid' };
+};
+
+/** What a handler may use: the session's state and the edges (stores, bus). */
+export interface HandlerEnv {
+  readonly chargerId: string;
+  readonly nodeId: string;
+  charger(): Charger;
+  installation(): Installation | undefined;
+  now(): Date;
+  context(): ChargerContext;
+  /** True while the session still provisions the charger (password rotation). */
+  provisioning(): boolean;
+  send(event: ChargerEvent): void;
+  publish(event: BusEvent): void;
+  readonly transactions: TransactionStore;
+  readonly chargerState: ChargerStateStore;
+  readonly authorize: Authorizer;
+  readonly heartbeatIntervalS: number;
+  readonly pendingIntervalS: number;
+  readonly logger: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
+}
+
+type Handler<A extends OcppAction> = (req: RequestOf<A>, env: HandlerEnv) => Promise<ResponseOf<A>> | ResponseOf<A>;
+type HandlerTable = { [A in OcppAction]?: Handler<A> };
+
+const iso = (d: Date): string => d.toISOString();
+
+/** Every charger-initiated OCPP action is handled here, and only here. */
+export const chargerHandlers: HandlerTable = {
+  async BootNotification(req, env) {
+    const now = env.now();
+    const status = !env.installation() ? 'Rejected' : env.provisioning() ? 'Pending' : 'Accepted';
+    await env.chargerState.putBoot(env.chargerId, { ...req, bootedAt: iso(now) });
+    env.send({ type: 'BOOT', status, at: now.getTime() });
+    env.publish({ kind: 'boot', chargerId: env.chargerId, installationId: env.charger().installationId, status, at: iso(now) });
+    return { status, currentTime: iso(now), interval: status === 'Accepted' ? env.heartbeatIntervalS : env.pendingIntervalS };
+  },
+
+  Heartbeat(_req, env) {
+    const now = env.now();
+    env.send({ type: 'SEEN', at: now.getTime() });
+    return { currentTime: iso(now) };
+  },
+
+  StatusNotification(req, env) {
+    const now = env.now();
+    const connector = {
+      connectorId: req.connectorId,
+      status: req.status,
+      errorCode: req.errorCode,
+      ...(req.info ? { info: req.info } : {}),
+      ...(req.vendorErrorCode ? { vendorErrorCode: req.vendorErrorCode } : {}),
+      updatedAt: req.timestamp ?? iso(now),
+    };
+    env.send({ type: 'STATUS', connector, at: now.getTime() });
+    env.publish({ kind: 'status', chargerId: env.chargerId, installationId: env.charger().installationId, ...connector, timestamp: connector.updatedAt });
+    return {};
+  },
+
+  async Authorize(req, env) {
+    env.send({ type: 'SEEN', at: env.now().getTime() });
+    return { idTagInfo: await env.authorize(env.installation(), req.idTag, env.chargerId) };
+  },
+
+  async StartTransaction(req, env) {
+    const now = env.now();
+    const installationId = env.charger().installationId;
+    const idTagInfo = await env.authorize(env.installation(), req.idTag, env.chargerId);
+    // Durable before the charger hears the answer: the stream sequence is the transaction id.
+    const { transactionId } = await env.transactions.start({
+      chargerId: env.chargerId,
+      installationId,
+      connectorId: req.connectorId,
+      idTag: req.idTag,
+      meterStartWh: req.meterStart,
+      timestamp: req.timestamp,
+      ...(req.reservationId !== undefined ? { reservationId: req.reservationId } : {}),
+      nodeId: env.nodeId,
+    });
+    const tx = { transactionId, connectorId: req.connectorId, idTag: req.idTag, meterStartWh: req.meterStart, startedAt: req.timestamp };
+    env.send({ type: 'TX_STARTED', tx, at: now.getTime() });
+    env.publish({ kind: 'transaction', chargerId: env.chargerId, installationId, transactionId, connectorId: req.connectorId, event: 'started', at: iso(now) });
+    return { transactionId, idTagInfo };
+  },
+
+  async StopTransaction(req, env) {
+    const now = env.now();
+    const installationId = env.charger().installationId;
+    const active = env.context().transactions[req.transactionId];
+    const start = active ? undefined : await env.transactions.getStart(req.transactionId, env.chargerId);
+    const known = !!active || !!start;
+    if (!known) env.logger.warn({ chargerId: env.chargerId, transactionId: req.transactionId }, 'StopTransaction for an unknown transaction; recorded anyway');
+    // A stop for an unknown id is still acknowledged and recorded (the charger would retry forever).
+    await env.transactions.stop({
+      chargerId: env.chargerId,
+      installationId,
+      transactionId: req.transactionId,
+      known,
+      ...(req.idTag ? { idTag: req.idTag } : {}),
+      meterStopWh: req.meterStop,
+      timestamp: req.timestamp,
+      ...(req.reason ? { reason: req.reason } : {}),
+      ...(req.transactionData ? { transactionData: req.transactionData } : {}),
+      nodeId: env.nodeId,
+    });
+    env.send({ type: 'TX_STOPPED', transactionId: req.transactionId, at: now.getTime() });
+    const connectorId = active?.connectorId ?? start?.connectorId ?? 0;
+    env.publish({ kind: 'transaction', chargerId: env.chargerId, installationId, transactionId: req.transactionId, connectorId, event: 'stopped', at: iso(now) });
+    return req.idTag ? { idTagInfo: await env.authorize(env.installation(), req.idTag, env.chargerId) } : {};
+  },
+
+  async MeterValues(req, env) {
+    const now = env.now();
+    const charger = env.charger();
+    if (req.transactionId !== undefined && !env.context().transactions[req.transactionId]) {
+      // After a platform restart the charger carries on with a transaction this session never saw.
+      const start = await env.transactions.getStart(req.transactionId, env.chargerId);
+      if (start) {
+        const tx = { transactionId: req.transactionId, connectorId: start.connectorId, idTag: start.idTag, meterStartWh: start.meterStartWh, startedAt: start.timestamp };
+        env.send({ type: 'TX_STARTED', tx, at: now.getTime() });
+      }
+    }
+    const reading = readMeterValues(req.meterValue, charger.phases);
+    if (!reading) return {};
+    env.send({ type: 'METER', measured: { ...reading.currents, at: reading.timestamp }, ...(reading.energyWh !== undefined ? { energyWh: reading.energyWh } : {}), at: now.getTime() });
+    env.publish({
+      kind: 'meter',
+      chargerId: env.chargerId,
+      installationId: charger.installationId,
+      connectorId: req.connectorId,
+      ...(req.transactionId !== undefined ? { transactionId: req.transactionId } : {}),
+      currents: reading.currents,
+      ...(reading.offered !== undefined ? { offered: reading.offered } : {}),
+      ...(reading.powerW !== undefined ? { powerW: reading.powerW } : {}),
+      ...(reading.energyWh !== undefined ? { energyWh: reading.energyWh } : {}),
+      timestamp: reading.timestamp,
+    });
+    return {};
+  },
+
+  DataTransfer(req, env) {
+    env.send({ type: 'SEEN', at: env.now().getTime() });
+    env.logger.info({ chargerId: env.chargerId, vendorId: req.vendorId, messageId: req.messageId }, 'DataTransfer from charger');
+    // No vendor extensions are implemented; 1.6 §4.3 answers UnknownVendorId.
+    return { status: 'UnknownVendorId' };
+  },
+
+  DiagnosticsStatusNotification(req, env) {
+    env.send({ type: 'DIAGNOSTICS_STATUS', status: req.status, at: env.now().getTime() });
+    return {};
+  },
+
+  FirmwareStatusNotification(req, env) {
+    env.send({ type: 'FIRMWARE_STATUS', status: req.status, at: env.now().getTime() });
+    return {};
+  },
+};
+
+/** Routes one incoming call to its handler, after the registration-state check. */
+export async function handleChargerCall(action: OcppAction, payload: Record<string, unknown>, env: HandlerEnv): Promise<unknown> {
+  const handler = chargerHandlers[action] as Handler<OcppAction> | undefined;
+  if (!handler) throw new NotImplementedError(`${action} is not supported by this Central System`);
+  if (!callAllowed(env.context().registration, action)) {
+    throw new SecurityError(`${action} is not allowed while the charger's registration is Rejected`);
+  }
+  return handler(payload as never, env);
+}

@@ -1,0 +1,94 @@
+import type { Subscription } from '@nats-io/transport-node';
+import type { ConnectionEvent } from '../core/events.js';
+import { decodeJson, encodeJson } from '../core/nats.js';
+import { subjects } from '../core/subjects.js';
+import type { RpcConnection, RpcConnectionOptions } from '../ocpp/rpc-connection.js';
+import { ChargerSession } from './charger-session.js';
+import type { NodeDeps } from './node-deps.js';
+
+export type AuthOutcome = { ok: true; context: AuthContext } | { ok: false; status: 401 | 404; reason: string };
+export interface AuthContext {
+  needsPasswordRotation: boolean;
+}
+
+/**
+ * The node's charger sessions: authenticates handshakes, spawns a session (and its actor) per
+ * connection, stops it on close, and closes a local socket when the same charger connects to
+ * another node (the newer connection wins, cluster-wide).
+ */
+export class ChargerRegistry {
+  readonly sessions = new Map<string, ChargerSession>();
+  private readonly subs: Subscription[] = [];
+
+  constructor(private readonly deps: NodeDeps) {
+    this.subs.push(
+      deps.bus.nc.subscribe(subjects.chargerEvent('*', '*', 'connection'), {
+        callback: (err, msg) => {
+          if (!err) this.onRemoteConnection(decodeJson<ConnectionEvent>(msg.data));
+        },
+      }),
+    );
+    deps.cache.on('charger', (id, value) => {
+      if (!value) this.sessions.get(id)?.rpc.close(4001, 'charger removed from configuration');
+    });
+    deps.cache.on('installation', (id, value) => {
+      if (value) return;
+      for (const s of this.sessions.values()) if (s.installationId === id) s.rpc.close(4001, 'installation removed');
+    });
+  }
+
+  /** Basic auth (security profile 1): user = charger id; unknown chargers are refused at the handshake. */
+  readonly authenticate = async ({ chargerId, password }: { chargerId: string; password: string | undefined }): Promise<AuthOutcome> => {
+    const charger = this.deps.cache.chargers.get(chargerId);
+    if (!charger) return { ok: false, status: 404, reason: 'unknown charger' };
+    if (password === undefined) return { ok: false, status: 401, reason: 'missing Basic auth' };
+    const result = await this.deps.credentials.verifySouth(chargerId, charger.installationId, password);
+    if (result === 'denied') return { ok: false, status: 401, reason: 'wrong password' };
+    return { ok: true, context: { needsPasswordRotation: result === 'initial' } };
+  };
+
+  readonly connectionOptions = (chargerId: string): Omit<RpcConnectionOptions, 'identity'> => {
+    const charger = this.deps.cache.chargers.get(chargerId);
+    const { settings, bus, logger } = this.deps;
+    return {
+      strict: charger?.ocppValidation !== 'lenient',
+      callTimeoutMs: settings.callTimeoutMs,
+      pingIntervalMs: settings.pingIntervalMs,
+      logger: logger.child({ chargerId }),
+      ...(settings.ocppLog
+        ? { onLog: (entry) => bus.nc.publish(subjects.ocppLog(chargerId), encodeJson({ chargerId, ...entry, at: new Date(entry.at).toISOString() })) }
+        : {}),
+    };
+  };
+
+  readonly onConnection = ({ chargerId, rpc, context }: { chargerId: string; rpc: RpcConnection; context: unknown }): void => {
+    const charger = this.deps.cache.chargers.get(chargerId);
+    if (!charger) {
+      rpc.close(4001, 'charger removed from configuration');
+      return;
+    }
+    this.sessions.get(chargerId)?.stop();
+    const session = new ChargerSession(charger, rpc, (context as AuthContext).needsPasswordRotation, {
+      ...this.deps,
+      onSessionStopped: (s) => {
+        if (this.sessions.get(s.chargerId)?.connectionId === s.connectionId) this.sessions.delete(s.chargerId);
+      },
+    });
+    this.sessions.set(chargerId, session);
+    session.start();
+  };
+
+  private onRemoteConnection(evt: ConnectionEvent): void {
+    if (!evt.connected || evt.nodeId === this.deps.nodeId) return;
+    const local = this.sessions.get(evt.chargerId);
+    if (local && new Date(evt.at).getTime() >= local.connectedAt) {
+      this.deps.logger.info({ chargerId: evt.chargerId, node: evt.nodeId }, 'charger reconnected on another node; closing the old socket');
+      local.rpc.close(4000, 'replaced by a new connection');
+    }
+  }
+
+  stop(): void {
+    for (const s of this.subs) s.unsubscribe();
+    for (const s of [...this.sessions.values()]) s.stop();
+  }
+}

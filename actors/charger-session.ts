@@ -1,0 +1,191 @@
+import { randomUUID } from 'node:crypto';
+import type { Subscription } from '@nats-io/transport-node';
+import { createActor, fromPromise, type Actor } from 'xstate';
+import type { ChargerCommand, CommandReply } from '../core/commands.js';
+import { STATUS_ACTION } from '../core/commands.js';
+import type { ChargerEvent as BusEvent } from '../core/events.js';
+import type { Charger } from '../core/model.js';
+import { publishChargerEvent } from '../core/events.js';
+import { decodeJson, encodeJson } from '../core/nats.js';
+import { generatePassword, toHex } from '../core/passwords.js';
+import { subjects } from '../core/subjects.js';
+import type { OcppAction } from '../ocpp/actions.js';
+import { isKnownAction } from '../ocpp/actions.js';
+import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError } from '../ocpp/errors.js';
+import type { RpcConnection } from '../ocpp/rpc-connection.js';
+import { validateRequest } from '../ocpp/validator.js';
+import { chargerMachine, liveStatus } from './charger-machine.js';
+import { handleChargerCall, type HandlerEnv } from './charger-handlers.js';
+import type { SessionDeps } from './node-deps.js';
+
+/**
+ * The imperative shell around one connected charger: its XState actor, its OCPP connection, its
+ * command subscription on NATS and the events it publishes. Created on connect, stopped on close.
+ */
+export class ChargerSession {
+  readonly connectionId = randomUUID();
+  readonly connectedAt = Date.now();
+  private readonly actor: Actor<typeof chargerMachine>;
+  private readonly sub: Subscription;
+  private readonly env: HandlerEnv;
+  private lastBootAnswer: string | undefined;
+  private stopped = false;
+
+  readonly chargerId: string;
+  readonly installationId: string;
+
+  constructor(
+    charger: Charger,
+    readonly rpc: RpcConnection,
+    needsPasswordRotation: boolean,
+    private readonly deps: SessionDeps,
+  ) {
+    const chargerId = charger.id;
+    const installationId = charger.installationId;
+    this.chargerId = chargerId;
+    this.installationId = installationId;
+    const machine = chargerMachine.provide({
+      actors: { rotatePassword: fromPromise(() => this.rotatePassword()) },
+    });
+    this.actor = createActor(machine, {
+      input: {
+        chargerId,
+        installationId,
+        nodeId: deps.nodeId,
+        now: this.connectedAt,
+        heartbeatIntervalS: deps.settings.heartbeatIntervalS,
+        needsPasswordRotation,
+      },
+    });
+    this.actor.on('passwordRotated', () => {
+      deps.logger.info({ chargerId }, 'charger password rotated');
+      // A charger told Pending waits for its interval; ask it to boot again now that it is provisioned.
+      if (this.lastBootAnswer === 'Pending') void this.rpc.call('TriggerMessage', { requestedMessage: 'BootNotification' }).catch(() => undefined);
+    });
+    this.actor.on('passwordRotationFailed', ({ error }) => deps.logger.warn({ chargerId, err: String(error) }, 'charger password rotation failed'));
+    this.actor.on('silent', ({ lastSeen }) => deps.logger.warn({ chargerId, lastSeen: new Date(lastSeen).toISOString() }, 'charger silent'));
+
+    this.env = {
+      chargerId,
+      nodeId: deps.nodeId,
+      // The config may be deleted while connected; the session closes then, but in-flight calls finish.
+      charger: () => deps.cache.chargers.get(chargerId) ?? charger,
+      installation: () => deps.cache.installations.get(installationId),
+      now: () => new Date(),
+      context: () => this.actor.getSnapshot().context,
+      provisioning: () => this.actor.getSnapshot().matches({ credentials: 'rotating' }),
+      send: (event) => this.actor.send(event),
+      publish: (event: BusEvent) => publishChargerEvent(deps.bus.nc, event),
+      transactions: deps.transactions,
+      chargerState: deps.chargerState,
+      authorize: deps.authorizer,
+      heartbeatIntervalS: deps.settings.heartbeatIntervalS,
+      pendingIntervalS: deps.settings.pendingIntervalS,
+      logger: deps.logger,
+    };
+    this.sub = deps.bus.nc.subscribe(subjects.chargerCommand(chargerId), {
+      callback: (err, msg) => {
+        if (err) return;
+        void this.onCommand(msg.data).then((reply) => msg.respond(encodeJson(reply)));
+      },
+    });
+  }
+
+  start(): void {
+    this.actor.start();
+    this.rpc.handle(async (action: OcppAction, payload, _ctx) => {
+      const result = await handleChargerCall(action, payload, this.env);
+      for (const o of this.deps.observers) {
+        await o.onCall({ chargerId: this.chargerId, installationId: this.installationId, action, request: payload, response: result });
+      }
+      this.deps.metrics.ocppMessages.inc({ direction: 'in', action, result: 'ok' });
+      if (action === 'BootNotification') this.lastBootAnswer = (result as { status: string }).status;
+      return result;
+    });
+    this.rpc.on('close', () => this.stop());
+    this.publishConnection(true);
+    this.deps.metrics.connectedChargers.inc();
+    for (const o of this.deps.observers) o.onSessionStarted?.(this.chargerId, this.installationId);
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.sub.unsubscribe();
+    this.actor.stop();
+    if (this.rpc.isOpen) this.rpc.close(1000, 'session stopped');
+    this.publishConnection(false);
+    this.deps.metrics.connectedChargers.dec();
+    for (const o of this.deps.observers) o.onSessionStopped?.(this.chargerId, this.installationId);
+    this.deps.onSessionStopped(this);
+  }
+
+  status() {
+    return liveStatus(this.actor.getSnapshot().context);
+  }
+
+  private publishConnection(connected: boolean): void {
+    if (this.deps.bus.nc.isClosed()) return;
+    publishChargerEvent(this.deps.bus.nc, {
+      kind: 'connection',
+      chargerId: this.chargerId,
+      installationId: this.installationId,
+      nodeId: this.deps.nodeId,
+      connected,
+      connectionId: this.connectionId,
+      at: new Date(connected ? this.connectedAt : Date.now()).toISOString(),
+    });
+  }
+
+  /** Answers `cmd.charger.<id>`: the live status, or any Central-System-initiated OCPP call. */
+  private async onCommand(data: Uint8Array): Promise<CommandReply> {
+    let cmd: ChargerCommand;
+    try {
+      cmd = decodeJson<ChargerCommand>(data);
+    } catch {
+      return { ok: false, error: { code: 'INVALID', message: 'command is not JSON', ocppCode: 'FormationViolation' } };
+    }
+    if (cmd.action === STATUS_ACTION) return { ok: true, response: this.status() };
+    if (!isKnownAction(cmd.action)) return { ok: false, error: { code: 'INVALID', message: `unknown action ${cmd.action}`, ocppCode: 'NotImplemented' } };
+    const invalid = validateRequest(cmd.action, cmd.payload);
+    if (invalid) return { ok: false, error: { code: 'INVALID', message: invalid.message, ocppCode: invalid.code } };
+    try {
+      const response = await this.rpc.callUntyped(cmd.action, cmd.payload, cmd.timeoutMs ? { timeoutMs: cmd.timeoutMs } : {});
+      this.deps.metrics.ocppMessages.inc({ direction: 'out', action: cmd.action, result: 'ok' });
+      return { ok: true, response };
+    } catch (err) {
+      return this.failure(cmd.action, err);
+    }
+  }
+
+  private failure(action: string, err: unknown): CommandReply {
+    const code = err instanceof OcppRemoteError || err instanceof OcppCallError ? err.code : err instanceof OcppTimeoutError ? 'timeout' : 'error';
+    this.deps.metrics.ocppMessages.inc({ direction: 'out', action, result: code });
+    if (err instanceof OcppTimeoutError) return { ok: false, error: { code: 'TIMEOUT', message: err.message } };
+    if (err instanceof OcppClosedError) return { ok: false, error: { code: 'NOT_CONNECTED', message: err.message } };
+    if (err instanceof OcppRemoteError) return { ok: false, error: { code: 'CALL_ERROR', message: err.message, ocppCode: err.code, details: err.details } };
+    if (err instanceof OcppCallError) return { ok: false, error: { code: 'CALL_ERROR', message: err.message, ocppCode: err.code } };
+    return { ok: false, error: { code: 'CALL_ERROR', message: String((err as Error)?.message ?? err), ocppCode: 'InternalError' } };
+  }
+
+  /**
+   * Gives the charger its own random password (1.6 security whitepaper, profile 1). The hash is
+   * stored as pending before the key is sent, and confirmed once the charger accepts it.
+   */
+  private async rotatePassword(): Promise<void> {
+    const password = generatePassword();
+    await this.deps.credentials.beginSouthRotation(this.chargerId, password);
+    let status: string;
+    try {
+      ({ status } = await this.rpc.call('ChangeConfiguration', { key: 'AuthorizationKey', value: toHex(password) }));
+    } catch (err) {
+      await this.deps.credentials.abortSouthRotation(this.chargerId);
+      throw err;
+    }
+    if (status === 'Accepted') return this.deps.credentials.confirmSouthRotation(this.chargerId);
+    // RebootRequired: the charger will use the key after its reboot; presenting it then confirms it.
+    if (status === 'RebootRequired') return;
+    await this.deps.credentials.abortSouthRotation(this.chargerId);
+    throw new Error(`AuthorizationKey change answered ${status}`);
+  }
+}

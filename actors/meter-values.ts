@@ -1,0 +1,94 @@
+import type { RequestOf } from '../ocpp/actions.js';
+import type { TerminalCurrents } from '../core/events.js';
+
+type MeterValue = RequestOf<'MeterValues'>['meterValue'][number];
+type SampledValue = MeterValue['sampledValue'][number];
+
+export interface MeterReading {
+  currents: TerminalCurrents;
+  offered?: number;
+  powerW?: number;
+  energyWh?: number;
+  timestamp: string;
+}
+
+const TERMINAL: Record<string, keyof TerminalCurrents> = {
+  L1: 't1',
+  L2: 't2',
+  L3: 't3',
+  'L1-N': 't1',
+  'L2-N': 't2',
+  'L3-N': 't3',
+};
+
+function scale(unit: string | undefined, base: string): number {
+  if (!unit || unit === base) return 1;
+  if (unit === `k${base}`) return 1000;
+  return Number.NaN;
+}
+
+/**
+ * Folds the sampled values of a MeterValues request into one reading: current per charger terminal,
+ * offered current, active power (W) and the energy register (Wh; kWh normalised). Values from the EV
+ * side (location EV) and signed data are ignored; unknown units make a value unusable, not zero.
+ */
+export function readMeterValues(meterValues: readonly MeterValue[], phases: 1 | 3): MeterReading | undefined {
+  let reading: MeterReading | undefined;
+  for (const mv of meterValues) {
+    const r: MeterReading = { currents: {}, timestamp: mv.timestamp };
+    for (const sv of mv.sampledValue) applySample(r, sv, phases);
+    // Later meter values in one request are newer samples.
+    if (!reading || r.timestamp >= reading.timestamp) reading = mergeReading(reading, r);
+  }
+  return reading;
+}
+
+function mergeReading(prev: MeterReading | undefined, next: MeterReading): MeterReading {
+  if (!prev) return next;
+  return {
+    currents: { ...prev.currents, ...next.currents },
+    offered: next.offered ?? prev.offered,
+    powerW: next.powerW ?? prev.powerW,
+    energyWh: next.energyWh ?? prev.energyWh,
+    timestamp: next.timestamp,
+  } as MeterReading;
+}
+
+function applySample(r: MeterReading, sv: SampledValue, phases: 1 | 3): void {
+  if (sv.format === 'SignedData' || sv.location === 'EV') return;
+  const value = Number(sv.value);
+  if (!Number.isFinite(value)) return;
+  const measurand = sv.measurand ?? 'Energy.Active.Import.Register';
+  switch (measurand) {
+    case 'Current.Import': {
+      const k = scale(sv.unit, 'A') * value;
+      if (!Number.isFinite(k)) return;
+      const terminal = sv.phase ? TERMINAL[sv.phase] : undefined;
+      if (terminal) r.currents[terminal] = k;
+      else if (!sv.phase) {
+        // A total without phase: on a 1-phase charger it is terminal 1; on a 3-phase one we cannot
+        // tell, so every terminal is assumed to draw it (the balancer then counts all phases).
+        if (phases === 1) r.currents.t1 = k;
+        else r.currents = { t1: k, t2: k, t3: k, ...r.currents };
+      }
+      return;
+    }
+    case 'Current.Offered': {
+      const k = scale(sv.unit, 'A') * value;
+      if (Number.isFinite(k) && (!sv.phase || sv.phase === 'L1')) r.offered = k;
+      return;
+    }
+    case 'Power.Active.Import': {
+      const w = scale(sv.unit, 'W') * value;
+      if (Number.isFinite(w) && !sv.phase) r.powerW = w;
+      return;
+    }
+    case 'Energy.Active.Import.Register': {
+      const wh = scale(sv.unit, 'Wh') * value;
+      if (Number.isFinite(wh) && !sv.phase) r.energyWh = wh;
+      return;
+    }
+    default:
+      return;
+  }
+}

@@ -1,0 +1,43 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import { STATUS_ACTION, sendChargerCommand } from '../core/commands.js';
+import type { ChargerLiveStatus } from '../core/model.js';
+import { decodeJson, encodeJson } from '../core/nats.js';
+import { subjects } from '../core/subjects.js';
+
+export const LIVE_STATUS_TIMEOUT_MS = 2_000;
+export const BALANCER_STATUS_TIMEOUT_MS = 1_000;
+
+/**
+ * A charger's connection as far as the cluster knows: `connected` with its actor's snapshot,
+ * `not-connected` (no node holds its socket), or `unknown` (a node holds it but did not answer in time,
+ * which still counts as connected: something is there).
+ */
+export type LiveState = { state: 'connected'; status: ChargerLiveStatus } | { state: 'not-connected' } | { state: 'unknown' };
+
+export async function liveStatus(nc: NatsConnection, chargerId: string, timeoutMs = LIVE_STATUS_TIMEOUT_MS): Promise<LiveState> {
+  try {
+    const reply = await sendChargerCommand(nc, chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs });
+    if (reply.ok) return { state: 'connected', status: reply.response as ChargerLiveStatus };
+    return reply.error.code === 'NOT_CONNECTED' ? { state: 'not-connected' } : { state: 'unknown' };
+  } catch {
+    return { state: 'unknown' };
+  }
+}
+
+/** What the installation's balancer leader answers on `balancer.status.<id>`. */
+export interface BalancerStatusReply {
+  allocated: { L1: number; L2: number; L3: number };
+  chargers: Record<string, { limit: number; phases?: unknown }>;
+}
+
+/** The balancer's live allocation, or undefined when no leader answers within the timeout. */
+export async function balancerStatus(nc: NatsConnection, installationId: string, timeoutMs = BALANCER_STATUS_TIMEOUT_MS): Promise<BalancerStatusReply | undefined> {
+  try {
+    const msg = await nc.request(subjects.balancerStatus(installationId), encodeJson({}), { timeout: timeoutMs });
+    const reply = decodeJson<Partial<BalancerStatusReply>>(msg.data);
+    if (typeof reply !== 'object' || reply === null || typeof reply.allocated !== 'object' || reply.allocated === null) return undefined;
+    return { allocated: reply.allocated, chargers: reply.chargers ?? {} };
+  } catch {
+    return undefined;
+  }
+}

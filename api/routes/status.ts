@@ -1,0 +1,107 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ApiDeps } from '../deps.js';
+import { errorResponses } from '../errors.js';
+import { balancerStatus, liveStatus, type LiveState } from '../live-status.js';
+import { SECURITY, installationParams, phaseNumbers, type JsonSchema } from '../schemas.js';
+import { requireInstallation } from '../scope.js';
+import { buildInstallationStatus } from '../status-view.js';
+
+const nullableNumber = { type: ['number', 'null'] };
+const nullableString = { type: ['string', 'null'] };
+
+const phaseStatus: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['fuse', 'dynamicLimit', 'allocated', 'measured'],
+  properties: {
+    fuse: { type: 'number', description: 'Static fuse (A)' },
+    dynamicLimit: { ...nullableNumber, description: 'Available current from the energy manager, null when none is in force' },
+    allocated: { ...nullableNumber, description: 'Sum of the balancer allocation on this phase, null when no balancer answered' },
+    measured: { type: 'number', description: "Sum of connected chargers' measured currents on this phase" },
+  },
+};
+
+const connector: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['connectorId', 'status', 'errorCode', 'updatedAt'],
+  properties: {
+    connectorId: { type: 'integer' },
+    status: { type: 'string' },
+    errorCode: { type: 'string' },
+    info: { type: 'string' },
+    vendorErrorCode: { type: 'string' },
+    updatedAt: { type: 'string' },
+  },
+};
+
+const activeTransaction: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['transactionId', 'connectorId', 'idTag', 'meterStartWh', 'startedAt'],
+  properties: {
+    transactionId: { type: 'integer' },
+    connectorId: { type: 'integer' },
+    idTag: { type: 'string' },
+    meterStartWh: { type: 'number' },
+    startedAt: { type: 'string' },
+  },
+};
+
+const statusSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['installationId', 'at', 'dynamicLimitExpiresAt', 'balancerReachable', 'phases', 'chargers'],
+  properties: {
+    installationId: { type: 'string' },
+    at: { type: 'string', format: 'date-time' },
+    dynamicLimitExpiresAt: nullableString,
+    balancerReachable: { type: 'boolean' },
+    phases: { type: 'object', additionalProperties: false, required: ['L1', 'L2', 'L3'], properties: { L1: phaseStatus, L2: phaseStatus, L3: phaseStatus } },
+    chargers: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'connected', 'nodeId', 'lastSeen', 'connectors', 'currentLimit', 'measured', 'activeTransactions'],
+        properties: {
+          id: { type: 'string' },
+          connected: { type: 'boolean' },
+          nodeId: nullableString,
+          lastSeen: nullableString,
+          connectors: { type: 'array', items: connector },
+          currentLimit: { ...nullableNumber, description: "The balancer's current limit for this charger (A per phase)" },
+          measured: { ...phaseNumbers(true), type: ['object', 'null'], description: 'Measured current per grid phase, through the charger wiring' },
+          activeTransactions: { type: 'array', items: activeTransaction },
+        },
+      },
+    },
+  },
+};
+
+export function statusRoutes(deps: ApiDeps): FastifyPluginAsync {
+  return async (app) => {
+    app.get<{ Params: { id: string } }>(
+      '/installations/:id/status',
+      {
+        schema: {
+          tags: ['status'],
+          summary: 'Live status: per phase fuse / dynamic limit / allocated / measured, and per charger',
+          security: SECURITY,
+          params: installationParams,
+          response: { 200: statusSchema, ...errorResponses(400, 401, 404, 429) },
+        },
+      },
+      async (req) => {
+        const installation = await requireInstallation(deps, req, req.params.id);
+        const [chargers, dynamicLimit, balancer] = await Promise.all([
+          deps.chargers.listByInstallation(installation.id),
+          deps.availableCurrent.get(installation.id),
+          balancerStatus(deps.bus.nc, installation.id),
+        ]);
+        const live = new Map<string, LiveState>(await Promise.all(chargers.map(async (c) => [c.id, await liveStatus(deps.bus.nc, c.id)] as const)));
+        return buildInstallationStatus({ installation, chargers, live, dynamicLimit, balancer, now: new Date() });
+      },
+    );
+  };
+}

@@ -1,0 +1,100 @@
+import type { AvailableCurrent } from '../core/available-current-store.js';
+import type { ActiveTransaction, Charger, ConnectorState, Installation, Phase, PhaseCurrents } from '../core/model.js';
+import { PHASES } from '../core/model.js';
+import type { BalancerStatusReply, LiveState } from './live-status.js';
+
+type Nullable<T> = { [K in keyof T]: T[K] | null };
+
+export interface PhaseStatus {
+  fuse: number;
+  dynamicLimit: number | null;
+  allocated: number | null;
+  measured: number;
+}
+
+export interface ChargerStatus {
+  id: string;
+  connected: boolean;
+  nodeId: string | null;
+  lastSeen: string | null;
+  connectors: ConnectorState[];
+  currentLimit: number | null;
+  measured: Nullable<PhaseCurrents> | null;
+  activeTransactions: ActiveTransaction[];
+}
+
+export interface InstallationStatus {
+  installationId: string;
+  at: string;
+  dynamicLimitExpiresAt: string | null;
+  balancerReachable: boolean;
+  phases: Record<Phase, PhaseStatus>;
+  chargers: ChargerStatus[];
+}
+
+/**
+ * Maps a charger's terminal currents to grid phases through its wiring: for a 3-phase charger t1 is
+ * the first phase of `phaseRotation`, t2 the second, t3 the third; a 1-phase charger's t1 is its
+ * `gridPhase`. Phases the charger does not load are 0, terminals it did not report are null.
+ */
+export function terminalsToGrid(charger: Pick<Charger, 'phases' | 'phaseRotation' | 'gridPhase'>, measured: { t1?: number; t2?: number; t3?: number }): Nullable<PhaseCurrents> {
+  const out: Nullable<PhaseCurrents> = { L1: 0, L2: 0, L3: 0 };
+  if (charger.phases === 1) {
+    out[charger.gridPhase] = finiteOrNull(measured.t1);
+    return out;
+  }
+  const order = charger.phaseRotation.match(/L[123]/g) as Phase[];
+  const terminals = [measured.t1, measured.t2, measured.t3];
+  order.forEach((phase, i) => (out[phase] = finiteOrNull(terminals[i])));
+  return out;
+}
+
+function finiteOrNull(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** The status document of one installation, from what was gathered; pure, so it is tested without NATS. */
+export function buildInstallationStatus(input: {
+  installation: Installation;
+  chargers: readonly Charger[];
+  live: ReadonlyMap<string, LiveState>;
+  dynamicLimit: AvailableCurrent | undefined;
+  balancer: BalancerStatusReply | undefined;
+  now: Date;
+}): InstallationStatus {
+  const measuredSum: PhaseCurrents = { L1: 0, L2: 0, L3: 0 };
+  const chargers = input.chargers.map((c): ChargerStatus => {
+    const live = input.live.get(c.id) ?? { state: 'not-connected' };
+    const status = live.state === 'connected' ? live.status : undefined;
+    const measured = status?.measured ? terminalsToGrid(c, status.measured) : null;
+    if (measured) for (const p of PHASES) measuredSum[p] += measured[p] ?? 0;
+    const limit = input.balancer?.chargers[c.id]?.limit;
+    return {
+      id: c.id,
+      connected: live.state !== 'not-connected',
+      nodeId: status?.nodeId ?? null,
+      lastSeen: status?.lastSeen ?? null,
+      connectors: status?.connectors ?? [],
+      currentLimit: typeof limit === 'number' ? limit : null,
+      measured,
+      activeTransactions: status?.activeTransactions ?? [],
+    };
+  });
+  const phase = (p: Phase): PhaseStatus => {
+    const allocated = input.balancer?.allocated[p];
+    return {
+      fuse: input.installation.fuse[p],
+      dynamicLimit: input.dynamicLimit ? input.dynamicLimit[p] : null,
+      allocated: typeof allocated === 'number' ? allocated : null,
+      measured: Math.round(measuredSum[p] * 1000) / 1000,
+    };
+  };
+  return {
+    installationId: input.installation.id,
+    at: input.now.toISOString(),
+    dynamicLimitExpiresAt: input.dynamicLimit?.expiresAt ?? null,
+    balancerReachable: input.balancer !== undefined,
+    phases: { L1: phase('L1'), L2: phase('L2'), L3: phase('L3') },
+    chargers,
+  };
+}

@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { PlatformError } from './errors.js';
+
+/** A node's configuration, read from the environment once, validated here, typed after. */
+export interface NodeConfig {
+  natsUrl: string | undefined;
+  apiPort: number;
+  ocppPort: number;
+  host: string;
+  adminToken: string;
+  /** True when ADMIN_TOKEN was unset and one was generated for this run. */
+  adminTokenGenerated: boolean;
+  dataDir: string;
+  nodeId: string;
+  heartbeatIntervalS: number;
+  pingIntervalMs: number;
+  callTimeoutMs: number;
+  maxFrameBytes: number;
+  ocppLog: boolean;
+  logLevel: string;
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new PlatformError('CONFIG', `${name} must be an integer in [${min}, ${max}], got "${raw}"`);
+  return n;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
+  const adminToken = env.ADMIN_TOKEN ?? '';
+  if (adminToken && adminToken.length < 16) throw new PlatformError('CONFIG', 'ADMIN_TOKEN must be at least 16 characters');
+  const nodeId = env.NODE_ID ?? `${hostname()}-${process.pid}`;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(nodeId)) throw new PlatformError('CONFIG', 'NODE_ID must match [A-Za-z0-9_-]{1,64}');
+  const natsUrl = env.NATS_URL || undefined;
+  if (natsUrl && !/^(nats|tls|wss?):\/\//.test(natsUrl)) throw new PlatformError('CONFIG', 'NATS_URL must start with nats://, tls://, ws:// or wss://');
+  return {
+    natsUrl,
+    apiPort: int(env, 'API_PORT', 8080, 0, 65535),
+    ocppPort: int(env, 'OCPP_PORT', 9000, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    adminToken: adminToken || randomBytes(24).toString('base64url'),
+    adminTokenGenerated: !adminToken,
+    dataDir: env.DATA_DIR || './data',
+    nodeId,
+    heartbeatIntervalS: int(env, 'HEARTBEAT_INTERVAL_S', 300, 1, 86_400),
+    pingIntervalMs: int(env, 'OCPP_PING_INTERVAL_MS', 60_000, 0, 3_600_000),
+    callTimeoutMs: int(env, 'OCPP_CALL_TIMEOUT_MS', 30_000, 100, 600_000),
+    maxFrameBytes: int(env, 'OCPP_MAX_FRAME_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
+    ocppLog: (env.OCPP_LOG ?? 'on') !== 'off',
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}

@@ -1,0 +1,31 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+
+/** The node's Prometheus metrics, created once in the composition root and passed to whoever counts. */
+export function createMetrics() {
+  const registry = new Registry();
+  return {
+    registry,
+    connectedChargers: new Gauge({ name: 'cp_connected_chargers', help: 'Chargers connected to this node', registers: [registry] }),
+    ocppMessages: new Counter({
+      name: 'cp_ocpp_messages_total',
+      help: 'OCPP calls by direction, action and result (ok or the CallError code)',
+      labelNames: ['direction', 'action', 'result'] as const,
+      registers: [registry],
+    }),
+    balancerRecomputes: new Counter({ name: 'cp_balancer_recomputes_total', help: 'Balancer allocation runs', labelNames: ['installation'] as const, registers: [registry] }),
+    profilesSent: new Counter({
+      name: 'cp_charging_profiles_sent_total',
+      help: 'SetChargingProfile calls sent by the balancer, by result',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    phaseAllocation: new Gauge({
+      name: 'cp_phase_allocated_amperes',
+      help: 'Current allocated per grid phase per installation',
+      labelNames: ['installation', 'phase'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

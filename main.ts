@@ -1,0 +1,153 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { pino, type Logger } from 'pino';
+import { localAuthorizer } from './actors/charger-handlers.js';
+import { ChargerRegistry } from './actors/charger-registry.js';
+import type { NodeDeps } from './actors/node-deps.js';
+import { ChargerStateStore } from './core/charger-state-store.js';
+import { ChargerStore } from './core/charger-store.js';
+import { ConfigCache } from './core/config-cache.js';
+import { loadConfig, type NodeConfig } from './core/config.js';
+import { CredentialStore } from './core/credential-store.js';
+import { startEmbeddedNats, type EmbeddedNats } from './core/embedded-nats.js';
+import { InstallationStore } from './core/installation-store.js';
+import { createMetrics } from './core/metrics.js';
+import { connectBus, type Bus } from './core/nats.js';
+import { buckets } from './core/subjects.js';
+import { TransactionStore } from './core/transaction-store.js';
+import { createOcppServer, type OcppServer } from './ocpp/server.js';
+
+/**
+ * The composition root: the one place where stores, bus, actors, balancer and API are wired.
+ * Tests start nodes through `startNode` too, so they run what production runs.
+ */
+export interface PlatformNode {
+  readonly config: NodeConfig;
+  readonly ocppPort: number;
+  readonly apiPort: number;
+  readonly bus: Bus;
+  readonly stores: {
+    installations: InstallationStore;
+    chargers: ChargerStore;
+    credentials: CredentialStore;
+    transactions: TransactionStore;
+    chargerState: ChargerStateStore;
+  };
+  readonly cache: ConfigCache;
+  readonly registry: ChargerRegistry;
+  readonly logger: Logger;
+  stop(): Promise<void>;
+}
+
+export async function startNode(config: NodeConfig, opts: { logger?: Logger } = {}): Promise<PlatformNode> {
+  const logger = opts.logger ?? pino({ level: config.logLevel, base: { node: config.nodeId } });
+  let embedded: EmbeddedNats | undefined;
+  let natsUrl = config.natsUrl;
+  if (!natsUrl) {
+    embedded = await startEmbeddedNats({ storeDir: `${config.dataDir}/nats` });
+    natsUrl = embedded.url;
+    logger.info({ url: natsUrl, storeDir: embedded.storeDir }, 'started embedded nats-server');
+  }
+  const bus = await connectBus({ url: natsUrl, name: `node-${config.nodeId}` });
+  const credentials = new CredentialStore(bus.kv[buckets.credentials]);
+  const installations = new InstallationStore(bus.kv[buckets.installations], credentials);
+  const stores = {
+    installations,
+    chargers: new ChargerStore(bus.kv[buckets.chargers], installations, credentials),
+    credentials,
+    transactions: new TransactionStore(bus.js, bus.jsm),
+    chargerState: new ChargerStateStore(bus.kv[buckets.chargerState]),
+  };
+  const cache = await ConfigCache.start(bus);
+  const metrics = createMetrics();
+  const deps: NodeDeps = {
+    nodeId: config.nodeId,
+    bus,
+    cache,
+    credentials,
+    transactions: stores.transactions,
+    chargerState: stores.chargerState,
+    authorizer: localAuthorizer,
+    metrics,
+    logger,
+    settings: {
+      heartbeatIntervalS: config.heartbeatIntervalS,
+      pendingIntervalS: 10,
+      callTimeoutMs: config.callTimeoutMs,
+      pingIntervalMs: config.pingIntervalMs,
+      ocppLog: config.ocppLog,
+    },
+    observers: [],
+  };
+  const registry = new ChargerRegistry(deps);
+
+  const ocppHttp: Server = createServer((_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' }).end('Connect with a WebSocket to /ocpp/<chargerId> using subprotocol ocpp1.6\n');
+  });
+  const ocpp: OcppServer = createOcppServer({
+    httpServer: ocppHttp,
+    authenticate: registry.authenticate,
+    onConnection: registry.onConnection,
+    connectionOptions: registry.connectionOptions,
+    maxFrameBytes: config.maxFrameBytes,
+    logger,
+  });
+  await new Promise<void>((resolve) => ocppHttp.listen(config.ocppPort, config.host, resolve));
+  const ocppPort = (ocppHttp.address() as AddressInfo).port;
+
+  // The API lands with its own issue; until then the API port serves health only.
+  const apiHttp: Server = createServer((req, res) => {
+    if (req.url === '/health') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', nats: !bus.nc.isClosed(), nodeId: config.nodeId }));
+    } else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => apiHttp.listen(config.apiPort, config.host, resolve));
+  const apiPort = (apiHttp.address() as AddressInfo).port;
+
+  logger.info(`listening api=${apiPort} ocpp=${ocppPort}`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await ocpp.close();
+      registry.stop();
+      ocppHttp.closeAllConnections();
+      apiHttp.closeAllConnections();
+      await Promise.all([new Promise((r) => ocppHttp.close(r)), new Promise((r) => apiHttp.close(r))]);
+      cache.stop();
+      await bus.close();
+      await embedded?.stop();
+    })());
+
+  return { config, ocppPort, apiPort, bus, stores, cache, registry, logger, stop };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = pino({ level: config.logLevel, base: { node: config.nodeId } });
+  if (config.adminTokenGenerated) {
+    // Printed once so a developer can use the API; set ADMIN_TOKEN in production.
+    process.stdout.write(`ADMIN_TOKEN not set; generated for this run: ${config.adminToken}\n`);
+  }
+  const node = await startNode(config, { logger });
+  const shutdown = (signal: string): void => {
+    logger.info({ signal }, 'shutting down');
+    node.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,534 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type WebSocket from 'ws';
+import type { OcppAction, RequestOf, ResponseOf } from './actions.js';
+import { isKnownAction } from './actions.js';
+import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError, type CallErrorCode } from './errors.js';
+import { silentLogger, type OcppLogger } from './logger.js';
+import { validateRequest, validateResponse } from './validator.js';
+
+/**
+ * OCPP-J RPC over one `ws` WebSocket: CALL / CALLRESULT / CALLERROR framing, schema validation in
+ * both directions, one outstanding outgoing CALL at a time, incoming CALLs handled one at a time in
+ * arrival order. Nothing here knows whether it is the Central System or the charge point side.
+ */
+
+const CALL = 2;
+const CALLRESULT = 3;
+const CALLERROR = 4;
+const WS_OPEN = 1;
+const WS_CONNECTING = 0;
+/** How many answered incoming call ids (with their response frames) are kept for duplicates. */
+const ANSWERED_CACHE_SIZE = 32;
+
+export interface RpcLogEntry {
+  direction: 'in' | 'out';
+  type: 'CALL' | 'CALLRESULT' | 'CALLERROR';
+  id: string;
+  action?: string;
+  /** CALL/CALLRESULT: the payload. CALLERROR: `{ code, description, details }`. */
+  payload: unknown;
+  at: number;
+}
+
+export interface RpcConnectionOptions {
+  identity: string;
+  /** Default true. Lenient (false): schema violations are logged, not rejected. */
+  strict?: boolean;
+  /** Default 30000. */
+  callTimeoutMs?: number;
+  /** 0 (default) = off. Otherwise a WS ping every interval; no pong since the previous one terminates. */
+  pingIntervalMs?: number;
+  onLog?: (entry: RpcLogEntry) => void;
+  logger?: OcppLogger;
+}
+
+export interface CallOptions {
+  timeoutMs?: number;
+}
+
+export interface CallContext {
+  messageId: string;
+}
+
+/** Answers incoming CALLs. Return (or resolve to) the response payload; throw an OcppCallError to answer with its code. */
+export type CallHandler = (action: OcppAction, payload: Record<string, unknown>, ctx: CallContext) => unknown;
+
+export interface RpcConnectionEvents {
+  close: [code: number, reason: string];
+}
+
+interface OutgoingCall {
+  id: string;
+  action: string;
+  payload: unknown;
+  timeoutMs: number;
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+}
+
+interface IncomingCall {
+  id: string;
+  action: OcppAction;
+  payload: Record<string, unknown>;
+}
+
+type State = 'connecting' | 'open' | 'closed';
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function rawToString(data: WebSocket.RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
+  readonly identity: string;
+  readonly strict: boolean;
+  private readonly ws: WebSocket;
+  private readonly callTimeoutMs: number;
+  private readonly pingIntervalMs: number;
+  private readonly onLog: ((entry: RpcLogEntry) => void) | undefined;
+  private readonly logger: OcppLogger;
+
+  private state: State;
+  private readonly idPrefix: string;
+  private idCounter = 0;
+
+  // Outgoing calls: one outstanding, the rest FIFO.
+  private outstanding: OutgoingCall | undefined;
+  private readonly outQueue: OutgoingCall[] = [];
+  private callTimer: NodeJS.Timeout | undefined;
+
+  // Incoming calls: one in the handler, the rest FIFO; ids queued or in progress; recent answers.
+  private handler: CallHandler | undefined;
+  private current: IncomingCall | undefined;
+  private readonly inQueue: IncomingCall[] = [];
+  private readonly inflight = new Set<string>();
+  private readonly answered = new Map<string, string>();
+
+  private pingTimer: NodeJS.Timeout | undefined;
+  private pongSeen = true;
+  /** Why the socket is going down when the close frame will not say (e.g. ws closing with 1009). */
+  private errorReason = '';
+  private errorCloseCode = 0;
+
+  constructor(ws: WebSocket, opts: RpcConnectionOptions) {
+    super();
+    this.ws = ws;
+    this.identity = opts.identity;
+    this.strict = opts.strict ?? true;
+    this.callTimeoutMs = opts.callTimeoutMs ?? 30_000;
+    this.pingIntervalMs = opts.pingIntervalMs ?? 0;
+    this.onLog = opts.onLog;
+    this.logger = opts.logger ?? silentLogger;
+    // Short per-connection prefix plus a counter: unique per connection, well under 36 chars.
+    this.idPrefix = `${randomBytes(4).toString('hex')}-`;
+
+    ws.on('message', this.onMessage);
+    ws.on('close', this.onWsClose);
+    ws.on('error', this.onWsError);
+    ws.on('pong', this.onPong);
+
+    if (ws.readyState === WS_OPEN) {
+      this.state = 'open';
+      this.startPing();
+    } else if (ws.readyState === WS_CONNECTING) {
+      this.state = 'connecting';
+      ws.once('open', this.onWsOpen);
+    } else {
+      this.state = 'closed';
+    }
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open' && this.ws.readyState === WS_OPEN;
+  }
+
+  /** Sends a CALL and resolves with the peer's CALLRESULT payload. */
+  call<A extends OcppAction>(action: A, payload: RequestOf<A>, opts?: CallOptions): Promise<ResponseOf<A>> {
+    return this.callUntyped(action, payload, opts) as Promise<ResponseOf<A>>;
+  }
+
+  /** `call` for an action name known only at run time (e.g. from the API); validated the same way. */
+  callUntyped(action: string, payload: unknown, opts?: CallOptions): Promise<unknown> {
+    if (this.state === 'closed') return Promise.reject(new OcppClosedError(action));
+    if (!isObject(payload)) {
+      return Promise.reject(new OcppCallError('TypeConstraintViolation', `${action} request: payload must be an object`));
+    }
+    const invalid = validateRequest(action, payload);
+    if (invalid) {
+      if (this.strict) return Promise.reject(invalid);
+      this.logger.warn({ identity: this.identity, action, code: invalid.code, reason: invalid.message }, 'sending an invalid OCPP request (lenient mode)');
+    }
+    return new Promise<unknown>((resolve, reject) => {
+      const entry: OutgoingCall = { id: '', action, payload, timeoutMs: opts?.timeoutMs ?? this.callTimeoutMs, resolve, reject };
+      if (this.outstanding === undefined && this.state === 'open') this.sendCall(entry);
+      else this.outQueue.push(entry);
+    });
+  }
+
+  /** Registers the one handler for incoming CALLs. Calls that arrived before are processed now. */
+  handle(handler: CallHandler): void {
+    this.handler = handler;
+    this.runIncoming();
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (this.state === 'closed') return;
+    this.shutDown();
+    this.ws.close(code, reason);
+  }
+
+  /** Drops the socket without a closing handshake. */
+  terminate(): void {
+    this.shutDown();
+    this.ws.terminate();
+  }
+
+  // ---------------------------------------------------------------- outgoing
+
+  private sendCall(entry: OutgoingCall): void {
+    const id = this.idPrefix + (++this.idCounter).toString(36);
+    entry.id = id;
+    let frame: string;
+    try {
+      frame = JSON.stringify([CALL, id, entry.action, entry.payload]);
+    } catch (err) {
+      entry.reject(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    this.outstanding = entry;
+    this.callTimer = setTimeout(this.onCallTimeout, entry.timeoutMs);
+    this.ws.send(frame);
+    if (this.onLog) this.log('out', 'CALL', id, entry.action, entry.payload);
+  }
+
+  private sendNextCall(): void {
+    while (this.outstanding === undefined && this.state === 'open' && this.outQueue.length > 0) {
+      this.sendCall(this.outQueue.shift() as OutgoingCall);
+    }
+  }
+
+  private readonly onCallTimeout = (): void => {
+    const entry = this.outstanding;
+    this.callTimer = undefined;
+    if (!entry) return;
+    this.outstanding = undefined;
+    this.logger.warn({ identity: this.identity, action: entry.action, id: entry.id, timeoutMs: entry.timeoutMs }, 'OCPP call timed out');
+    entry.reject(new OcppTimeoutError(entry.action, entry.timeoutMs));
+    this.sendNextCall();
+  };
+
+  /** Takes the outstanding call if `id` is its id. */
+  private takeOutstanding(id: unknown): OutgoingCall | undefined {
+    const entry = this.outstanding;
+    if (entry === undefined || entry.id !== id) return undefined;
+    this.outstanding = undefined;
+    if (this.callTimer !== undefined) {
+      clearTimeout(this.callTimer);
+      this.callTimer = undefined;
+    }
+    return entry;
+  }
+
+  private onCallResult(id: string, payload: Record<string, unknown>): void {
+    const entry = this.takeOutstanding(id);
+    if (this.onLog) this.log('in', 'CALLRESULT', id, entry?.action, payload);
+    if (!entry) {
+      this.logger.warn({ identity: this.identity, id }, 'CALLRESULT for an unknown message id ignored');
+      return;
+    }
+    const invalid = validateResponse(entry.action, payload);
+    if (invalid === undefined) {
+      entry.resolve(payload);
+    } else if (this.strict) {
+      this.logger.warn({ identity: this.identity, action: entry.action, id, code: invalid.code, reason: invalid.message }, 'invalid OCPP response rejected');
+      entry.reject(invalid);
+    } else {
+      this.logger.warn({ identity: this.identity, action: entry.action, id, code: invalid.code, reason: invalid.message }, 'invalid OCPP response accepted (lenient mode)');
+      entry.resolve(payload);
+    }
+    this.sendNextCall();
+  }
+
+  private onCallError(id: string, code: string, description: string, details: Record<string, unknown>): void {
+    const entry = this.takeOutstanding(id);
+    if (this.onLog) this.log('in', 'CALLERROR', id, entry?.action, { code, description, details });
+    if (!entry) {
+      this.logger.warn({ identity: this.identity, id, code, description }, 'CALLERROR for an unknown message id ignored');
+      return;
+    }
+    entry.reject(new OcppRemoteError(entry.action, code, description, details));
+    this.sendNextCall();
+  }
+
+  // ---------------------------------------------------------------- incoming
+
+  private readonly onMessage = (data: WebSocket.RawData): void => {
+    if (this.state === 'closed') return;
+    let msg: unknown;
+    try {
+      msg = JSON.parse(rawToString(data));
+    } catch {
+      this.formationViolation('-1', 'Message is not valid JSON');
+      return;
+    }
+    if (!Array.isArray(msg)) {
+      this.formationViolation('-1', 'Message is not a JSON array');
+      return;
+    }
+    const type: unknown = msg[0];
+    const id: unknown = msg[1];
+    if (typeof id !== 'string') {
+      this.formationViolation('-1', 'Message id must be a string');
+      return;
+    }
+    if (type === CALL) {
+      if (msg.length !== 4) return this.formationViolation(id, `A CALL has 4 elements, got ${msg.length}`);
+      const action: unknown = msg[2];
+      if (typeof action !== 'string') return this.formationViolation(id, 'A CALL action must be a string');
+      const payload: unknown = msg[3];
+      if (!isObject(payload)) return this.formationViolation(id, 'A CALL payload must be a JSON object', action);
+      this.onCall(id, action, payload);
+    } else if (type === CALLRESULT) {
+      const payload: unknown = msg[2];
+      if (msg.length !== 3 || !isObject(payload)) {
+        return this.malformedReply(id, msg.length !== 3 ? `A CALLRESULT has 3 elements, got ${msg.length}` : 'A CALLRESULT payload must be a JSON object');
+      }
+      this.onCallResult(id, payload);
+    } else if (type === CALLERROR) {
+      const [, , code, description, details] = msg as unknown[];
+      if (msg.length !== 5 || typeof code !== 'string' || typeof description !== 'string' || !isObject(details)) {
+        return this.malformedReply(id, 'A CALLERROR is [4, id, code (string), description (string), details (object)]');
+      }
+      this.onCallError(id, code, description, details);
+    } else {
+      this.formationViolation(id, `Unknown message type ${JSON.stringify(type) ?? String(type)}`);
+    }
+  };
+
+  private onCall(id: string, action: string, payload: Record<string, unknown>): void {
+    if (this.onLog) this.log('in', 'CALL', id, action, payload);
+    if (this.inflight.has(id)) {
+      this.logger.warn({ identity: this.identity, id, action }, 'duplicate CALL id while the first is still in progress: dropped');
+      return;
+    }
+    const cached = this.answered.get(id);
+    if (cached !== undefined) {
+      this.logger.warn({ identity: this.identity, id, action }, 'duplicate CALL id: re-sending the cached answer');
+      this.sendFrame(cached);
+      return;
+    }
+    if (!isKnownAction(action)) {
+      this.answerError(id, action, 'NotImplemented', `Action ${action} is not implemented`, {});
+      return;
+    }
+    const invalid = validateRequest(action, payload);
+    if (invalid) {
+      if (this.strict) {
+        this.logger.warn({ identity: this.identity, action, id, code: invalid.code, reason: invalid.message }, 'invalid OCPP request rejected');
+        this.answerError(id, action, invalid.code, invalid.message, invalid.details);
+        return;
+      }
+      this.logger.warn({ identity: this.identity, action, id, code: invalid.code, reason: invalid.message }, 'invalid OCPP request processed (lenient mode)');
+    }
+    this.inflight.add(id);
+    this.inQueue.push({ id, action, payload });
+    if (this.current === undefined) this.runIncoming();
+  }
+
+  private runIncoming(): void {
+    while (this.current === undefined && this.handler !== undefined && this.inQueue.length > 0) {
+      const item = this.inQueue.shift() as IncomingCall;
+      this.current = item;
+      let result: unknown;
+      try {
+        result = this.handler(item.action, item.payload, { messageId: item.id });
+      } catch (err) {
+        this.finishWithError(item, err);
+        continue;
+      }
+      if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+        (result as PromiseLike<unknown>).then(this.onHandlerResolved, this.onHandlerRejected);
+        return;
+      }
+      this.finishWithResult(item, result);
+    }
+  }
+
+  private readonly onHandlerResolved = (value: unknown): void => {
+    const item = this.current;
+    if (item === undefined) return;
+    this.finishWithResult(item, value);
+    this.runIncoming();
+  };
+
+  private readonly onHandlerRejected = (err: unknown): void => {
+    const item = this.current;
+    if (item === undefined) return;
+    this.finishWithError(item, err);
+    this.runIncoming();
+  };
+
+  private finishWithResult(item: IncomingCall, result: unknown): void {
+    this.current = undefined;
+    this.inflight.delete(item.id);
+    const payload = result === undefined ? {} : result;
+    const invalid = validateResponse(item.action, payload);
+    if (invalid) {
+      if (this.strict) {
+        this.logger.error(
+          { identity: this.identity, action: item.action, id: item.id, code: invalid.code, reason: invalid.message, response: payload },
+          'BUG: our OCPP handler returned an invalid response; answering InternalError',
+        );
+        this.answerError(item.id, item.action, 'InternalError', 'The response could not be produced', {});
+        return;
+      }
+      this.logger.warn(
+        { identity: this.identity, action: item.action, id: item.id, code: invalid.code, reason: invalid.message },
+        'our OCPP handler returned an invalid response; sent anyway (lenient mode)',
+      );
+    }
+    let frame: string;
+    try {
+      frame = JSON.stringify([CALLRESULT, item.id, payload]);
+    } catch (err) {
+      this.logger.error({ identity: this.identity, action: item.action, id: item.id, err }, 'OCPP response is not serialisable');
+      this.answerError(item.id, item.action, 'InternalError', 'The response could not be produced', {});
+      return;
+    }
+    this.answer(item.id, frame);
+    if (this.onLog) this.log('out', 'CALLRESULT', item.id, item.action, payload);
+  }
+
+  private finishWithError(item: IncomingCall, err: unknown): void {
+    this.current = undefined;
+    this.inflight.delete(item.id);
+    if (err instanceof OcppCallError) {
+      this.answerError(item.id, item.action, err.code, err.message, err.details);
+      return;
+    }
+    this.logger.error({ identity: this.identity, action: item.action, id: item.id, err }, 'OCPP handler failed; answering InternalError');
+    this.answerError(item.id, item.action, 'InternalError', 'An internal error occurred', {});
+  }
+
+  /** Sends a CALLERROR in answer to a CALL (cached for duplicates). */
+  private answerError(id: string, action: string | undefined, code: CallErrorCode, description: string, details: Record<string, unknown>): void {
+    const frame = JSON.stringify([CALLERROR, id, code, description, details]);
+    if (id === '-1') this.sendFrame(frame);
+    else this.answer(id, frame);
+    if (this.onLog) this.log('out', 'CALLERROR', id, action, { code, description, details });
+  }
+
+  private formationViolation(id: string, description: string, action?: string): void {
+    this.logger.warn({ identity: this.identity, id, reason: description }, 'malformed OCPP message: FormationViolation');
+    this.answerError(id, action, 'FormationViolation', description, {});
+  }
+
+  /**
+   * A malformed CALLRESULT/CALLERROR is not answered (a CALLERROR answers CALLs only); if it was
+   * meant for our outstanding call, that call fails with FormationViolation instead of timing out.
+   */
+  private malformedReply(id: string, description: string): void {
+    this.logger.warn({ identity: this.identity, id, reason: description }, 'malformed OCPP reply ignored');
+    const entry = this.takeOutstanding(id);
+    if (entry) {
+      entry.reject(new OcppCallError('FormationViolation', `${entry.action} reply: ${description}`));
+      this.sendNextCall();
+    }
+  }
+
+  private answer(id: string, frame: string): void {
+    this.answered.set(id, frame);
+    if (this.answered.size > ANSWERED_CACHE_SIZE) {
+      const oldest = this.answered.keys().next();
+      if (!oldest.done) this.answered.delete(oldest.value);
+    }
+    this.sendFrame(frame);
+  }
+
+  private sendFrame(frame: string): void {
+    if (this.isOpen) this.ws.send(frame);
+  }
+
+  private log(direction: RpcLogEntry['direction'], type: RpcLogEntry['type'], id: string, action: string | undefined, payload: unknown): void {
+    try {
+      this.onLog?.({ direction, type, id, action, payload, at: Date.now() });
+    } catch (err) {
+      this.logger.error({ identity: this.identity, err }, 'OCPP onLog callback failed');
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  private readonly onWsOpen = (): void => {
+    if (this.state !== 'connecting') return;
+    this.state = 'open';
+    this.startPing();
+    this.sendNextCall();
+  };
+
+  private startPing(): void {
+    if (this.pingIntervalMs > 0) {
+      this.pongSeen = true;
+      this.pingTimer = setInterval(this.onPingTick, this.pingIntervalMs);
+    }
+  }
+
+  private readonly onPingTick = (): void => {
+    if (!this.pongSeen) {
+      this.logger.warn({ identity: this.identity, pingIntervalMs: this.pingIntervalMs }, 'no WebSocket pong since the previous ping: terminating');
+      this.errorReason = 'no pong received';
+      this.terminate();
+      return;
+    }
+    this.pongSeen = false;
+    if (this.ws.readyState === WS_OPEN) this.ws.ping();
+  };
+
+  private readonly onPong = (): void => {
+    this.pongSeen = true;
+  };
+
+  private readonly onWsError = (err: Error & { code?: string }): void => {
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      this.errorReason = 'frame too large (Max payload size exceeded)';
+      this.errorCloseCode = 1009;
+      this.logger.warn({ identity: this.identity, closeCode: 1009, reason: err.message }, 'OCPP frame exceeds the maximum size: closing with 1009');
+    } else {
+      this.errorReason = err.message;
+      this.logger.warn({ identity: this.identity, err: err.message, code: err.code }, 'WebSocket error');
+    }
+  };
+
+  private readonly onWsClose = (code: number, reason: Buffer): void => {
+    this.shutDown();
+    this.ws.off('message', this.onMessage);
+    this.ws.off('pong', this.onPong);
+    // After a protocol error ws sends its close frame but stops reading, so it reports 1006;
+    // report the code it sent instead.
+    const reported = code === 1006 && this.errorCloseCode !== 0 ? this.errorCloseCode : code;
+    this.emit('close', reported, reason.length > 0 ? reason.toString('utf8') : this.errorReason);
+  };
+
+  /** Stops timers and fails every call not yet answered. Idempotent. */
+  private shutDown(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+    if (this.callTimer !== undefined) clearTimeout(this.callTimer);
+    this.callTimer = undefined;
+    const pending = this.outstanding;
+    this.outstanding = undefined;
+    if (pending) pending.reject(new OcppClosedError(pending.action));
+    for (const entry of this.outQueue.splice(0)) entry.reject(new OcppClosedError(entry.action));
+    this.inQueue.length = 0;
+    this.inflight.clear();
+    this.current = undefined;
+  }
+}

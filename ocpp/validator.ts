@@ -1,0 +1,118 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+// Deep import on purpose: typed-ocpp's root module compiles every OCPP 1.6/2.0/2.1 schema at load
+// (about 1.2 s); the schema module alone is plain data and loads in a few ms.
+import * as schemas from 'typed-ocpp/dist/ocpp16/schemas.js';
+import { ALL_ACTIONS, CENTRAL_SYSTEM_ACTIONS, CHARGER_INITIATED_ACTIONS, isKnownAction, type OcppAction } from './actions.js';
+import { OcppCallError, type CallErrorCode } from './errors.js';
+
+// ajv-formats is CommonJS (`module.exports = plugin; exports.default = plugin`); under NodeNext the
+// default import is `module.exports`, typed as the module, so the plugin is its `.default`.
+const addFormats = addFormatsModule.default;
+
+/**
+ * Our own Ajv: `strict: false` because the 1.6 schemas carry keywords Ajv's strict mode rejects
+ * (`additionalProperties` on strings, `id`), no `removeAdditional` and no type coercion, so that
+ * what we validate is what the peer sent. One error is enough for a CALLERROR.
+ */
+const ajv = new Ajv({ strict: false, allErrors: false, multipleOfPrecision: 6, validateSchema: false });
+addFormats(ajv);
+
+const SCHEMAS = schemas as unknown as Record<string, object | undefined>;
+
+interface ActionValidators {
+  request?: ValidateFunction;
+  response?: ValidateFunction;
+}
+
+const compiled = new Map<string, ActionValidators>();
+
+function validatorFor(action: OcppAction, kind: 'request' | 'response'): ValidateFunction {
+  let entry = compiled.get(action);
+  if (!entry) {
+    entry = {};
+    compiled.set(action, entry);
+  }
+  let fn = entry[kind];
+  if (!fn) {
+    const name = `${action}${kind === 'request' ? 'Request' : 'Response'}`;
+    const schema = SCHEMAS[name];
+    if (!schema) throw new Error(`typed-ocpp has no schema ${name}`);
+    fn = ajv.compile(schema);
+    entry[kind] = fn;
+  }
+  return fn;
+}
+
+/** Ajv keyword -> OCPP 1.6 CallError code. Anything not listed is a PropertyConstraintViolation. */
+const KEYWORD_CODES: Readonly<Record<string, CallErrorCode>> = {
+  type: 'TypeConstraintViolation',
+  required: 'OccurenceConstraintViolation',
+  dependencies: 'OccurenceConstraintViolation',
+  dependentRequired: 'OccurenceConstraintViolation',
+};
+
+export function codeForKeyword(keyword: string): CallErrorCode {
+  return KEYWORD_CODES[keyword] ?? 'PropertyConstraintViolation';
+}
+
+/** `/a/b/0/c` -> `a.b[0].c`; the root is `(payload)`. */
+function fieldPath(instancePath: string, child?: string): string {
+  let out = '';
+  const parts = instancePath === '' ? [] : instancePath.slice(1).split('/');
+  if (child !== undefined) parts.push(child);
+  for (const raw of parts) {
+    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (/^\d+$/.test(part)) out += `[${part}]`;
+    else out += out === '' ? part : `.${part}`;
+  }
+  return out === '' ? '(payload)' : out;
+}
+
+function describe(err: ErrorObject): { field: string; reason: string } {
+  const params = err.params as Record<string, unknown>;
+  switch (err.keyword) {
+    case 'required':
+      return { field: fieldPath(err.instancePath, String(params.missingProperty)), reason: 'is required' };
+    case 'additionalProperties':
+      return {
+        field: fieldPath(err.instancePath, String(params.additionalProperty)),
+        reason: 'is not allowed (additional property)',
+      };
+    case 'enum':
+      return {
+        field: fieldPath(err.instancePath),
+        reason: `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+      };
+    default:
+      return { field: fieldPath(err.instancePath), reason: err.message ?? `fails ${err.keyword}` };
+  }
+}
+
+function toCallError(action: string, kind: 'request' | 'response', errors: ErrorObject[] | null | undefined): OcppCallError {
+  const first = errors?.[0];
+  if (!first) return new OcppCallError('FormationViolation', `${action} ${kind} is invalid`);
+  const { field, reason } = describe(first);
+  return new OcppCallError(codeForKeyword(first.keyword), `${action} ${kind}: ${field} ${reason}`, {
+    details: { field, reason, keyword: first.keyword },
+  });
+}
+
+function validate(action: string, kind: 'request' | 'response', payload: unknown): OcppCallError | undefined {
+  if (!isKnownAction(action)) return new OcppCallError('NotImplemented', `Unknown action ${JSON.stringify(action)}`);
+  const fn = validatorFor(action, kind);
+  return fn(payload) ? undefined : toCallError(action, kind, fn.errors);
+}
+
+/** Validates a CALL payload for `action`; an unknown action is NotImplemented. */
+export function validateRequest(action: string, payload: unknown): OcppCallError | undefined {
+  return validate(action, 'request', payload);
+}
+
+/** Validates a CALLRESULT payload for `action`; an unknown action is NotImplemented. */
+export function validateResponse(action: string, payload: unknown): OcppCallError | undefined {
+  return validate(action, 'response', payload);
+}
+
+export { isKnownAction, ALL_ACTIONS, CHARGER_INITIATED_ACTIONS, CENTRAL_SYSTEM_ACTIONS };
+export type { OcppAction, OcppActionMap, RequestOf, ResponseOf, ChargerInitiatedAction, CentralSystemAction } from './actions.js';

@@ -1,0 +1,302 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { allocate } from '../../balancer/allocate.js';
+import type {
+  AllocationInput,
+  AllocationResult,
+  AllocationSettings,
+  ChargerAllocation,
+  ChargerInput,
+  Phase,
+} from '../../balancer/allocation-types.js';
+
+const NOW = 10_000_000;
+const RUNS = 500;
+const TOL = 1e-9;
+const PHASES: readonly Phase[] = ['L1', 'L2', 'L3'];
+const ROTATIONS = ['L1L2L3', 'L2L3L1', 'L3L1L2', 'L1L3L2', 'L3L2L1', 'L2L1L3'] as const;
+
+const opt = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(arb, { nil: undefined, freq: 2 });
+const amps = fc.oneof(
+  fc.constantFrom(0, 6, 8, 10, 13, 16, 32),
+  fc.integer({ min: 0, max: 400 }).map((d) => d / 10),
+  fc.double({ min: 0, max: 100, noNaN: true }),
+);
+const phaseAmps = fc.oneof(amps, fc.double({ min: 0, max: 250, noNaN: true }));
+const time = fc.integer({ min: NOW - 3_600_000, max: NOW });
+const draw = fc.oneof(fc.constantFrom(0, 0.4, 1, 5), fc.double({ min: 0, max: 40, noNaN: true }));
+
+const chargerArb = fc
+  .record({
+    phases: fc.constantFrom(1 as const, 3 as const),
+    phaseRotation: opt(fc.constantFrom(...ROTATIONS)),
+    gridPhase: opt(fc.constantFrom(...PHASES)),
+    minCurrent: fc.constantFrom(0, 6, 6, 6, 6.05, 8, 10),
+    // Mostly max >= min; sometimes below it (misconfigured).
+    maxAbove: fc.constantFrom(-1, 0, 4, 7.37, 10, 10, 26),
+    priority: fc.constantFrom(0, 0, 0, 1, 2),
+    arrivedAt: fc.integer({ min: 0, max: 5 }),
+    cap: opt(fc.constantFrom(5, 8, 10.05, 20)),
+    wantsEnergy: fc.constantFrom(true, true, true, true, false),
+    online: fc.constantFrom(true, true, true, true, true, true, true, true, true, false),
+    measured: opt(fc.record({ t1: draw, t2: draw, t3: draw, at: time })),
+    currentLimit: opt(amps),
+    lastChangeAt: opt(time),
+    pausedSince: opt(time),
+    runningSince: opt(time),
+    underDrawSince: opt(time),
+  })
+  .map(({ maxAbove, ...c }) => ({ ...c, maxCurrent: Math.max(0, c.minCurrent + maxAbove) }));
+
+const settingsArb: fc.Arbitrary<AllocationSettings> = fc.record({
+  deadbandA: fc.constantFrom(0, 0.5, 1, 2),
+  minChangeIntervalMs: fc.constantFrom(0, 10_000, 60_000),
+  rotationIntervalMs: fc.constantFrom(0, 60_000, 900_000),
+  minRunMs: fc.constantFrom(0, 60_000, 300_000),
+  minPauseMs: fc.constantFrom(0, 60_000, 120_000),
+  reclaimAfterMs: fc.constantFrom(0, 60_000, 600_000),
+  reclaimHeadroomA: fc.constantFrom(0, 1, 2),
+  reclaimThresholdA: fc.constantFrom(0.5, 2),
+});
+
+/** Neutral settings for the fairness property: no anti-flap hold, no reclaim. */
+const fairSettings: AllocationSettings = {
+  deadbandA: 0,
+  minChangeIntervalMs: 0,
+  rotationIntervalMs: 900_000,
+  minRunMs: 300_000,
+  minPauseMs: 120_000,
+  reclaimAfterMs: Infinity,
+  reclaimHeadroomA: 2,
+  reclaimThresholdA: 2,
+};
+
+function installationArb(settings: fc.Arbitrary<AllocationSettings>): fc.Arbitrary<AllocationInput> {
+  return fc.record({
+    now: fc.constant(NOW),
+    phaseLimits: fc.record({ L1: phaseAmps, L2: phaseAmps, L3: phaseAmps }),
+    chargers: fc
+      .array(chargerArb, { maxLength: 40 })
+      .map((cs) => cs.map((c, i): ChargerInput => ({ id: `c${i}`, ...c }))),
+    settings,
+  });
+}
+
+const anyInstallation = installationArb(settingsArb);
+
+/** Wired grid phases, computed independently of the implementation. */
+function wiredPhases(c: ChargerInput): Phase[] {
+  if (c.phases === 1) return [c.gridPhase ?? 'L1'];
+  return [...PHASES];
+}
+
+function resultById(result: AllocationResult): Map<string, ChargerAllocation> {
+  return new Map(result.allocations.map((a) => [a.id, a]));
+}
+
+function get(map: Map<string, ChargerAllocation>, id: string): ChargerAllocation {
+  const a = map.get(id);
+  if (a === undefined) throw new Error(`no allocation for ${id}`);
+  return a;
+}
+
+const onGrid = (a: number): boolean => Math.abs(a * 10 - Math.round(a * 10)) < 1e-6;
+const ceilDeci = (a: number): number => Math.ceil(a * 10 - 1e-9) / 10;
+const floorDeci = (a: number): number => Math.floor(a * 10 + 1e-9) / 10;
+
+function checkSafety(input: AllocationInput, result: AllocationResult): void {
+  const out = resultById(result);
+  expect(result.allocations).toHaveLength(input.chargers.length);
+  const offline = { L1: 0, L2: 0, L3: 0 };
+  const total = { L1: 0, L2: 0, L3: 0 };
+  for (const c of input.chargers) {
+    const a = get(out, c.id);
+    const wired = wiredPhases(c);
+    expect(a.phases.every((p) => wired.includes(p))).toBe(true);
+    if (!c.online) {
+      expect(a.phases).toEqual(wired);
+      expect(a.limit).toBe(c.currentLimit !== undefined && c.currentLimit > 0 ? c.currentLimit : c.maxCurrent);
+    } else if (c.wantsEnergy) {
+      expect(a.phases.length).toBeGreaterThan(0);
+      if (c.measured === undefined) expect(a.phases).toEqual(wired);
+    }
+    for (const p of a.phases) {
+      total[p] += a.limit;
+      if (!c.online) offline[p] += a.limit;
+    }
+  }
+  const overloaded = PHASES.filter((p) => offline[p] > input.phaseLimits[p] + TOL);
+  expect(result.overloadedPhases).toEqual(overloaded);
+  for (const p of PHASES) {
+    expect(result.phaseLoad[p]).toBeCloseTo(total[p], 6);
+    if (overloaded.length === 0) expect(total[p]).toBeLessThanOrEqual(input.phaseLimits[p] + TOL);
+  }
+  if (overloaded.length > 0) {
+    for (const c of input.chargers) if (c.online) expect(get(out, c.id).limit).toBe(0);
+  }
+}
+
+function checkOffers(input: AllocationInput, result: AllocationResult): void {
+  const out = resultById(result);
+  for (const c of input.chargers) {
+    if (!c.online) continue;
+    const { limit } = get(out, c.id);
+    if (limit === 0) continue;
+    expect(limit).toBeGreaterThanOrEqual(c.minCurrent - TOL);
+    expect(limit).toBeLessThanOrEqual(Math.min(c.maxCurrent, c.cap ?? Infinity) + TOL);
+    if (!onGrid(limit)) expect(limit).toBe(c.currentLimit);
+  }
+}
+
+/** The caller's bookkeeping after a round, as the balancer actor would do it, with drifted phase limits. */
+function nextRound(
+  input: AllocationInput,
+  result: AllocationResult,
+  drift: Record<Phase, number>,
+  dt: number,
+): AllocationInput {
+  const out = resultById(result);
+  const chargers = input.chargers.map((c): ChargerInput => {
+    if (!c.online) return c;
+    const limit = get(out, c.id).limit;
+    const before = c.currentLimit ?? 0;
+    return {
+      ...c,
+      currentLimit: limit,
+      lastChangeAt: limit !== before ? input.now : c.lastChangeAt,
+      runningSince: limit > 0 && before === 0 ? input.now : c.runningSince,
+      pausedSince: limit === 0 && before > 0 && c.wantsEnergy ? input.now : c.pausedSince,
+    };
+  });
+  const phaseLimits = {
+    L1: Math.max(0, input.phaseLimits.L1 + drift.L1),
+    L2: Math.max(0, input.phaseLimits.L2 + drift.L2),
+    L3: Math.max(0, input.phaseLimits.L3 + drift.L3),
+  };
+  return { ...input, now: input.now + dt, phaseLimits, chargers };
+}
+
+describe('allocate: properties on random installations', () => {
+  it('(a) keeps every phase within its limit, except an overload by offline chargers alone', () => {
+    fc.assert(
+      fc.property(anyInstallation, (input) => checkSafety(input, allocate(input))),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('(b) offers 0 or a value in [min, min(max, cap)], on the 0.1 A grid unless the limit in force is kept', () => {
+    fc.assert(
+      fc.property(anyInstallation, (input) => checkOffers(input, allocate(input))),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('(a, b) hold in a follow-up round that starts from the first round\'s limits', () => {
+    // Exercises the anti-flap holds: every limit in force is close to a fair target.
+    const rounds = fc.record({
+      input: anyInstallation,
+      drift: fc.record({ L1: fc.double({ min: -3, max: 3, noNaN: true }), L2: fc.constant(0), L3: fc.double({ min: -3, max: 0.5, noNaN: true }) }),
+      dt: fc.constantFrom(1_000, 30_000, 600_000),
+    });
+    fc.assert(
+      fc.property(rounds, ({ input, drift, dt }) => {
+        const next = nextRound(input, allocate(input), drift, dt);
+        const result = allocate(next);
+        checkSafety(next, result);
+        checkOffers(next, result);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('(c) is deterministic and independent of the order of the chargers', () => {
+    const withShuffle = anyInstallation.chain((input) =>
+      fc
+        .shuffledSubarray([...input.chargers], { minLength: input.chargers.length, maxLength: input.chargers.length })
+        .map((shuffled) => ({ input, shuffled })),
+    );
+    fc.assert(
+      fc.property(withShuffle, ({ input, shuffled }) => {
+        const first = allocate(input);
+        expect(allocate(input)).toEqual(first);
+        expect(allocate({ ...input, chargers: shuffled })).toEqual(first);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('(d) is max-min fair: every session below its maximum is blocked by a full phase where it is not behind', () => {
+    // Standard bottleneck check on the 0.1 A lattice. For each online session c with
+    // 0 < limit < its maximum (min(max, cap) rounded down to 0.1 A) there is a phase p it is
+    // counted on such that
+    //   - p is full: less than 0.1 A of p's limit is left (raising c by 0.1 A would break it), and
+    //   - no other online session d counted on p with priority <= c's and limit above its own
+    //     minimum (rounded up to 0.1 A) has more than c's limit + 0.1 A (the remainder unit).
+    // Sessions held at their minimum are exempt: their floor is not a share of the filling.
+    fc.assert(
+      fc.property(installationArb(fc.constant(fairSettings)), (input) => {
+        const result = allocate(input);
+        if (result.overloadedPhases.length > 0) return;
+        const out = resultById(result);
+        const online = input.chargers.filter((c) => c.online && c.wantsEnergy);
+        for (const c of online) {
+          const a = get(out, c.id);
+          const maxQ = floorDeci(Math.min(c.maxCurrent, c.cap ?? Infinity));
+          if (a.limit === 0 || a.limit >= maxQ - 1e-6) continue;
+          const blocked = a.phases.some((p) => {
+            if (input.phaseLimits[p] - result.phaseLoad[p] >= 0.1 + TOL) return false;
+            return online.every((d) => {
+              if (d === c || d.priority > c.priority) return true;
+              const b = get(out, d.id);
+              if (!b.phases.includes(p) || b.limit <= ceilDeci(d.minCurrent) + 1e-6) return true;
+              return b.limit <= a.limit + 0.1 + 1e-6;
+            });
+          });
+          expect(blocked, `${c.id} at ${a.limit} could grow`).toBe(true);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('(e) gives nothing to an online charger that does not want energy', () => {
+    fc.assert(
+      fc.property(anyInstallation, (input) => {
+        const out = resultById(allocate(input));
+        for (const c of input.chargers) {
+          if (c.online && !c.wantsEnergy) expect(get(out, c.id)).toMatchObject({ limit: 0, reason: 'idle' });
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('(f) pauses no session for lack of room while its minimum would still fit', () => {
+    // Admission is greedy: a session paused without a relay-wear hold must not fit beside the others.
+    fc.assert(
+      fc.property(installationArb(fc.constant(fairSettings)), (input) => {
+        const result = allocate(input);
+        if (result.overloadedPhases.length > 0) return;
+        const out = resultById(result);
+        for (const c of input.chargers) {
+          const a = get(out, c.id);
+          if (!c.online || a.reason !== 'paused' || a.held !== undefined) continue;
+          const min = ceilDeci(c.minCurrent);
+          if (min === 0) continue; // admitted at 0 with no room to grow looks the same
+          // Room left if every admitted session dropped to its minimum.
+          const fits = a.phases.every((p) => {
+            let used = 0;
+            for (const d of input.chargers) {
+              const b = get(out, d.id);
+              if (!b.phases.includes(p) || b.limit === 0) continue;
+              used += d.online ? ceilDeci(d.minCurrent) : b.limit;
+            }
+            return used + min <= input.phaseLimits[p] + TOL;
+          });
+          expect(fits, `${c.id} paused though its minimum fits`).toBe(false);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
