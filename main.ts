@@ -17,6 +17,7 @@ import { connectBus, type Bus } from './core/nats.js';
 import { buckets } from './core/subjects.js';
 import { TransactionStore } from './core/transaction-store.js';
 import { createOcppServer, type OcppServer } from './ocpp/server.js';
+import { BalancerManager } from './balancer/balancer-manager.js';
 
 /**
  * The composition root: the one place where stores, bus, actors, balancer and API are wired.
@@ -36,6 +37,7 @@ export interface PlatformNode {
   };
   readonly cache: ConfigCache;
   readonly registry: ChargerRegistry;
+  readonly balancers: BalancerManager;
   readonly logger: Logger;
   stop(): Promise<void>;
 }
@@ -81,6 +83,22 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     observers: [],
   };
   const registry = new ChargerRegistry(deps);
+  const { leaseTtlMs, ...tuning } = config.balancer;
+  const balancers = new BalancerManager({
+    nodeId: config.nodeId,
+    nc: bus.nc,
+    cache,
+    leases: bus.kv[buckets.leases],
+    caps: bus.kv[buckets.caps],
+    availableCurrent: bus.kv[buckets.availableCurrent],
+    allocations: bus.kv[buckets.allocations],
+    metrics,
+    logger,
+    tuning,
+    leaseTtlMs,
+    now: Date.now,
+  });
+  await balancers.start();
 
   const ocppHttp: Server = createServer((_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' }).end('Connect with a WebSocket to /ocpp/<chargerId> using subprotocol ocpp1.6\n');
@@ -110,6 +128,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
+      await balancers.stop();
       await ocpp.close();
       registry.stop();
       ocppHttp.closeAllConnections();
@@ -120,7 +139,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
       await embedded?.stop();
     })());
 
-  return { config, ocppPort, apiPort, bus, stores, cache, registry, logger, stop };
+  return { config, ocppPort, apiPort, bus, stores, cache, registry, balancers, logger, stop };
 }
 
 async function main(): Promise<void> {

@@ -1,6 +1,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import type { Logger } from 'pino';
 import { ERRORS, isPlatformError, type ErrorCode } from '../core/errors.js';
+import { ID_PATTERN } from '../core/ids.js';
+import { chargerInputSchema, installationInputSchema } from '../core/schemas.js';
 
 /** The one error shape of every API response with a 4xx/5xx status. */
 export interface ErrorBody {
@@ -65,7 +67,15 @@ export function fieldOfSchemaError(err: FastifySchemaValidationError, context: s
   return [base, extra].filter(Boolean).join('.') || `(${context ?? 'body'})`;
 }
 
+/** Plain words for the patterns users meet (ajv would print the regular expression). */
+const PATTERN_REASONS: Record<string, string> = {
+  [ID_PATTERN]: 'must be 1-48 characters of A-Z, a-z, 0-9, _ or -',
+  [installationInputSchema.properties.ocpp.properties.url.pattern]: 'must be a ws:// or wss:// URL template containing {deviceId}',
+  [chargerInputSchema.properties.ocpp.properties.url.pattern]: 'must be a ws:// or wss:// URL',
+};
+
 function reasonOfSchemaError(err: FastifySchemaValidationError): string {
+  if (err.keyword === 'pattern') return PATTERN_REASONS[String(err.params.pattern)] ?? err.message ?? 'has an invalid format';
   if (err.keyword === 'additionalProperties') return 'unknown field';
   if (err.keyword === 'required') return 'is required';
   if (err.keyword === 'type') return `must be ${String(err.params.type).split(',').join(' or ')}`;

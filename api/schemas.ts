@@ -50,7 +50,12 @@ function orNull(s: JsonSchema): JsonSchema {
   return { ...s, type: types.includes('null') ? types : [...types, 'null'] };
 }
 
-/** A JSON merge patch of `schema`: nothing required, every property may be null, `except` paths keep their type. */
+function withoutDefault(schema: JsonSchema): JsonSchema {
+  const { default: _default, ...rest } = schema;
+  return rest;
+}
+
+/** A JSON merge patch of `schema`: nothing required, no defaults, every property may be null except the `keepType` paths. */
 function mergePatchOf(schema: JsonSchema, keepType: ReadonlySet<string>, path = ''): JsonSchema {
   const s = clone(schema);
   delete s.required;
@@ -59,7 +64,7 @@ function mergePatchOf(schema: JsonSchema, keepType: ReadonlySet<string>, path = 
     s.properties = Object.fromEntries(
       Object.entries(props(s)).map(([k, v]) => {
         const p = path ? `${path}.${k}` : k;
-        const inner = v.type === 'object' ? mergePatchOf(v, keepType, p) : (() => { const c = clone(v); delete c.default; return c; })();
+        const inner = v.type === 'object' ? mergePatchOf(v, keepType, p) : withoutDefault(v);
         return [k, keepType.has(p) ? inner : orNull(inner)];
       }),
     );

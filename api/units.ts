@@ -1,7 +1,8 @@
-import { create, unitDependencies } from 'mathjs';
+import { create, unitDependencies, type FactoryFunctionMap, type Unit } from 'mathjs';
 import { ValidationError } from '../core/errors.js';
 
-const { unit } = create({ unitDependencies });
+// Only the unit machinery, not all of mathjs; and no expression evaluation of user input.
+const unit = create({ unitDependencies } as FactoryFunctionMap).unit as (text: string) => Unit;
 const AMPERE = unit('A');
 
 /**
@@ -11,7 +12,7 @@ const AMPERE = unit('A');
  */
 export function toAmperes(value: unknown, field: string): unknown {
   if (typeof value !== 'string') return value;
-  let parsed: ReturnType<typeof unit>;
+  let parsed: Unit;
   try {
     parsed = unit(value.trim());
   } catch {

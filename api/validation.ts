@@ -1,6 +1,6 @@
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import type { FastifyRouteSchemaDef, FastifyValidationResult } from 'fastify';
+import type { FastifySchema, FastifySchemaCompiler } from 'fastify';
 
 // ajv-formats is CommonJS; under NodeNext its default import is the module, the plugin is `.default`.
 const addFormats = addFormatsModule.default;
@@ -16,7 +16,7 @@ const query = new Ajv({ coerceTypes: true, removeAdditional: false, useDefaults:
 addFormats(strict);
 addFormats(query);
 
-export function validatorCompiler({ schema, httpPart }: FastifyRouteSchemaDef<unknown>): FastifyValidationResult {
+export const validatorCompiler: FastifySchemaCompiler<FastifySchema> = ({ schema, httpPart }) => {
   const ajv = httpPart === 'querystring' ? query : strict;
-  return ajv.compile(schema as object) as FastifyValidationResult;
-}
+  return ajv.compile(schema as object);
+};

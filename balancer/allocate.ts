@@ -29,7 +29,8 @@ import type {
   Phase,
   PhaseCurrents,
 } from './allocation-types.js';
-import { countedMask, measuredMax, PHASE_NAMES, phasesOf, terminalPhases, wiringMask } from './phases.js';
+import type { Wiring } from './phases.js';
+import { countedMask, measuredMax, PHASE_NAMES, phasesOf, wiringOf } from './phases.js';
 
 /** Float slack when converting amperes to 0.1 A units (in units: 1e-10 A), and for sums. */
 const EPS = 1e-9;
@@ -40,18 +41,20 @@ const deciUp = (a: number): number => Math.ceil(a * 10 - EPS);
 const enum Tier {
   /** Running, and has run less than minRunMs (or we cannot tell it may be rotated out). */
   Protected = 0,
-  /** Paused for at least rotationIntervalMs: its turn. */
+  /** Not running, waiting (paused or never admitted) for at least rotationIntervalMs: its turn. */
   Due = 1,
   /** Running for at least minRunMs: may be rotated out, longest-running first. */
   Displaceable = 2,
-  /** Everyone else: new arrivals and sessions paused less than rotationIntervalMs. */
+  /** Not running, waiting for less than rotationIntervalMs. */
   Waiting = 3,
 }
 
 interface Session {
   readonly charger: ChargerInput;
-  /** Position in id order: the deterministic tie-breaker. */
-  readonly index: number;
+  /** Position in id order: the deterministic tie-breaker and the index of its outcome. */
+  readonly pos: number;
+  readonly priority: number;
+  readonly arrivedAt: number;
   readonly mask: number;
   /** Minimum and maximum in 0.1 A, rounded toward safety (min up, max down). */
   readonly minQ: number;
@@ -63,7 +66,7 @@ interface Session {
   /** Limit in force, 0 when none is known. */
   readonly cur: number;
   readonly tier: Tier;
-  /** Tie-breaker inside the tier (pausedSince for Due, -runningSince for Displaceable). */
+  /** Tie-breaker inside the tier (waiting since for Due, -runningSince for Displaceable). */
   readonly tierKey: number;
   /** Set when relay wear or anti-flap keeps a paused session from starting this round. */
   readonly startHold: AllocationHold | undefined;
@@ -73,64 +76,62 @@ interface Session {
   growing: boolean;
 }
 
-interface Outcome {
-  limit: number;
-  reason: AllocationReason;
-  held?: AllocationHold;
+/** Per charger, in id order: what `buildResult` turns into allocations. */
+interface Outcomes {
+  readonly limit: number[];
+  readonly reason: AllocationReason[];
+  readonly held: (AllocationHold | undefined)[];
+  readonly mask: number[];
 }
 
 export function allocate(input: AllocationInput): AllocationResult {
   const { now, settings } = input;
   const chargers = sortedById(input.chargers);
-  const limits = [safeLimit(input.phaseLimits.L1), safeLimit(input.phaseLimits.L2), safeLimit(input.phaseLimits.L3)];
-
-  const outcomes = new Map<string, Outcome>();
-  const phaseMasks = new Map<string, number>();
+  const n = chargers.length;
+  const out: Outcomes = {
+    limit: new Array<number>(n).fill(0),
+    reason: new Array<AllocationReason>(n).fill('idle'),
+    held: new Array<AllocationHold | undefined>(n).fill(undefined),
+    mask: new Array<number>(n).fill(0),
+  };
 
   // 1. Offline chargers: worst case on every wired phase, off the top.
   const offline = [0, 0, 0];
-  for (const c of chargers) {
+  for (let i = 0; i < n; i++) {
+    const c = chargers[i] as ChargerInput;
     if (c.online) continue;
     const worst = offlineWorstCase(c);
-    const mask = wiringMask(terminalPhases(c));
+    const mask = wiringOf(c).mask;
     addToPhases(offline, mask, worst);
-    outcomes.set(c.id, { limit: worst, reason: 'offline' });
-    phaseMasks.set(c.id, mask);
+    out.limit[i] = worst;
+    out.reason[i] = 'offline';
+    out.mask[i] = mask;
   }
-  const avail = limits.map((l, p) => l - (offline[p] ?? 0));
+  const { L1, L2, L3 } = input.phaseLimits;
+  const avail = [safeLimit(L1) - (offline[0] ?? 0), safeLimit(L2) - (offline[1] ?? 0), safeLimit(L3) - (offline[2] ?? 0)];
   const overloaded = PHASE_NAMES.filter((_n, p) => (avail[p] ?? 0) < -EPS);
 
-  // 2. Online chargers: idle ones get 0; the rest become sessions.
+  // 2. Online chargers that want energy become sessions; the others are idle (already set).
   const sessions: Session[] = [];
-  for (const c of chargers) {
-    if (!c.online) continue;
-    if (!c.wantsEnergy) {
-      outcomes.set(c.id, { limit: 0, reason: 'idle' });
-      phaseMasks.set(c.id, 0);
-      continue;
-    }
-    const s = toSession(c, sessions.length, now, settings);
-    phaseMasks.set(c.id, s.mask);
-    if (s.maxQ < s.minQ) {
-      outcomes.set(c.id, { limit: 0, reason: deciDown(c.maxCurrent) < s.minQ ? 'misconfigured' : 'capped' });
-      continue;
-    }
-    sessions.push(s);
+  for (let i = 0; i < n; i++) {
+    const c = chargers[i] as ChargerInput;
+    if (!c.online || !c.wantsEnergy) continue;
+    const s = toSession(c, i, now, settings);
+    out.mask[i] = s.mask;
+    out.reason[i] = 'paused';
+    if (s.maxQ < s.minQ) out.reason[i] = deciDown(c.maxCurrent) < s.minQ ? 'misconfigured' : 'capped';
+    // Rule 8: when offline chargers alone overload a phase, every online charger is shed.
+    else if (overloaded.length === 0) sessions.push(s);
   }
 
-  if (overloaded.length === 0) {
-    // 3-5. Admission, fair filling, anti-flap.
-    const capacity = avail.map((a) => deciDown(a));
-    admit(sessions, capacity);
-    fill(sessions, capacity);
-    const { limitsA, holds } = applyHolds(sessions, avail, settings.deadbandA);
-    sessions.forEach((s, i) => outcomes.set(s.charger.id, outcomeOf(s, limitsA[i] ?? 0, holds[i])));
-  } else {
-    // Rule 8: the offline chargers alone overload a phase; shed every online charger.
-    for (const s of sessions) outcomes.set(s.charger.id, { limit: 0, reason: 'paused' });
-  }
+  // 3-5. Admission, fair filling, anti-flap.
+  const capacity = [deciDown(avail[0] ?? 0), deciDown(avail[1] ?? 0), deciDown(avail[2] ?? 0)];
+  admit(sessions, capacity);
+  fill(sessions, capacity);
+  applyHolds(sessions, avail, settings.deadbandA, out);
+  for (const s of sessions) out.reason[s.pos] = reasonOf(s, out.limit[s.pos] ?? 0);
 
-  return buildResult(chargers, outcomes, phaseMasks, overloaded);
+  return buildResult(chargers, out, overloaded);
 }
 
 function sortedById(chargers: readonly ChargerInput[]): ChargerInput[] {
@@ -164,14 +165,14 @@ function addToPhases(sums: number[], mask: number, amount: number): void {
   for (let p = 0; p < 3; p++) if ((mask & (1 << p)) !== 0) sums[p] = (sums[p] ?? 0) + amount;
 }
 
-function toSession(c: ChargerInput, index: number, now: number, settings: AllocationSettings): Session {
-  const terminals = terminalPhases(c);
-  const mask = countedMask(c, terminals);
+function toSession(c: ChargerInput, pos: number, now: number, settings: AllocationSettings): Session {
+  const wiring = wiringOf(c);
+  const mask = countedMask(c, wiring);
   const minQ = Math.max(0, deciUp(c.minCurrent));
   const hwQ = deciDown(c.maxCurrent);
   const capQ = c.cap === undefined ? Infinity : deciDown(c.cap);
   const baseQ = Math.min(hwQ, capQ);
-  const reclaimA = reclaimMax(c, terminals, now, settings);
+  const reclaimA = reclaimMax(c, wiring, now, settings);
   // Reclaim never pushes below the minimum (a non-grid minimum could otherwise round under it).
   const reclaimQ = reclaimA === undefined ? Infinity : Math.max(minQ, deciDown(reclaimA));
   const maxQ = Math.min(baseQ, reclaimQ);
@@ -194,7 +195,9 @@ function toSession(c: ChargerInput, index: number, now: number, settings: Alloca
   const { tier, tierKey } = admissionTier(c, running, now, settings);
   return {
     charger: c,
-    index,
+    pos,
+    priority: Number.isFinite(c.priority) ? c.priority : 0,
+    arrivedAt: Number.isFinite(c.arrivedAt) ? c.arrivedAt : Infinity,
     mask,
     minQ,
     maxQ,
@@ -216,16 +219,11 @@ function toSession(c: ChargerInput, index: number, now: number, settings: Alloca
  * `reclaimAfterMs` of that, and if the current sample still shows every drawn phase below
  * `currentLimit - reclaimThresholdA`, the offer shrinks to max(min, ceil(draw + headroom)).
  */
-function reclaimMax(
-  c: ChargerInput,
-  terminals: readonly number[] | undefined,
-  now: number,
-  s: AllocationSettings,
-): number | undefined {
+function reclaimMax(c: ChargerInput, wiring: Wiring, now: number, s: AllocationSettings): number | undefined {
   if (c.underDrawSince === undefined || !(now - c.underDrawSince >= s.reclaimAfterMs)) return undefined;
   const cur = c.currentLimit;
   if (cur === undefined || !(cur > 0)) return undefined;
-  const draw = measuredMax(c, terminals);
+  const draw = measuredMax(c, wiring);
   if (draw === undefined || !(draw < cur - s.reclaimThresholdA)) return undefined;
   return Math.max(c.minCurrent, Math.ceil(Math.max(0, draw) + s.reclaimHeadroomA));
 }
@@ -233,10 +231,11 @@ function reclaimMax(
 /**
  * Rotation rule. Within a priority class, minimums are reserved in this order:
  *  1. Protected: running (limit in force > 0) for less than minRunMs.
- *  2. Due: paused (pausedSince) for at least rotationIntervalMs, longest-paused first.
+ *  2. Due: waiting for at least rotationIntervalMs, longest-waiting first. Waiting since
+ *     `pausedSince`, or since `arrivedAt` for a session that was never paused (never admitted).
  *  3. Displaceable: running for at least minRunMs (or runningSince unknown), most recently
  *     started first, so the longest-running session is the first whose minimum no longer fits.
- *  4. Waiting: new arrivals and sessions paused for less than rotationIntervalMs.
+ *  4. Waiting: sessions waiting for less than rotationIntervalMs.
  * then by arrival and id. Running sessions thus keep their place against waiting ones, and a due
  * session takes the place of the longest-running displaceable session(s) it shares a full phase
  * with. Sessions paused less than minPauseMs are not admitted at all (see `startHold`).
@@ -252,14 +251,10 @@ function admissionTier(
     if (since !== undefined && !(now - since >= s.minRunMs)) return { tier: Tier.Protected, tierKey: 0 };
     return { tier: Tier.Displaceable, tierKey: since === undefined ? Infinity : -since };
   }
-  if (c.pausedSince !== undefined && now - c.pausedSince >= s.rotationIntervalMs) {
-    return { tier: Tier.Due, tierKey: c.pausedSince };
-  }
+  // A session never admitted has been waiting since it arrived.
+  const waitingSince = c.pausedSince ?? c.arrivedAt;
+  if (now - waitingSince >= s.rotationIntervalMs) return { tier: Tier.Due, tierKey: waitingSince };
   return { tier: Tier.Waiting, tierKey: 0 };
-}
-
-function cmp(a: number, b: number): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function hasRoom(mask: number, room: readonly number[], need: number): boolean {
@@ -277,11 +272,11 @@ function admit(sessions: readonly Session[], room: number[]): void {
     .filter((s) => s.startHold === undefined)
     .sort(
       (x, y) =>
-        cmp(y.charger.priority, x.charger.priority) ||
+        y.priority - x.priority ||
         x.tier - y.tier ||
-        cmp(x.tierKey, y.tierKey) ||
-        cmp(x.charger.arrivedAt, y.charger.arrivedAt) ||
-        x.index - y.index,
+        x.tierKey - y.tierKey ||
+        x.arrivedAt - y.arrivedAt ||
+        x.pos - y.pos,
     );
   for (const s of order) {
     if (!hasRoom(s.mask, room, s.minQ)) continue;
@@ -293,14 +288,12 @@ function admit(sessions: readonly Session[], room: number[]): void {
 
 /** 4. Fill the admitted sessions, highest priority class first, each class max-min fair. */
 function fill(sessions: readonly Session[], room: number[]): void {
-  const admitted = sessions
-    .filter((s) => s.admitted)
-    .sort((x, y) => cmp(y.charger.priority, x.charger.priority) || x.index - y.index);
+  const admitted = sessions.filter((s) => s.admitted).sort((x, y) => y.priority - x.priority || x.pos - y.pos);
   let start = 0;
   while (start < admitted.length) {
-    const priority = admitted[start]?.charger.priority;
+    const priority = admitted[start]?.priority;
     let end = start + 1;
-    while (end < admitted.length && admitted[end]?.charger.priority === priority) end++;
+    while (end < admitted.length && admitted[end]?.priority === priority) end++;
     fillClass(admitted.slice(start, end), room);
     start = end;
   }
@@ -317,8 +310,8 @@ function fill(sessions: readonly Session[], room: number[]): void {
  */
 function fillClass(group: readonly Session[], room: number[]): void {
   const n = group.length;
-  const byFloor = [...group].sort((x, y) => x.minQ - y.minQ || x.index - y.index);
-  const byMax = [...group].sort((x, y) => x.fillMax - y.fillMax || x.index - y.index);
+  const byFloor = sortedBy(group, floorOrder);
+  const byMax = sortedBy(group, maxOrder);
   const count = [0, 0, 0]; // growing sessions per phase
   let growing = 0;
   let jf = 0;
@@ -371,79 +364,85 @@ function fillClass(group: readonly Session[], room: number[]): void {
   }
 }
 
+const floorOrder = (x: Session, y: Session): number => x.minQ - y.minQ || x.pos - y.pos;
+const maxOrder = (x: Session, y: Session): number => x.fillMax - y.fillMax || x.pos - y.pos;
+
+/** A sorted copy; skips the sort in the common case where all minimums (or maxima) are equal. */
+function sortedBy(group: readonly Session[], order: (x: Session, y: Session) => number): Session[] {
+  const copy = group.slice();
+  for (let i = 1; i < copy.length; i++) {
+    if (order(copy[i - 1] as Session, copy[i] as Session) > 0) return copy.sort(order);
+  }
+  return copy;
+}
+
 /**
  * 5. Anti-flap. A change smaller than the deadband keeps the limit in force (not to/from 0); a
  * running session whose increases are held was already filled up to its limit in force. Holds
  * that keep a lower limit are always safe and applied first; holds that keep a higher limit are
  * then accepted in id order only while every phase they load stays within its limit.
  */
-function applyHolds(
-  sessions: readonly Session[],
-  avail: readonly number[],
-  deadbandA: number,
-): { limitsA: number[]; holds: (AllocationHold | undefined)[] } {
-  const limitsA = sessions.map((s) => s.a / 10);
-  const holds: (AllocationHold | undefined)[] = sessions.map((s) => s.startHold);
+function applyHolds(sessions: readonly Session[], avail: readonly number[], deadbandA: number, out: Outcomes): void {
   const used = [0, 0, 0];
-  sessions.forEach((s, i) => addToPhases(used, s.mask, limitsA[i] ?? 0));
-  const keepsHigher: { i: number; hold: AllocationHold }[] = [];
-
-  sessions.forEach((s, i) => {
+  for (const s of sessions) {
+    out.limit[s.pos] = s.a / 10;
+    out.held[s.pos] = s.startHold;
+    addToPhases(used, s.mask, s.a / 10);
+  }
+  const keepsHigher: Session[] = [];
+  for (const s of sessions) {
     // Only a limit that is itself a valid offer this round may be kept.
-    if (s.a === 0 || s.cur === 0 || s.cur * 10 < s.minQ - EPS || s.cur * 10 > s.maxQ + EPS) return;
+    if (s.a === 0 || s.cur === 0 || s.cur * 10 < s.minQ - EPS || s.cur * 10 > s.maxQ + EPS) continue;
     const diff = s.a / 10 - s.cur;
-    const intervalHeld = s.fillMax < s.maxQ && s.a === s.fillMax;
     if (diff > 0 && diff < deadbandA) {
-      holds[i] = 'deadband';
-      limitsA[i] = s.cur;
+      out.limit[s.pos] = s.cur;
+      out.held[s.pos] = 'deadband';
       addToPhases(used, s.mask, -diff);
-    } else if (diff === 0 && intervalHeld) {
-      holds[i] = 'minChangeInterval';
-    } else if (diff < 0 && (intervalHeld || -diff < deadbandA)) {
-      // intervalHeld: the fill stopped at the limit in force rounded down to 0.1 A; keep it exactly.
-      keepsHigher.push({ i, hold: intervalHeld ? 'minChangeInterval' : 'deadband' });
+    } else if (diff === 0 && intervalHeld(s)) {
+      out.held[s.pos] = 'minChangeInterval';
+    } else if (diff < 0 && (-diff < deadbandA || intervalHeld(s))) {
+      // Interval-held: the fill stopped at the limit in force rounded down to 0.1 A; keep it exactly.
+      keepsHigher.push(s);
     }
-  });
-
-  for (const { i, hold } of keepsHigher) {
-    const s = sessions[i];
-    if (s === undefined) continue;
+  }
+  for (const s of keepsHigher) {
     const extra = s.cur - s.a / 10;
     let safe = true;
     for (let p = 0; p < 3; p++) {
       if ((s.mask & (1 << p)) !== 0 && (used[p] ?? 0) + extra > (avail[p] ?? 0) + EPS / 10) safe = false;
     }
     if (!safe) continue;
-    holds[i] = hold;
-    limitsA[i] = s.cur;
+    out.limit[s.pos] = s.cur;
+    out.held[s.pos] = intervalHeld(s) ? 'minChangeInterval' : 'deadband';
     addToPhases(used, s.mask, extra);
   }
-  return { limitsA, holds };
 }
 
-function outcomeOf(s: Session, limit: number, held: AllocationHold | undefined): Outcome {
-  let reason: AllocationReason;
-  if (limit === 0) reason = 'paused';
-  else if (s.reclaimBound) reason = 'reclaimed';
-  else if (s.capBound && limit * 10 >= s.maxQ - EPS) reason = 'capped';
-  else reason = 'charging';
-  return held === undefined ? { limit, reason } : { limit, reason, held };
+/** The fill stopped this session at the limit in force because its increases are held. */
+function intervalHeld(s: Session): boolean {
+  return s.fillMax < s.maxQ && s.a === s.fillMax;
 }
 
-function buildResult(
-  chargers: readonly ChargerInput[],
-  outcomes: ReadonlyMap<string, Outcome>,
-  phaseMasks: ReadonlyMap<string, number>,
-  overloaded: readonly Phase[],
-): AllocationResult {
+function reasonOf(s: Session, limit: number): AllocationReason {
+  if (limit === 0) return 'paused';
+  if (s.reclaimBound) return 'reclaimed';
+  if (s.capBound && limit * 10 >= s.maxQ - EPS) return 'capped';
+  return 'charging';
+}
+
+function buildResult(chargers: readonly ChargerInput[], out: Outcomes, overloaded: readonly Phase[]): AllocationResult {
   const load = [0, 0, 0];
-  const allocations: ChargerAllocation[] = chargers.map((c) => {
-    const o = outcomes.get(c.id) ?? { limit: 0, reason: 'paused' };
-    const mask = phaseMasks.get(c.id) ?? 0;
-    addToPhases(load, mask, o.limit);
-    const base = { id: c.id, limit: o.limit, phases: phasesOf(mask), reason: o.reason };
-    return o.held === undefined ? base : { ...base, held: o.held };
-  });
+  const allocations = new Array<ChargerAllocation>(chargers.length);
+  for (let i = 0; i < chargers.length; i++) {
+    const limit = out.limit[i] ?? 0;
+    const mask = out.mask[i] ?? 0;
+    const reason = out.reason[i] ?? 'paused';
+    const held = out.held[i];
+    addToPhases(load, mask, limit);
+    const id = (chargers[i] as ChargerInput).id;
+    const phases = phasesOf(mask);
+    allocations[i] = held === undefined ? { id, limit, phases, reason } : { id, limit, phases, reason, held };
+  }
   const phaseLoad: PhaseCurrents = { L1: load[0] ?? 0, L2: load[1] ?? 0, L3: load[2] ?? 0 };
   return { allocations, phaseLoad, overloadedPhases: overloaded };
 }

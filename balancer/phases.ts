@@ -9,7 +9,12 @@ export const ALL_PHASES = 0b111;
 /** A terminal drawing at least this much counts as loading its phase. */
 export const DRAWING_A = 1;
 
-const PHASE_INDEX: Readonly<Record<string, number>> = { L1: 0, L2: 1, L3: 2 };
+/** Which grid phase each charger terminal is on (index 0 = terminal 1), and the phase set. */
+export interface Wiring {
+  /** undefined when the wiring is unknown: measurements cannot be mapped to grid phases. */
+  readonly terminals: readonly number[] | undefined;
+  readonly mask: number;
+}
 
 /** Frozen, shared phase lists per mask, so results stay cheap and deep-equal. */
 const PHASE_LISTS: readonly (readonly Phase[])[] = Array.from({ length: 8 }, (_, mask) =>
@@ -20,32 +25,33 @@ export function phasesOf(mask: number): readonly Phase[] {
   return PHASE_LISTS[mask & ALL_PHASES] ?? [];
 }
 
-/**
- * Grid phase index per charger terminal (index 0 = terminal 1), or undefined when the wiring is
- * unknown: then the charger counts on all three phases and its measurements cannot be mapped.
- */
-export function terminalPhases(c: ChargerInput): readonly number[] | undefined {
-  if (c.phases === 1) {
-    const p = PHASE_INDEX[c.gridPhase ?? 'L1'];
-    return p === undefined ? undefined : [p];
-  }
-  const rot: string = c.phaseRotation ?? 'L1L2L3';
-  if (rot.length !== 6) return undefined;
-  const idx = [PHASE_INDEX[rot.slice(0, 2)], PHASE_INDEX[rot.slice(2, 4)], PHASE_INDEX[rot.slice(4, 6)]];
-  const [a, b, d] = idx;
-  if (a === undefined || b === undefined || d === undefined || a === b || b === d || a === d) return undefined;
-  return [a, b, d];
-}
+const wiring = (...terminals: number[]): Wiring => ({
+  terminals,
+  mask: terminals.reduce((m, p) => m | (1 << p), 0),
+});
 
-function maskOf(terminals: readonly number[]): number {
-  let m = 0;
-  for (const p of terminals) m |= 1 << p;
-  return m;
-}
+/** Unknown wiring counts on all three phases: the conservative choice. */
+const UNKNOWN_WIRING: Wiring = { terminals: undefined, mask: ALL_PHASES };
 
-/** Every grid phase the charger is wired to (unknown wiring: all three). */
-export function wiringMask(terminals: readonly number[] | undefined): number {
-  return terminals === undefined ? ALL_PHASES : maskOf(terminals);
+/** Terminal 1, 2, 3 -> the grid phases named in order (`L2L3L1`: terminal 1 on L2). */
+const THREE_PHASE = new Map<string, Wiring>([
+  ['L1L2L3', wiring(0, 1, 2)],
+  ['L2L3L1', wiring(1, 2, 0)],
+  ['L3L1L2', wiring(2, 0, 1)],
+  ['L1L3L2', wiring(0, 2, 1)],
+  ['L3L2L1', wiring(2, 1, 0)],
+  ['L2L1L3', wiring(1, 0, 2)],
+]);
+const ONE_PHASE = new Map<string, Wiring>([
+  ['L1', wiring(0)],
+  ['L2', wiring(1)],
+  ['L3', wiring(2)],
+]);
+
+/** The charger's wiring; defaults `L1L2L3` and `L1`; an unknown value is counted on all phases. */
+export function wiringOf(c: ChargerInput): Wiring {
+  const w = c.phases === 1 ? ONE_PHASE.get(c.gridPhase ?? 'L1') : THREE_PHASE.get(c.phaseRotation ?? 'L1L2L3');
+  return w ?? UNKNOWN_WIRING;
 }
 
 function reading(c: ChargerInput, terminal: number): number {
@@ -67,8 +73,8 @@ function usableSample(c: ChargerInput, terminals: readonly number[] | undefined)
  * may start on any of them). Recomputed every round, so a car that starts drawing on a new phase
  * is counted there at once.
  */
-export function countedMask(c: ChargerInput, terminals: readonly number[] | undefined): number {
-  const wired = wiringMask(terminals);
+export function countedMask(c: ChargerInput, w: Wiring): number {
+  const { terminals, mask: wired } = w;
   if (!usableSample(c, terminals)) return wired;
   let drawn = 0;
   for (let t = 0; t < terminals.length; t++) {
@@ -82,7 +88,8 @@ export function countedMask(c: ChargerInput, terminals: readonly number[] | unde
  * Highest measured current over the terminals counted as drawing (all wired terminals when none
  * draws), or undefined without a usable sample. Used by reclaim.
  */
-export function measuredMax(c: ChargerInput, terminals: readonly number[] | undefined): number | undefined {
+export function measuredMax(c: ChargerInput, w: Wiring): number | undefined {
+  const { terminals } = w;
   if (!usableSample(c, terminals)) return undefined;
   let drawnMax = -Infinity;
   let anyMax = 0;

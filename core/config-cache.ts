@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import type { KV, KvWatchEntry } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import type { Bus } from './nats.js';
-import { decodeJson } from './nats.js';
+import { watchBucket } from './kv-watch.js';
 import type { Charger, Installation } from './model.js';
 import { buckets } from './subjects.js';
 
@@ -47,21 +47,7 @@ export class ConfigCache extends EventEmitter<ConfigCacheEvents> {
     for (const s of this.stops) s();
   }
 
-  /** Resolves once the initial values are loaded; later changes keep arriving in the background. */
   private async watch(kv: KV, apply: (key: string, value: unknown) => void): Promise<void> {
-    const iter = await kv.watch();
-    this.stops.push(() => iter.stop());
-    let ready!: () => void;
-    const loaded = new Promise<void>((r) => (ready = r));
-    const onEntry = (e: KvWatchEntry): void => {
-      apply(e.key, e.operation === 'PUT' && e.length > 0 ? decodeJson(e.value) : undefined);
-      if (e.delta === 0) ready();
-    };
-    void (async () => {
-      for await (const e of iter) onEntry(e);
-    })();
-    // An empty bucket delivers no initial entry at all.
-    if ((await kv.status()).values === 0) ready();
-    await loaded;
+    this.stops.push(await watchBucket(kv, apply));
   }
 }

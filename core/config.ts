@@ -19,6 +19,15 @@ export interface NodeConfig {
   maxFrameBytes: number;
   ocppLog: boolean;
   logLevel: string;
+  balancer: {
+    leaseTtlMs: number;
+    coalesceMs: number;
+    profileTimeoutMs: number;
+    retryMs: number;
+    reclaimAfterMs: number;
+    reclaimHeadroomA: number;
+    reclaimThresholdA: number;
+  };
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -51,5 +60,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     maxFrameBytes: int(env, 'OCPP_MAX_FRAME_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     ocppLog: (env.OCPP_LOG ?? 'on') !== 'off',
     logLevel: env.LOG_LEVEL || 'info',
+    balancer: {
+      leaseTtlMs: int(env, 'BALANCER_LEASE_TTL_MS', 6_000, 300, 600_000),
+      coalesceMs: int(env, 'BALANCER_COALESCE_MS', 5, 0, 10_000),
+      profileTimeoutMs: int(env, 'BALANCER_PROFILE_TIMEOUT_MS', 10_000, 100, 600_000),
+      retryMs: int(env, 'BALANCER_RETRY_MS', 5_000, 10, 600_000),
+      reclaimAfterMs: int(env, 'BALANCER_RECLAIM_AFTER_MS', 60_000, 0, 3_600_000),
+      reclaimHeadroomA: int(env, 'BALANCER_RECLAIM_HEADROOM_A', 2, 0, 32),
+      reclaimThresholdA: int(env, 'BALANCER_RECLAIM_THRESHOLD_A', 3, 0, 32),
+    },
   };
 }

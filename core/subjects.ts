@@ -27,6 +27,8 @@ export const subjects = {
   /** OCPP message log stream subjects. */
   ocppLog: (chargerId: string) => `ocpplog.${chargerId}`,
   ocppLogAll: 'ocpplog.>',
+  /** A charger's partner (north) session log: same stream, one level below the charger's own log. */
+  partnerOcppLog: (chargerId: string) => `ocpplog.${chargerId}.north`,
   /** North (partner) outbound queue. */
   northQueue: (chargerId: string) => `north.${chargerId}`,
   northQueueAll: 'north.>',

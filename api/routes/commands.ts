@@ -15,6 +15,10 @@ export function commandRoutes(deps: ApiDeps): FastifyPluginAsync {
     app.post<{ Params: { chargerId: string; Action: string }; Querystring: { timeoutMs: number }; Body: unknown }>(
       '/chargers/:chargerId/commands/:Action',
       {
+        // Actions without fields (ClearCache, GetLocalListVersion) may be sent without a body.
+        preValidation: async (req) => {
+          if (req.body === undefined) req.body = {};
+        },
         schema: {
           tags: ['commands'],
           summary: 'Send an OCPP 1.6 Central System command to the charger and return its response',
@@ -45,7 +49,7 @@ export function commandRoutes(deps: ApiDeps): FastifyPluginAsync {
       async (req) => {
         const { chargerId, Action } = req.params;
         await requireCharger(deps, req, chargerId);
-        const payload = (req.body ?? {}) as Record<string, unknown>;
+        const payload = req.body as Record<string, unknown>;
         const invalid = validateRequest(Action, payload);
         if (invalid) {
           const field = typeof invalid.details.field === 'string' && invalid.details.field !== '(payload)' ? invalid.details.field : '(body)';

@@ -101,6 +101,7 @@ export function installationRoutes(deps: ApiDeps): FastifyPluginAsync {
           tags,
           summary: 'Change an installation with a JSON merge patch, e.g. { "fuse": { "L1": 40 } }',
           security: SECURITY,
+          consumes: ['application/json', 'application/merge-patch+json'],
           params: installationParams,
           body: installationPatchBody,
           response: { 200: installationRecord, ...errorResponses(400, 401, 404, 409, 429) },

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { ValidationError } from '../../core/errors.js';
-import { principalOf } from '../auth.js';
+import type { Transaction } from '../../core/transaction-store.js';
+import { mayAccess, principalOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { errorResponses } from '../errors.js';
 import { SECURITY, chargerParams, installationParams, type JsonSchema } from '../schemas.js';
@@ -53,11 +54,28 @@ interface Query {
   limit: number;
 }
 
-function range(q: Query): { from?: Date; to?: Date; limit: number } {
+function range(q: Query): { from?: Date; to?: Date } {
   const from = q.from ? new Date(q.from) : undefined;
   const to = q.to ? new Date(q.to) : undefined;
   if (from && to && from > to) throw new ValidationError('to', 'must not be before from');
-  return { ...(from ? { from } : {}), ...(to ? { to } : {}), limit: q.limit };
+  return { ...(from ? { from } : {}), ...(to ? { to } : {}) };
+}
+
+/**
+ * TransactionStore.list starts reading at `from` by *record* time (a superset, since a start is
+ * recorded after it happened) and filters `to` by start time; here `from` is applied to the start
+ * time too, and the limit after that, so a page is never short because of the superset.
+ */
+async function listTransactions(
+  deps: ApiDeps,
+  scope: { chargerId: string } | { installationId: string },
+  q: Query,
+  visible: (t: Transaction) => boolean,
+): Promise<Transaction[]> {
+  const r = range(q);
+  const all = await deps.transactions.list({ ...scope, ...r, limit: Number.MAX_SAFE_INTEGER });
+  const from = r.from?.getTime();
+  return all.filter((t) => visible(t) && (from === undefined || Date.parse(t.startedAt) >= from)).slice(0, q.limit);
 }
 
 export function transactionRoutes(deps: ApiDeps): FastifyPluginAsync {
@@ -68,12 +86,10 @@ export function transactionRoutes(deps: ApiDeps): FastifyPluginAsync {
       async (req) => {
         const { chargerId } = req.params;
         // Admins may read the history of a charger that was deleted since; installers only of their own.
-        if (principalOf(req).role !== 'admin' || (await deps.chargers.get(chargerId))) await requireCharger(deps, req, chargerId);
-        const opts = range(req.query);
-        let items = await deps.transactions.list({ chargerId, ...opts });
+        if (principalOf(req).role !== 'admin') await requireCharger(deps, req, chargerId);
+        // A charger id may have belonged to another installation before; installers see only their part.
         const p = principalOf(req);
-        if (p.role === 'installer') items = items.filter((t) => p.installations.has(t.installationId));
-        return { items };
+        return { items: await listTransactions(deps, { chargerId }, req.query, (t) => mayAccess(p, t.installationId)) };
       },
     );
 
@@ -82,7 +98,7 @@ export function transactionRoutes(deps: ApiDeps): FastifyPluginAsync {
       { schema: { tags, summary: "An installation's transactions, newest first", security: SECURITY, params: installationParams, querystring: query, response } },
       async (req) => {
         requireInstallationAccess(req, req.params.id);
-        return { items: await deps.transactions.list({ installationId: req.params.id, ...range(req.query) }) };
+        return { items: await listTransactions(deps, { installationId: req.params.id }, req.query, () => true) };
       },
     );
   };

@@ -176,8 +176,8 @@ describe('allocate: minimums, admission and pause', () => {
   });
 
   it('keeps running sessions ahead of a newer arrival of the same priority', () => {
-    const running = aCharger({ id: 'z', phases: 1, arrivedAt: 5, currentLimit: 8, runningSince: NOW - MIN });
-    const newcomer = aCharger({ id: 'a', phases: 1, arrivedAt: 1 });
+    const running = aCharger({ id: 'z', phases: 1, arrivedAt: NOW - 30 * MIN, currentLimit: 8, runningSince: NOW - 30 * MIN });
+    const newcomer = aCharger({ id: 'a', phases: 1, arrivedAt: NOW - MIN });
     expect(limits(allocate(anInstallation([running, newcomer], { L1: 10 })))).toEqual({ z: 10, a: 0 });
   });
 
@@ -209,6 +209,48 @@ describe('allocate: rotation', () => {
       c: { pausedSince: NOW - 15 * MIN },
     });
     expect(limits(allocate(anInstallation(chargers, { L1: 12 })))).toEqual({ a: 0, b: 6, c: 6 });
+  });
+
+  it('counts a session that was never admitted as waiting since it arrived', () => {
+    const chargers = threeOnL1({
+      a: { currentLimit: 6, runningSince: NOW - 40 * MIN },
+      b: { currentLimit: 6, runningSince: NOW - 20 * MIN },
+      c: { arrivedAt: NOW - 16 * MIN },
+    });
+    expect(limits(allocate(anInstallation(chargers, { L1: 12 })))).toEqual({ a: 0, b: 6, c: 6 });
+    const early = chargers.map((c) => (c.id === 'c' ? { ...c, arrivedAt: NOW - 10 * MIN } : c));
+    expect(limits(allocate(anInstallation(early, { L1: 12 })))).toEqual({ a: 6, b: 6, c: 0 });
+  });
+
+  it('shares the slots round-robin over time, within the limits and without wearing relays', () => {
+    // Four 1-phase sessions, room for two minimums; the caller's bookkeeping runs every minute.
+    let chargers = ['a', 'b', 'c', 'd'].map((id, i) => aCharger({ id, phases: 1, arrivedAt: NOW + i }));
+    const ranMinutes: Record<string, number> = {};
+    const switches: Record<string, number> = {};
+    for (let minute = 0; minute < 240; minute++) {
+      const now = NOW + minute * MIN;
+      const result = allocate({ ...anInstallation(chargers, { L1: 13 }), now });
+      expect(result.phaseLoad.L1).toBeLessThanOrEqual(13);
+      const next = byId(result);
+      chargers = chargers.map((c) => {
+        const limit = next[c.id]?.limit ?? 0;
+        const before = c.currentLimit ?? 0;
+        if (limit > 0) ranMinutes[c.id] = (ranMinutes[c.id] ?? 0) + 1;
+        if ((limit > 0) === (before > 0)) return { ...c, currentLimit: limit };
+        switches[c.id] = (switches[c.id] ?? 0) + 1;
+        // Relay wear: no run shorter than minRunMs, no pause shorter than minPauseMs.
+        if (limit > 0 && c.pausedSince !== undefined) expect(now - c.pausedSince).toBeGreaterThanOrEqual(2 * MIN);
+        if (limit === 0 && c.runningSince !== undefined) expect(now - c.runningSince).toBeGreaterThanOrEqual(5 * MIN);
+        return limit > 0
+          ? { ...c, currentLimit: limit, lastChangeAt: now, runningSince: now, pausedSince: undefined }
+          : { ...c, currentLimit: 0, lastChangeAt: now, runningSince: undefined, pausedSince: now };
+      });
+    }
+    // Two slots for four sessions: each runs about half the time, in turns of the rotation interval.
+    for (const id of ['a', 'b', 'c', 'd']) {
+      expect(ranMinutes[id]).toBeGreaterThanOrEqual(110);
+      expect(switches[id]).toBeLessThanOrEqual(240 / 15 + 1);
+    }
   });
 
   it('does not rotate before the interval', () => {

@@ -1,0 +1,176 @@
+import { createHash } from 'node:crypto';
+import { AckPolicy, DeliverPolicy, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { decodeJson, encodeJson } from '../core/nats.js';
+import { streams, subjects } from '../core/subjects.js';
+import type { RequestOf } from '../ocpp/actions.js';
+
+/**
+ * The north outbound queue: transaction messages for the partner, one JetStream subject per charger
+ * (`north.<chargerId>` on NORTH_QUEUE), written durably before the charger hears its answer and
+ * delivered in order by one durable consumer per charger. `max_ack_pending: 1` keeps one message in
+ * flight cluster-wide, so order holds even when the charger (and its partner session) moves to
+ * another node; a message is acknowledged only once the partner answered it, then removed.
+ */
+
+export type QueueEntry =
+  | { kind: 'start'; transactionId: number; request: RequestOf<'StartTransaction'>; enqueuedAt: string }
+  | { kind: 'meter'; transactionId: number; request: RequestOf<'MeterValues'>; enqueuedAt: string }
+  | { kind: 'stop'; transactionId: number; request: RequestOf<'StopTransaction'>; enqueuedAt: string };
+
+/** What delivering one entry came to. */
+export type DeliveryOutcome =
+  /** The partner answered: acknowledge and remove. */
+  | 'delivered'
+  /** The connection went away: the entry waits for the next connection, no attempt spent. */
+  | 'offline'
+  /** The partner failed it (CALLERROR or no answer): retry per TransactionMessageAttempts. */
+  | 'failed'
+  /** It can never be delivered (e.g. its transaction was never known to the partner). */
+  | 'dropped';
+
+export interface RetryPolicy {
+  /** TransactionMessageAttempts: tries in all, >= 1. */
+  attempts: number;
+  /** TransactionMessageRetryInterval (s): the wait before retry n is n times this. */
+  retryIntervalS: number;
+}
+
+export const consumerName = (chargerId: string): string => `north-${chargerId}`;
+
+function msgId(chargerId: string, entry: QueueEntry): string {
+  if (entry.kind !== 'meter') return `${entry.kind}-${chargerId}-${entry.transactionId}`;
+  return `meter-${chargerId}-${createHash('sha256').update(JSON.stringify(entry.request)).digest('hex').slice(0, 24)}`;
+}
+
+export class PartnerQueue {
+  private readonly ensured = new Set<string>();
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly ackWaitMs: number,
+  ) {}
+
+  /**
+   * Durable before it resolves. A charger retrying the same message (same transaction, same meter
+   * values) within the stream's duplicate window is stored once (Nats-Msg-Id).
+   */
+  async enqueue(chargerId: string, entry: QueueEntry): Promise<void> {
+    await this.js.publish(subjects.northQueue(chargerId), encodeJson(entry), { msgID: msgId(chargerId, entry) });
+  }
+
+  async consumer(chargerId: string): Promise<Consumer> {
+    const name = consumerName(chargerId);
+    if (!this.ensured.has(name)) {
+      const config = {
+        durable_name: name,
+        filter_subject: subjects.northQueue(chargerId),
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        max_ack_pending: 1,
+        ack_wait: this.ackWaitMs * 1_000_000,
+      };
+      try {
+        await this.jsm.consumers.add(streams.northQueue, config);
+      } catch {
+        await this.jsm.consumers.update(streams.northQueue, name, { ack_wait: config.ack_wait, max_ack_pending: 1 });
+      }
+      this.ensured.add(name);
+    }
+    return this.js.consumers.get(streams.northQueue, name);
+  }
+
+  /** Messages waiting for one charger (the consumer's pending plus in-flight). */
+  async backlog(chargerId: string): Promise<number> {
+    try {
+      const info = await this.jsm.consumers.info(streams.northQueue, consumerName(chargerId));
+      return info.num_pending + info.num_ack_pending;
+    } catch {
+      const info = await this.jsm.streams.info(streams.northQueue, { subjects_filter: subjects.northQueue(chargerId) });
+      return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+    }
+  }
+
+  async remove(seq: number): Promise<void> {
+    await this.jsm.streams.deleteMessage(streams.northQueue, seq, false).catch(() => false);
+  }
+}
+
+export interface DeliveryLoop {
+  /** False once the session left the state in which it may deliver. */
+  active(): boolean;
+  deliver(entry: QueueEntry): Promise<DeliveryOutcome>;
+  /** Failed attempts per stream sequence, kept by the session across redeliveries. */
+  readonly attempts: Map<number, number>;
+  policy(): RetryPolicy;
+  onGiveUp(entry: QueueEntry, reason: string): void;
+  onError(err: unknown): void;
+}
+
+const PULL_EXPIRES_MS = 2_000;
+
+/**
+ * Delivers a charger's queue, one message at a time and in order, while `loop.active()`. A failed
+ * message is negatively acknowledged with the retry delay, so JetStream itself holds it back and
+ * hands it out again first (nothing else can overtake it with one message in flight).
+ */
+export async function runDelivery(queue: PartnerQueue, chargerId: string, loop: DeliveryLoop): Promise<void> {
+  let consumer: Consumer;
+  try {
+    consumer = await queue.consumer(chargerId);
+  } catch (err) {
+    loop.onError(err);
+    return;
+  }
+  while (loop.active()) {
+    let msg: JsMsg | null;
+    try {
+      msg = await consumer.next({ expires: PULL_EXPIRES_MS });
+    } catch (err) {
+      if (loop.active()) loop.onError(err);
+      return;
+    }
+    if (!msg) continue;
+    if (!loop.active()) {
+      msg.nak();
+      return;
+    }
+    const outcome = await deliverOne(queue, msg, loop);
+    if (outcome === 'offline') return;
+  }
+}
+
+async function deliverOne(queue: PartnerQueue, msg: JsMsg, loop: DeliveryLoop): Promise<DeliveryOutcome> {
+  let entry: QueueEntry;
+  try {
+    entry = decodeJson<QueueEntry>(msg.data);
+  } catch {
+    msg.term('not JSON');
+    await queue.remove(msg.seq);
+    return 'dropped';
+  }
+  const outcome = await loop.deliver(entry).catch((err: unknown) => {
+    loop.onError(err);
+    return 'failed' as const;
+  });
+  if (outcome === 'offline') {
+    msg.nak();
+    return outcome;
+  }
+  if (outcome === 'failed') {
+    const { attempts, retryIntervalS } = loop.policy();
+    const n = (loop.attempts.get(msg.seq) ?? 0) + 1;
+    if (n < attempts) {
+      loop.attempts.set(msg.seq, n);
+      msg.nak(Math.max(0, retryIntervalS * n * 1000));
+      return outcome;
+    }
+    loop.onGiveUp(entry, `failed ${n} time(s) (TransactionMessageAttempts=${attempts})`);
+  } else if (outcome === 'dropped') {
+    loop.onGiveUp(entry, 'cannot be delivered');
+  }
+  loop.attempts.delete(msg.seq);
+  await msg.ackAck().catch(() => msg.ack());
+  await queue.remove(msg.seq);
+  return outcome;
+}

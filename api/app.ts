@@ -1,0 +1,98 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type RawServerDefault, type RouteOptions } from 'fastify';
+import { AuthFailureLimiter, DEFAULT_AUTH_FAILURE_LIMIT, authenticate, type AuthFailureLimit } from './auth.js';
+import type { ApiDeps } from './deps.js';
+import { errorBody, errorHandler, errorSchema, sendError } from './errors.js';
+import { availableCurrentRoutes } from './routes/available-current.js';
+import { chargerRoutes } from './routes/chargers.js';
+import { commandRoutes } from './routes/commands.js';
+import { healthRoutes } from './routes/health.js';
+import { installationRoutes } from './routes/installations.js';
+import { ocppLogRoutes } from './routes/ocpp-log.js';
+import { statusRoutes } from './routes/status.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { transactionRoutes } from './routes/transactions.js';
+import { validatorCompiler } from './validation.js';
+
+export type { ApiDeps } from './deps.js';
+
+export interface BuildOptions {
+  /** Called for every route as it is registered (the OpenAPI test compares them with the document). */
+  onRoute?: (route: RouteOptions) => void;
+  /** Failed authentications allowed per client address and window (default 10 per minute). */
+  authFailureLimit?: AuthFailureLimit;
+  /**
+   * Behind a reverse proxy, trust its X-Forwarded-For (Fastify's `trustProxy`: true, a hop count or
+   * addresses) so that failed authentications are counted per client, not per proxy. Default: off.
+   */
+  trustProxy?: boolean | number | string | string[];
+}
+
+export const API_PREFIX = '/api/v1';
+
+/**
+ * Secrets never reach the log: Fastify logs no bodies or headers by default, and the paths below are
+ * censored should anything log them anyway.
+ */
+const REDACT_PATHS = [
+  'req.headers.authorization',
+  'headers.authorization',
+  'body',
+  '*.body',
+  'password',
+  '*.password',
+  '*.*.password',
+  'chargerPassword',
+  '*.chargerPassword',
+  'initialPassword',
+  '*.initialPassword',
+  '*.*.initialPassword',
+  'token',
+  '*.token',
+];
+
+/** The configuration API, ready for `inject()` or `listen()`; it does not listen itself. */
+export async function build(deps: ApiDeps, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const logger = deps.logger.child({ component: 'api' }, { redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+  const app: FastifyInstance = Fastify({ loggerInstance: logger as FastifyBaseLogger, trustProxy: opts.trustProxy ?? false } as FastifyHttpOptions<RawServerDefault, FastifyBaseLogger>);
+
+  if (opts.onRoute) app.addHook('onRoute', opts.onRoute);
+  app.setValidatorCompiler(validatorCompiler);
+  app.setErrorHandler(errorHandler(logger));
+  app.setNotFoundHandler((req, reply) => sendError(reply, 404, errorBody('NOT_FOUND', `Route ${req.method} ${req.url.split('?')[0]} not found`)));
+  app.addSchema(errorSchema);
+  // PATCH bodies may be sent as JSON merge patch (RFC 7396) or plain JSON.
+  app.addContentTypeParser('application/merge-patch+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Charging platform API',
+        version: '1.0.0',
+        description:
+          'Installations, fuses, chargers and OCPP settings; live status; OCPP commands. Bearer-token auth: the admin token, ' +
+          'or an installer token that sees only its installations (anything else answers 404, admin-only routes included). ' +
+          'Errors: `{ error: { code, message, field?, ocppCode? } }`.',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(healthRoutes(deps));
+  const limiter = new AuthFailureLimiter(opts.authFailureLimit ?? DEFAULT_AUTH_FAILURE_LIMIT);
+  await app.register(
+    async (api) => {
+      api.addHook('onRequest', authenticate({ adminToken: deps.adminToken, tokens: deps.tokens, limiter }));
+      for (const routes of [installationRoutes, chargerRoutes, statusRoutes, availableCurrentRoutes, commandRoutes, transactionRoutes, ocppLogRoutes, tokenRoutes]) {
+        await api.register(routes(deps));
+      }
+    },
+    { prefix: API_PREFIX },
+  );
+  return app;
+}
+

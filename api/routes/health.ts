@@ -1,0 +1,67 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ApiDeps } from '../deps.js';
+
+const FLUSH_TIMEOUT_MS = 1_000;
+
+async function natsConnected(deps: ApiDeps): Promise<boolean> {
+  const nc = deps.bus.nc;
+  if (nc.isClosed()) return false;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    // A round trip to the server: a connection that is reconnecting does not answer.
+    return await Promise.race([
+      nc.flush().then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), FLUSH_TIMEOUT_MS))),
+    ]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const healthBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['status', 'nats', 'nodeId'],
+  properties: {
+    status: { type: 'string', enum: ['ok', 'degraded'] },
+    nats: { type: 'boolean', description: 'Whether this node reaches NATS' },
+    nodeId: { type: 'string' },
+  },
+} as const;
+
+/** Unauthenticated: health for load balancers, metrics for Prometheus. */
+export function healthRoutes(deps: ApiDeps): FastifyPluginAsync {
+  return async (app) => {
+    app.get(
+      '/health',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'Node health (503 when NATS is unreachable)',
+          response: { 200: healthBody, 503: { ...healthBody, description: 'NATS unreachable' } },
+        },
+      },
+      async (_req, reply) => {
+        const nats = await natsConnected(deps);
+        return reply.code(nats ? 200 : 503).send({ status: nats ? 'ok' : 'degraded', nats, nodeId: deps.nodeId });
+      },
+    );
+
+    app.get(
+      '/metrics',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'Prometheus metrics (text exposition format)',
+          response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+        },
+      },
+      async (_req, reply) => {
+        const body = await deps.metrics.registry.metrics();
+        return reply.type(deps.metrics.registry.contentType).send(body);
+      },
+    );
+  };
+}

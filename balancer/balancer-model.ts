@@ -1,0 +1,280 @@
+/**
+ * The balancer's memory of one installation, and the pure rules that move it: what each charger
+ * is counted at (the worst current it may draw), what it wants, and which SetChargingProfile is in
+ * flight or settling. The shell (`installation-balancer.ts`) feeds events in and executes the
+ * commands `planDispatch` returns; nothing here does I/O or reads the clock.
+ */
+import type { ChargerInput as AllocChargerInput, AllocationSettings, Phase, PhaseCurrents } from './allocation-types.js';
+import { countedMask, PHASE_NAMES, phasesOf, wiringOf } from './phases.js';
+
+/** Connector states in which a car is plugged in and wants (or may soon want) energy. */
+const WANTS_ENERGY = new Set(['Preparing', 'Charging', 'SuspendedEV', 'SuspendedEVSE']);
+
+export interface ChargerWiring {
+  id: string;
+  phases: 1 | 3;
+  phaseRotation: AllocChargerInput['phaseRotation'];
+  gridPhase: Phase;
+  minCurrent: number;
+  maxCurrent: number;
+  priority: number;
+}
+
+export interface ChargerModel {
+  wiring: ChargerWiring;
+  online: boolean;
+  /** Has reported since this balancer started (a new leader raises nothing before). */
+  fresh: boolean;
+  connectors: Record<number, string>;
+  arrivedAt?: number;
+  activeTx?: { transactionId: number; connectorId: number };
+  measured?: { t1: number; t2: number; t3: number; at: number };
+  /**
+   * The limit counted as in force: the last one the charger accepted, raised at once to any
+   * increase sent (it may apply it before answering), lowered only when a decrease settled.
+   * Undefined = unknown: counted at the charger's maximum.
+   */
+  granted?: number;
+  inFlight?: { value: number; sentAt: number };
+  /** An accepted decrease waiting to show in the meter values or for the settle time. */
+  settling?: { value: number; acceptedAt: number };
+  /** After a rejected or unanswered command: not retried before this time. */
+  retryAfter?: number;
+  /** Send the current target even if unchanged (after connect: the charger's safe default). */
+  needsProfile: boolean;
+  lastChangeAt?: number;
+  pausedSince?: number;
+  runningSince?: number;
+  underDrawSince?: number;
+  cap?: number;
+}
+
+export interface BalancerModel {
+  installationId: string;
+  /** Per-phase current available to chargers (fuse - margin, or the dynamic limit when lower). */
+  phaseLimits: PhaseCurrents;
+  settings: AllocationSettings & { settleMs: number; retryMs: number };
+  chargers: Record<string, ChargerModel>;
+}
+
+export function newChargerModel(wiring: ChargerWiring, granted: number | undefined): ChargerModel {
+  return { wiring, online: false, fresh: false, connectors: {}, needsProfile: false, ...(granted !== undefined ? { granted } : {}) };
+}
+
+export function wantsEnergy(c: ChargerModel): boolean {
+  return Object.values(c.connectors).some((s) => WANTS_ENERGY.has(s));
+}
+
+/** The worst current the charger may draw now, per phase. */
+export function countedValue(c: ChargerModel): number {
+  const base = c.granted ?? c.wiring.maxCurrent;
+  return c.inFlight && c.inFlight.value > base ? c.inFlight.value : base;
+}
+
+function asAllocInput(c: ChargerModel, now: number): AllocChargerInput {
+  const w = c.wiring;
+  return {
+    id: w.id,
+    phases: w.phases,
+    ...(w.phaseRotation ? { phaseRotation: w.phaseRotation } : {}),
+    gridPhase: w.gridPhase,
+    minCurrent: w.minCurrent,
+    maxCurrent: w.maxCurrent,
+    priority: w.priority,
+    arrivedAt: c.arrivedAt ?? now,
+    ...(c.cap !== undefined ? { cap: c.cap } : {}),
+    wantsEnergy: wantsEnergy(c),
+    // A charger whose last command failed cannot be relied on to follow a new one yet.
+    online: c.online && !(c.retryAfter !== undefined && c.retryAfter > now),
+    ...(c.measured ? { measured: c.measured } : {}),
+    ...(c.granted !== undefined || c.inFlight ? { currentLimit: countedValue(c) } : {}),
+    ...(c.lastChangeAt !== undefined ? { lastChangeAt: c.lastChangeAt } : {}),
+    ...(c.pausedSince !== undefined ? { pausedSince: c.pausedSince } : {}),
+    ...(c.runningSince !== undefined ? { runningSince: c.runningSince } : {}),
+    ...(c.underDrawSince !== undefined ? { underDrawSince: c.underDrawSince } : {}),
+  };
+}
+
+export function allocationInput(model: BalancerModel, now: number) {
+  return {
+    now,
+    phaseLimits: model.phaseLimits,
+    chargers: Object.values(model.chargers).map((c) => asAllocInput(c, now)),
+    settings: model.settings,
+  };
+}
+
+/** Grid phases a charger is counted on: measured-drawn phases of a session, else its wiring. */
+export function countedPhases(c: ChargerModel, now: number): readonly Phase[] {
+  const input = asAllocInput(c, now);
+  const wiring = wiringOf(input);
+  return phasesOf(input.wantsEnergy ? countedMask(input, wiring) : wiring.mask);
+}
+
+/** Sum of counted current per grid phase: what the installation may draw at worst right now. */
+export function committedLoad(model: BalancerModel, now: number): PhaseCurrents {
+  const load: PhaseCurrents = { L1: 0, L2: 0, L3: 0 };
+  for (const c of Object.values(model.chargers)) {
+    const v = countedValue(c);
+    if (v <= 0) continue;
+    for (const p of countedPhases(c, now)) load[p] += v;
+  }
+  return load;
+}
+
+// ---- events (each returns a new charger model) ----
+
+export function onConnector(c: ChargerModel, connectorId: number, status: string, now: number): ChargerModel {
+  const before = wantsEnergy(c);
+  const next = { ...c, fresh: true, connectors: { ...c.connectors, [connectorId]: status } };
+  const after = wantsEnergy(next);
+  if (after && !before) return { ...next, arrivedAt: now };
+  if (!after && before) {
+    const { arrivedAt: _a, pausedSince: _p, underDrawSince: _u, ...rest } = next;
+    return rest;
+  }
+  return next;
+}
+
+export function onConnection(c: ChargerModel, connected: boolean): ChargerModel {
+  if (connected) return { ...c, online: true, needsProfile: true };
+  // Whatever was in flight may or may not have been applied: count the higher value.
+  const granted = c.inFlight ? Math.max(c.granted ?? c.wiring.maxCurrent, c.inFlight.value) : c.granted;
+  const { inFlight: _f, ...rest } = c;
+  return { ...rest, online: false, fresh: false, ...(granted !== undefined ? { granted } : {}) };
+}
+
+/** A meter sample (A per terminal). Settles a pending decrease once the draw shows it, and tracks under-draw. */
+export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: number }, at: number, thresholdA: number, toleranceA = 1): ChargerModel {
+  const measured = { t1: m.t1 ?? 0, t2: m.t2 ?? 0, t3: m.t3 ?? 0, at };
+  let next: ChargerModel = { ...c, fresh: true, measured };
+  const top = Math.max(measured.t1, measured.t2, measured.t3);
+  if (next.settling && at > next.settling.acceptedAt && top <= next.settling.value + toleranceA) next = settle(next, at);
+  const offer = countedValue(next);
+  if (offer > 0 && top < offer - thresholdA) {
+    if (next.underDrawSince === undefined) next = { ...next, underDrawSince: at };
+  } else if (next.underDrawSince !== undefined) {
+    const { underDrawSince: _u, ...rest } = next;
+    next = rest;
+  }
+  return next;
+}
+
+function settle(c: ChargerModel, now: number): ChargerModel {
+  if (!c.settling) return c;
+  const { settling, ...rest } = c;
+  return applyGranted(rest, settling.value, now);
+}
+
+function applyGranted(c: ChargerModel, value: number, now: number): ChargerModel {
+  const before = c.granted ?? 0;
+  const next: ChargerModel = { ...c, granted: value };
+  if (value !== before) next.lastChangeAt = now;
+  if (value > 0 && before <= 0) {
+    next.runningSince = now;
+    delete next.pausedSince;
+  } else if (value <= 0 && before > 0) {
+    delete next.runningSince;
+    if (wantsEnergy(c)) next.pausedSince = now;
+  }
+  return next;
+}
+
+/** Settles decreases whose settle time passed. */
+export function settleDue(model: BalancerModel, now: number): BalancerModel {
+  let changed = false;
+  const chargers: Record<string, ChargerModel> = {};
+  for (const [id, c] of Object.entries(model.chargers)) {
+    if (c.settling && now >= c.settling.acceptedAt + model.settings.settleMs) {
+      chargers[id] = settle(c, now);
+      changed = true;
+    } else chargers[id] = c;
+  }
+  return changed ? { ...model, chargers } : model;
+}
+
+export type ProfileOutcome = 'accepted' | 'rejected' | 'timeout';
+
+/** The answer to a SetChargingProfile the balancer sent. */
+export function onProfileResult(c: ChargerModel, value: number, outcome: ProfileOutcome, now: number, retryMs: number): ChargerModel {
+  const { inFlight: _f, ...rest } = c;
+  const before = c.granted;
+  if (outcome === 'accepted') {
+    rest.needsProfile = false;
+    delete rest.retryAfter;
+    // A decrease counts only once it shows in the meter or the settle time passed.
+    if (before !== undefined && value < before) return { ...rest, settling: { value, acceptedAt: now } };
+    const { settling: _s, ...clean } = rest;
+    return applyGranted(clean, value, now);
+  }
+  const retry = { ...rest, retryAfter: now + retryMs };
+  // Rejected: the old limit is still in force. Timeout: the charger may have applied it, or not.
+  if (outcome === 'timeout' && (before === undefined || value > before)) return { ...retry, granted: value };
+  return retry;
+}
+
+export interface ProfileCommand {
+  chargerId: string;
+  limit: number;
+}
+
+/**
+ * Which SetChargingProfile calls to send now, given the allocator's targets. Decreases go at once.
+ * An increase goes only if, with every unsettled decrease still counted at its old value and every
+ * increase in flight at its new value, no phase exceeds its limit.
+ */
+export function planDispatch(model: BalancerModel, targets: ReadonlyMap<string, { limit: number; phases: readonly Phase[] }>, now: number): ProfileCommand[] {
+  const commands: ProfileCommand[] = [];
+  const committed = committedLoad(model, now);
+  const limits = model.phaseLimits;
+  const ids = Object.keys(model.chargers).sort();
+  const ready = (c: ChargerModel): boolean => c.online && !c.inFlight && !(c.retryAfter !== undefined && c.retryAfter > now);
+
+  for (const id of ids) {
+    const c = model.chargers[id]!;
+    const target = targets.get(id);
+    if (!target || !ready(c)) continue;
+    const reference = c.settling?.value ?? countedValue(c);
+    if (target.limit < reference || (c.needsProfile && target.limit <= reference)) commands.push({ chargerId: id, limit: target.limit });
+  }
+
+  const increases = ids
+    .map((id) => ({ id, c: model.chargers[id]!, t: targets.get(id) }))
+    .filter(({ c, t }) => t && ready(c) && c.fresh && !c.settling && t.limit > countedValue(c))
+    .sort((a, b) => b.c.wiring.priority - a.c.wiring.priority || (a.id < b.id ? -1 : 1));
+  for (const { id, c, t } of increases) {
+    const oldValue = countedValue(c);
+    const oldPhases = countedPhases(c, now);
+    const next = { ...committed };
+    for (const p of oldPhases) next[p] -= oldValue;
+    for (const p of t!.phases) next[p] += t!.limit;
+    if (PHASE_NAMES.every((p) => next[p] <= limits[p] + 1e-9 || next[p] <= committed[p])) {
+      commands.push({ chargerId: id, limit: t!.limit });
+      Object.assign(committed, next);
+    }
+  }
+  return commands;
+}
+
+export function markSent(c: ChargerModel, limit: number, now: number): ChargerModel {
+  return { ...c, inFlight: { value: limit, sentAt: now } };
+}
+
+/** The earliest time at which something time-driven may change the plan (timers in the shell). */
+export function nextWakeAt(model: BalancerModel, now: number): number | undefined {
+  const s = model.settings;
+  let t = Infinity;
+  const consider = (v: number | undefined): void => {
+    if (v !== undefined && v > now && v < t) t = v;
+  };
+  for (const c of Object.values(model.chargers)) {
+    consider(c.settling && c.settling.acceptedAt + s.settleMs);
+    consider(c.retryAfter);
+    consider(c.lastChangeAt !== undefined ? c.lastChangeAt + s.minChangeIntervalMs : undefined);
+    consider(c.pausedSince !== undefined ? c.pausedSince + s.minPauseMs : undefined);
+    consider(c.pausedSince !== undefined ? c.pausedSince + s.rotationIntervalMs : undefined);
+    consider(c.runningSince !== undefined ? c.runningSince + s.minRunMs : undefined);
+    consider(c.underDrawSince !== undefined ? c.underDrawSince + s.reclaimAfterMs : undefined);
+  }
+  return t === Infinity ? undefined : t;
+}

@@ -1,0 +1,71 @@
+import { rssKiB } from './children.js';
+import { type ConnectedReport, isEvent, type LoadMode, type RoundTripReport, spawnLoadClient } from './load-gen.js';
+import type { ServerUnderTest } from './servers.js';
+
+/**
+ * Round trips: one load-generator process opens `clients` charger connections; each sends a CALL,
+ * awaits the reply, and sends the next (one at a time, as OCPP 1.6 requires). Heartbeat or a
+ * realistic MeterValues (per-phase Current.Import, Power.Active.Import, Energy.Active.Import.Register
+ * in a started transaction). Counted after a warm-up, over `durationS`.
+ */
+
+export interface RoundTripRow {
+  server: string;
+  mode: LoadMode;
+  clients: number;
+  connected: number;
+  rate: number;
+  /** The same mode's raw-ws rate in this run = 100. */
+  pctOfRaw?: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  timeouts: number;
+  firstError: string | null;
+  serverRssMiB: number;
+}
+
+export interface RoundTripOptions {
+  clients: number;
+  durationS: number;
+  warmupS: number;
+  batch: number;
+}
+
+export async function measureRoundTrips(server: ServerUnderTest, mode: LoadMode, opts: RoundTripOptions, log: (line: string) => void): Promise<RoundTripRow> {
+  const child = spawnLoadClient({
+    name: `${mode} load`,
+    urlTemplate: server.urlTemplate,
+    from: 0,
+    count: opts.clients,
+    mode,
+    durationS: opts.durationS,
+    warmupS: opts.warmupS,
+    batch: opts.batch,
+  });
+  try {
+    const connected = await child.nextJson<ConnectedReport>(isEvent('connected'), 120_000, 'connected');
+    if (connected.connected === 0) throw new Error(`no client could connect to ${server.label}: ${JSON.stringify(connected.failures)}`);
+    await child.nextJson(isEvent('ready'), 120_000, 'ready (boot / start transaction)');
+    const result = await child.nextJson<RoundTripReport>(isEvent('result'), (opts.warmupS + opts.durationS) * 1000 + 60_000, 'result');
+    const serverRssMiB = Number((rssKiB(server.child.pid) / 1024).toFixed(1));
+    log(`    ${server.label} ${mode}: ${result.rate.toLocaleString('en-US')}/s (p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, errors ${result.error}, timeouts ${result.timeout})`);
+    return {
+      server: server.label,
+      mode,
+      clients: opts.clients,
+      connected: connected.connected,
+      rate: result.rate,
+      p50Ms: result.latencyMs.p50,
+      p99Ms: result.latencyMs.p99,
+      errors: result.error,
+      timeouts: result.timeout,
+      firstError: result.firstError,
+      serverRssMiB,
+    };
+  } finally {
+    const timer = setTimeout(() => void child.stop(), 15_000);
+    await child.exited;
+    clearTimeout(timer);
+  }
+}

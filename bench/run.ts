@@ -1,0 +1,273 @@
+import { existsSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { openFileLimit, REPO_ROOT } from './children.js';
+import { type IdleOptions, type IdleRow, measureIdle } from './idle-bench.js';
+import type { LoadMode } from './load-gen.js';
+import { seedFleet, startBenchNats, type BenchNats } from './platform-fleet.js';
+import { table, tableOfObjects, writeJsonReport } from './report.js';
+import { measureRoundTrips, type RoundTripOptions, type RoundTripRow } from './round-trip-bench.js';
+import { startPeerServer, startPlatformServer, type ServerUnderTest } from './servers.js';
+
+/**
+ * `npm run bench [-- --quick] [-- --only=idle,rtt,allocate]`
+ *
+ * Issue 2's benchmark: idle chargers per node and memory per charger, Heartbeat and MeterValues round
+ * trips per second with validation, each measured in the same run against a raw `ws` echo server
+ * (the ceiling) and ocpp-rpc's RPCServer in strict mode (the peer). Every server, the nats-server and
+ * every load generator run in their own processes on 127.0.0.1. Prints tables and writes
+ * reports/bench-<timestamp>.json.
+ */
+
+const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
+const quick = flags.quick;
+const only = new Set((flags.only ?? 'idle,rtt,allocate').split(',').map((s) => s.trim()));
+
+const fdLimit = openFileLimit();
+/** Sockets one process may hold, with room for its listening socket, NATS, stdio and the module loader. */
+const SOCKETS_PER_PROCESS = Math.min(19_000, fdLimit.soft - 1_000);
+
+const plan = quick
+  ? { fleet: 2_000, idlePerProcess: 1_000, singleNodeMax: 0, rtt: { clients: 200, durationS: 3, warmupS: 1, batch: 500 }, settleMs: 1_000, deadlineMs: 150_000 }
+  : {
+      fleet: 20_000,
+      idlePerProcess: 10_000,
+      singleNodeMax: SOCKETS_PER_PROCESS,
+      rtt: { clients: 2_000, durationS: 10, warmupS: 2, batch: 500 },
+      settleMs: 3_000,
+      deadlineMs: 14 * 60_000,
+    };
+const TARGET_CHARGERS = 20_000;
+const TARGET_PCT_OF_RAW = 60;
+const LOG_ON = 'platform node (OCPP log on, default)';
+const LOG_OFF = 'platform node (OCPP_LOG=off)';
+
+const log = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+interface Report {
+  startedAt: string;
+  finishedAt?: string;
+  mode: 'quick' | 'full';
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; openFileLimit: { soft: number; hard: number } };
+  plan: typeof plan;
+  fleet?: { chargers: number; installations: number; seedMs: number };
+  idle: IdleRow[];
+  roundTrips: RoundTripRow[];
+  allocate?: unknown;
+  notes: string[];
+  errors: { section: string; message: string }[];
+}
+
+const report: Report = {
+  startedAt: new Date().toISOString(),
+  mode: quick ? 'quick' : 'full',
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? '?',
+    memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)),
+    node: process.version,
+    openFileLimit: fdLimit,
+  },
+  plan,
+  idle: [],
+  roundTrips: [],
+  notes: [],
+  errors: [],
+};
+
+async function section(name: string, fn: () => Promise<void>): Promise<void> {
+  const t0 = Date.now();
+  log(`\n== ${name}`);
+  try {
+    await fn();
+    log(`   (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    report.errors.push({ section: name, message });
+    log(`   FAILED: ${message}`);
+  }
+}
+
+/** Starts a server, runs `fn`, stops the server whatever happens. */
+async function using<T>(start: () => Promise<ServerUnderTest[]> | Promise<ServerUnderTest>, fn: (servers: ServerUnderTest[]) => Promise<T>): Promise<T> {
+  const started = await start();
+  const servers = Array.isArray(started) ? started : [started];
+  try {
+    return await fn(servers);
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+}
+
+/** Starts several servers; if one fails, the others are stopped. */
+async function all(starts: (() => Promise<ServerUnderTest>)[]): Promise<ServerUnderTest[]> {
+  const results = await Promise.allSettled(starts.map((s) => s()));
+  const ok = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(ok.map((s) => s.stop()));
+    throw failed.reason;
+  }
+  return ok;
+}
+
+async function idleBench(nats: BenchNats): Promise<void> {
+  const n = plan.idlePerProcess;
+  const opts: IdleOptions = { perServer: n, maxPerLoadProcess: SOCKETS_PER_PROCESS, settleMs: plan.settleMs, batch: 500, connectTimeoutMs: 300_000 };
+  const add = (row: IdleRow): void => {
+    report.idle.push(row);
+  };
+  add(await using(() => startPeerServer('raw'), (s) => measureIdle(s, opts, log)));
+  add(await using(() => startPeerServer('rpc'), (s) => measureIdle(s, opts, log)));
+  add(
+    await using(
+      () => all([() => startPlatformServer(nats.url, 'bench-1', 'platform cluster, 2 nodes'), () => startPlatformServer(nats.url, 'bench-2', 'platform cluster, 2 nodes')]),
+      (s) => measureIdle(s, opts, log),
+    ),
+  );
+  if (plan.singleNodeMax > 0) {
+    const single: IdleOptions = { ...opts, perServer: plan.singleNodeMax, maxPerLoadProcess: Math.ceil(plan.singleNodeMax / 2) };
+    add(await using(() => startPlatformServer(nats.url, 'bench-3', 'platform, 1 node at the fd limit'), (s) => measureIdle(s, single, log)));
+  }
+}
+
+async function roundTripBench(nats: BenchNats): Promise<void> {
+  const opts: RoundTripOptions = plan.rtt;
+  const modes: LoadMode[] = ['heartbeat', 'metervalues'];
+  const servers: [string, () => Promise<ServerUnderTest>][] = [
+    ['raw', () => startPeerServer('raw')],
+    ['rpc', () => startPeerServer('rpc')],
+    ['platform', () => startPlatformServer(nats.url, 'bench-rt-1', LOG_ON)],
+    ['platform-log-off', () => startPlatformServer(nats.url, 'bench-rt-2', LOG_OFF, { OCPP_LOG: 'off' })],
+  ];
+  for (const [name, start] of servers) {
+    try {
+      await using(start, async ([server]) => {
+        for (const mode of modes) report.roundTrips.push(await measureRoundTrips(server!, mode, opts, log));
+        if (server!.child.warnings > 0) report.notes.push(`${server!.label} logged ${server!.child.warnings} warnings; last lines:\n${server!.child.tail(3)}`);
+      });
+    } catch (err) {
+      report.errors.push({ section: `round trips: ${name}`, message: err instanceof Error ? err.message : String(err) });
+      log(`   FAILED (${name}): ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  for (const row of report.roundTrips) {
+    const raw = report.roundTrips.find((r) => r.mode === row.mode && r.server.startsWith('raw'));
+    if (raw && raw.rate > 0) row.pctOfRaw = Math.round((row.rate / raw.rate) * 100);
+  }
+}
+
+async function allocateBench(): Promise<void> {
+  const file = resolve(REPO_ROOT, 'bench/allocate-bench.ts');
+  if (!existsSync(file)) {
+    report.allocate = { skipped: 'bench/allocate-bench.ts does not exist yet' };
+    log('   skipped: bench/allocate-bench.ts does not exist yet');
+    return;
+  }
+  const mod = (await import(pathToFileURL(file).href)) as { runAllocateBench?: (opts?: { quick: boolean }) => unknown };
+  if (typeof mod.runAllocateBench !== 'function') throw new Error('bench/allocate-bench.ts does not export runAllocateBench()');
+  report.allocate = await mod.runAllocateBench({ quick });
+}
+
+function printTables(): void {
+  const { soft, hard } = fdLimit;
+  log('\n================ RESULTS ================');
+  log(`machine: ${report.machine.cpus} cores (${report.machine.cpuModel}), ${report.machine.memoryGiB} GiB, Node ${report.machine.node}; mode: ${report.mode}`);
+  log(`open-file limit per process: soft ${soft}, hard ${hard} (read from /proc/self/limits; RLIMIT_NOFILE, cannot be raised here).`);
+  log(`  => one process holds at most ~${soft - 100} sockets; the bench keeps every process at <= ${SOCKETS_PER_PROCESS} and reaches`);
+  log(`     ${TARGET_CHARGERS.toLocaleString('en-US')} chargers with a 2-node platform cluster sharing one nats-server, load generators in separate processes.`);
+  if (report.fleet) log(`fleet: ${report.fleet.chargers.toLocaleString('en-US')} chargers in ${report.fleet.installations} installations, each with a rotated (SHA-256) password; seeded in ${(report.fleet.seedMs / 1000).toFixed(1)} s`);
+
+  if (report.idle.length > 0) {
+    log('\nIdle capacity (connect with Basic auth + one BootNotification, then idle; RSS from /proc after a full GC and settle)');
+    log(
+      table(
+        ['server', 'procs', 'chargers held', 'attempted', 'failed', 'connect+boot s', 'RSS before MiB', 'RSS after MiB', 'KiB / charger'],
+        report.idle.map((r) => [r.server, r.serverProcesses, r.held, r.attempted, r.failed + r.bootFailed, r.connectS, r.rssBaselineMiB.join(' + '), r.rssLoadedMiB.join(' + '), r.perChargerKiB]),
+      ),
+    );
+    for (const r of report.idle) {
+      if (r.failed > 0 || r.bootFailed > 0 || r.closedUnexpectedly > 0) {
+        log(`  ${r.server}: failures ${JSON.stringify(r.failures)}, boot failed ${r.bootFailed}, closed by the server ${r.closedUnexpectedly}`);
+      }
+    }
+    const cluster = report.idle.find((r) => r.server.startsWith('platform cluster'));
+    if (cluster) {
+      const pass = cluster.held >= TARGET_CHARGERS;
+      log(`  target >= ${TARGET_CHARGERS.toLocaleString('en-US')} connected chargers on this machine: ${cluster.held.toLocaleString('en-US')} held by ${cluster.serverProcesses} nodes -> ${pass ? 'MET' : quick ? 'not measured at full size (--quick)' : 'NOT MET'}`);
+    }
+  }
+
+  if (report.roundTrips.length > 0) {
+    const r0 = report.roundTrips[0]!;
+    log(`\nRound trips (${r0.clients.toLocaleString('en-US')} active clients in one load-generator process, one CALL at a time each, ${plan.rtt.durationS} s after ${plan.rtt.warmupS} s warm-up)`);
+    log('  raw ws echoes frames unchanged (no parsing, no validation); ocpp-rpc and the platform validate requests and responses against the 1.6 schemas');
+    log(
+      table(
+        ['server', 'message', 'round trips/s', '% of raw ws', 'p50 ms', 'p99 ms', 'errors', 'timeouts', 'server RSS MiB'],
+        report.roundTrips.map((r) => [r.server, r.mode, r.rate, r.pctOfRaw, r.p50Ms, r.p99Ms, r.errors, r.timeouts, r.serverRssMiB]),
+      ),
+    );
+    for (const r of report.roundTrips) if (r.firstError) log(`  ${r.server} ${r.mode}: first CALLERROR ${r.firstError}`);
+    for (const mode of ['heartbeat', 'metervalues'] as const) {
+      const on = report.roundTrips.find((r) => r.mode === mode && r.server === LOG_ON);
+      const off = report.roundTrips.find((r) => r.mode === mode && r.server === LOG_OFF);
+      if (on?.pctOfRaw !== undefined) {
+        log(
+          `  target >= ${TARGET_PCT_OF_RAW}% of raw ws, ${mode}: platform (log on) ${on.pctOfRaw}% -> ${on.pctOfRaw >= TARGET_PCT_OF_RAW ? 'MET' : 'NOT MET'}` +
+            (off?.pctOfRaw !== undefined ? `; with OCPP_LOG=off ${off.pctOfRaw}% -> ${off.pctOfRaw >= TARGET_PCT_OF_RAW ? 'MET' : 'NOT MET'}` : ''),
+        );
+      }
+    }
+  }
+
+  log('\nAllocate');
+  const alloc = report.allocate;
+  if (Array.isArray(alloc) && alloc.every((x) => typeof x === 'object' && x !== null)) log(tableOfObjects(alloc as Record<string, unknown>[]));
+  else log(JSON.stringify(alloc ?? 'not run', null, 2));
+
+  for (const note of report.notes) log(`\nnote: ${note}`);
+  for (const e of report.errors) log(`\nERROR in ${e.section}: ${e.message}`);
+}
+
+async function main(): Promise<void> {
+  const deadline = setTimeout(() => {
+    log(`\nbench exceeded its deadline of ${plan.deadlineMs / 1000} s: stopping (children are killed)`);
+    process.exit(1);
+  }, plan.deadlineMs);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+
+  log(`bench (${quick ? 'quick' : 'full'}): ${cpus().length} cores, Node ${process.version}, open files per process ${fdLimit.soft}`);
+  let nats: BenchNats | undefined;
+  try {
+    if (only.has('idle') || only.has('rtt')) {
+      await section('setup: nats-server and charger fleet', async () => {
+        nats = await startBenchNats();
+        const chargers = Math.max(plan.fleet, plan.singleNodeMax);
+        const seeded = await seedFleet(nats.url, chargers, { perInstallation: 100, concurrency: 200 });
+        report.fleet = { chargers, installations: seeded.installations, seedMs: seeded.ms };
+        log(`   ${chargers} chargers in ${seeded.installations} installations written in ${(seeded.ms / 1000).toFixed(1)} s`);
+      });
+    }
+    if (nats && only.has('idle')) await section('idle capacity', () => idleBench(nats!));
+    if (nats && only.has('rtt')) await section('round trips', () => roundTripBench(nats!));
+    if (only.has('allocate')) await section('allocate', allocateBench);
+  } finally {
+    await nats?.stop().catch(() => undefined);
+  }
+  report.finishedAt = new Date().toISOString();
+  printTables();
+  const file = writeJsonReport(resolve(REPO_ROOT, 'reports'), report);
+  log(`\nJSON report: ${file}`);
+  clearTimeout(deadline);
+  process.exitCode = report.errors.length > 0 ? 1 : 0;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

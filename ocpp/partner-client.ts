@@ -1,0 +1,167 @@
+import WebSocket from 'ws';
+import { silentLogger, type OcppLogger } from './logger.js';
+import { RpcConnection, type RpcLogEntry } from './rpc-connection.js';
+import { OCPP_SUBPROTOCOL } from './server.js';
+
+/**
+ * The charge-point side of OCPP-J 1.6 towards a partner's Central System: the URL a charger gets at
+ * the partner, opening the WebSocket (subprotocol `ocpp1.6`, HTTP Basic auth with user = the charge
+ * point identity), WebSocket pings whose interval can change while connected, and the reconnect
+ * backoff. The OCPP framing is the same `RpcConnection` the Central System side uses.
+ */
+
+export const DEVICE_ID_PLACEHOLDER = '{deviceId}';
+
+/**
+ * The partner URL of one charger: its own full URL when set, else the installation's template with
+ * every `{deviceId}` replaced by the charger's serial. Undefined when neither is usable.
+ */
+export function partnerUrl(template: string | undefined, serial: string, override?: string): string | undefined {
+  const raw = override || template;
+  if (!raw) return undefined;
+  const url = raw.split(DEVICE_ID_PLACEHOLDER).join(encodeURIComponent(serial));
+  return /^wss?:\/\/\S+$/i.test(url) ? url : undefined;
+}
+
+/** `Authorization: Basic base64(identity:password)`. */
+export function basicAuthHeader(identity: string, password: string): string {
+  return `Basic ${Buffer.from(`${identity}:${password}`, 'utf8').toString('base64')}`;
+}
+
+/**
+ * Exponential backoff with jitter: `min * 2^attempt`, capped at `max`, then scaled into
+ * [50 %, 100 %] by `random` so that many chargers of one partner do not reconnect in lockstep.
+ */
+export function reconnectDelayMs(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
+  const exp = Math.min(maxMs, minMs * 2 ** Math.min(Math.max(attempt, 0), 30));
+  return Math.round(exp * (0.5 + 0.5 * Math.min(Math.max(random(), 0), 1)));
+}
+
+export interface PartnerConnectOptions {
+  url: string;
+  /** The charge point identity at the partner: Basic-auth user. */
+  identity: string;
+  /** Undefined: no Authorization header (security profile 0). */
+  password: string | undefined;
+  /** 0 = no pings from our side. */
+  pingIntervalMs: number;
+  callTimeoutMs: number;
+  connectTimeoutMs: number;
+  onLog?: (entry: RpcLogEntry) => void;
+  logger?: OcppLogger;
+  /** TLS options for wss:// (e.g. a private CA in tests); passed to `ws`. */
+  tls?: Pick<WebSocket.ClientOptions, 'ca' | 'rejectUnauthorized'>;
+}
+
+/** Why opening failed: an HTTP status when the partner refused the handshake (401: wrong password). */
+export class PartnerConnectError extends Error {
+  readonly status: number | undefined;
+  constructor(message: string, opts: { status?: number; cause?: unknown } = {}) {
+    super(message, { cause: opts.cause });
+    this.name = 'PartnerConnectError';
+    this.status = opts.status;
+  }
+}
+
+/** One open connection to the partner. Pings are ours to change at run time (`WebSocketPingInterval`). */
+export class PartnerConnection {
+  readonly rpc: RpcConnection;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private pongSeen = true;
+  private pingMs = 0;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly url: string,
+    readonly password: string | undefined,
+    opts: Pick<PartnerConnectOptions, 'identity' | 'callTimeoutMs' | 'onLog' | 'logger' | 'pingIntervalMs'>,
+    private readonly logger: OcppLogger = silentLogger,
+  ) {
+    this.rpc = new RpcConnection(ws, {
+      identity: opts.identity,
+      callTimeoutMs: opts.callTimeoutMs,
+      ...(opts.onLog ? { onLog: opts.onLog } : {}),
+      logger,
+    });
+    ws.on('pong', () => (this.pongSeen = true));
+    this.rpc.once('close', () => this.stopPing());
+    this.setPingInterval(opts.pingIntervalMs);
+  }
+
+  get pingIntervalMs(): number {
+    return this.pingMs;
+  }
+
+  /** 0 turns pings off. A ping without a pong by the next one counts the connection dead. */
+  setPingInterval(ms: number): void {
+    if (ms === this.pingMs && (ms === 0 || this.pingTimer !== undefined)) return;
+    this.stopPing();
+    this.pingMs = ms;
+    if (ms <= 0 || !this.rpc.isOpen) return;
+    this.pongSeen = true;
+    this.pingTimer = setInterval(() => {
+      if (!this.pongSeen) {
+        this.logger.warn({ url: this.url, pingIntervalMs: ms }, 'partner did not answer our WebSocket ping: reconnecting');
+        this.rpc.terminate();
+        return;
+      }
+      this.pongSeen = false;
+      if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+    }, ms);
+  }
+
+  close(code = 1000, reason = ''): void {
+    this.stopPing();
+    this.rpc.close(code, reason);
+  }
+
+  private stopPing(): void {
+    if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+  }
+}
+
+/** Opens the WebSocket and resolves once it is open; rejects on refusal, error or timeout. */
+export function openPartnerConnection(opts: PartnerConnectOptions): Promise<PartnerConnection> {
+  const logger = opts.logger ?? silentLogger;
+  return new Promise<PartnerConnection>((resolve, reject) => {
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(opts.url, [OCPP_SUBPROTOCOL], {
+        headers: opts.password !== undefined ? { authorization: basicAuthHeader(opts.identity, opts.password) } : {},
+        handshakeTimeout: opts.connectTimeoutMs,
+        perMessageDeflate: false,
+        ...(opts.tls ?? {}),
+      });
+    } catch (err) {
+      reject(new PartnerConnectError(`cannot open ${opts.url}: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    let settled = false;
+    const fail = (err: PartnerConnectError): void => {
+      if (settled) return;
+      settled = true;
+      ws.removeAllListeners();
+      ws.on('error', () => undefined);
+      ws.terminate();
+      reject(err);
+    };
+    ws.once('unexpected-response', (_req, res) => {
+      fail(new PartnerConnectError(`partner refused the connection: HTTP ${res.statusCode ?? 0}`, { status: res.statusCode ?? 0 }));
+    });
+    ws.once('error', (err) => fail(new PartnerConnectError(`partner connection failed: ${err.message}`, { cause: err })));
+    ws.once('close', (code) => fail(new PartnerConnectError(`partner closed during the handshake (${code})`)));
+    ws.once('open', () => {
+      if (settled) return;
+      if (ws.protocol !== OCPP_SUBPROTOCOL) {
+        fail(new PartnerConnectError(`partner did not agree to subprotocol ${OCPP_SUBPROTOCOL} (got "${ws.protocol}")`));
+        return;
+      }
+      settled = true;
+      ws.removeAllListeners('unexpected-response');
+      ws.removeAllListeners('error');
+      ws.removeAllListeners('close');
+      resolve(new PartnerConnection(ws, opts.url, opts.password, opts, logger));
+    });
+  });
+}

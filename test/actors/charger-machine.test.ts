@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { createActor, fromPromise, SimulatedClock } from 'xstate';
+import { callAllowed, chargerMachine, liveStatus, type ChargerEmitted, type ChargerInput } from '../../actors/charger-machine.js';
+
+const input = (over: Partial<ChargerInput> = {}): ChargerInput => ({
+  chargerId: 'CP-1',
+  installationId: 'inst',
+  nodeId: 'n1',
+  now: 0,
+  heartbeatIntervalS: 60,
+  needsPasswordRotation: false,
+  ...over,
+});
+
+function start(over: Partial<ChargerInput> = {}, rotate: () => Promise<void> = async () => undefined) {
+  const clock = new SimulatedClock();
+  const emitted: ChargerEmitted[] = [];
+  const actor = createActor(chargerMachine.provide({ actors: { rotatePassword: fromPromise(rotate) } }), { input: input(over), clock });
+  actor.on('*', (e) => emitted.push(e));
+  actor.start();
+  return { actor, clock, emitted };
+}
+
+describe('charger machine', () => {
+  it('follows BootNotification answers', () => {
+    const { actor, emitted } = start();
+    expect(actor.getSnapshot().context.registration).toBe('Unknown');
+    actor.send({ type: 'BOOT', status: 'Pending', at: 1 });
+    expect(actor.getSnapshot().matches({ registration: 'pending' })).toBe(true);
+    actor.send({ type: 'BOOT', status: 'Rejected', at: 2 });
+    expect(actor.getSnapshot().context.registration).toBe('Rejected');
+    expect(callAllowed('Rejected', 'Heartbeat')).toBe(false);
+    expect(callAllowed('Rejected', 'BootNotification')).toBe(true);
+    actor.send({ type: 'BOOT', status: 'Accepted', at: 3 });
+    expect(actor.getSnapshot().context.registration).toBe('Accepted');
+    expect(emitted.filter((e) => e.type === 'registrationChanged').map((e) => (e as { registration: string }).registration)).toEqual(['Pending', 'Rejected', 'Accepted']);
+  });
+
+  it('turns silent after two missed heartbeats plus grace, alive again on any message', () => {
+    const { actor, clock, emitted } = start();
+    clock.increment(60_000);
+    actor.send({ type: 'SEEN', at: 60_000 });
+    clock.increment(149_000);
+    expect(actor.getSnapshot().matches({ liveness: 'alive' })).toBe(true);
+    clock.increment(1_000);
+    expect(actor.getSnapshot().matches({ liveness: 'silent' })).toBe(true);
+    expect(emitted).toContainEqual({ type: 'silent', lastSeen: 60_000 });
+    actor.send({ type: 'STATUS', connector: { connectorId: 1, status: 'Available', errorCode: 'NoError', updatedAt: 'x' }, at: 300_000 });
+    expect(actor.getSnapshot().matches({ liveness: 'alive' })).toBe(true);
+    expect(emitted.at(-1)).toEqual({ type: 'alive' });
+  });
+
+  it('tracks connectors, transactions and meter values', () => {
+    const { actor } = start();
+    actor.send({ type: 'STATUS', connector: { connectorId: 0, status: 'Available', errorCode: 'NoError', updatedAt: 'a' }, at: 1 });
+    actor.send({ type: 'STATUS', connector: { connectorId: 1, status: 'Charging', errorCode: 'NoError', updatedAt: 'b' }, at: 2 });
+    actor.send({ type: 'TX_STARTED', tx: { transactionId: 7, connectorId: 1, idTag: 'T', meterStartWh: 0, startedAt: 'c' }, at: 3 });
+    actor.send({ type: 'METER', measured: { t1: 10, at: 'd' }, energyWh: 500, at: 4 });
+    actor.send({ type: 'METER', measured: { t2: 9 }, at: 5 });
+    let live = liveStatus(actor.getSnapshot().context);
+    expect(live.connectors.map((c) => c.status)).toEqual(['Available', 'Charging']);
+    expect(live.measured).toEqual({ t1: 10, t2: 9, at: 'd' });
+    expect(live.energyWh).toBe(500);
+    expect(live.activeTransactions).toHaveLength(1);
+    actor.send({ type: 'TX_STOPPED', transactionId: 7, at: 6 });
+    live = liveStatus(actor.getSnapshot().context);
+    expect(live.activeTransactions).toEqual([]);
+    expect(live.lastSeen).toBe(new Date(6).toISOString());
+  });
+
+  it('rotates the password when the charger used the initial one', async () => {
+    let calls = 0;
+    const { actor, emitted } = start({ needsPasswordRotation: true }, async () => {
+      calls++;
+    });
+    expect(actor.getSnapshot().matches({ credentials: 'rotating' })).toBe(true);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(calls).toBe(1);
+    expect(actor.getSnapshot().matches({ credentials: 'settled' })).toBe(true);
+    expect(emitted).toContainEqual({ type: 'passwordRotated' });
+  });
+
+  it('reports a failed rotation and settles', async () => {
+    const { actor, emitted } = start({ needsPasswordRotation: true }, async () => {
+      throw new Error('Rejected');
+    });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(actor.getSnapshot().matches({ credentials: 'settled' })).toBe(true);
+    expect(emitted.some((e) => e.type === 'passwordRotationFailed')).toBe(true);
+    expect(start().actor.getSnapshot().matches({ credentials: 'settled' })).toBe(true);
+  });
+});

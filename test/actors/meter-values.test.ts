@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { readMeterValues } from '../../actors/meter-values.js';
+
+const mv = (timestamp: string, sampledValue: Record<string, string>[]) => ({ timestamp, sampledValue }) as never;
+
+describe('readMeterValues', () => {
+  it('reads per-phase currents, normalises kWh and kW, ignores EV-side and signed values', () => {
+    const r = readMeterValues(
+      [
+        mv('2026-01-01T00:00:00Z', [
+          { value: '16', measurand: 'Current.Import', phase: 'L1-N', unit: 'A' },
+          { value: '15', measurand: 'Current.Import', phase: 'L2' },
+          { value: '1.5', measurand: 'Energy.Active.Import.Register', unit: 'kWh' },
+          { value: '11', measurand: 'Power.Active.Import', unit: 'kW' },
+          { value: '99', measurand: 'Current.Import', phase: 'L3', location: 'EV' },
+          { value: 'abc', measurand: 'Current.Import', phase: 'L3', format: 'SignedData' },
+          { value: '32', measurand: 'Current.Offered' },
+        ]),
+      ],
+      3,
+    );
+    expect(r).toEqual({ currents: { t1: 16, t2: 15 }, energyWh: 1500, powerW: 11000, offered: 32, timestamp: '2026-01-01T00:00:00Z' });
+  });
+
+  it('defaults to the energy register in Wh, takes the newest sample, and maps a phaseless current', () => {
+    const r = readMeterValues([mv('2026-01-01T00:00:00Z', [{ value: '100' }]), mv('2026-01-01T00:01:00Z', [{ value: '200' }, { value: '8', measurand: 'Current.Import' }])], 1);
+    expect(r).toMatchObject({ energyWh: 200, currents: { t1: 8 }, timestamp: '2026-01-01T00:01:00Z' });
+    const three = readMeterValues([mv('2026-01-01T00:00:00Z', [{ value: '8', measurand: 'Current.Import' }])], 3);
+    expect(three?.currents).toEqual({ t1: 8, t2: 8, t3: 8 });
+  });
+
+  it('ignores unknown units rather than guessing', () => {
+    const r = readMeterValues([mv('2026-01-01T00:00:00Z', [{ value: '5', measurand: 'Energy.Active.Import.Register', unit: 'varh' }])], 3);
+    expect(r?.energyWh).toBeUndefined();
+  });
+});

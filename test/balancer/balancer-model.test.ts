@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import {
+  committedLoad,
+  countedValue,
+  markSent,
+  newChargerModel,
+  nextWakeAt,
+  onConnection,
+  onConnector,
+  onMeter,
+  onProfileResult,
+  planDispatch,
+  settleDue,
+  type BalancerModel,
+  type ChargerModel,
+  type ChargerWiring,
+} from '../../balancer/balancer-model.js';
+import { limitProfile } from '../../balancer/charging-profile.js';
+import { validateRequest } from '../../ocpp/validator.js';
+
+const wiring = (id: string, over: Partial<ChargerWiring> = {}): ChargerWiring => ({
+  id,
+  phases: 3,
+  phaseRotation: 'L1L2L3',
+  gridPhase: 'L1',
+  minCurrent: 6,
+  maxCurrent: 32,
+  priority: 0,
+  ...over,
+});
+const online = (c: ChargerModel): ChargerModel => ({ ...onConnection(c, true), fresh: true, needsProfile: false });
+const settings: BalancerModel['settings'] = {
+  deadbandA: 0.5,
+  minChangeIntervalMs: 0,
+  rotationIntervalMs: 600_000,
+  minRunMs: 0,
+  minPauseMs: 0,
+  reclaimAfterMs: 60_000,
+  reclaimHeadroomA: 2,
+  reclaimThresholdA: 3,
+  settleMs: 1_000,
+  retryMs: 500,
+};
+const model = (chargers: Record<string, ChargerModel>, limit = 32): BalancerModel => ({ installationId: 'i', phaseLimits: { L1: limit, L2: limit, L3: limit }, settings, chargers });
+const targets = (t: Record<string, number>) => new Map(Object.entries(t).map(([id, limit]) => [id, { limit, phases: ['L1', 'L2', 'L3'] as const }]));
+
+describe('balancer model', () => {
+  it('counts an unknown charger at its maximum and an offline one at its last accepted limit', () => {
+    expect(countedValue(newChargerModel(wiring('a'), undefined))).toBe(32);
+    const c = onConnection(onProfileResult(markSent(online(newChargerModel(wiring('a'), 0)), 20, 0), 20, 'accepted', 1, 500), false);
+    expect(c.online).toBe(false);
+    expect(countedValue(c)).toBe(20);
+  });
+
+  it('counts an increase at its new value as soon as it is sent, and after a timeout', () => {
+    const sent = markSent(online(newChargerModel(wiring('a'), 10)), 20, 0);
+    expect(countedValue(sent)).toBe(20);
+    expect(countedValue(onProfileResult(sent, 20, 'timeout', 5, 500))).toBe(20);
+    expect(countedValue(onProfileResult(sent, 20, 'rejected', 5, 500))).toBe(10);
+  });
+
+  it('keeps a decrease at the old value until accepted and settled (by meter or by time)', () => {
+    const sent = markSent(online(newChargerModel(wiring('a'), 20)), 10, 0);
+    expect(countedValue(sent)).toBe(20);
+    expect(countedValue(onProfileResult(sent, 10, 'rejected', 5, 500))).toBe(20);
+    expect(countedValue(onProfileResult(sent, 10, 'timeout', 5, 500))).toBe(20);
+    const accepted = onProfileResult(sent, 10, 'accepted', 5, 500);
+    expect(countedValue(accepted)).toBe(20);
+    expect(countedValue(onMeter(accepted, { t1: 15, t2: 15, t3: 15 }, 6, 3))).toBe(20);
+    expect(countedValue(onMeter(accepted, { t1: 10.5, t2: 9, t3: 0 }, 6, 3))).toBe(10);
+    const m = model({ a: accepted });
+    expect(nextWakeAt(m, 5)).toBe(1_005);
+    expect(countedValue(settleDue(m, 1_004).chargers.a!)).toBe(20);
+    expect(countedValue(settleDue(m, 1_005).chargers.a!)).toBe(10);
+  });
+
+  it('sends decreases at once and holds the increase that needs their room until they settle', () => {
+    const a = online(onConnector(newChargerModel(wiring('a'), 32), 1, 'Charging', 0));
+    const b = online(onConnector(newChargerModel(wiring('b'), 0), 1, 'Charging', 0));
+    let m = model({ a, b });
+    expect(planDispatch(m, targets({ a: 16, b: 16 }), 0)).toEqual([{ chargerId: 'a', limit: 16 }]);
+    m = model({ a: onProfileResult(markSent(a, 16, 0), 16, 'accepted', 1, 500), b });
+    expect(planDispatch(m, targets({ a: 16, b: 16 }), 2)).toEqual([]);
+    m = settleDue(m, 1_001);
+    expect(committedLoad(m, 1_001)).toEqual({ L1: 16, L2: 16, L3: 16 });
+    expect(planDispatch(m, targets({ a: 16, b: 16 }), 1_001)).toEqual([{ chargerId: 'b', limit: 16 }]);
+  });
+
+  it('raises nothing for a charger without fresh data, and gives a connecting charger its safe default', () => {
+    const stale = { ...online(onConnector(newChargerModel(wiring('a'), 0), 1, 'Charging', 0)), fresh: false };
+    expect(planDispatch(model({ a: stale }), targets({ a: 16 }), 0)).toEqual([]);
+    const reconnected = onConnection(newChargerModel(wiring('b'), 0), true);
+    expect(planDispatch(model({ b: reconnected }), targets({ b: 0 }), 0)).toEqual([{ chargerId: 'b', limit: 0 }]);
+  });
+
+  it('tracks arrival, pause and run times for rotation', () => {
+    let c = online(newChargerModel(wiring('a'), 0));
+    c = onConnector(c, 1, 'Preparing', 100);
+    expect(c.arrivedAt).toBe(100);
+    c = onProfileResult(markSent(c, 16, 200), 16, 'accepted', 200, 500);
+    expect(c.runningSince).toBe(200);
+    c = onProfileResult(markSent(c, 0, 300), 0, 'accepted', 300, 500);
+    c = settleDue(model({ a: c }), 1_300).chargers.a!;
+    expect(c.pausedSince).toBe(1_300);
+    expect(c.runningSince).toBeUndefined();
+    c = onConnector(c, 1, 'Available', 1_400);
+    expect(c.arrivedAt).toBeUndefined();
+  });
+
+  it('builds SetChargingProfile payloads that the official schema accepts', () => {
+    for (const purpose of ['ChargePointMaxProfile', 'TxDefaultProfile', 'TxProfile'] as const) {
+      const p = limitProfile(purpose, 13.37, Date.parse('2026-01-01T00:00:00Z'), { transactionId: 5, connectorId: 1 });
+      expect(validateRequest('SetChargingProfile', p)).toBeUndefined();
+      expect(p.csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0]!.limit).toBe(13.3);
+    }
+    expect(limitProfile('TxProfile', 6, 0).csChargingProfiles.chargingProfilePurpose).toBe('TxDefaultProfile');
+    expect(limitProfile('TxProfile', 6, 0, { transactionId: 9, connectorId: 2 })).toMatchObject({ connectorId: 2, csChargingProfiles: { transactionId: 9 } });
+  });
+});

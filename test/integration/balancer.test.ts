@@ -1,0 +1,163 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Phase, PhaseCurrents } from '../../core/model.js';
+import type { PlatformNode } from '../../main.js';
+import { startTestNats } from '../support/nats.js';
+import { aCharger, anInstallation, startTestNode, waitFor } from '../support/platform.js';
+import { TestCharger, type ProfileCall } from '../support/sim-charger.js';
+
+let nats: Awaited<ReturnType<typeof startTestNats>>;
+let node: PlatformNode;
+
+const fastBalancer = { settleMs: 300, minChangeIntervalMs: 0, deadbandA: 0.5, minRunMs: 0, minPauseMs: 0, rotationIntervalMs: 3_600_000 };
+
+beforeAll(async () => {
+  nats = await startTestNats();
+  node = await startTestNode(nats.url, { BALANCER_RETRY_MS: '500', BALANCER_PROFILE_TIMEOUT_MS: '1000', BALANCER_LEASE_TTL_MS: '1500' });
+});
+afterAll(async () => {
+  await node?.stop();
+  await nats?.cleanup();
+});
+
+/** Grid phases per charger, from the wiring the test configured. */
+type Wiring = Record<string, Phase[]>;
+
+/**
+ * Replays the profile calls the chargers accepted, in arrival order, and checks that no accepted
+ * increase ever left a phase above the limit then in force, and that every increase came after the
+ * decreases that made room for it were accepted.
+ */
+function checkSafety(log: ProfileCall[], wiring: Wiring, limitAt: (t: number) => PhaseCurrents, initial: Record<string, number> = {}) {
+  const applied: Record<string, number> = { ...initial };
+  const violations: string[] = [];
+  for (const call of log) {
+    if (call.answered !== 'Accepted') continue;
+    const before = applied[call.chargerId] ?? 0;
+    applied[call.chargerId] = call.limit;
+    if (call.limit <= before) continue;
+    const limits = limitAt(call.at);
+    for (const p of ['L1', 'L2', 'L3'] as Phase[]) {
+      const sum = Object.entries(applied).reduce((s, [id, v]) => s + (wiring[id]?.includes(p) ? v : 0), 0);
+      if (sum > limits[p] + 1e-6) violations.push(`${call.chargerId} raised to ${call.limit}: ${p} at ${sum} > ${limits[p]}`);
+    }
+  }
+  return { violations, applied };
+}
+
+async function setup(inst: string, ids: string[], fuse: number, over: Record<string, Record<string, unknown>> = {}) {
+  await node.stores.installations.create(anInstallation({ id: inst, fuse: { L1: fuse, L2: fuse, L3: fuse }, balancer: fastBalancer }));
+  for (const id of ids) await node.stores.chargers.put(inst, id, aCharger({ maxCurrent: 32, minCurrent: 6, ...over[id] }));
+  await waitFor(() => ids.every((id) => node.cache.chargers.has(id)) || undefined);
+  await waitFor(() => node.balancers.balancer(inst), 5_000, 'balancer');
+  const log: ProfileCall[] = [];
+  const chargers = ids.map((id) => new TestCharger(id, () => node, log));
+  for (const c of chargers) await c.connect();
+  // Every charger first gets a safe default: 0 A while no car wants energy.
+  await Promise.all(chargers.map((c) => c.waitForLimit((l) => l === 0)));
+  return { chargers, log };
+}
+
+describe('installation balancer with real chargers over real sockets', () => {
+  it('lowers limits first when the fuse is lowered mid-charge, then never exceeds it', async () => {
+    const { chargers, log } = await setup('bal-fuse', ['F1', 'F2'], 40);
+    const [a, b] = chargers as [TestCharger, TestCharger];
+    await a.plugIn();
+    await b.plugIn();
+    await a.waitForLimit((l) => l === 20);
+    await b.waitForLimit((l) => l === 20);
+    const changedAt = Date.now();
+    await node.stores.installations.patch('bal-fuse', { fuse: { L1: 24, L2: 24, L3: 24 } });
+    await a.waitForLimit((l) => l === 12);
+    await b.waitForLimit((l) => l === 12);
+    const wiring: Wiring = { F1: ['L1', 'L2', 'L3'], F2: ['L1', 'L2', 'L3'] };
+    const limitAt = (t: number) => (t >= changedAt ? { L1: 24, L2: 24, L3: 24 } : { L1: 40, L2: 40, L3: 40 });
+    expect(checkSafety(log, wiring, limitAt).violations).toEqual([]);
+    const afterChange = log.filter((c) => c.at >= changedAt);
+    expect(afterChange.every((c) => c.limit <= 20)).toBe(true);
+    for (const c of chargers) await c.close();
+  });
+
+  it('pauses a car arriving when the minimums do not fit, and resumes it when room appears', async () => {
+    const { chargers, log } = await setup('bal-short', ['S1', 'S2', 'S3'], 14);
+    const [a, b, c] = chargers as [TestCharger, TestCharger, TestCharger];
+    await a.plugIn();
+    await a.waitForLimit((l) => l === 14);
+    await b.plugIn();
+    await b.waitForLimit((l) => l === 7);
+    await a.waitForLimit((l) => l === 7);
+    await c.plugIn();
+    // 3 x 6 A > 14 A: the last to arrive waits at 0 and gets no offer in (0, 6).
+    await new Promise((r) => setTimeout(r, 500));
+    expect(c.limit).toBe(0);
+    expect(log.every((x) => x.limit === 0 || x.limit >= 6)).toBe(true);
+    // The first car leaves: the waiting one is admitted, after the decrease that makes room.
+    await a.client.call('StopTransaction', { transactionId: a.txId!, meterStop: 1000, timestamp: new Date().toISOString() });
+    await a.client.call('StatusNotification', { connectorId: 1, status: 'Available', errorCode: 'NoError' });
+    await c.waitForLimit((l) => l === 7);
+    await b.waitForLimit((l) => l === 7);
+    const wiring: Wiring = { S1: ['L1', 'L2', 'L3'], S2: ['L1', 'L2', 'L3'], S3: ['L1', 'L2', 'L3'] };
+    expect(checkSafety(log, wiring, () => ({ L1: 14, L2: 14, L3: 14 })).violations).toEqual([]);
+    const aToZero = log.findIndex((x) => x.chargerId === 'S1' && x.limit === 0 && log.indexOf(x) > 3);
+    const cRaised = log.findIndex((x) => x.chargerId === 'S3' && x.limit > 0);
+    expect(aToZero).toBeGreaterThanOrEqual(0);
+    expect(cRaised).toBeGreaterThan(aToZero);
+    for (const x of chargers) await x.close();
+  });
+
+  it('counts an offline charger at its last accepted limit, never zero', async () => {
+    const { chargers, log } = await setup('bal-offline', ['O1', 'O2'], 32);
+    const [a, b] = chargers as [TestCharger, TestCharger];
+    await a.plugIn();
+    await b.plugIn();
+    await a.waitForLimit((l) => l === 16);
+    await b.waitForLimit((l) => l === 16);
+    await a.close();
+    await new Promise((r) => setTimeout(r, 600));
+    // O1 may still draw 16 A: O2 must not be raised into it.
+    expect(b.limit).toBe(16);
+    const status = node.balancers.balancer('bal-offline')!.status();
+    expect(status.chargers.O1).toMatchObject({ limit: 16, online: false });
+    expect(status.allocated.L1).toBe(32);
+    expect(log.filter((x) => x.chargerId === 'O2').every((x) => x.limit <= 16)).toBe(true);
+    await b.close();
+  });
+
+  it('treats a rejected decrease as still in force and holds back the increase that depends on it', async () => {
+    const { chargers, log } = await setup('bal-reject', ['R1', 'R2'], 32, { R2: { priority: 1 } });
+    const [a, b] = chargers as [TestCharger, TestCharger];
+    await a.plugIn();
+    await a.waitForLimit((l) => l === 32);
+    a.policy = 'reject';
+    await b.plugIn();
+    // R2 (higher priority) wants its share; R1 refuses to go down, so R2 must stay where it is safe.
+    await waitFor(() => log.some((x) => x.chargerId === 'R1' && x.answered === 'Rejected') || undefined, 5_000, 'rejection');
+    await new Promise((r) => setTimeout(r, 800));
+    expect(b.limit ?? 0).toBe(0);
+    const wiring: Wiring = { R1: ['L1', 'L2', 'L3'], R2: ['L1', 'L2', 'L3'] };
+    expect(checkSafety(log, wiring, () => ({ L1: 32, L2: 32, L3: 32 })).violations).toEqual([]);
+    // Once R1 accepts, R2 is raised, strictly after R1's accepted decrease.
+    a.policy = 'accept';
+    await b.waitForLimit((l) => l >= 6);
+    const decrease = log.findIndex((x) => x.chargerId === 'R1' && x.answered === 'Accepted' && x.limit < 32);
+    const raise = log.findIndex((x) => x.chargerId === 'R2' && x.limit > 0);
+    expect(decrease).toBeGreaterThanOrEqual(0);
+    expect(raise).toBeGreaterThan(decrease);
+    expect(checkSafety(log, wiring, () => ({ L1: 32, L2: 32, L3: 32 })).violations).toEqual([]);
+    for (const x of chargers) await x.close();
+  });
+
+  it('balances phase by phase: 1-phase chargers on different phases do not share', async () => {
+    const { chargers, log } = await setup('bal-phase', ['P1', 'P2', 'P3'], 16, {
+      P1: { phases: 1, gridPhase: 'L1' },
+      P2: { phases: 1, gridPhase: 'L2' },
+      P3: { phases: 1, gridPhase: 'L2' },
+    });
+    for (const c of chargers) await c.plugIn();
+    await chargers[0]!.waitForLimit((l) => l === 16);
+    await chargers[1]!.waitForLimit((l) => l === 8);
+    await chargers[2]!.waitForLimit((l) => l === 8);
+    const wiring: Wiring = { P1: ['L1'], P2: ['L2'], P3: ['L2'] };
+    expect(checkSafety(log, wiring, () => ({ L1: 16, L2: 16, L3: 16 })).violations).toEqual([]);
+    for (const c of chargers) await c.close();
+  });
+});

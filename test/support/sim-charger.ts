@@ -1,0 +1,112 @@
+import { RPCClient } from 'ocpp-rpc';
+import type { PlatformNode } from '../../main.js';
+import { INITIAL_PASSWORD, waitFor } from './platform.js';
+
+export interface ProfileCall {
+  chargerId: string;
+  limit: number;
+  purpose: string;
+  /** When the platform sent it (arrival at the charger) and when the charger answered. */
+  at: number;
+  answered: 'Accepted' | 'Rejected' | 'none';
+}
+
+/**
+ * A charger for balancer tests: a strict ocpp-rpc client that boots, reports status and meter
+ * values, and applies or rejects SetChargingProfile as told. Every profile call is recorded in the
+ * shared `log` with its arrival order, so tests can assert the order the platform chose.
+ */
+export class TestCharger {
+  client: RPCClient;
+  limit: number | undefined;
+  policy: 'accept' | 'reject' | 'ignore' = 'accept';
+  txId: number | undefined;
+  private password = INITIAL_PASSWORD;
+
+  constructor(
+    readonly id: string,
+    private readonly node: () => PlatformNode,
+    readonly log: ProfileCall[],
+  ) {
+    this.client = this.makeClient();
+  }
+
+  private makeClient(): RPCClient {
+    const client = new RPCClient({
+      endpoint: `ws://127.0.0.1:${this.node().ocppPort}/ocpp`,
+      identity: this.id,
+      password: this.password,
+      protocols: ['ocpp1.6'],
+      strictMode: true,
+      reconnect: false,
+    });
+    client.handle(({ method, params }: { method: string; params: Record<string, unknown> }) => {
+      if (method === 'ChangeConfiguration' && params.key === 'AuthorizationKey') {
+        this.password = Buffer.from(String(params.value), 'hex').toString('utf8');
+        return { status: 'Accepted' };
+      }
+      if (method === 'SetChargingProfile') {
+        const p = params.csChargingProfiles as { chargingProfilePurpose: string; chargingSchedule: { chargingSchedulePeriod: { limit: number }[] } };
+        const limit = p.chargingSchedule.chargingSchedulePeriod[0]!.limit;
+        const entry: ProfileCall = { chargerId: this.id, limit, purpose: p.chargingProfilePurpose, at: Date.now(), answered: 'none' };
+        this.log.push(entry);
+        if (this.policy === 'ignore') return new Promise(() => undefined);
+        if (this.policy === 'reject') {
+          entry.answered = 'Rejected';
+          return { status: 'Rejected' };
+        }
+        this.limit = limit;
+        entry.answered = 'Accepted';
+        return { status: 'Accepted' };
+      }
+      return { status: 'Accepted' };
+    });
+    return client;
+  }
+
+  async connect(): Promise<void> {
+    await this.client.connect();
+    await this.client.call('BootNotification', { chargePointVendor: 'Test', chargePointModel: 'Sim' });
+    await this.client.call('StatusNotification', { connectorId: 1, status: 'Available', errorCode: 'NoError' });
+  }
+
+  /** Plugs a car in and starts a transaction. */
+  async plugIn(): Promise<void> {
+    await this.client.call('StatusNotification', { connectorId: 1, status: 'Preparing', errorCode: 'NoError' });
+    const res = await this.client.call('StartTransaction', { connectorId: 1, idTag: 'TAG', meterStart: 0, timestamp: new Date().toISOString() });
+    this.txId = res.transactionId;
+    await this.client.call('StatusNotification', { connectorId: 1, status: 'Charging', errorCode: 'NoError' });
+  }
+
+  async meter(t1: number, t2 = t1, t3 = t1): Promise<void> {
+    await this.client.call('MeterValues', {
+      connectorId: 1,
+      ...(this.txId ? { transactionId: this.txId } : {}),
+      meterValue: [
+        {
+          timestamp: new Date().toISOString(),
+          sampledValue: [
+            { value: String(t1), measurand: 'Current.Import', phase: 'L1', unit: 'A' },
+            { value: String(t2), measurand: 'Current.Import', phase: 'L2', unit: 'A' },
+            { value: String(t3), measurand: 'Current.Import', phase: 'L3', unit: 'A' },
+          ],
+        },
+      ],
+    });
+  }
+
+  /** A fresh socket (after a platform restart or a drop), with the password the platform gave it. */
+  async reconnect(): Promise<void> {
+    await this.client.close({ force: true }).catch(() => undefined);
+    this.client = this.makeClient();
+    await this.client.connect();
+  }
+
+  async close(): Promise<void> {
+    await this.client.close({ force: true });
+  }
+
+  waitForLimit(predicate: (limit: number) => boolean, what = `${this.id} limit`): Promise<number> {
+    return waitFor(() => (this.limit !== undefined && predicate(this.limit) ? this.limit : undefined), 8_000, what);
+  }
+}
