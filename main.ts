@@ -17,7 +17,12 @@ import { connectBus, type Bus } from './core/nats.js';
 import { buckets } from './core/subjects.js';
 import { TransactionStore } from './core/transaction-store.js';
 import { createOcppServer, type OcppServer } from './ocpp/server.js';
+import { PartnerBridge } from './actors/partner-bridge.js';
+import { partnerSettingsFromEnv } from './actors/partner-settings.js';
 import { BalancerManager } from './balancer/balancer-manager.js';
+import { build } from './api/app.js';
+import { AvailableCurrentStore } from './core/available-current-store.js';
+import { TokenStore } from './core/token-store.js';
 
 /**
  * The composition root: the one place where stores, bus, actors, balancer and API are wired.
@@ -82,6 +87,10 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     },
     observers: [],
   };
+  // Partner OCPP bridge: observes charger calls (durable north queue) and asks the partner to authorize.
+  const partner = new PartnerBridge(deps, partnerSettingsFromEnv(process.env, config.ocppLog));
+  deps.observers.push(partner);
+  deps.authorizer = partner.wrapAuthorizer(deps.authorizer);
   const registry = new ChargerRegistry(deps);
   const { leaseTtlMs, ...tuning } = config.balancer;
   const balancers = new BalancerManager({
@@ -114,14 +123,19 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
   await new Promise<void>((resolve) => ocppHttp.listen(config.ocppPort, config.host, resolve));
   const ocppPort = (ocppHttp.address() as AddressInfo).port;
 
-  // The API lands with its own issue; until then the API port serves health only.
-  const apiHttp: Server = createServer((req, res) => {
-    if (req.url === '/health') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', nats: !bus.nc.isClosed(), nodeId: config.nodeId }));
-    } else res.writeHead(404).end();
+  const api = await build({
+    bus,
+    nodeId: config.nodeId,
+    ...stores,
+    tokens: new TokenStore(bus.kv[buckets.tokens]),
+    availableCurrent: new AvailableCurrentStore(bus.kv[buckets.availableCurrent], bus.nc),
+    cache,
+    metrics,
+    logger,
+    adminToken: config.adminToken,
   });
-  await new Promise<void>((resolve) => apiHttp.listen(config.apiPort, config.host, resolve));
-  const apiPort = (apiHttp.address() as AddressInfo).port;
+  await api.listen({ port: config.apiPort, host: config.host });
+  const apiPort = (api.server.address() as AddressInfo).port;
 
   logger.info(`listening api=${apiPort} ocpp=${ocppPort}`);
 
@@ -131,9 +145,9 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
       await balancers.stop();
       await ocpp.close();
       registry.stop();
+      partner.stop();
       ocppHttp.closeAllConnections();
-      apiHttp.closeAllConnections();
-      await Promise.all([new Promise((r) => ocppHttp.close(r)), new Promise((r) => apiHttp.close(r))]);
+      await Promise.all([new Promise((r) => ocppHttp.close(r)), api.close()]);
       cache.stop();
       await bus.close();
       await embedded?.stop();

@@ -106,7 +106,10 @@ export type AllocationHold = 'deadband' | 'minChangeInterval' | 'minPause';
 
 export interface ChargerAllocation {
   readonly id: string;
-  /** A per phase to send (0 or in [minimum, min(max, cap)], multiples of 0.1 A unless a hold keeps the limit in force). */
+  /**
+   * A per phase to send: 0 or in [minimum, min(max, cap)], a multiple of 0.1 A (rounded down)
+   * unless a hold keeps the limit in force as it is. Offline: the worst case it is counted at.
+   */
   readonly limit: number;
   /**
    * Grid phases the limit is counted on. With limit 0: the phases it would load (empty when it

@@ -346,8 +346,10 @@ export class InstallationBalancer {
 
   private armWake(now: number): void {
     clearTimeout(this.wakeTimer);
-    const at = nextWakeAt(this.model, now);
-    if (at === undefined || this.stopped) return;
+    // The dynamic limit falls back to the fuse when it expires: wake then too.
+    const expiry = this.dynamic ? Date.parse(this.dynamic.expiresAt) : Infinity;
+    const at = Math.min(nextWakeAt(this.model, now) ?? Infinity, expiry > now ? expiry : Infinity);
+    if (at === Infinity || this.stopped) return;
     this.wakeTimer = setTimeout(() => this.schedule(), Math.max(0, at - now) + 1);
   }
 }

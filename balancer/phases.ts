@@ -25,10 +25,8 @@ export function phasesOf(mask: number): readonly Phase[] {
   return PHASE_LISTS[mask & ALL_PHASES] ?? [];
 }
 
-const wiring = (...terminals: number[]): Wiring => ({
-  terminals,
-  mask: terminals.reduce((m, p) => m | (1 << p), 0),
-});
+const wiring = (...terminals: number[]): Wiring =>
+  Object.freeze({ terminals: Object.freeze(terminals), mask: terminals.reduce((m, p) => m | (1 << p), 0) });
 
 /** Unknown wiring counts on all three phases: the conservative choice. */
 const UNKNOWN_WIRING: Wiring = { terminals: undefined, mask: ALL_PHASES };

@@ -9,10 +9,11 @@ import WebSocket from 'ws';
  * next. Reports JSON lines on stdout:
  *   {"event":"connected",...}  after the connection storm (parallel batches)
  *   idle:   {"event":"ready",...}, then answers `status` / `stop` on stdin
- *   heartbeat | metervalues: {"event":"ready"} after setup, then {"event":"result",...} and exits
+ *   heartbeat,metervalues: {"event":"ready"} after setup (boot, start a transaction), then per mode
+ *           {"event":"measuring"} when the counted window starts and {"event":"result",...}; then exits
  *
  * Usage: node --import tsx bench/load-client.ts --url ws://127.0.0.1:9000/ocpp/{id} --prefix bench-
- *        --from 0 --count 1000 --password pw --mode idle|heartbeat|metervalues [--duration 10]
+ *        --from 0 --count 1000 --password pw --mode idle|heartbeat,metervalues [--duration 10]
  *        [--warmup 2] [--batch 500] [--boot] [--hold-max 600]
  */
 
@@ -33,11 +34,13 @@ const { values: opt } = parseArgs({
   },
 });
 
-const MODES = ['idle', 'heartbeat', 'metervalues'] as const;
-type Mode = (typeof MODES)[number];
-const mode = opt.mode as Mode;
-if (!opt.url?.includes('{id}') || !MODES.includes(mode)) {
-  process.stderr.write('usage: load-client.ts --url ws://127.0.0.1:<port>/ocpp/{id} --mode idle|heartbeat|metervalues ...\n');
+type RoundTripMode = 'heartbeat' | 'metervalues';
+const ROUND_TRIP_MODES: readonly string[] = ['heartbeat', 'metervalues'];
+/** `idle`, or a comma-separated list of round-trip modes run one after the other on the same sockets. */
+const modes = (opt.mode ?? '').split(',').map((m) => m.trim());
+const idle = modes.length === 1 && modes[0] === 'idle';
+if (!opt.url?.includes('{id}') || !(idle || modes.every((m) => ROUND_TRIP_MODES.includes(m)))) {
+  process.stderr.write('usage: load-client.ts --url ws://127.0.0.1:<port>/ocpp/{id} --mode idle|heartbeat[,metervalues] ...\n');
   process.exit(2);
 }
 const urlTemplate = opt.url;
@@ -46,6 +49,7 @@ const count = Number(opt.count);
 const batch = Math.max(1, Number(opt.batch));
 const callTimeoutMs = Number(opt['call-timeout']);
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const emit = (value: Record<string, unknown>): void => {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 };
@@ -268,12 +272,12 @@ class Histogram {
   }
 }
 
-async function runRoundTrips(): Promise<void> {
+async function runRoundTrips(modes: readonly RoundTripMode[]): Promise<void> {
   const setupStart = performance.now();
   const booted = await forAll(async (c) => isAnswer((await c.call(bootTail())).outcome));
-  const tails = new Map<Charger, string>();
-  if (mode === 'metervalues') {
-    let txId = 0;
+  const meterTails = new Map<Charger, string>();
+  if (modes.includes('metervalues')) {
+    let seed = 0;
     await forAll(async (c) => {
       const { outcome, text } = await c.call(tailOf('StartTransaction', { connectorId: 1, idTag: 'BENCH-TAG', meterStart: 12_345, timestamp: now() }));
       let transactionId = 1;
@@ -285,24 +289,28 @@ async function runRoundTrips(): Promise<void> {
           // keep 1
         }
       }
-      tails.set(c, meterValuesTail(transactionId, ++txId));
+      meterTails.set(c, meterValuesTail(transactionId, ++seed));
       return isAnswer(outcome);
     });
   }
-  const heartbeat = tailOf('Heartbeat', {});
   emit({ event: 'ready', booted, setupMs: Math.round(performance.now() - setupStart) });
+  const heartbeat = tailOf('Heartbeat', {});
+  for (const m of modes) await phase(m, (c) => (m === 'metervalues' ? (meterTails.get(c) ?? heartbeat) : heartbeat));
+  stopping = true;
+  for (const c of chargers) c.close();
+  setTimeout(() => process.exit(0), 200);
+}
 
+/** Every charger sends `tailFor(charger)` calls back to back; counted after the warm-up. */
+async function phase(m: RoundTripMode, tailFor: (c: Charger) => string): Promise<void> {
   const warmupMs = Number(opt.warmup) * 1000;
   const durationMs = Number(opt.duration) * 1000;
   const hist = new Histogram();
   const counts: Record<Outcome, number> = { ok: 0, echo: 0, error: 0, timeout: 0, closed: 0 };
   let running = true;
   let measuring = false;
-  let windowStart = 0;
-  let windowEnd = 0;
-
   const loop = async (c: Charger): Promise<void> => {
-    const tail = tails.get(c) ?? heartbeat;
+    const tail = tailFor(c);
     while (running) {
       const t0 = performance.now();
       const { outcome } = await c.call(tail, 10_000);
@@ -313,21 +321,21 @@ async function runRoundTrips(): Promise<void> {
       if (outcome === 'timeout' || outcome === 'closed') return;
     }
   };
-  const loops = chargers.map(loop);
-  await new Promise((r) => setTimeout(r, warmupMs));
+  const loops = chargers.filter((c) => c.open).map(loop);
+  await sleep(warmupMs);
   measuring = true;
-  windowStart = performance.now();
-  await new Promise((r) => setTimeout(r, durationMs));
+  emit({ event: 'measuring', mode: m });
+  const windowStart = performance.now();
+  await sleep(durationMs);
   measuring = false;
-  windowEnd = performance.now();
+  const seconds = (performance.now() - windowStart) / 1000;
   running = false;
-  await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 12_000))]);
-  const seconds = (windowEnd - windowStart) / 1000;
+  await Promise.race([Promise.all(loops), sleep(12_000)]);
   const answered = counts.ok + counts.echo;
   emit({
     event: 'result',
-    mode,
-    clients: chargers.length,
+    mode: m,
+    clients: loops.length,
     seconds: Number(seconds.toFixed(3)),
     answered,
     ...counts,
@@ -337,18 +345,17 @@ async function runRoundTrips(): Promise<void> {
     closedUnexpectedly: chargers.filter((c) => c.closedUnexpectedly).length,
     firstError: chargers.find((c) => c.lastError)?.lastError ?? null,
   });
-  stopping = true;
-  for (const c of chargers) c.close();
-  setTimeout(() => process.exit(0), 200);
 }
 
 async function main(): Promise<void> {
-  process.stdin.on('close', () => {
-    if (mode !== 'idle') process.exit(1);
-  });
+  if (!idle) {
+    // The bench that started us is gone: stop.
+    process.stdin.on('close', () => process.exit(1));
+    process.stdin.resume();
+  }
   await connectAll();
-  if (mode === 'idle') await runIdle();
-  else await runRoundTrips();
+  if (idle) await runIdle();
+  else await runRoundTrips(modes as RoundTripMode[]);
 }
 
 main().catch((err: unknown) => {

@@ -3,14 +3,15 @@ import { CHARGER_PASSWORD, CHARGER_PREFIX } from './platform-fleet.js';
 
 /** Starts `bench/load-client.ts` in its own process. */
 
-export type LoadMode = 'idle' | 'heartbeat' | 'metervalues';
+export type RoundTripMode = 'heartbeat' | 'metervalues';
 
 export interface LoadParams {
   name: string;
   urlTemplate: string;
   from: number;
   count: number;
-  mode: LoadMode;
+  /** `idle`, or round-trip modes run one after the other on the same connections. */
+  mode: 'idle' | readonly RoundTripMode[];
   durationS?: number;
   warmupS?: number;
   batch?: number;
@@ -26,7 +27,7 @@ export interface ConnectedReport {
 }
 
 export interface RoundTripReport {
-  mode: LoadMode;
+  mode: RoundTripMode;
   clients: number;
   seconds: number;
   answered: number;
@@ -49,7 +50,7 @@ export function spawnLoadClient(p: LoadParams): Child {
     `--from=${p.from}`,
     `--count=${p.count}`,
     `--password=${CHARGER_PASSWORD}`,
-    `--mode=${p.mode}`,
+    `--mode=${typeof p.mode === 'string' ? p.mode : p.mode.join(',')}`,
     `--duration=${p.durationS ?? 10}`,
     `--warmup=${p.warmupS ?? 2}`,
     `--batch=${p.batch ?? 500}`,

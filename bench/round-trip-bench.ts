@@ -1,17 +1,19 @@
 import { rssKiB } from './children.js';
-import { type ConnectedReport, isEvent, type LoadMode, type RoundTripReport, spawnLoadClient } from './load-gen.js';
+import { cpuBetween, sampleCpu, type CpuUse } from './cpu.js';
+import { type ConnectedReport, isEvent, type RoundTripMode, type RoundTripReport, spawnLoadClient } from './load-gen.js';
 import type { ServerUnderTest } from './servers.js';
 
 /**
  * Round trips: one load-generator process opens `clients` charger connections; each sends a CALL,
- * awaits the reply, and sends the next (one at a time, as OCPP 1.6 requires). Heartbeat or a
+ * awaits the reply, and sends the next (one at a time, as OCPP 1.6 requires). Heartbeat, then a
  * realistic MeterValues (per-phase Current.Import, Power.Active.Import, Energy.Active.Import.Register
- * in a started transaction). Counted after a warm-up, over `durationS`.
+ * in a started transaction), on the same connections. Counted after a warm-up, over `durationS`;
+ * CPU use of every process is sampled over the counted window.
  */
 
 export interface RoundTripRow {
   server: string;
-  mode: LoadMode;
+  mode: RoundTripMode;
   clients: number;
   connected: number;
   rate: number;
@@ -23,6 +25,7 @@ export interface RoundTripRow {
   timeouts: number;
   firstError: string | null;
   serverRssMiB: number;
+  cpu: CpuUse;
 }
 
 export interface RoundTripOptions {
@@ -32,37 +35,58 @@ export interface RoundTripOptions {
   batch: number;
 }
 
-export async function measureRoundTrips(server: ServerUnderTest, mode: LoadMode, opts: RoundTripOptions, log: (line: string) => void): Promise<RoundTripRow> {
+export async function measureRoundTrips(
+  server: ServerUnderTest,
+  modes: readonly RoundTripMode[],
+  opts: RoundTripOptions,
+  log: (line: string) => void,
+): Promise<RoundTripRow[]> {
   const child = spawnLoadClient({
-    name: `${mode} load`,
+    name: 'round-trip load',
     urlTemplate: server.urlTemplate,
     from: 0,
     count: opts.clients,
-    mode,
+    mode: modes,
     durationS: opts.durationS,
     warmupS: opts.warmupS,
     batch: opts.batch,
   });
+  const rows: RoundTripRow[] = [];
   try {
     const connected = await child.nextJson<ConnectedReport>(isEvent('connected'), 120_000, 'connected');
     if (connected.connected === 0) throw new Error(`no client could connect to ${server.label}: ${JSON.stringify(connected.failures)}`);
+    if (connected.failed > 0) log(`    ${server.label}: ${connected.failed} clients could not connect: ${JSON.stringify(connected.failures)}`);
     await child.nextJson(isEvent('ready'), 120_000, 'ready (boot / start transaction)');
-    const result = await child.nextJson<RoundTripReport>(isEvent('result'), (opts.warmupS + opts.durationS) * 1000 + 60_000, 'result');
-    const serverRssMiB = Number((rssKiB(server.child.pid) / 1024).toFixed(1));
-    log(`    ${server.label} ${mode}: ${result.rate.toLocaleString('en-US')}/s (p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, errors ${result.error}, timeouts ${result.timeout})`);
-    return {
-      server: server.label,
-      mode,
-      clients: opts.clients,
-      connected: connected.connected,
-      rate: result.rate,
-      p50Ms: result.latencyMs.p50,
-      p99Ms: result.latencyMs.p99,
-      errors: result.error,
-      timeouts: result.timeout,
-      firstError: result.firstError,
-      serverRssMiB,
-    };
+    for (const mode of modes) {
+      const phaseMs = (opts.warmupS + opts.durationS) * 1000 + 60_000;
+      await child.nextJson((v) => v.event === 'measuring' && v.mode === mode, phaseMs, `${mode} window start`);
+      const before = sampleCpu();
+      const result = await child.nextJson<RoundTripReport>((v) => v.event === 'result' && v.mode === mode, phaseMs, `${mode} result`);
+      const cpu = cpuBetween(before, sampleCpu(), server.child.pid, child.pid);
+      const serverRssMiB = Number((rssKiB(server.child.pid) / 1024).toFixed(1));
+      log(
+        `    ${server.label} ${mode}: ${result.rate.toLocaleString('en-US')}/s (p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, ` +
+          `errors ${result.error}, timeouts ${result.timeout}; cpu server ${cpu.serverPct}%, load ${cpu.loadPct}%, other bench ${cpu.benchOtherPct}%, outside ${cpu.foreignPct}%)`,
+      );
+      rows.push({
+        server: server.label,
+        mode,
+        clients: opts.clients,
+        connected: connected.connected,
+        rate: result.rate,
+        p50Ms: result.latencyMs.p50,
+        p99Ms: result.latencyMs.p99,
+        errors: result.error,
+        timeouts: result.timeout,
+        firstError: result.firstError,
+        serverRssMiB,
+        cpu,
+      });
+    }
+    return rows;
+  } catch (err) {
+    await child.stop();
+    throw err;
   } finally {
     const timer = setTimeout(() => void child.stop(), 15_000);
     await child.exited;

@@ -21,15 +21,15 @@ const opt = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(
 const amps = fc.oneof(
   fc.constantFrom(0, 6, 8, 10, 13, 16, 32),
   fc.integer({ min: 0, max: 400 }).map((d) => d / 10),
-  fc.double({ min: 0, max: 100, noNaN: true }),
+  fc.integer({ min: 0, max: 100_000 }).map((m) => m / 1000),
 );
 const limitInForce = fc.oneof(
   fc.constantFrom(0, 6, 8, 10, 13, 16),
   fc.integer({ min: 0, max: 320 }).map((d) => d / 10),
-  fc.double({ min: 0, max: 32, noNaN: true }),
+  fc.integer({ min: 0, max: 32_000 }).map((m) => m / 1000),
 );
 const time = fc.integer({ min: NOW - 3_600_000, max: NOW });
-const draw = fc.oneof(fc.constantFrom(0, 0.4, 1, 5), fc.double({ min: 0, max: 40, noNaN: true }));
+const draw = fc.oneof(fc.constantFrom(0, 0.4, 1, 5), fc.integer({ min: 0, max: 40_000 }).map((m) => m / 1000));
 
 const chargerArb = fc
   .record({
@@ -78,15 +78,15 @@ const fairSettings: AllocationSettings = {
 
 /** Phase limits from 0 to ~15 A per charger: from everything paused to everyone at maximum. */
 function phaseLimitsArb(chargers: number): fc.Arbitrary<Record<Phase, number>> {
-  // Unbiased: fast-check's bias toward 0 would mostly produce "everything paused" installations.
-  const scaled = fc.noBias(fc.double({ min: 0, max: 15 * Math.max(1, chargers), noNaN: true }));
-  const limit = fc.oneof(scaled, scaled, scaled, amps);
+  // Uniform in mA (fc.double is uniform over bit patterns, so mostly tiny), without the bias toward 0.
+  const scaled = fc.noBias(fc.integer({ min: 0, max: 15_000 * Math.max(1, chargers) })).map((m) => m / 1000);
+  const limit = fc.oneof({ arbitrary: scaled, weight: 5 }, { arbitrary: amps, weight: 1 });
   return fc.record({ L1: limit, L2: limit, L3: limit });
 }
 
 function installationArb(settings: fc.Arbitrary<AllocationSettings>): fc.Arbitrary<AllocationInput> {
   return fc
-    .array(chargerArb, { maxLength: 40 })
+    .array(chargerArb, { maxLength: 40, size: 'max' })
     .map((cs) => cs.map((c, i): ChargerInput => ({ id: `c${i}`, ...c })))
     .chain((chargers) =>
       fc.record({ now: fc.constant(NOW), phaseLimits: phaseLimitsArb(chargers.length), chargers: fc.constant(chargers), settings }),
@@ -206,7 +206,11 @@ describe('allocate: properties on random installations', () => {
     // Exercises the anti-flap holds: every limit in force is close to a fair target.
     const rounds = fc.record({
       input: anyInstallation,
-      drift: fc.record({ L1: fc.double({ min: -3, max: 3, noNaN: true }), L2: fc.constant(0), L3: fc.double({ min: -3, max: 0.5, noNaN: true }) }),
+      drift: fc.record({
+        L1: fc.integer({ min: -3000, max: 3000 }).map((m) => m / 1000),
+        L2: fc.constant(0),
+        L3: fc.integer({ min: -3000, max: 500 }).map((m) => m / 1000),
+      }),
       dt: fc.constantFrom(1_000, 30_000, 600_000),
     });
     fc.assert(

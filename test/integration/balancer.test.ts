@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Phase, PhaseCurrents } from '../../core/model.js';
 import type { PlatformNode } from '../../main.js';
 import { startTestNats } from '../support/nats.js';
-import { aCharger, anInstallation, startTestNode, waitFor } from '../support/platform.js';
+import { aCharger, anInstallation, ocppCall, startTestNode, waitFor } from '../support/platform.js';
 import { TestCharger, type ProfileCall } from '../support/sim-charger.js';
 
 let nats: Awaited<ReturnType<typeof startTestNats>>;
@@ -91,8 +91,8 @@ describe('installation balancer with real chargers over real sockets', () => {
     expect(c.limit).toBe(0);
     expect(log.every((x) => x.limit === 0 || x.limit >= 6)).toBe(true);
     // The first car leaves: the waiting one is admitted, after the decrease that makes room.
-    await a.client.call('StopTransaction', { transactionId: a.txId!, meterStop: 1000, timestamp: new Date().toISOString() });
-    await a.client.call('StatusNotification', { connectorId: 1, status: 'Available', errorCode: 'NoError' });
+    await ocppCall(a.client, 'StopTransaction', { transactionId: a.txId!, meterStop: 1000, timestamp: new Date().toISOString() });
+    await ocppCall(a.client, 'StatusNotification', { connectorId: 1, status: 'Available', errorCode: 'NoError' });
     await c.waitForLimit((l) => l === 7);
     await b.waitForLimit((l) => l === 7);
     const wiring: Wiring = { S1: ['L1', 'L2', 'L3'], S2: ['L1', 'L2', 'L3'], S3: ['L1', 'L2', 'L3'] };
@@ -159,5 +159,47 @@ describe('installation balancer with real chargers over real sockets', () => {
     const wiring: Wiring = { P1: ['L1'], P2: ['L2'], P3: ['L2'] };
     expect(checkSafety(log, wiring, () => ({ L1: 16, L2: 16, L3: 16 })).violations).toEqual([]);
     for (const c of chargers) await c.close();
+  });
+
+  it('a fuse change through the HTTP API lowers the limit a connected charger receives', async () => {
+    const { chargers, log } = await setup('bal-api', ['A1'], 32);
+    const [a] = chargers as [TestCharger];
+    await a.plugIn();
+    await a.waitForLimit((l) => l === 32);
+    const res = await fetch(`http://127.0.0.1:${node.apiPort}/api/v1/installations/bal-api`, {
+      method: 'PATCH',
+      headers: { authorization: 'Bearer test-admin-token-0123456789', 'content-type': 'application/json' },
+      body: JSON.stringify({ fuse: { L2: '20 A' } }),
+    });
+    expect(res.status).toBe(200);
+    const limit = await a.waitForLimit((l) => l === 20);
+    expect(limit).toBe(20);
+    expect(log.at(-1)).toMatchObject({ chargerId: 'A1', limit: 20, answered: 'Accepted' });
+    const status = (await (await fetch(`http://127.0.0.1:${node.apiPort}/api/v1/installations/bal-api/status`, { headers: { authorization: 'Bearer test-admin-token-0123456789' } })).json()) as Record<string, unknown>;
+    expect(JSON.stringify(status)).toContain('"A1"');
+    await a.close();
+  });
+
+  it('a new leader after a restart starts from the stored limits and raises nothing without fresh data', async () => {
+    const { chargers } = await setup('bal-restart', ['X1', 'X2'], 32);
+    const [a, b] = chargers as [TestCharger, TestCharger];
+    await a.plugIn();
+    await a.waitForLimit((l) => l === 32);
+    await a.close();
+    await b.close();
+    await node.stop();
+    node = await startTestNode(nats.url, { BALANCER_RETRY_MS: '500', BALANCER_PROFILE_TIMEOUT_MS: '1000', BALANCER_LEASE_TTL_MS: '1500' });
+    const balancer = await waitFor(() => node.balancers.balancer('bal-restart'), 6_000, 'new leader');
+    // X1 is offline: counted at its last accepted 32 A, so nothing is left for anyone else.
+    await waitFor(() => (balancer.status().chargers.X1?.limit === 32 ? true : undefined), 3_000, 'stored limit');
+    expect(balancer.status().allocated.L1).toBe(32);
+    const log: ProfileCall[] = [];
+    const b2 = new TestCharger('X2', () => node, log);
+    b2.password = b.password;
+    await b2.reconnect();
+    await ocppCall(b2.client, 'StatusNotification', { connectorId: 1, status: 'Charging', errorCode: 'NoError' });
+    await new Promise((r) => setTimeout(r, 600));
+    expect(log.every((x) => x.limit === 0)).toBe(true);
+    await b2.close();
   });
 });

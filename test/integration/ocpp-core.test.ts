@@ -7,7 +7,7 @@ import { decodeJson } from '../../core/nats.js';
 import { subjects } from '../../core/subjects.js';
 import type { PlatformNode } from '../../main.js';
 import { startTestNats } from '../support/nats.js';
-import { aCharger, anInstallation, handshakeStatus, INITIAL_PASSWORD, startTestNode, strictCharger, waitFor } from '../support/platform.js';
+import { aCharger, anInstallation, handshakeStatus, INITIAL_PASSWORD, ocppCall, startTestNode, strictCharger, waitFor } from '../support/platform.js';
 
 let nats: Awaited<ReturnType<typeof startTestNats>>;
 let node: PlatformNode;
@@ -73,7 +73,7 @@ describe('handshake', () => {
   it('answers BootNotification Pending while the password is being provisioned', async () => {
     const { client } = strictCharger(node, 'CP-PEND', INITIAL_PASSWORD, { answerKey: 'hang' });
     await client.connect();
-    const boot = await client.call('BootNotification', { chargePointVendor: 'V', chargePointModel: 'M' });
+    const boot = await ocppCall(client, 'BootNotification', { chargePointVendor: 'V', chargePointModel: 'M' });
     expect(boot.status).toBe('Pending');
     expect(boot.interval).toBeGreaterThan(0);
     await client.close({ force: true });
@@ -84,31 +84,31 @@ describe('charger-initiated messages through a strict third-party client', () =>
   it('handles every message, persists transactions and publishes events', async () => {
     const password = await provision('CP-ALL');
     const events: ChargerEvent[] = [];
-    const sub = node.bus.nc.subscribe(subjects.installationEvents('inst-free'), { callback: (_e, m) => events.push(decodeJson<ChargerEvent>(m.data)) });
+    const sub = node.bus.nc.subscribe(subjects.installationEvents('inst-free'), { callback: (_e, m) => void events.push(decodeJson<ChargerEvent>(m.data)) });
     const { client } = strictCharger(node, 'CP-ALL', password);
     await client.connect();
 
-    const boot = await client.call('BootNotification', { chargePointVendor: 'Zap', chargePointModel: 'Go', chargePointSerialNumber: 'ZCS000143', firmwareVersion: '1.2.3' });
+    const boot = await ocppCall(client, 'BootNotification', { chargePointVendor: 'Zap', chargePointModel: 'Go', chargePointSerialNumber: 'ZCS000143', firmwareVersion: '1.2.3' });
     expect(boot).toMatchObject({ status: 'Accepted', interval: 300 });
     expect((await node.stores.chargerState.getBoot('CP-ALL'))?.firmwareVersion).toBe('1.2.3');
-    expect((await client.call('Heartbeat', {})).currentTime).toMatch(/^\d{4}-/);
+    expect((await ocppCall(client, 'Heartbeat', {})).currentTime).toMatch(/^\d{4}-/);
 
-    const statuses = ['Available', 'Preparing', 'Charging', 'SuspendedEVSE', 'SuspendedEV', 'Finishing', 'Reserved', 'Unavailable', 'Faulted'];
+    const statuses = ['Available', 'Preparing', 'Charging', 'SuspendedEVSE', 'SuspendedEV', 'Finishing', 'Reserved', 'Unavailable', 'Faulted'] as const;
     for (const s of statuses) {
-      await client.call('StatusNotification', { connectorId: 1, status: s, errorCode: s === 'Faulted' ? 'GroundFailure' : 'NoError' });
+      await ocppCall(client, 'StatusNotification', { connectorId: 1, status: s, errorCode: s === 'Faulted' ? 'GroundFailure' : 'NoError' });
     }
-    await client.call('StatusNotification', { connectorId: 0, status: 'Available', errorCode: 'NoError' });
-    await client.call('StatusNotification', { connectorId: 1, status: 'Preparing', errorCode: 'NoError' });
-    expect((await client.call('Authorize', { idTag: 'ANY' })).idTagInfo.status).toBe('Accepted');
+    await ocppCall(client, 'StatusNotification', { connectorId: 0, status: 'Available', errorCode: 'NoError' });
+    await ocppCall(client, 'StatusNotification', { connectorId: 1, status: 'Preparing', errorCode: 'NoError' });
+    expect((await ocppCall(client, 'Authorize', { idTag: 'ANY' })).idTagInfo.status).toBe('Accepted');
 
     const startReq = { connectorId: 1, idTag: 'ANY', meterStart: 1000, timestamp: '2026-11-24T00:00:00.000Z' };
-    const start = await client.call('StartTransaction', startReq);
+    const start = await ocppCall(client, 'StartTransaction', startReq);
     expect(start.idTagInfo.status).toBe('Accepted');
     expect(Number.isInteger(start.transactionId)).toBe(true);
     // A retry after a lost reply gets the same id.
-    expect((await client.call('StartTransaction', startReq)).transactionId).toBe(start.transactionId);
+    expect((await ocppCall(client, 'StartTransaction', startReq)).transactionId).toBe(start.transactionId);
 
-    await client.call('MeterValues', {
+    await ocppCall(client, 'MeterValues', {
       connectorId: 1,
       transactionId: start.transactionId,
       meterValue: [
@@ -125,7 +125,7 @@ describe('charger-initiated messages through a strict third-party client', () =>
       ],
     });
     // Without transactionId, energy in Wh.
-    await client.call('MeterValues', { connectorId: 0, meterValue: [{ timestamp: '2026-11-24T00:01:30.000Z', sampledValue: [{ value: '2600' }] }] });
+    await ocppCall(client, 'MeterValues', { connectorId: 0, meterValue: [{ timestamp: '2026-11-24T00:01:30.000Z', sampledValue: [{ value: '2600' }] }] });
     const live = await status('CP-ALL');
     expect(live.measured).toMatchObject({ t1: 15.5, t2: 15, t3: 0.2 });
     expect(live.energyWh).toBe(2600);
@@ -133,11 +133,11 @@ describe('charger-initiated messages through a strict third-party client', () =>
     expect(live.connectors.map((c) => [c.connectorId, c.status])).toEqual([[0, 'Available'], [1, 'Preparing']]);
     expect(live.activeTransactions.map((t) => t.transactionId)).toEqual([start.transactionId]);
 
-    expect(await client.call('DataTransfer', { vendorId: 'com.example', messageId: 'x', data: 'y' })).toEqual({ status: 'UnknownVendorId' });
-    expect(await client.call('DiagnosticsStatusNotification', { status: 'Uploaded' })).toEqual({});
-    expect(await client.call('FirmwareStatusNotification', { status: 'Installed' })).toEqual({});
+    expect(await ocppCall(client, 'DataTransfer', { vendorId: 'com.example', messageId: 'x', data: 'y' })).toEqual({ status: 'UnknownVendorId' });
+    expect(await ocppCall(client, 'DiagnosticsStatusNotification', { status: 'Uploaded' })).toEqual({});
+    expect(await ocppCall(client, 'FirmwareStatusNotification', { status: 'Installed' })).toEqual({});
 
-    const stop = await client.call('StopTransaction', {
+    const stop = await ocppCall(client, 'StopTransaction', {
       transactionId: start.transactionId,
       idTag: 'ANY',
       meterStop: 3500,
@@ -147,7 +147,7 @@ describe('charger-initiated messages through a strict third-party client', () =>
     });
     expect(stop.idTagInfo?.status).toBe('Accepted');
     // A stop for an id nobody started is acknowledged and recorded.
-    expect(await client.call('StopTransaction', { transactionId: 999_999, meterStop: 1, timestamp: '2026-11-24T01:00:00.000Z' })).toEqual({});
+    expect(await ocppCall(client, 'StopTransaction', { transactionId: 999_999, meterStop: 1, timestamp: '2026-11-24T01:00:00.000Z' })).toEqual({});
     const txs = await node.stores.transactions.list({ chargerId: 'CP-ALL' });
     expect(txs.find((t) => t.transactionId === start.transactionId)).toMatchObject({ energyWh: 2500, stopReason: 'EVDisconnected' });
     expect((await status('CP-ALL')).activeTransactions).toEqual([]);
@@ -165,9 +165,9 @@ describe('charger-initiated messages through a strict third-party client', () =>
     const password = await provision('CP-LIST');
     const { client } = strictCharger(node, 'CP-LIST', password);
     await client.connect();
-    expect((await client.call('Authorize', { idTag: 'GOOD-TAG' })).idTagInfo.status).toBe('Accepted');
-    expect((await client.call('Authorize', { idTag: 'BAD-TAG' })).idTagInfo.status).toBe('Invalid');
-    const start = await client.call('StartTransaction', { connectorId: 1, idTag: 'BAD-TAG', meterStart: 0, timestamp: new Date().toISOString() });
+    expect((await ocppCall(client, 'Authorize', { idTag: 'GOOD-TAG' })).idTagInfo.status).toBe('Accepted');
+    expect((await ocppCall(client, 'Authorize', { idTag: 'BAD-TAG' })).idTagInfo.status).toBe('Invalid');
+    const start = await ocppCall(client, 'StartTransaction', { connectorId: 1, idTag: 'BAD-TAG', meterStart: 0, timestamp: new Date().toISOString() });
     expect(start.idTagInfo.status).toBe('Invalid');
     expect(start.transactionId).toBeGreaterThan(0);
     await client.close();
@@ -237,21 +237,21 @@ describe('restart', () => {
     const password = await provision('CP-RESTART');
     const first = strictCharger(node, 'CP-RESTART', password);
     await first.client.connect();
-    const start = await first.client.call('StartTransaction', { connectorId: 1, idTag: 'T', meterStart: 10_000, timestamp: '2026-11-24T02:00:00.000Z' });
+    const start = await ocppCall(first.client, 'StartTransaction', { connectorId: 1, idTag: 'T', meterStart: 10_000, timestamp: '2026-11-24T02:00:00.000Z' });
     await first.client.close({ force: true });
     await node.stop();
 
     node = await startTestNode(nats.url);
     const again = strictCharger(node, 'CP-RESTART', password);
     await again.client.connect();
-    await again.client.call('MeterValues', {
+    await ocppCall(again.client, 'MeterValues', {
       connectorId: 1,
       transactionId: start.transactionId,
       meterValue: [{ timestamp: '2026-11-24T02:10:00.000Z', sampledValue: [{ value: '11000', measurand: 'Energy.Active.Import.Register', unit: 'Wh' }] }],
     });
     const st = await status('CP-RESTART');
     expect(st.activeTransactions.map((t) => t.transactionId)).toEqual([start.transactionId]);
-    await again.client.call('StopTransaction', { transactionId: start.transactionId, meterStop: 12_000, timestamp: '2026-11-24T02:30:00.000Z' });
+    await ocppCall(again.client, 'StopTransaction', { transactionId: start.transactionId, meterStop: 12_000, timestamp: '2026-11-24T02:30:00.000Z' });
     const [tx] = await node.stores.transactions.list({ chargerId: 'CP-RESTART' });
     expect(tx).toMatchObject({ transactionId: start.transactionId, energyWh: 2000, stoppedAt: '2026-11-24T02:30:00.000Z' });
     await again.client.close();

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { RPCClient } from 'ocpp-rpc';
 import WebSocket from 'ws';
+import type { OcppAction, RequestOf, ResponseOf } from '../../ocpp/actions.js';
 import { loadConfig } from '../../core/config.js';
 import { startNode, type PlatformNode } from '../../main.js';
 
@@ -21,22 +22,34 @@ export const anInstallation = (over: Record<string, unknown> = {}) => ({
 });
 export const aCharger = (over: Record<string, unknown> = {}) => ({ phases: 3, maxCurrent: 32, ...over });
 
-/**
- * A strict third-party OCPP client (ocpp-rpc validates every message in both directions against the
- * official 1.6 schemas). It answers ChangeConfiguration AuthorizationKey by keeping the new key.
- */
-export function strictCharger(node: PlatformNode, chargerId: string, password: string, opts: { answerKey?: 'Accepted' | 'Rejected' | 'hang' } = {}) {
-  const client = new RPCClient({
+type ClientOptions = ConstructorParameters<typeof RPCClient>[0];
+/** What ocpp-rpc hands a wildcard handler. */
+export interface IncomingCall {
+  method?: string;
+  params?: Record<string, unknown>;
+}
+
+/** ocpp-rpc's client in strict mode (its own copy of the official 1.6 schemas), no reconnects. */
+export function newStrictClient(node: PlatformNode, chargerId: string, password: string): RPCClient {
+  return new RPCClient({
     endpoint: `ws://127.0.0.1:${node.ocppPort}/ocpp`,
     identity: chargerId,
     password,
     protocols: ['ocpp1.6'],
     strictMode: true,
     reconnect: false,
-  });
+  } as ClientOptions);
+}
+
+/**
+ * A strict third-party OCPP client (ocpp-rpc validates every message in both directions against the
+ * official 1.6 schemas). It answers ChangeConfiguration AuthorizationKey by keeping the new key.
+ */
+export function strictCharger(node: PlatformNode, chargerId: string, password: string, opts: { answerKey?: 'Accepted' | 'Rejected' | 'hang' } = {}) {
+  const client = newStrictClient(node, chargerId, password);
   const state = { authorizationKey: undefined as string | undefined, calls: [] as { action: string; params: unknown }[] };
-  client.handle(({ method, params }: { method: string; params: Record<string, unknown> }) => {
-    state.calls.push({ action: method, params });
+  client.handle(async ({ method, params = {} }: IncomingCall): Promise<Record<string, unknown>> => {
+    state.calls.push({ action: method ?? '', params });
     if (method === 'ChangeConfiguration' && params.key === 'AuthorizationKey') {
       if (opts.answerKey === 'hang') return new Promise(() => undefined);
       if (opts.answerKey === 'Rejected') return { status: 'Rejected' };
@@ -75,4 +88,9 @@ export async function waitFor<T>(probe: () => T | undefined | Promise<T | undefi
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** ocpp-rpc's `call` is untyped; this gives tests the 1.6 request and response types. */
+export function ocppCall<A extends OcppAction>(client: RPCClient, action: A, payload: RequestOf<A>): Promise<ResponseOf<A>> {
+  return client.call(action, payload) as Promise<ResponseOf<A>>;
 }

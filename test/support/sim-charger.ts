@@ -1,6 +1,6 @@
-import { RPCClient } from 'ocpp-rpc';
+import type { RPCClient } from 'ocpp-rpc';
 import type { PlatformNode } from '../../main.js';
-import { INITIAL_PASSWORD, waitFor } from './platform.js';
+import { INITIAL_PASSWORD, newStrictClient, ocppCall, waitFor, type IncomingCall } from './platform.js';
 
 export interface ProfileCall {
   chargerId: string;
@@ -21,7 +21,8 @@ export class TestCharger {
   limit: number | undefined;
   policy: 'accept' | 'reject' | 'ignore' = 'accept';
   txId: number | undefined;
-  private password = INITIAL_PASSWORD;
+  /** Starts as the installation's initial password; replaced by the one the platform pushes. */
+  password = INITIAL_PASSWORD;
 
   constructor(
     readonly id: string,
@@ -32,15 +33,8 @@ export class TestCharger {
   }
 
   private makeClient(): RPCClient {
-    const client = new RPCClient({
-      endpoint: `ws://127.0.0.1:${this.node().ocppPort}/ocpp`,
-      identity: this.id,
-      password: this.password,
-      protocols: ['ocpp1.6'],
-      strictMode: true,
-      reconnect: false,
-    });
-    client.handle(({ method, params }: { method: string; params: Record<string, unknown> }) => {
+    const client = newStrictClient(this.node(), this.id, this.password);
+    client.handle(async ({ method, params = {} }: IncomingCall): Promise<Record<string, unknown>> => {
       if (method === 'ChangeConfiguration' && params.key === 'AuthorizationKey') {
         this.password = Buffer.from(String(params.value), 'hex').toString('utf8');
         return { status: 'Accepted' };
@@ -66,20 +60,20 @@ export class TestCharger {
 
   async connect(): Promise<void> {
     await this.client.connect();
-    await this.client.call('BootNotification', { chargePointVendor: 'Test', chargePointModel: 'Sim' });
-    await this.client.call('StatusNotification', { connectorId: 1, status: 'Available', errorCode: 'NoError' });
+    await ocppCall(this.client, 'BootNotification', { chargePointVendor: 'Test', chargePointModel: 'Sim' });
+    await ocppCall(this.client, 'StatusNotification', { connectorId: 1, status: 'Available', errorCode: 'NoError' });
   }
 
   /** Plugs a car in and starts a transaction. */
   async plugIn(): Promise<void> {
-    await this.client.call('StatusNotification', { connectorId: 1, status: 'Preparing', errorCode: 'NoError' });
-    const res = await this.client.call('StartTransaction', { connectorId: 1, idTag: 'TAG', meterStart: 0, timestamp: new Date().toISOString() });
+    await ocppCall(this.client, 'StatusNotification', { connectorId: 1, status: 'Preparing', errorCode: 'NoError' });
+    const res = await ocppCall(this.client, 'StartTransaction', { connectorId: 1, idTag: 'TAG', meterStart: 0, timestamp: new Date().toISOString() });
     this.txId = res.transactionId;
-    await this.client.call('StatusNotification', { connectorId: 1, status: 'Charging', errorCode: 'NoError' });
+    await ocppCall(this.client, 'StatusNotification', { connectorId: 1, status: 'Charging', errorCode: 'NoError' });
   }
 
   async meter(t1: number, t2 = t1, t3 = t1): Promise<void> {
-    await this.client.call('MeterValues', {
+    await ocppCall(this.client, 'MeterValues', {
       connectorId: 1,
       ...(this.txId ? { transactionId: this.txId } : {}),
       meterValue: [

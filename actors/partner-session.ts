@@ -1,0 +1,422 @@
+import type { Logger } from 'pino';
+import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
+import type { CapStore } from '../core/cap-store.js';
+import { sendChargerCommand, STATUS_ACTION } from '../core/commands.js';
+import type { ChargerLiveStatus } from '../core/model.js';
+import { encodeJson } from '../core/nats.js';
+import { subjects } from '../core/subjects.js';
+import type { RequestOf, ResponseOf } from '../ocpp/actions.js';
+import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError } from '../ocpp/errors.js';
+import { openPartnerConnection, partnerUrl, type PartnerConnection } from '../ocpp/partner-client.js';
+import type { RpcLogEntry } from '../ocpp/rpc-connection.js';
+import type { NodeDeps } from './node-deps.js';
+import { handlePartnerCall, type PartnerCommandEnv } from './partner-commands.js';
+import { effectiveConfig, type EffectiveConfig } from './partner-config.js';
+import { partnerMachine, type BootAnswer } from './partner-machine.js';
+import { capFromProfiles, type StoredProfile } from './partner-profiles.js';
+import { runDelivery, type DeliveryOutcome, type PartnerQueue, type QueueEntry, type RetryPolicy } from './partner-queue.js';
+import type { PartnerSettings } from './partner-settings.js';
+import type { PartnerStore } from './partner-store.js';
+
+/** What every partner session of a node shares. */
+export interface PartnerSessionDeps {
+  node: NodeDeps;
+  settings: PartnerSettings;
+  store: PartnerStore;
+  queue: PartnerQueue;
+  caps: CapStore;
+  /** Bridge-wide hooks: remote-start id tags and the authorization cache. */
+  rememberRemoteStart(chargerId: string, idTag: string): void;
+  clearAuthorizationCache(installationId: string): void;
+}
+
+/** Where and as whom the session connects; a change of URL or password means a new connection. */
+export interface PartnerTarget {
+  url: string;
+  identity: string;
+  password: string | undefined;
+  pingIntervalS: number;
+}
+
+/** Actions left out of the partner log unless the charger's verbose logging window is open. */
+const QUIET_ACTIONS: ReadonlySet<string> = new Set(['MeterValues', 'Heartbeat']);
+
+/**
+ * The imperative shell of one charger's partner session: its XState actor (`partner-machine.ts`), the
+ * WebSocket to the partner, the partner's commands, the queue delivery and the partner cap.
+ */
+export class PartnerSession {
+  private readonly actor: Actor<typeof partnerMachine>;
+  private conn: PartnerConnection | undefined;
+  private lastTarget: PartnerTarget | undefined;
+  private capTimer: NodeJS.Timeout | undefined;
+  private readonly attempts = new Map<number, number>();
+  private stopped = false;
+  private retryPolicy: RetryPolicy;
+  private readonly log: Logger;
+
+  constructor(
+    readonly chargerId: string,
+    readonly installationId: string,
+    private readonly deps: PartnerSessionDeps,
+  ) {
+    this.log = deps.node.logger.child({ chargerId, partner: true });
+    const machine = partnerMachine.provide({
+      actors: {
+        connection: fromCallback(({ sendBack }) => this.connection(sendBack)),
+        boot: fromPromise(() => this.boot()),
+        heartbeat: fromPromise(async () => {
+          await this.rpc().call('Heartbeat', {});
+        }),
+        reportStatus: fromPromise(() => this.reportStatus()),
+        deliverQueue: fromCallback(() => this.deliverQueue()),
+      },
+    });
+    const s = deps.settings;
+    this.retryPolicy = { attempts: s.transactionMessageAttempts, retryIntervalS: s.transactionMessageRetryIntervalS };
+    this.actor = createActor(machine, {
+      input: {
+        chargerId,
+        timing: { reconnectMinMs: s.reconnectMinMs, reconnectMaxMs: s.reconnectMaxMs, defaultHeartbeatS: s.defaultHeartbeatS, bootRetryS: s.bootRetryS },
+      },
+    });
+    this.actor.on('registrationChanged', ({ registration }) => this.log.info({ registration }, 'partner registration'));
+    this.actor.on('disconnected', ({ reason, attempt }) => this.log.warn({ reason, attempt }, 'partner connection down; reconnecting'));
+  }
+
+  get registration(): string {
+    return this.actor.getSnapshot().context.registration;
+  }
+
+  get accepted(): boolean {
+    return this.registration === 'Accepted' && this.conn?.rpc.isOpen === true;
+  }
+
+  start(): void {
+    this.actor.start();
+    void this.recomputeCap();
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.capTimer) clearTimeout(this.capTimer);
+    this.actor.stop();
+    this.conn?.close(1000, 'charger session ended');
+    this.conn = undefined;
+  }
+
+  /** The charger booted again: the partner hears a BootNotification with what it reported. */
+  chargerBooted(): void {
+    this.actor.send({ type: 'CHARGER_BOOTED' });
+  }
+
+  /** Config or credentials changed: reconnect when URL or password differ, apply the ping otherwise. */
+  async refresh(): Promise<void> {
+    const target = await this.target();
+    if (this.stopped || !target) return;
+    const last = this.lastTarget;
+    if (!last || last.url !== target.url || last.password !== target.password || last.identity !== target.identity) {
+      this.log.info({ url: target.url }, 'partner URL or credentials changed: reconnecting');
+      this.lastTarget = target;
+      this.actor.send({ type: 'RECONNECT' });
+      return;
+    }
+    this.lastTarget = target;
+    this.conn?.setPingInterval(target.pingIntervalS * 1000);
+  }
+
+  /** Authorize at the partner; rejects when not connected and Accepted, or on timeout. */
+  async authorize(idTag: string): Promise<ResponseOf<'Authorize'>['idTagInfo']> {
+    if (!this.accepted) throw new OcppClosedError('Authorize', 'not registered at the partner');
+    return (await this.rpc().call('Authorize', { idTag }, { timeoutMs: this.deps.settings.authorizeTimeoutMs })).idTagInfo;
+  }
+
+  /** Best effort, live (not queued): connector statuses and meter values outside transactions. */
+  forwardLive(action: 'StatusNotification' | 'MeterValues', payload: Record<string, unknown>): void {
+    if (!this.accepted) return;
+    this.rpc()
+      .callUntyped(action, payload)
+      .catch((err: unknown) => this.log.warn({ action, err: String(err) }, 'partner did not take a live message'));
+  }
+
+  // ---------------------------------------------------------------- connection
+
+  private rpc() {
+    const rpc = this.conn?.rpc;
+    if (!rpc?.isOpen) throw new OcppClosedError(undefined, 'not connected to the partner');
+    return rpc;
+  }
+
+  async target(): Promise<PartnerTarget | undefined> {
+    const { cache, credentials } = this.deps.node;
+    const charger = cache.chargers.get(this.chargerId);
+    const installation = cache.installations.get(this.installationId);
+    if (!charger || !installation) return undefined;
+    const url = partnerUrl(installation.ocpp.url, charger.serial, charger.ocpp.url);
+    if (!url) return undefined;
+    const north = await credentials.chargerNorth(this.chargerId);
+    // A charger's own password, else the one the partner set, else the installation's initial one.
+    const password = north.configured ?? north.partnerSet ?? (await credentials.installationNorthPassword(this.installationId));
+    const cfg = await this.config();
+    return { url, identity: charger.serial, password, pingIntervalS: cfg.webSocketPingIntervalS };
+  }
+
+  private connection(sendBack: (e: { type: 'OPENED' } | { type: 'CLOSED'; reason: string }) => void): () => void {
+    let stopped = false;
+    let conn: PartnerConnection | undefined;
+    void (async () => {
+      const target = await this.target().catch(() => undefined);
+      if (stopped) return;
+      if (!target) return sendBack({ type: 'CLOSED', reason: 'no partner URL configured' });
+      this.lastTarget = target;
+      const settings = this.deps.settings;
+      try {
+        conn = await openPartnerConnection({
+          url: target.url,
+          identity: target.identity,
+          password: target.password,
+          pingIntervalMs: target.pingIntervalS * 1000,
+          callTimeoutMs: settings.callTimeoutMs,
+          connectTimeoutMs: settings.connectTimeoutMs,
+          ...(settings.ocppLog ? { onLog: (e: RpcLogEntry) => this.publishLog(e) } : {}),
+          logger: this.log,
+        });
+      } catch (err) {
+        if (!stopped) sendBack({ type: 'CLOSED', reason: (err as Error).message });
+        return;
+      }
+      if (stopped) {
+        conn.close(1000, 'reconnecting');
+        return;
+      }
+      this.conn = conn;
+      const opened = conn;
+      opened.rpc.handle((action, payload) => handlePartnerCall(action, payload, this.commandEnv()));
+      opened.rpc.once('close', (code, reason) => {
+        if (this.conn === opened) this.conn = undefined;
+        if (!stopped) sendBack({ type: 'CLOSED', reason: `closed ${code}${reason ? ` ${reason}` : ''}` });
+      });
+      this.log.info({ url: target.url }, 'connected to the partner');
+      sendBack({ type: 'OPENED' });
+    })();
+    return () => {
+      stopped = true;
+      if (conn) {
+        if (this.conn === conn) this.conn = undefined;
+        conn.close(1000, 'reconnecting');
+      }
+    };
+  }
+
+  private publishLog(entry: RpcLogEntry): void {
+    const { bus, cache } = this.deps.node;
+    if (bus.nc.isClosed()) return;
+    if (entry.action && QUIET_ACTIONS.has(entry.action)) {
+      const until = cache.chargers.get(this.chargerId)?.ocpp.verboseLoggingUntil;
+      // Verbose logging switches itself off: past its end the quiet actions are left out again.
+      if (!until || Date.parse(until) <= Date.now()) return;
+    }
+    const payload = redactKey(entry);
+    bus.nc.publish(subjects.partnerOcppLog(this.chargerId), encodeJson({ chargerId: this.chargerId, side: 'partner', ...entry, payload, at: new Date(entry.at).toISOString() }));
+  }
+
+  // ---------------------------------------------------------------- acting as the charger
+
+  private async boot(): Promise<BootAnswer> {
+    const charger = this.deps.node.cache.chargers.get(this.chargerId);
+    const info = await this.deps.node.chargerState.getBoot(this.chargerId);
+    const request: RequestOf<'BootNotification'> = info
+      ? (() => {
+          const { bootedAt: _at, ...reported } = info;
+          return reported;
+        })()
+      : // The charger has not booted since it was configured: what the platform knows.
+        { chargePointVendor: 'Unknown', chargePointModel: 'Unknown', chargePointSerialNumber: (charger?.serial ?? this.chargerId).slice(0, 25) };
+    const res = await this.rpc().call('BootNotification', request);
+    return { status: res.status, interval: res.interval };
+  }
+
+  private async liveStatus(): Promise<ChargerLiveStatus | undefined> {
+    const reply = await sendChargerCommand(this.deps.node.bus.nc, this.chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: 5_000 }).catch(() => undefined);
+    return reply?.ok ? (reply.response as ChargerLiveStatus) : undefined;
+  }
+
+  private async reportStatus(connectorId?: number): Promise<void> {
+    const live = await this.liveStatus();
+    for (const c of live?.connectors ?? []) {
+      if (connectorId !== undefined && c.connectorId !== connectorId) continue;
+      await this.rpc().call('StatusNotification', {
+        connectorId: c.connectorId,
+        status: c.status as RequestOf<'StatusNotification'>['status'],
+        errorCode: c.errorCode as RequestOf<'StatusNotification'>['errorCode'],
+        ...(c.info ? { info: c.info } : {}),
+        ...(c.vendorErrorCode ? { vendorErrorCode: c.vendorErrorCode } : {}),
+        timestamp: c.updatedAt,
+      });
+    }
+  }
+
+  private deliverQueue(): () => void {
+    let active = true;
+    void runDelivery(this.deps.queue, this.chargerId, {
+      active: () => active && !this.stopped && this.conn?.rpc.isOpen === true,
+      deliver: (entry) => this.deliver(entry),
+      attempts: this.attempts,
+      policy: () => this.retryPolicy,
+      onGiveUp: (entry, reason) => this.log.error({ kind: entry.kind, transactionId: entry.transactionId, reason }, 'partner transaction message given up'),
+      onError: (err) => this.log.warn({ err: String(err) }, 'partner queue delivery problem'),
+    });
+    // Refresh the retry policy now and then; the loop reads it synchronously.
+    void this.config().then((c) => (this.retryPolicy = { attempts: c.transactionMessageAttempts, retryIntervalS: c.transactionMessageRetryIntervalS }));
+    return () => {
+      active = false;
+    };
+  }
+
+  private async deliver(entry: QueueEntry): Promise<DeliveryOutcome> {
+    const rpc = this.conn?.rpc;
+    if (!rpc?.isOpen) return 'offline';
+    const { store } = this.deps;
+    try {
+      if (entry.kind === 'start') {
+        const res = await rpc.call('StartTransaction', entry.request);
+        await store.mapTransaction(this.chargerId, entry.transactionId, { partnerTxId: res.transactionId, connectorId: entry.request.connectorId });
+        if (res.idTagInfo.status !== 'Accepted') {
+          this.log.warn({ transactionId: entry.transactionId, partnerTxId: res.transactionId, status: res.idTagInfo.status }, 'partner did not accept the id tag of a started transaction');
+        }
+        return 'delivered';
+      }
+      const mapping = await store.partnerTransaction(this.chargerId, entry.transactionId);
+      if (!mapping) return 'dropped';
+      if (entry.kind === 'meter') {
+        await rpc.call('MeterValues', { ...entry.request, transactionId: mapping.partnerTxId });
+        return 'delivered';
+      }
+      await rpc.call('StopTransaction', { ...entry.request, transactionId: mapping.partnerTxId });
+      await store.forgetTransaction(this.chargerId, entry.transactionId);
+      // A TxProfile lives as long as its transaction.
+      await this.updateProfiles((cur) =>
+        cur.filter((p) => !(p.profile.chargingProfilePurpose === 'TxProfile' && (p.profile.transactionId === mapping.partnerTxId || (p.profile.transactionId === undefined && p.connectorId === mapping.connectorId)))),
+      );
+      return 'delivered';
+    } catch (err) {
+      if (err instanceof OcppClosedError) return 'offline';
+      if (err instanceof OcppTimeoutError) return rpc.isOpen ? 'failed' : 'offline';
+      if (err instanceof OcppRemoteError) {
+        this.log.warn({ kind: entry.kind, code: err.code, description: err.description }, 'partner answered a transaction message with a CALLERROR');
+        return 'failed';
+      }
+      if (err instanceof OcppCallError) {
+        this.log.error({ kind: entry.kind, code: err.code, err: err.message }, 'a queued transaction message is not valid OCPP; dropped');
+        return 'dropped';
+      }
+      throw err;
+    }
+  }
+
+  // ---------------------------------------------------------------- configuration and caps
+
+  async config(): Promise<EffectiveConfig> {
+    const charger = this.deps.node.cache.chargers.get(this.chargerId);
+    const set = await this.deps.store.config(this.chargerId);
+    const s = this.deps.settings;
+    return effectiveConfig(set, {
+      heartbeatIntervalS: this.actor.getSnapshot().context.heartbeatIntervalS,
+      pingIntervalS: charger?.ocpp.webSocketPing ? s.pingIntervalS : 0,
+      attempts: s.transactionMessageAttempts,
+      retryIntervalS: s.transactionMessageRetryIntervalS,
+    });
+  }
+
+  private async updateProfiles(change: (current: StoredProfile[]) => StoredProfile[]): Promise<StoredProfile[]> {
+    const next = await this.deps.store.updateProfiles(this.chargerId, change);
+    await this.recomputeCap(next);
+    return next;
+  }
+
+  /** Writes the partner cap the profiles give now, and comes back when it changes. */
+  private async recomputeCap(profiles?: StoredProfile[]): Promise<void> {
+    if (this.capTimer) clearTimeout(this.capTimer);
+    this.capTimer = undefined;
+    try {
+      const list = profiles ?? (await this.deps.store.profiles(this.chargerId));
+      const charger = this.deps.node.cache.chargers.get(this.chargerId);
+      const now = Date.now();
+      const cap = capFromProfiles(list, now, charger?.phases ?? 3);
+      const current = (await this.deps.caps.get(this.chargerId)).partner;
+      if (cap.limitA === undefined) {
+        if (current) await this.deps.caps.set(this.chargerId, 'partner', undefined);
+      } else {
+        const ids = list.map((p) => `${p.profile.chargingProfilePurpose}#${p.profile.chargingProfileId}`).join(',');
+        await this.deps.caps.set(this.chargerId, 'partner', {
+          limitA: cap.limitA,
+          reason: `partner charging profiles ${ids}`,
+          ...(cap.until !== undefined ? { validTo: new Date(cap.until).toISOString() } : {}),
+          setAt: new Date(now).toISOString(),
+        });
+      }
+      if (cap.until !== undefined && !this.stopped) {
+        this.capTimer = setTimeout(() => void this.recomputeCap(), Math.min(Math.max(cap.until - now, 0) + 10, 2 ** 31 - 1));
+      }
+    } catch (err) {
+      this.log.error({ err: String(err) }, 'could not update the partner cap');
+    }
+  }
+
+  private commandEnv(): PartnerCommandEnv {
+    const { node, store } = this.deps;
+    return {
+      chargerId: this.chargerId,
+      charger: () => node.cache.chargers.get(this.chargerId),
+      now: () => Date.now(),
+      toCharger: (action, payload) => sendChargerCommand(node.bus.nc, this.chargerId, { action, payload, timeoutMs: Math.max(1_000, this.deps.settings.callTimeoutMs - 1_000) }),
+      liveStatus: () => this.liveStatus(),
+      platformTransaction: (partnerTxId) => store.platformTransaction(this.chargerId, partnerTxId),
+      config: () => this.config(),
+      setConfig: async (change) => {
+        const { HeartbeatInterval, ...persisted } = change;
+        if (HeartbeatInterval !== undefined) this.actor.send({ type: 'SET_HEARTBEAT', intervalS: HeartbeatInterval });
+        if (Object.keys(persisted).length === 0) return;
+        await store.setConfig(this.chargerId, persisted);
+        const cfg = await this.config();
+        this.retryPolicy = { attempts: cfg.transactionMessageAttempts, retryIntervalS: cfg.transactionMessageRetryIntervalS };
+        this.conn?.setPingInterval(cfg.webSocketPingIntervalS * 1000);
+        if (this.lastTarget) this.lastTarget = { ...this.lastTarget, pingIntervalS: cfg.webSocketPingIntervalS };
+      },
+      setAuthorizationKey: async (password) => {
+        await node.credentials.updateChargerNorth(this.chargerId, { partnerSet: password });
+        this.afterAnswer(() => this.refresh());
+      },
+      updateProfiles: (change) => this.updateProfiles(change),
+      profiles: () => store.profiles(this.chargerId),
+      afterAnswer: (fn) => this.afterAnswer(fn),
+      trigger: {
+        boot: () => this.actor.send({ type: 'TRIGGER_BOOT' }),
+        heartbeat: () => this.actor.send({ type: 'TRIGGER_HEARTBEAT' }),
+        status: (connectorId) => this.reportStatus(connectorId),
+        diagnosticsStatus: async () => void (await this.rpc().call('DiagnosticsStatusNotification', { status: 'Idle' })),
+        firmwareStatus: async () => void (await this.rpc().call('FirmwareStatusNotification', { status: 'Idle' })),
+      },
+      rememberRemoteStart: (idTag) => this.deps.rememberRemoteStart(this.chargerId, idTag),
+      clearAuthorizationCache: () => this.deps.clearAuthorizationCache(this.installationId),
+    };
+  }
+
+  /** After the CALLRESULT went out: the answer is sent synchronously once the handler resolves. */
+  private afterAnswer(fn: () => Promise<void> | void): void {
+    setImmediate(() => {
+      Promise.resolve()
+        .then(fn)
+        .catch((err: unknown) => this.log.warn({ err: String(err) }, 'partner follow-up failed'));
+    });
+  }
+}
+
+function redactKey(entry: RpcLogEntry): unknown {
+  const p = entry.payload as { key?: unknown; value?: unknown } | null;
+  if (entry.action === 'ChangeConfiguration' && entry.type === 'CALL' && p && typeof p.key === 'string' && /^authorizationkey$/i.test(p.key)) {
+    return { ...p, value: '[redacted]' };
+  }
+  return entry.payload;
+}
