@@ -21,6 +21,9 @@ export interface AllocateBenchRow {
 export interface AllocateBenchReport {
   name: string;
   results: AllocateBenchRow[];
+  /** The target and whether this run met it (median and p99 at 1,000 chargers). */
+  target: string;
+  targetMet: boolean;
 }
 
 const SIZES = [10, 100, 1_000, 10_000] as const;
@@ -132,17 +135,21 @@ function time(fn: () => unknown, runs: number): [number, number] {
   return [quantile(samples, 0.5), quantile(samples, 0.99)];
 }
 
-export async function runAllocateBench(): Promise<AllocateBenchReport> {
+/** `quick` (used by `npm run bench -- --quick`) takes a tenth of the samples. */
+export async function runAllocateBench(opts: { quick?: boolean } = {}): Promise<AllocateBenchReport> {
   const results: AllocateBenchRow[] = [];
+  const budget = opts.quick === true ? 100_000 : 1_000_000;
   for (const n of SIZES) {
     const input = benchInstallation(n);
-    const runs = Math.max(100, Math.min(5_000, Math.floor(1_000_000 / n)));
+    const runs = Math.max(opts.quick === true ? 20 : 100, Math.min(5_000, Math.floor(budget / n)));
     const [allocateMedianMs, allocateP99Ms] = time(() => allocate(input), runs);
     const [naiveMedianMs, naiveP99Ms] = time(() => equalShare(input), runs);
     results.push({ chargers: n, runs, allocateMedianMs, allocateP99Ms, naiveMedianMs, naiveP99Ms });
     await new Promise((resolve) => setImmediate(resolve));
   }
-  return { name: 'allocate', results };
+  const at1000 = results.find((r) => r.chargers === 1_000);
+  const targetMet = at1000 !== undefined && at1000.allocateMedianMs < 1 && at1000.allocateP99Ms < 1;
+  return { name: 'allocate', results, target: 'allocate() for 1,000 chargers under 1 ms (p50 and p99)', targetMet };
 }
 
 function printTable(report: AllocateBenchReport): void {
@@ -162,6 +169,7 @@ function printTable(report: AllocateBenchReport): void {
   console.log(line(head));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const r of rows) console.log(line(r));
+  console.log(`target: ${report.target} -> ${report.targetMet ? 'MET' : 'NOT MET'}`);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -19,6 +19,9 @@ export interface IdleRow {
   failures: Record<string, number>;
   bootFailed: number;
   closedUnexpectedly: number;
+  /** Until every load process had opened its sockets (the handshake storm, Basic auth included). */
+  handshakeS: number;
+  /** Until every charger had its BootNotification answered. */
   connectS: number;
   rssBaselineMiB: number[];
   rssLoadedMiB: number[];
@@ -87,6 +90,7 @@ export async function measureIdle(servers: readonly ServerUnderTest[], opts: Idl
       failures,
       bootFailed: ready.reduce((s, r) => s + r.bootFailed, 0),
       closedUnexpectedly: status.reduce((s, r) => s + r.closedUnexpectedly, 0),
+      handshakeS: Number((Math.max(...connected.map((c) => c.connectMs)) / 1000).toFixed(1)),
       connectS: Number(connectS.toFixed(1)),
       rssBaselineMiB: baseline.map(mib),
       rssLoadedMiB: loaded.map(mib),

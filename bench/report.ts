@@ -5,7 +5,12 @@ import { join } from 'node:path';
 
 export type Cell = string | number | undefined | null;
 
-const fmt = (c: Cell): string => (c === undefined || c === null ? '-' : typeof c === 'number' ? c.toLocaleString('en-US', { maximumFractionDigits: 1 }) : c);
+function fmt(c: Cell): string {
+  if (c === undefined || c === null) return '-';
+  if (typeof c === 'string') return c;
+  if (Number.isInteger(c) || Math.abs(c) >= 100) return c.toLocaleString('en-US', { maximumFractionDigits: 1 });
+  return Number(c.toPrecision(3)).toString();
+}
 
 /** Left-aligned text, right-aligned numbers, a rule under the header. */
 export function table(headers: readonly string[], rows: readonly (readonly Cell[])[]): string {

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openFileLimit, REPO_ROOT } from './children.js';
 import { type IdleOptions, type IdleRow, measureIdle } from './idle-bench.js';
-import type { LoadMode } from './load-gen.js';
+import type { RoundTripMode } from './load-gen.js';
 import { seedFleet, startBenchNats, type BenchNats } from './platform-fleet.js';
 import { table, tableOfObjects, writeJsonReport } from './report.js';
 import { measureRoundTrips, type RoundTripOptions, type RoundTripRow } from './round-trip-bench.js';
@@ -30,7 +30,7 @@ const fdLimit = openFileLimit();
 const SOCKETS_PER_PROCESS = Math.min(19_000, fdLimit.soft - 1_000);
 
 const plan = quick
-  ? { fleet: 2_000, idlePerProcess: 1_000, singleNodeMax: 0, rtt: { clients: 200, durationS: 3, warmupS: 1, batch: 500 }, settleMs: 1_000, deadlineMs: 150_000 }
+  ? { fleet: 2_000, idlePerProcess: 1_000, singleNodeMax: 0, rtt: { clients: 200, durationS: 3, warmupS: 0.5, batch: 500 }, settleMs: 500, deadlineMs: 150_000 }
   : {
       fleet: 20_000,
       idlePerProcess: 10_000,
@@ -137,7 +137,7 @@ async function idleBench(nats: BenchNats): Promise<void> {
 
 async function roundTripBench(nats: BenchNats): Promise<void> {
   const opts: RoundTripOptions = plan.rtt;
-  const modes: LoadMode[] = ['heartbeat', 'metervalues'];
+  const modes: RoundTripMode[] = ['heartbeat', 'metervalues'];
   const servers: [string, () => Promise<ServerUnderTest>][] = [
     ['raw', () => startPeerServer('raw')],
     ['rpc', () => startPeerServer('rpc')],
@@ -147,7 +147,7 @@ async function roundTripBench(nats: BenchNats): Promise<void> {
   for (const [name, start] of servers) {
     try {
       await using(start, async ([server]) => {
-        for (const mode of modes) report.roundTrips.push(await measureRoundTrips(server!, mode, opts, log));
+        report.roundTrips.push(...(await measureRoundTrips(server!, modes, opts, log)));
         if (server!.child.warnings > 0) report.notes.push(`${server!.label} logged ${server!.child.warnings} warnings; last lines:\n${server!.child.tail(3)}`);
       });
     } catch (err) {
@@ -173,6 +173,24 @@ async function allocateBench(): Promise<void> {
   report.allocate = await mod.runAllocateBench({ quick });
 }
 
+const pct = (n: number): string => `${n}%`;
+
+/** Scalars as `key: value`, arrays of objects as tables, anything else as JSON. */
+function renderAny(value: unknown, indent = '  '): string {
+  if (Array.isArray(value) && value.length > 0 && value.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x))) {
+    return tableOfObjects(value as Record<string, unknown>[])
+      .split('\n')
+      .map((l) => indent + l)
+      .join('\n');
+  }
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    return Object.entries(value)
+      .map(([k, v]) => (typeof v === 'object' && v !== null ? `${indent}${k}:\n${renderAny(v, indent + '  ')}` : `${indent}${k}: ${String(v)}`))
+      .join('\n');
+  }
+  return indent + JSON.stringify(value);
+}
+
 function printTables(): void {
   const { soft, hard } = fdLimit;
   log('\n================ RESULTS ================');
@@ -186,8 +204,8 @@ function printTables(): void {
     log('\nIdle capacity (connect with Basic auth + one BootNotification, then idle; RSS from /proc after a full GC and settle)');
     log(
       table(
-        ['server', 'procs', 'chargers held', 'attempted', 'failed', 'connect+boot s', 'RSS before MiB', 'RSS after MiB', 'KiB / charger'],
-        report.idle.map((r) => [r.server, r.serverProcesses, r.held, r.attempted, r.failed + r.bootFailed, r.connectS, r.rssBaselineMiB.join(' + '), r.rssLoadedMiB.join(' + '), r.perChargerKiB]),
+        ['server', 'procs', 'chargers held', 'attempted', 'failed', 'handshakes s', '+ boot s', 'RSS before MiB', 'RSS after MiB', 'KiB / charger'],
+        report.idle.map((r) => [r.server, r.serverProcesses, r.held, r.attempted, r.failed + r.bootFailed, r.handshakeS, r.connectS, r.rssBaselineMiB.join(' + '), r.rssLoadedMiB.join(' + '), r.perChargerKiB]),
       ),
     );
     for (const r of report.idle) {
@@ -208,10 +226,11 @@ function printTables(): void {
     log('  raw ws echoes frames unchanged (no parsing, no validation); ocpp-rpc and the platform validate requests and responses against the 1.6 schemas');
     log(
       table(
-        ['server', 'message', 'round trips/s', '% of raw ws', 'p50 ms', 'p99 ms', 'errors', 'timeouts', 'server RSS MiB'],
-        report.roundTrips.map((r) => [r.server, r.mode, r.rate, r.pctOfRaw, r.p50Ms, r.p99Ms, r.errors, r.timeouts, r.serverRssMiB]),
+        ['server', 'message', 'round trips/s', '% of raw ws', 'p50 ms', 'p99 ms', 'errors', 'timeouts', 'CPU server', 'CPU load gen', 'CPU nats+bench', 'CPU outside bench'],
+        report.roundTrips.map((r) => [r.server, r.mode, r.rate, r.pctOfRaw, r.p50Ms, r.p99Ms, r.errors, r.timeouts, pct(r.cpu.serverPct), pct(r.cpu.loadPct), pct(r.cpu.benchOtherPct), pct(r.cpu.foreignPct)]),
       ),
     );
+    log('  CPU in % of one core over the counted window (the machine has 200%); "outside bench" is other work on the machine, which makes the figures noisy.');
     for (const r of report.roundTrips) if (r.firstError) log(`  ${r.server} ${r.mode}: first CALLERROR ${r.firstError}`);
     for (const mode of ['heartbeat', 'metervalues'] as const) {
       const on = report.roundTrips.find((r) => r.mode === mode && r.server === LOG_ON);
@@ -225,10 +244,8 @@ function printTables(): void {
     }
   }
 
-  log('\nAllocate');
-  const alloc = report.allocate;
-  if (Array.isArray(alloc) && alloc.every((x) => typeof x === 'object' && x !== null)) log(tableOfObjects(alloc as Record<string, unknown>[]));
-  else log(JSON.stringify(alloc ?? 'not run', null, 2));
+  log('\nAllocate (bench/allocate-bench.ts)');
+  log(renderAny(report.allocate ?? 'not run'));
 
   for (const note of report.notes) log(`\nnote: ${note}`);
   for (const e of report.errors) log(`\nERROR in ${e.section}: ${e.message}`);
