@@ -10,13 +10,15 @@ import { decodeJson, encodeJson } from '../core/nats.js';
 import { generatePassword, toHex } from '../core/passwords.js';
 import { subjects } from '../core/subjects.js';
 import type { OcppAction } from '../ocpp/actions.js';
-import { isKnownAction } from '../ocpp/actions.js';
+import { CENTRAL_SYSTEM_ACTIONS } from '../ocpp/actions.js';
 import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError } from '../ocpp/errors.js';
 import type { RpcConnection } from '../ocpp/rpc-connection.js';
 import { validateRequest } from '../ocpp/validator.js';
 import { chargerMachine, liveStatus } from './charger-machine.js';
 import { handleChargerCall, type HandlerEnv } from './charger-handlers.js';
 import type { SessionDeps } from './node-deps.js';
+
+const CS_ACTIONS: ReadonlySet<string> = new Set(CENTRAL_SYSTEM_ACTIONS);
 
 /**
  * The imperative shell around one connected charger: its XState actor, its OCPP connection, its
@@ -146,7 +148,9 @@ export class ChargerSession {
       return { ok: false, error: { code: 'INVALID', message: 'command is not JSON', ocppCode: 'FormationViolation' } };
     }
     if (cmd.action === STATUS_ACTION) return { ok: true, response: this.status() };
-    if (!isKnownAction(cmd.action)) return { ok: false, error: { code: 'INVALID', message: `unknown action ${cmd.action}`, ocppCode: 'NotImplemented' } };
+    if (!CS_ACTIONS.has(cmd.action)) {
+      return { ok: false, error: { code: 'INVALID', message: `${cmd.action} is not a Central-System-initiated OCPP 1.6 action`, ocppCode: 'NotImplemented' } };
+    }
     const invalid = validateRequest(cmd.action, cmd.payload);
     if (invalid) return { ok: false, error: { code: 'INVALID', message: invalid.message, ocppCode: invalid.code } };
     try {

@@ -56,6 +56,8 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   /** Start with --expose-gc and the bench hook (SIGUSR2 = full GC; exits when the bench dies). */
   gcHook?: boolean;
+  /** More node options, e.g. `--cpu-prof`. */
+  execArgv?: string[];
 }
 
 interface Waiter {
@@ -77,7 +79,7 @@ export class Child {
   constructor(opts: SpawnOptions) {
     hookExit();
     this.name = opts.name;
-    const execArgv = opts.gcHook ? ['--expose-gc', '--import', 'tsx', '--import', CHILD_HOOK] : ['--import', 'tsx'];
+    const execArgv = [...(opts.execArgv ?? []), ...(opts.gcHook ? ['--expose-gc', '--import', 'tsx', '--import', CHILD_HOOK] : ['--import', 'tsx'])];
     this.proc = spawn(process.execPath, [...execArgv, resolve(REPO_ROOT, opts.script), ...(opts.args ?? [])], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...opts.env },

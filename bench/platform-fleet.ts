@@ -94,13 +94,20 @@ export interface PlatformNodeProcess {
 }
 
 /** Starts `main.ts` in its own process against `natsUrl` and waits until /health answers. */
-export async function startPlatformNode(natsUrl: string, nodeId: string, env: Record<string, string> = {}, timeoutMs = 90_000): Promise<PlatformNodeProcess> {
+export async function startPlatformNode(
+  natsUrl: string,
+  nodeId: string,
+  env: Record<string, string> = {},
+  opts: { execArgv?: string[]; timeoutMs?: number } = {},
+): Promise<PlatformNodeProcess> {
+  const timeoutMs = opts.timeoutMs ?? 90_000;
   const t0 = Date.now();
   const [apiPort, ocppPort] = [await freePort(), await freePort()];
   const child = new Child({
     name: `platform ${nodeId}`,
     script: 'main.ts',
     gcHook: true,
+    ...(opts.execArgv ? { execArgv: opts.execArgv } : {}),
     env: {
       NATS_URL: natsUrl,
       API_PORT: String(apiPort),

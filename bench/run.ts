@@ -1,18 +1,20 @@
 import { existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openFileLimit, REPO_ROOT } from './children.js';
 import { type IdleOptions, type IdleRow, measureIdle } from './idle-bench.js';
 import type { RoundTripMode } from './load-gen.js';
+import { newestProfile, summarizeProfile, type ProfileSummary } from './cpu-profile.js';
 import { seedFleet, startBenchNats, type BenchNats } from './platform-fleet.js';
 import { table, tableOfObjects, writeJsonReport } from './report.js';
 import { measureRoundTrips, type RoundTripOptions, type RoundTripRow } from './round-trip-bench.js';
 import { startPeerServer, startPlatformServer, type ServerUnderTest } from './servers.js';
 
 /**
- * `npm run bench [-- --quick] [-- --only=idle,rtt,allocate]`
+ * `npm run bench [-- --quick] [-- --only=idle,rtt,allocate] [-- --profile]`
+ * (--profile: the platform nodes of the round-trip runs write a V8 CPU profile; the bench prints where their time went)
  *
  * Issue 2's benchmark: idle chargers per node and memory per charger, Heartbeat and MeterValues round
  * trips per second with validation, each measured in the same run against a raw `ws` echo server
@@ -21,7 +23,9 @@ import { startPeerServer, startPlatformServer, type ServerUnderTest } from './se
  * reports/bench-<timestamp>.json.
  */
 
-const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
+const { values: flags } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, profile: { type: 'boolean', default: false } },
+});
 const quick = flags.quick;
 const only = new Set((flags.only ?? 'idle,rtt,allocate').split(',').map((s) => s.trim()));
 
@@ -58,6 +62,7 @@ interface Report {
   idle: IdleRow[];
   roundTrips: RoundTripRow[];
   allocate?: unknown;
+  profiles: ProfileSummary[];
   notes: string[];
   errors: { section: string; message: string }[];
 }
@@ -75,6 +80,7 @@ const report: Report = {
   plan,
   idle: [],
   roundTrips: [],
+  profiles: [],
   notes: [],
   errors: [],
 };
@@ -138,11 +144,13 @@ async function idleBench(nats: BenchNats): Promise<void> {
 async function roundTripBench(nats: BenchNats): Promise<void> {
   const opts: RoundTripOptions = plan.rtt;
   const modes: RoundTripMode[] = ['heartbeat', 'metervalues'];
+  const profileDir = (name: string): string => resolve(REPO_ROOT, 'reports', `profile-${report.startedAt.replace(/[:.]/g, '-')}`, name);
+  const profiling = (name: string): string[] | undefined => (flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir(name)}`] : undefined);
   const servers: [string, () => Promise<ServerUnderTest>][] = [
     ['raw', () => startPeerServer('raw')],
     ['rpc', () => startPeerServer('rpc')],
-    ['platform', () => startPlatformServer(nats.url, 'bench-rt-1', LOG_ON)],
-    ['platform-log-off', () => startPlatformServer(nats.url, 'bench-rt-2', LOG_OFF, { OCPP_LOG: 'off' })],
+    ['platform', () => startPlatformServer(nats.url, 'bench-rt-1', LOG_ON, {}, profiling('platform'))],
+    ['platform-log-off', () => startPlatformServer(nats.url, 'bench-rt-2', LOG_OFF, { OCPP_LOG: 'off' }, profiling('platform-log-off'))],
   ];
   for (const [name, start] of servers) {
     try {
@@ -154,6 +162,8 @@ async function roundTripBench(nats: BenchNats): Promise<void> {
       report.errors.push({ section: `round trips: ${name}`, message: err instanceof Error ? err.message : String(err) });
       log(`   FAILED (${name}): ${err instanceof Error ? err.message : String(err)}`);
     }
+    const profile = flags.profile && name.startsWith('platform') ? newestProfile(profileDir(name)) : undefined;
+    if (profile) report.profiles.push(summarizeProfile(profile));
   }
   for (const row of report.roundTrips) {
     const raw = report.roundTrips.find((r) => r.mode === row.mode && r.server.startsWith('raw'));
@@ -247,6 +257,11 @@ function printTables(): void {
   log('\nAllocate (bench/allocate-bench.ts)');
   log(renderAny(report.allocate ?? 'not run'));
 
+  for (const p of report.profiles) {
+    log(`\nCPU profile ${relative(REPO_ROOT, p.file)} (whole process life: start-up, handshakes, both modes; busy ${p.sampledMs - p.idleMs} ms of ${p.sampledMs} ms)`);
+    log(table(['self time by source', 'ms', '% of busy'], p.bySource.slice(0, 15).map((s) => [s.source, s.selfMs, s.pctOfBusy])));
+    log(table(['function (self time)', 'where', 'ms', '% of busy'], p.byFunction.map((f) => [f.fn, f.where, f.selfMs, f.pctOfBusy])));
+  }
   for (const note of report.notes) log(`\nnote: ${note}`);
   for (const e of report.errors) log(`\nERROR in ${e.section}: ${e.message}`);
 }

@@ -39,7 +39,13 @@ export async function startPeerServer(kind: PeerKind): Promise<ServerUnderTest> 
   }
 }
 
-export async function startPlatformServer(natsUrl: string, nodeId: string, label: string, env: Record<string, string> = {}): Promise<ServerUnderTest & { startMs: number }> {
-  const node = await startPlatformNode(natsUrl, nodeId, env);
+export async function startPlatformServer(
+  natsUrl: string,
+  nodeId: string,
+  label: string,
+  env: Record<string, string> = {},
+  execArgv?: string[],
+): Promise<ServerUnderTest & { startMs: number }> {
+  const node = await startPlatformNode(natsUrl, nodeId, env, execArgv ? { execArgv } : {});
   return { label, child: node.child, urlTemplate: node.urlTemplate, startMs: node.startMs, stop: () => node.child.stop() };
 }

@@ -202,4 +202,21 @@ describe('installation balancer with real chargers over real sockets', () => {
     expect(log.every((x) => x.limit === 0)).toBe(true);
     await b2.close();
   });
+
+  it('follows a dynamic available current from an energy manager and falls back to the fuse when it expires', async () => {
+    const { chargers } = await setup('bal-dyn', ['D1'], 32);
+    const [a] = chargers as [TestCharger];
+    await a.plugIn();
+    await a.waitForLimit((l) => l === 32);
+    const res = await fetch(`http://127.0.0.1:${node.apiPort}/api/v1/installations/bal-dyn/available-current`, {
+      method: 'PUT',
+      headers: { authorization: 'Bearer test-admin-token-0123456789', 'content-type': 'application/json' },
+      body: JSON.stringify({ L1: 32, L2: 10, L3: 32, ttlSeconds: 2 }),
+    });
+    expect(res.status).toBe(200);
+    await a.waitForLimit((l) => l === 10, 'dynamic limit');
+    // After the TTL the static fuse applies again.
+    await a.waitForLimit((l) => l === 32, 'fuse after expiry');
+    await a.close();
+  });
 });

@@ -226,6 +226,8 @@ describe('errors and connections', () => {
     const invalid = await sendChargerCommand(node.bus.nc, 'CP-CMD', { action: 'ChangeConfiguration', payload: { value: '1' } });
     expect(invalid).toMatchObject({ ok: false, error: { code: 'INVALID', ocppCode: 'OccurenceConstraintViolation' } });
     expect(state.calls.some((c) => c.action === 'ChangeConfiguration' && !(c.params as { key?: string }).key)).toBe(false);
+    const wrongWay = await sendChargerCommand(node.bus.nc, 'CP-CMD', { action: 'BootNotification', payload: { chargePointVendor: 'x', chargePointModel: 'y' } });
+    expect(wrongWay).toMatchObject({ ok: false, error: { code: 'INVALID', ocppCode: 'NotImplemented' } });
     const timeout = await sendChargerCommand(node.bus.nc, 'CP-CMD', { action: 'Reset', payload: { type: 'Soft' }, timeoutMs: 300 });
     expect(!timeout.ok && timeout.error.code).toBe('TIMEOUT');
     await client.close({ force: true });
