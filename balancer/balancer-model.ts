@@ -253,6 +253,12 @@ export function planDispatch(model: BalancerModel, targets: ReadonlyMap<string, 
       Object.assign(committed, next);
     }
   }
+  // A charger that (re)connected must hold some profile even while its raise waits for room: it
+  // gets the limit it is counted at, so a rebooted charger cannot run at its hardware maximum.
+  for (const id of ids) {
+    const c = model.chargers[id]!;
+    if (c.needsProfile && ready(c) && c.granted !== undefined && !commands.some((x) => x.chargerId === id)) commands.push({ chargerId: id, limit: c.granted });
+  }
   return commands;
 }
 

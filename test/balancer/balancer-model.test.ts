@@ -117,3 +117,16 @@ describe('balancer model', () => {
     expect(limitProfile('TxProfile', 6, 0, { transactionId: 9, connectorId: 2 })).toMatchObject({ connectorId: 2, csChargingProfiles: { transactionId: 9 } });
   });
 });
+
+describe('safe default profile', () => {
+  it('re-sends the counted limit to a reconnected charger whose raise must wait', () => {
+    const a = online(onConnector(newChargerModel(wiring('a'), 32), 1, 'Charging', 0));
+    const b = { ...onConnection(onConnector(newChargerModel(wiring('b'), 0), 1, 'Charging', 0), true), fresh: true };
+    const m = model({ a, b });
+    // b wants 16 but a still holds 32: b gets its 0 A again now, the raise later.
+    expect(planDispatch(m, targets({ a: 16, b: 16 }), 0)).toEqual([
+      { chargerId: 'a', limit: 16 },
+      { chargerId: 'b', limit: 0 },
+    ]);
+  });
+});
