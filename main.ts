@@ -47,7 +47,7 @@ export interface PlatformNode {
   stop(): Promise<void>;
 }
 
-export async function startNode(config: NodeConfig, opts: { logger?: Logger } = {}): Promise<PlatformNode> {
+export async function startNode(config: NodeConfig, opts: { logger?: Logger; env?: NodeJS.ProcessEnv } = {}): Promise<PlatformNode> {
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { node: config.nodeId } });
   let embedded: EmbeddedNats | undefined;
   let natsUrl = config.natsUrl;
@@ -88,7 +88,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     observers: [],
   };
   // Partner OCPP bridge: observes charger calls (durable north queue) and asks the partner to authorize.
-  const partner = new PartnerBridge(deps, partnerSettingsFromEnv(process.env, config.ocppLog));
+  const partner = new PartnerBridge(deps, partnerSettingsFromEnv(opts.env ?? process.env, config.ocppLog));
   deps.observers.push(partner);
   deps.authorizer = partner.wrapAuthorizer(deps.authorizer);
   const registry = new ChargerRegistry(deps);

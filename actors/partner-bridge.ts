@@ -165,7 +165,7 @@ export class PartnerBridge implements ChargerObserver {
       if (session?.accepted) {
         try {
           const info = await session.authorize(idTag);
-          this.authCache.set(key, { info, at: Date.now() });
+          this.cacheAnswer(key, info);
           return info;
         } catch (err) {
           this.deps.logger.warn({ chargerId, err: String(err) }, 'partner Authorize failed; using the fallback');
@@ -176,10 +176,22 @@ export class PartnerBridge implements ChargerObserver {
     };
   }
 
+  private cacheAnswer(key: string, info: IdTagInfo): void {
+    const now = Date.now();
+    this.authCache.set(key, { info, at: now });
+    if (this.authCache.size <= AUTH_CACHE_MAX_ENTRIES) return;
+    for (const [k, v] of this.authCache) if (now - v.at >= this.settings.authCacheMaxAgeMs) this.authCache.delete(k);
+    // Still too many: the oldest go first (a Map iterates in insertion order).
+    for (const k of this.authCache.keys()) {
+      if (this.authCache.size <= AUTH_CACHE_MAX_ENTRIES) break;
+      this.authCache.delete(k);
+    }
+  }
+
   private rememberRemoteStart(chargerId: string, idTag: string): void {
     this.remoteStarts.set(chargerId, { idTag, at: Date.now() });
     const installationId = this.deps.cache.chargers.get(chargerId)?.installationId;
-    if (installationId) this.authCache.set(`${installationId}\u0000${idTag}`, { info: { status: 'Accepted' }, at: Date.now() });
+    if (installationId) this.cacheAnswer(`${installationId}\u0000${idTag}`, { status: 'Accepted' });
   }
 
   private clearAuthorizationCache(installationId: string): void {
@@ -275,6 +287,8 @@ export class PartnerBridge implements ChargerObserver {
     for (const id of [...this.sessions.keys()]) this.stopSession(id);
   }
 }
+
+const AUTH_CACHE_MAX_ENTRIES = 50_000;
 
 function expired(info: IdTagInfo, now: number): boolean {
   return info.expiryDate !== undefined && Date.parse(info.expiryDate) <= now;

@@ -80,17 +80,6 @@ export class PartnerQueue {
     return this.js.consumers.get(streams.northQueue, name);
   }
 
-  /** Messages waiting for one charger (the consumer's pending plus in-flight). */
-  async backlog(chargerId: string): Promise<number> {
-    try {
-      const info = await this.jsm.consumers.info(streams.northQueue, consumerName(chargerId));
-      return info.num_pending + info.num_ack_pending;
-    } catch {
-      const info = await this.jsm.streams.info(streams.northQueue, { subjects_filter: subjects.northQueue(chargerId) });
-      return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
-    }
-  }
-
   async remove(seq: number): Promise<void> {
     await this.jsm.streams.deleteMessage(streams.northQueue, seq, false).catch(() => false);
   }

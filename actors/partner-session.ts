@@ -10,10 +10,10 @@ import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError } fro
 import { openPartnerConnection, partnerUrl, type PartnerConnection } from '../ocpp/partner-client.js';
 import type { RpcLogEntry } from '../ocpp/rpc-connection.js';
 import type { NodeDeps } from './node-deps.js';
+import { PartnerCapKeeper } from './partner-caps.js';
 import { handlePartnerCall, type PartnerCommandEnv } from './partner-commands.js';
 import { effectiveConfig, type EffectiveConfig } from './partner-config.js';
 import { partnerMachine, type BootAnswer } from './partner-machine.js';
-import { capFromProfiles, type StoredProfile } from './partner-profiles.js';
 import { runDelivery, type DeliveryOutcome, type PartnerQueue, type QueueEntry, type RetryPolicy } from './partner-queue.js';
 import type { PartnerSettings } from './partner-settings.js';
 import type { PartnerStore } from './partner-store.js';
@@ -49,7 +49,7 @@ export class PartnerSession {
   private readonly actor: Actor<typeof partnerMachine>;
   private conn: PartnerConnection | undefined;
   private lastTarget: PartnerTarget | undefined;
-  private capTimer: NodeJS.Timeout | undefined;
+  private readonly cap: PartnerCapKeeper;
   private readonly attempts = new Map<number, number>();
   private stopped = false;
   private retryPolicy: RetryPolicy;
@@ -61,6 +61,7 @@ export class PartnerSession {
     private readonly deps: PartnerSessionDeps,
   ) {
     this.log = deps.node.logger.child({ chargerId, partner: true });
+    this.cap = new PartnerCapKeeper(chargerId, deps.store, deps.caps, () => deps.node.cache.chargers.get(chargerId)?.phases ?? 3, this.log);
     const machine = partnerMachine.provide({
       actors: {
         connection: fromCallback(({ sendBack }) => this.connection(sendBack)),
@@ -94,13 +95,13 @@ export class PartnerSession {
 
   start(): void {
     this.actor.start();
-    void this.recomputeCap();
+    void this.cap.recompute();
   }
 
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.capTimer) clearTimeout(this.capTimer);
+    this.cap.stop();
     this.actor.stop();
     this.conn?.close(1000, 'charger session ended');
     this.conn = undefined;
@@ -111,8 +112,18 @@ export class PartnerSession {
     this.actor.send({ type: 'CHARGER_BOOTED' });
   }
 
-  /** Config or credentials changed: reconnect when URL or password differ, apply the ping otherwise. */
-  async refresh(): Promise<void> {
+  /**
+   * Config or credentials changed: reconnect when URL or password differ, apply the ping otherwise.
+   * Serialised, so two triggers of one change (a watch and the handler) reconnect once.
+   */
+  refresh(): Promise<void> {
+    this.refreshing = this.refreshing.then(() => this.applyTarget()).catch((err: unknown) => this.log.warn({ err: String(err) }, 'partner refresh failed'));
+    return this.refreshing;
+  }
+
+  private refreshing: Promise<void> = Promise.resolve();
+
+  private async applyTarget(): Promise<void> {
     const target = await this.target();
     if (this.stopped || !target) return;
     const last = this.lastTarget;
@@ -296,7 +307,7 @@ export class PartnerSession {
       await rpc.call('StopTransaction', { ...entry.request, transactionId: mapping.partnerTxId });
       await store.forgetTransaction(this.chargerId, entry.transactionId);
       // A TxProfile lives as long as its transaction.
-      await this.updateProfiles((cur) =>
+      await this.cap.update((cur) =>
         cur.filter((p) => !(p.profile.chargingProfilePurpose === 'TxProfile' && (p.profile.transactionId === mapping.partnerTxId || (p.profile.transactionId === undefined && p.connectorId === mapping.connectorId)))),
       );
       return 'delivered';
@@ -329,41 +340,6 @@ export class PartnerSession {
     });
   }
 
-  private async updateProfiles(change: (current: StoredProfile[]) => StoredProfile[]): Promise<StoredProfile[]> {
-    const next = await this.deps.store.updateProfiles(this.chargerId, change);
-    await this.recomputeCap(next);
-    return next;
-  }
-
-  /** Writes the partner cap the profiles give now, and comes back when it changes. */
-  private async recomputeCap(profiles?: StoredProfile[]): Promise<void> {
-    if (this.capTimer) clearTimeout(this.capTimer);
-    this.capTimer = undefined;
-    try {
-      const list = profiles ?? (await this.deps.store.profiles(this.chargerId));
-      const charger = this.deps.node.cache.chargers.get(this.chargerId);
-      const now = Date.now();
-      const cap = capFromProfiles(list, now, charger?.phases ?? 3);
-      const current = (await this.deps.caps.get(this.chargerId)).partner;
-      if (cap.limitA === undefined) {
-        if (current) await this.deps.caps.set(this.chargerId, 'partner', undefined);
-      } else {
-        const ids = list.map((p) => `${p.profile.chargingProfilePurpose}#${p.profile.chargingProfileId}`).join(',');
-        await this.deps.caps.set(this.chargerId, 'partner', {
-          limitA: cap.limitA,
-          reason: `partner charging profiles ${ids}`,
-          ...(cap.until !== undefined ? { validTo: new Date(cap.until).toISOString() } : {}),
-          setAt: new Date(now).toISOString(),
-        });
-      }
-      if (cap.until !== undefined && !this.stopped) {
-        this.capTimer = setTimeout(() => void this.recomputeCap(), Math.min(Math.max(cap.until - now, 0) + 10, 2 ** 31 - 1));
-      }
-    } catch (err) {
-      this.log.error({ err: String(err) }, 'could not update the partner cap');
-    }
-  }
-
   private commandEnv(): PartnerCommandEnv {
     const { node, store } = this.deps;
     return {
@@ -388,7 +364,7 @@ export class PartnerSession {
         await node.credentials.updateChargerNorth(this.chargerId, { partnerSet: password });
         this.afterAnswer(() => this.refresh());
       },
-      updateProfiles: (change) => this.updateProfiles(change),
+      updateProfiles: (change) => this.cap.update(change),
       profiles: () => store.profiles(this.chargerId),
       afterAnswer: (fn) => this.afterAnswer(fn),
       trigger: {

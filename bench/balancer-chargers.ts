@@ -29,7 +29,7 @@ export type LoadCommand =
   | { op: 'connect'; fleet: FleetSpec; batch: number }
   | { op: 'quiet'; quietMs: number; timeoutMs: number }
   | { op: 'events'; status: 'Preparing' | 'Available'; ids: string[]; spacingMs: number; match: LimitMatch; timeoutMs: number }
-  | { op: 'fuse'; apiUrl: string; token: string; installationId: string; fuse: { L1: number; L2: number; L3: number }; match: LimitMatch; timeoutMs: number }
+  | { op: 'fuse'; apiUrl: string; token: string; installationId: string; ids: string[]; fuse: { L1: number; L2: number; L3: number }; match: LimitMatch; timeoutMs: number }
   | { op: 'stop' };
 
 export interface ConnectAnswer {
@@ -278,9 +278,9 @@ async function events(cmd: Extract<LoadCommand, { op: 'events' }>): Promise<Even
   return { latencies, unmatched: since.unmatched, callErrors, sendSpanMs: Math.round(lastSend - start) };
 }
 
-/** PATCHes an installation's fuse over the HTTP API and times the matching profile at each of its chargers. */
+/** PATCHes an installation's fuse over the HTTP API and times the matching profile at each of `ids`. */
 async function fuse(cmd: Extract<LoadCommand, { op: 'fuse' }>): Promise<FuseAnswer> {
-  const own = [...chargers.values()].filter((c) => c.installationId === cmd.installationId && c.open);
+  const own = cmd.ids.map((id) => chargers.get(id)).filter((c): c is SimCharger => !!c?.open);
   const arrivals = own.map((c) => c.nextProfile(cmd.match, cmd.timeoutMs));
   const t0 = performance.now();
   let httpStatus = 0;

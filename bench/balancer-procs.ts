@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -8,6 +8,7 @@ import { ChargerStore } from '../core/charger-store.js';
 import { CredentialStore } from '../core/credential-store.js';
 import { startEmbeddedNats, type EmbeddedNats } from '../core/embedded-nats.js';
 import { InstallationStore } from '../core/installation-store.js';
+import { connect } from '@nats-io/transport-node';
 import { connectBus } from '../core/nats.js';
 import { buckets } from '../core/subjects.js';
 import type { FleetSpec, LoadCommand } from './balancer-chargers.js';
@@ -38,6 +39,11 @@ function track(proc: ChildProcess): void {
   proc.once('exit', () => live.delete(proc));
 }
 
+/** Kills every child of the bench at once (the deadline passed); pending waits on them fail. */
+export function killAll(): void {
+  for (const p of live) p.kill('SIGKILL');
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -55,6 +61,40 @@ export function cpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields after the command name start at field 3 (state); utime is field 14, stime field 15.
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds the whole machine has spent busy (all cores), from /proc/stat. */
+export function machineBusySeconds(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: everything but idle and iowait.
+  return ((f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0)) / 100;
+}
+
+/** CPU seconds used so far by this process and all its descendants (the nats-server, node, load generator). */
+export function benchTreeCpuSeconds(): number {
+  const children = new Map<number, number[]>();
+  const cpu = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const pid = Number(name);
+      const ppid = Number(fields[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+      cpu.set(pid, (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let sum = 0;
+  const todo = [process.pid];
+  while (todo.length > 0) {
+    const pid = todo.pop()!;
+    sum += cpu.get(pid) ?? 0;
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return sum;
 }
 
 // ---- nats-server and fleet ----
@@ -130,6 +170,40 @@ async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) =
     while (next < items.length) await fn(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
+
+/** A class of subject, so message counts read as what they are. */
+function subjectClass(subject: string): string {
+  const t = subject.split('.');
+  if (t[0] === '$KV') return `KV put ${t[1]}`;
+  if (t[0] === '$JS' && t[1] === 'API') return `JS API ${t[2]}`;
+  if (t[0] === '$JS' && t[1] === 'ACK') return 'JS ack (KV watch)';
+  if (t[0] === '_INBOX') return 'replies (_INBOX)';
+  if (t[0] === 'evt') return `event ${t[t.length - 1]}`;
+  if (t[0] === 'cmd') return 'command cmd.charger';
+  return t[0] ?? subject;
+}
+
+/** Counts every message through the nats-server by subject class (a `>` subscriber), for diagnosis. */
+export async function countMessages(natsUrl: string): Promise<{ take(): Record<string, number>; stop(): Promise<void> }> {
+  const nc = await connect({ servers: natsUrl, name: 'bench-balancer-counter' });
+  let counts: Record<string, number> = {};
+  nc.subscribe('>', {
+    callback: (err, msg) => {
+      if (err) return;
+      const k = subjectClass(msg.subject);
+      counts[k] = (counts[k] ?? 0) + 1;
+    },
+  });
+  await nc.flush();
+  return {
+    take: () => {
+      const out = counts;
+      counts = {};
+      return out;
+    },
+    stop: () => nc.close(),
+  };
 }
 
 // ---- the platform node ----

@@ -177,11 +177,23 @@ export function rssKiB(pid: number): number {
   return Number(m[1]);
 }
 
-/** Asks a child started with `gcHook` for a full GC, lets it settle, then reads its RSS. */
-export async function settledRssKiB(child: Child, settleMs: number): Promise<number> {
+export interface MemoryUse {
+  /** From /proc after the settle time, in KiB. */
+  rssKiB: number;
+  /** From process.memoryUsage() right after the GC, in KiB. */
+  heapUsedKiB: number;
+  heapTotalKiB: number;
+  /** Memory of C++ objects bound to JS (Buffers included), in KiB. */
+  externalKiB: number;
+}
+
+/** Asks a child started with `gcHook` for a full GC and its memory use, lets it settle, then reads its RSS. */
+export async function settledMemory(child: Child, settleMs: number): Promise<MemoryUse> {
   child.signal('SIGUSR2');
+  const m = await child.nextJson<{ heapUsed: number; heapTotal: number; external: number }>((v) => v.event === 'memory', settleMs + 10_000, 'memory after GC');
   await sleep(settleMs);
-  return rssKiB(child.pid);
+  const kib = (bytes: number): number => Math.round(bytes / 1024);
+  return { rssKiB: rssKiB(child.pid), heapUsedKiB: kib(m.heapUsed), heapTotalKiB: kib(m.heapTotal), externalKiB: kib(m.external) };
 }
 
 /** The per-process open-file limit, read from /proc (soft and hard). */

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from './children.js';
@@ -100,13 +100,18 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
   };
 }
 
-/** The newest `.cpuprofile` in `dir`, if any. */
-export function newestProfile(dir: string): string | undefined {
+/**
+ * The main thread's `.cpuprofile` in `dir` (node writes one per thread, and tsx's module loader runs
+ * in a worker thread): the largest file.
+ */
+export function mainThreadProfile(dir: string): string | undefined {
   let files: string[];
   try {
     files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
   } catch {
     return undefined;
   }
-  return files.sort().map((f) => join(dir, f)).pop();
+  return files
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(b).size - statSync(a).size)[0];
 }

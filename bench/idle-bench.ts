@@ -1,4 +1,4 @@
-import { type Child, settledRssKiB, sleep } from './children.js';
+import { type Child, type MemoryUse, settledMemory, sleep } from './children.js';
 import { type ConnectedReport, isEvent, spawnLoadClient } from './load-gen.js';
 import type { ServerUnderTest } from './servers.js';
 
@@ -25,8 +25,14 @@ export interface IdleRow {
   connectS: number;
   rssBaselineMiB: number[];
   rssLoadedMiB: number[];
-  /** Mean over the server processes of (loaded - baseline) / held. */
+  /** Mean over the server processes of (loaded - baseline) RSS / held. */
   perChargerKiB: number;
+  /** The same for the JS heap in use after a full GC (live objects only). */
+  heapPerChargerKiB: number;
+  /** The same for `external` (Buffers and other C++ memory bound to JS). */
+  externalPerChargerKiB: number;
+  /** Heap reserved by V8 (committed) after loading, per process, MiB. */
+  heapTotalLoadedMiB: number[];
   serverCounted?: number;
 }
 
@@ -48,7 +54,7 @@ interface LoadProc {
 
 export async function measureIdle(servers: readonly ServerUnderTest[], opts: IdleOptions, log: (line: string) => void): Promise<IdleRow> {
   const label = servers[0]?.label ?? '?';
-  const baseline = await Promise.all(servers.map((s) => settledRssKiB(s.child, opts.settleMs)));
+  const baseline = await Promise.all(servers.map((s) => settledMemory(s.child, opts.settleMs)));
 
   const procs: LoadProc[] = [];
   servers.forEach((s, i) => {
@@ -68,7 +74,7 @@ export async function measureIdle(servers: readonly ServerUnderTest[], opts: Idl
     log(`    ${label}: ${connected.reduce((s, c) => s + c.connected, 0)} connected and booted in ${connectS.toFixed(1)} s; settling`);
 
     await sleep(opts.settleMs);
-    const loaded = await Promise.all(servers.map((s) => settledRssKiB(s.child, opts.settleMs)));
+    const loaded = await Promise.all(servers.map((s) => settledMemory(s.child, opts.settleMs)));
     const status = await Promise.all(
       procs.map(async (p) => {
         p.child.send('status');
@@ -77,7 +83,10 @@ export async function measureIdle(servers: readonly ServerUnderTest[], opts: Idl
     );
     const heldPerServer = servers.map((_, i) => procs.reduce((sum, p, j) => sum + (p.server === i ? (status[j]?.open ?? 0) : 0), 0));
     const counted = await Promise.all(servers.map((s) => s.connections?.()));
-    const perCharger = servers.map((_, i) => ((loaded[i] ?? 0) - (baseline[i] ?? 0)) / Math.max(1, heldPerServer[i] ?? 0));
+    const perCharger = (field: keyof MemoryUse): number => {
+      const each = servers.map((_, i) => ((loaded[i]?.[field] ?? 0) - (baseline[i]?.[field] ?? 0)) / Math.max(1, heldPerServer[i] ?? 0));
+      return Number((each.reduce((a, b) => a + b, 0) / each.length).toFixed(1));
+    };
     const failures: Record<string, number> = {};
     for (const c of connected) for (const [k, v] of Object.entries(c.failures)) failures[k] = (failures[k] ?? 0) + v;
     const row: IdleRow = {
@@ -92,9 +101,12 @@ export async function measureIdle(servers: readonly ServerUnderTest[], opts: Idl
       closedUnexpectedly: status.reduce((s, r) => s + r.closedUnexpectedly, 0),
       handshakeS: Number((Math.max(...connected.map((c) => c.connectMs)) / 1000).toFixed(1)),
       connectS: Number(connectS.toFixed(1)),
-      rssBaselineMiB: baseline.map(mib),
-      rssLoadedMiB: loaded.map(mib),
-      perChargerKiB: Number((perCharger.reduce((a, b) => a + b, 0) / perCharger.length).toFixed(1)),
+      rssBaselineMiB: baseline.map((m) => mib(m.rssKiB)),
+      rssLoadedMiB: loaded.map((m) => mib(m.rssKiB)),
+      perChargerKiB: perCharger('rssKiB'),
+      heapPerChargerKiB: perCharger('heapUsedKiB'),
+      externalPerChargerKiB: perCharger('externalKiB'),
+      heapTotalLoadedMiB: loaded.map((m) => mib(m.heapTotalKiB)),
     };
     if (counted.every((c) => c !== undefined)) row.serverCounted = counted.reduce((a: number, b) => a + (b ?? 0), 0);
     return row;

@@ -26,6 +26,10 @@ export interface RoundTripRow {
   firstError: string | null;
   serverRssMiB: number;
   cpu: CpuUse;
+  /** Server CPU time per round trip: independent of how busy the rest of the machine was. */
+  serverUsPerRoundTrip: number;
+  /** nats-server (and the idle bench process) CPU time per round trip. */
+  natsUsPerRoundTrip: number;
 }
 
 export interface RoundTripOptions {
@@ -33,6 +37,23 @@ export interface RoundTripOptions {
   durationS: number;
   warmupS: number;
   batch: number;
+  /** Wait up to this long for other work on the machine to calm down before starting. */
+  quietWaitMs: number;
+}
+
+const perRoundTrip = (pctOfCore: number, rate: number): number => (rate > 0 ? Number(((pctOfCore / 100 / rate) * 1e6).toFixed(1)) : 0);
+
+/** Waits (bounded) until processes outside the bench use less than `maxForeignPct` of one core. */
+export async function waitForQuiet(maxWaitMs: number, maxForeignPct = 25): Promise<{ waitedMs: number; foreignPct: number }> {
+  const t0 = Date.now();
+  let foreignPct = 0;
+  do {
+    const a = sampleCpu();
+    await new Promise((r) => setTimeout(r, 1_000));
+    foreignPct = cpuBetween(a, sampleCpu(), process.pid, process.pid).foreignPct;
+    if (foreignPct < maxForeignPct) break;
+  } while (Date.now() - t0 < maxWaitMs);
+  return { waitedMs: Date.now() - t0, foreignPct };
 }
 
 export async function measureRoundTrips(
@@ -41,6 +62,10 @@ export async function measureRoundTrips(
   opts: RoundTripOptions,
   log: (line: string) => void,
 ): Promise<RoundTripRow[]> {
+  if (opts.quietWaitMs > 0) {
+    const quiet = await waitForQuiet(opts.quietWaitMs);
+    if (quiet.waitedMs > 1_500) log(`    waited ${(quiet.waitedMs / 1000).toFixed(0)} s for other work on the machine to calm down (outside the bench now ${quiet.foreignPct}% of a core)`);
+  }
   const child = spawnLoadClient({
     name: 'round-trip load',
     urlTemplate: server.urlTemplate,
@@ -66,7 +91,8 @@ export async function measureRoundTrips(
       const serverRssMiB = Number((rssKiB(server.child.pid) / 1024).toFixed(1));
       log(
         `    ${server.label} ${mode}: ${result.rate.toLocaleString('en-US')}/s (p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, ` +
-          `errors ${result.error}, timeouts ${result.timeout}; cpu server ${cpu.serverPct}%, load ${cpu.loadPct}%, other bench ${cpu.benchOtherPct}%, outside ${cpu.foreignPct}%)`,
+          `errors ${result.error}, timeouts ${result.timeout}; cpu server ${cpu.serverPct}% = ${perRoundTrip(cpu.serverPct, result.rate)} us/rt, load ${cpu.loadPct}%, ` +
+          `nats+bench ${cpu.benchOtherPct}%, outside ${cpu.foreignPct}%)`,
       );
       rows.push({
         server: server.label,
@@ -81,6 +107,8 @@ export async function measureRoundTrips(
         firstError: result.firstError,
         serverRssMiB,
         cpu,
+        serverUsPerRoundTrip: perRoundTrip(cpu.serverPct, result.rate),
+        natsUsPerRoundTrip: perRoundTrip(cpu.benchOtherPct, result.rate),
       });
     }
     return rows;

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { openFileLimit, REPO_ROOT } from './children.js';
 import { type IdleOptions, type IdleRow, measureIdle } from './idle-bench.js';
 import type { RoundTripMode } from './load-gen.js';
-import { newestProfile, summarizeProfile, type ProfileSummary } from './cpu-profile.js';
+import { mainThreadProfile, summarizeProfile, type ProfileSummary } from './cpu-profile.js';
 import { seedFleet, startBenchNats, type BenchNats } from './platform-fleet.js';
 import { table, tableOfObjects, writeJsonReport } from './report.js';
 import { measureRoundTrips, type RoundTripOptions, type RoundTripRow } from './round-trip-bench.js';
@@ -34,12 +34,12 @@ const fdLimit = openFileLimit();
 const SOCKETS_PER_PROCESS = Math.min(19_000, fdLimit.soft - 1_000);
 
 const plan = quick
-  ? { fleet: 2_000, idlePerProcess: 1_000, singleNodeMax: 0, rtt: { clients: 200, durationS: 3, warmupS: 0.5, batch: 500 }, settleMs: 500, deadlineMs: 150_000 }
+  ? { fleet: 2_000, idlePerProcess: 1_000, singleNodeMax: 0, rtt: { clients: 200, durationS: 3, warmupS: 0.5, batch: 500, quietWaitMs: 0 }, settleMs: 500, deadlineMs: 150_000 }
   : {
       fleet: 20_000,
       idlePerProcess: 10_000,
       singleNodeMax: SOCKETS_PER_PROCESS,
-      rtt: { clients: 2_000, durationS: 10, warmupS: 2, batch: 500 },
+      rtt: { clients: 2_000, durationS: 10, warmupS: 2, batch: 500, quietWaitMs: 20_000 },
       settleMs: 3_000,
       deadlineMs: 14 * 60_000,
     };
@@ -162,7 +162,7 @@ async function roundTripBench(nats: BenchNats): Promise<void> {
       report.errors.push({ section: `round trips: ${name}`, message: err instanceof Error ? err.message : String(err) });
       log(`   FAILED (${name}): ${err instanceof Error ? err.message : String(err)}`);
     }
-    const profile = flags.profile && name.startsWith('platform') ? newestProfile(profileDir(name)) : undefined;
+    const profile = flags.profile && name.startsWith('platform') ? mainThreadProfile(profileDir(name)) : undefined;
     if (profile) report.profiles.push(summarizeProfile(profile));
   }
   for (const row of report.roundTrips) {
@@ -211,11 +211,25 @@ function printTables(): void {
   if (report.fleet) log(`fleet: ${report.fleet.chargers.toLocaleString('en-US')} chargers in ${report.fleet.installations} installations, each with a rotated (SHA-256) password; seeded in ${(report.fleet.seedMs / 1000).toFixed(1)} s`);
 
   if (report.idle.length > 0) {
-    log('\nIdle capacity (connect with Basic auth + one BootNotification, then idle; RSS from /proc after a full GC and settle)');
+    log('\nIdle capacity (connect with Basic auth + one BootNotification, then idle; memory after a full GC and settle: RSS from /proc,');
+    log('  heap = live JS objects from process.memoryUsage(); per charger = (after - before) / chargers held by that process)');
     log(
       table(
-        ['server', 'procs', 'chargers held', 'attempted', 'failed', 'handshakes s', '+ boot s', 'RSS before MiB', 'RSS after MiB', 'KiB / charger'],
-        report.idle.map((r) => [r.server, r.serverProcesses, r.held, r.attempted, r.failed + r.bootFailed, r.handshakeS, r.connectS, r.rssBaselineMiB.join(' + '), r.rssLoadedMiB.join(' + '), r.perChargerKiB]),
+        ['server', 'procs', 'chargers held', 'attempted', 'failed', 'handshakes s', '+ boot s', 'RSS before MiB', 'RSS after MiB', 'RSS KiB/charger', 'heap KiB/charger', 'V8 heap reserved MiB'],
+        report.idle.map((r) => [
+          r.server,
+          r.serverProcesses,
+          r.held,
+          r.attempted,
+          r.failed + r.bootFailed,
+          r.handshakeS,
+          r.connectS,
+          r.rssBaselineMiB.join(' + '),
+          r.rssLoadedMiB.join(' + '),
+          r.perChargerKiB,
+          r.heapPerChargerKiB,
+          r.heapTotalLoadedMiB.join(' + '),
+        ]),
       ),
     );
     for (const r of report.idle) {
@@ -236,11 +250,27 @@ function printTables(): void {
     log('  raw ws echoes frames unchanged (no parsing, no validation); ocpp-rpc and the platform validate requests and responses against the 1.6 schemas');
     log(
       table(
-        ['server', 'message', 'round trips/s', '% of raw ws', 'p50 ms', 'p99 ms', 'errors', 'timeouts', 'CPU server', 'CPU load gen', 'CPU nats+bench', 'CPU outside bench'],
-        report.roundTrips.map((r) => [r.server, r.mode, r.rate, r.pctOfRaw, r.p50Ms, r.p99Ms, r.errors, r.timeouts, pct(r.cpu.serverPct), pct(r.cpu.loadPct), pct(r.cpu.benchOtherPct), pct(r.cpu.foreignPct)]),
+        ['server', 'message', 'round trips/s', '% of raw ws', 'p50 ms', 'p99 ms', 'errors', 'timeouts', 'server us/rt', 'nats us/rt', 'CPU server', 'CPU load gen', 'CPU nats+bench', 'CPU outside'],
+        report.roundTrips.map((r) => [
+          r.server,
+          r.mode,
+          r.rate,
+          r.pctOfRaw,
+          r.p50Ms,
+          r.p99Ms,
+          r.errors,
+          r.timeouts,
+          r.serverUsPerRoundTrip,
+          r.natsUsPerRoundTrip,
+          pct(r.cpu.serverPct),
+          pct(r.cpu.loadPct),
+          pct(r.cpu.benchOtherPct),
+          pct(r.cpu.foreignPct),
+        ]),
       ),
     );
-    log('  CPU in % of one core over the counted window (the machine has 200%); "outside bench" is other work on the machine, which makes the figures noisy.');
+    log('  CPU in % of one core over the counted window (the machine has 200%). "us/rt" = CPU time per round trip, which does not depend on');
+    log('  how busy the machine was; "CPU outside" is work outside the bench (other sessions), which lowers every rate measured meanwhile.');
     for (const r of report.roundTrips) if (r.firstError) log(`  ${r.server} ${r.mode}: first CALLERROR ${r.firstError}`);
     for (const mode of ['heartbeat', 'metervalues'] as const) {
       const on = report.roundTrips.find((r) => r.mode === mode && r.server === LOG_ON);

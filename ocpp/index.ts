@@ -41,3 +41,6 @@ export {
   REPLACED_CLOSE_REASON,
 } from './server.js';
 export type { OcppServer, OcppServerOptions, OcppConnectionInfo, AuthRequest, AuthResult } from './server.js';
+
+export { partnerUrl, openPartnerConnection, PartnerConnection, PartnerConnectError, reconnectDelayMs, DEVICE_ID_PLACEHOLDER } from './partner-client.js';
+export type { PartnerConnectOptions } from './partner-client.js';

@@ -49,8 +49,6 @@ export interface PartnerConnectOptions {
   connectTimeoutMs: number;
   onLog?: (entry: RpcLogEntry) => void;
   logger?: OcppLogger;
-  /** TLS options for wss:// (e.g. a private CA in tests); passed to `ws`. */
-  tls?: Pick<WebSocket.ClientOptions, 'ca' | 'rejectUnauthorized'>;
 }
 
 /** Why opening failed: an HTTP status when the partner refused the handshake (401: wrong password). */
@@ -131,7 +129,6 @@ export function openPartnerConnection(opts: PartnerConnectOptions): Promise<Part
         headers: opts.password !== undefined ? { authorization: basicAuthHeader(opts.identity, opts.password) } : {},
         handshakeTimeout: opts.connectTimeoutMs,
         perMessageDeflate: false,
-        ...(opts.tls ?? {}),
       });
     } catch (err) {
       reject(new PartnerConnectError(`cannot open ${opts.url}: ${(err as Error).message}`, { cause: err }));

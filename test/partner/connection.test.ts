@@ -91,7 +91,7 @@ describe('connection', () => {
   it('verbose logging: the partner log leaves out Heartbeat and MeterValues except inside the window, which closes by itself', async () => {
     partner.behaviour.heartbeatS = 1;
     const log: { action?: string; type: string; direction: string }[] = [];
-    const sub = node.bus.nc.subscribe(subjects.partnerOcppLog('CP-LOG'), { callback: (_e, m) => log.push(decodeJson(m.data)) });
+    const sub = node.bus.nc.subscribe(subjects.partnerOcppLog('CP-LOG'), { callback: (_e, m) => void log.push(decodeJson(m.data)) });
     const c = await charger('CP-LOG', { serial: 'LOG-1' });
     await waitFor(() => partner.callsOf('LOG-1', 'Heartbeat').length >= 2, 5_000, 'heartbeats at the partner');
     await c.client.call('MeterValues', { connectorId: 1, meterValue: [{ timestamp: new Date().toISOString(), sampledValue: [{ value: '10' }] }] });
@@ -121,6 +121,53 @@ describe('connection', () => {
   });
 });
 
+describe('registration at the partner', () => {
+  it('Rejected: boots again after the partner interval and sends nothing else until Accepted', async () => {
+    partner.behaviour.bootStatus = 'Rejected';
+    partner.behaviour.heartbeatS = 1;
+    try {
+      await charger('CP-REJ', { serial: 'REJ-1' });
+      // The first boot may be repeated at once when the charger's own BootNotification lands; the
+      // partner's interval paces the ones after.
+      await waitFor(() => partner.callsOf('REJ-1', 'BootNotification').length >= 3, 5_000, 'boots after the interval');
+      const boots = partner.callsOf('REJ-1', 'BootNotification');
+      expect((boots[2]?.at ?? 0) - (boots[1]?.at ?? 0)).toBeGreaterThanOrEqual(900);
+      expect(partner.callsOf('REJ-1').filter((c) => c.action !== 'BootNotification')).toEqual([]);
+      partner.behaviour.bootStatus = 'Accepted';
+      await waitFor(() => partner.callsOf('REJ-1', 'StatusNotification').length > 0, 4_000, 'statuses once Accepted');
+    } finally {
+      partner.behaviour.bootStatus = 'Accepted';
+      partner.behaviour.heartbeatS = 60;
+    }
+    expect(partner.failures).toEqual([]);
+  });
+});
+
+describe('configuration changes', () => {
+  it('follows partnerEnabled and the URL template, and ends with the charger session', async () => {
+    await node.stores.installations.create(
+      anInstallation({ id: 'inst-toggle', ocpp: { partnerEnabled: true, url: partner.url('/ocpp/{deviceId}'), initialPassword: PARTNER_PASSWORD } }),
+    );
+    await node.stores.chargers.put('inst-toggle', 'CP-TOG', aCharger({ serial: 'TOG-1' }));
+    await waitFor(() => node.cache.chargers.get('CP-TOG'));
+    const c = await connectCharger(node, 'CP-TOG');
+    await waitFor(() => partner.clients.has('TOG-1'), 5_000, 'connected');
+
+    await node.stores.installations.patch('inst-toggle', { ocpp: { partnerEnabled: false } });
+    await waitFor(() => !partner.clients.has('TOG-1'), 5_000, 'disconnected when disabled');
+    const since = Date.now();
+    await node.stores.installations.patch('inst-toggle', { ocpp: { partnerEnabled: true, url: partner.url('/v2/{deviceId}') } });
+    const hs = await waitFor(() => partner.handshakes.find((h) => h.identity === 'TOG-1' && h.at >= since), 5_000, 'reconnected when enabled');
+    expect(hs.endpoint).toBe('/v2');
+    await node.stores.installations.patch('inst-toggle', { ocpp: { url: partner.url('/v3/{deviceId}') } });
+    await waitFor(() => partner.handshakes.some((h) => h.identity === 'TOG-1' && h.endpoint === '/v3'), 5_000, 'new URL');
+
+    await c.client.close({ force: true });
+    await waitFor(() => !partner.clients.has('TOG-1'), 3_000, 'partner session ends after the charger left');
+    expect(partner.failures).toEqual([]);
+  });
+});
+
 describe('credentials', () => {
   it('initial password, then the partner-set AuthorizationKey (hex, then plain) on reconnect and after a platform restart; an operator password overrides', async () => {
     partner.behaviour.passwords.set('PW-1', PARTNER_PASSWORD);
@@ -133,20 +180,16 @@ describe('credentials', () => {
     partner.behaviour.passwords.set('PW-1', hexKey);
     expect(await partner.command('PW-1', 'ChangeConfiguration', { key: 'AuthorizationKey', value: hex(hexKey) })).toEqual({ status: 'Accepted' });
     expect((await node.stores.credentials.chargerNorth('CP-PW')).partnerSet).toBe(hexKey);
-    await waitFor(() => partner.handshakes.some((h) => h.identity === 'PW-1' && h.password === hexKey), 5_000, 'reconnect with the hex key');
+    await waitFor(() => partner.connectedWith('PW-1', hexKey), 5_000, 'reconnect with the hex key');
 
     // Plain, for partners that send it so.
     const plainKey = 'plain-key/0002';
     partner.behaviour.passwords.set('PW-1', plainKey);
-    expect(await waitFor(() => (partner.clients.has('PW-1') ? partner.command('PW-1', 'ChangeConfiguration', { key: 'AuthorizationKey', value: plainKey }) : undefined))).toEqual({
-      status: 'Accepted',
-    });
-    await waitFor(() => partner.handshakes.some((h) => h.identity === 'PW-1' && h.password === plainKey), 5_000, 'reconnect with the plain key');
+    expect(await partner.command('PW-1', 'ChangeConfiguration', { key: 'AuthorizationKey', value: plainKey })).toEqual({ status: 'Accepted' });
+    await waitFor(() => partner.connectedWith('PW-1', plainKey), 5_000, 'reconnect with the plain key');
     expect(partner.refused.filter((r) => r.identity === 'PW-1')).toEqual([]);
     // The key is write-only: GetConfiguration lists it without a value.
-    const cfg = (await waitFor(() => (partner.clients.has('PW-1') ? partner.command('PW-1', 'GetConfiguration', { key: ['AuthorizationKey'] }) : undefined))) as {
-      configurationKey: unknown[];
-    };
+    const cfg = (await partner.command('PW-1', 'GetConfiguration', { key: ['AuthorizationKey'] })) as { configurationKey: unknown[] };
     expect(cfg.configurationKey).toEqual([{ key: 'AuthorizationKey', readonly: false }]);
 
     // A platform restart: a new node on the same NATS reads the partner-set key.

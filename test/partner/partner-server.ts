@@ -116,6 +116,11 @@ export class TestPartner {
     }
   }
 
+  /** True once the current connection of `identity` authenticated with `password`. */
+  connectedWith(identity: string, password: string): boolean {
+    return this.clients.get(identity)?.handshake.password?.toString('utf8') === password;
+  }
+
   callsOf(identity: string, action?: string): PartnerCall[] {
     return this.calls.filter((c) => c.identity === identity && (action === undefined || c.action === action));
   }

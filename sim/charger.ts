@@ -1,0 +1,542 @@
+import type { Phase, PhaseRotation } from '../core/model.js';
+import type { RequestOf } from '../ocpp/actions.js';
+import { changeConfiguration, decodeAuthorizationKey, defaultConfiguration, getConfiguration } from './charger-config.js';
+import {
+  clearChargingProfile,
+  compositeLimit,
+  compositeSchedule,
+  endTransaction,
+  profileLimitAt,
+  setChargingProfile,
+  type InstalledProfile,
+  type ProfileContext,
+} from './charging-profiles.js';
+import type { Scheduler, TimerHandle } from './clock.js';
+import { Car, PILOT_MIN_A } from './ev.js';
+import { OcppCallError, OcppSocket } from './ocpp-socket.js';
+import type { ChargerSpec } from './scenario.js';
+
+export type ConnectorStatus = 'Available' | 'Preparing' | 'Charging' | 'SuspendedEV' | 'SuspendedEVSE' | 'Finishing' | 'Unavailable';
+
+/** What a charger needs from its surroundings: time, the platform's address, and who listens. */
+export interface ChargerHost {
+  readonly scheduler: Scheduler;
+  readonly ocppBaseUrl: string;
+  /** Scenario ms between MeterValues during a transaction. */
+  readonly meterIntervalMs: number;
+  readonly voltage: number;
+  readonly callTimeoutRealMs: number;
+  readonly observer: ChargerObserver;
+  /** The physics changed (a draw): the site recomputes its grid currents. */
+  changed(t: number): void;
+  log(chargerId: string, message: string): void;
+}
+
+/** Hooks the metrics recorder implements; `t` is scenario ms. */
+export interface ChargerObserver {
+  profileReceived(c: SimCharger, t: number, limitA: number | undefined, purpose: string): void;
+  profileAnswered(c: SimCharger, t: number, status: string, limitA: number | undefined): void;
+  /**
+   * The limit the profiles set (what the charger was told), before misbehaviour. `byPlatform`: the
+   * change came from a SetChargingProfile / ClearChargingProfile, not from a session or a reboot.
+   */
+  commandedChanged(c: SimCharger, t: number, before: number, after: number, byPlatform: boolean): void;
+  sessionChanged(c: SimCharger, t: number, event: 'arrived' | 'started' | 'departed'): void;
+}
+
+export const TERMINAL_ORDER: Record<PhaseRotation, [Phase, Phase, Phase]> = {
+  L1L2L3: ['L1', 'L2', 'L3'],
+  L2L3L1: ['L2', 'L3', 'L1'],
+  L3L1L2: ['L3', 'L1', 'L2'],
+  L1L3L2: ['L1', 'L3', 'L2'],
+  L3L2L1: ['L3', 'L2', 'L1'],
+  L2L1L3: ['L2', 'L1', 'L3'],
+};
+
+/**
+ * A simulated OCPP 1.6 charge point with one connector, speaking OCPP-J over a real socket, and the
+ * physics of the car on it: the limit its profiles set, the current the car draws per terminal,
+ * and the energy register. Terminals map to grid phases through the charger's wiring.
+ */
+export class SimCharger {
+  readonly id: string;
+  /** Grid phase of each terminal (1-phase chargers have one). */
+  readonly terminals: readonly Phase[];
+  readonly minCurrent: number;
+  password: string;
+  online = false;
+  registration: 'None' | 'Accepted' | 'Pending' | 'Rejected' = 'None';
+  readonly config: Map<string, string>;
+  profiles: readonly InstalledProfile[] = [];
+  status: ConnectorStatus = 'Available';
+  car: Car | undefined;
+  tx: { transactionId: number; startedAtWall: number } | undefined;
+  energyWh = 0;
+  /** Limit per the installed profiles, or the hardware maximum when none applies. */
+  commandedA: number;
+  /** What the charger actually offers the car (differs from `commandedA` only when misbehaving). */
+  enforcedA: number;
+  /** Current per terminal (A). */
+  readonly draw: [number, number, number] = [0, 0, 0];
+  bootCount = 0;
+  private socket: OcppSocket | undefined;
+  private lastIntegrateT = 0;
+  private frozenA: number | undefined;
+  private ignoreNextProfile = false;
+  private fullUntilProfile = false;
+  private meterTimer: TimerHandle | undefined;
+  private heartbeatTimer: TimerHandle | undefined;
+  private tickTimer: TimerHandle | undefined;
+  private pilotTimers: TimerHandle[] = [];
+  private pendingStop: { transactionId: number; reason: 'Reboot' | 'EVDisconnected' } | undefined;
+  private starting = false;
+  private stopped = false;
+
+  constructor(
+    readonly spec: ChargerSpec,
+    initialPassword: string,
+    private readonly host: ChargerHost,
+  ) {
+    this.id = spec.id;
+    this.password = initialPassword;
+    this.terminals = spec.phases === 1 ? [spec.gridPhase ?? 'L1'] : TERMINAL_ORDER[spec.phaseRotation ?? 'L1L2L3'];
+    this.minCurrent = spec.minCurrent ?? 6;
+    this.config = defaultConfiguration(host.meterIntervalMs / 1000);
+    this.commandedA = spec.maxCurrent;
+    this.enforcedA = spec.maxCurrent;
+  }
+
+  private get t(): number {
+    return this.host.scheduler.time;
+  }
+
+  /** Grid phases the car on this charger draws on (empty without a car). */
+  carPhases(): Phase[] {
+    return this.car ? this.terminals.slice(0, this.car.phases) : [];
+  }
+
+  profileContext(): ProfileContext {
+    return {
+      connectors: 1,
+      maxStackLevel: Number(this.config.get('ChargeProfileMaxStackLevel') ?? 8),
+      transactions: new Map(this.tx ? [[1, { transactionId: this.tx.transactionId, startedAt: this.tx.startedAtWall }]] : []),
+      voltage: this.host.voltage,
+      phases: this.spec.phases,
+      maxCurrent: this.spec.maxCurrent,
+      allowedUnits: ['A', 'W'],
+    };
+  }
+
+  // ---- connection ----
+
+  /** Connects (and boots when `boot`); resolves once registered, or rejects when refused. */
+  async connect(boot: boolean): Promise<void> {
+    const socket = new OcppSocket({
+      baseUrl: this.host.ocppBaseUrl,
+      id: this.id,
+      password: this.password,
+      callTimeoutMs: this.host.callTimeoutRealMs,
+      onCall: (action, payload) => this.onCall(action, payload),
+      onClose: () => this.host.scheduler.external((t) => this.onSocketClosed(t)),
+    });
+    await socket.connect();
+    this.socket = socket;
+    this.host.scheduler.external(() => (this.online = true));
+    if (boot) await this.boot();
+    else await this.sendStatus(true);
+    if (this.pendingStop) await this.flushStop();
+    if (this.car && !this.tx && !this.starting) this.host.scheduler.external((t) => this.startSession(t));
+  }
+
+  private onSocketClosed(t: number): void {
+    if (!this.online) return;
+    this.online = false;
+    this.host.log(this.id, 'socket closed by the platform; reconnecting');
+    if (!this.stopped) this.host.scheduler.at(t + 2_000, () => void this.connect(false).catch((e: unknown) => this.host.log(this.id, `reconnect failed: ${String(e)}`)));
+  }
+
+  private async boot(): Promise<void> {
+    const res = await this.call('BootNotification', { chargePointVendor: 'SimVendor', chargePointModel: 'SimCharger-1', chargePointSerialNumber: this.id.slice(0, 25), firmwareVersion: '1.0.0' });
+    if (!res) return;
+    this.bootCount++;
+    this.registration = res.status;
+    if (res.status === 'Accepted') {
+      this.config.set('HeartbeatInterval', String(res.interval));
+      this.armHeartbeat();
+      await this.sendStatus(true);
+    }
+    else if (res.status === 'Pending') {
+      // The platform provisions the charger (AuthorizationKey) and usually triggers a new boot; if it
+      // does not, boot again after the interval it gave (real seconds), as 1.6 §4.2 says.
+      this.host.scheduler.after(this.host.scheduler.clock.toSim(Math.max(1, res.interval) * 1000), () => {
+        if (this.online && this.registration === 'Pending') void this.boot();
+      });
+    }
+  }
+
+  private armHeartbeat(): void {
+    this.heartbeatTimer?.cancel();
+    const intervalS = Number(this.config.get('HeartbeatInterval') ?? 300);
+    if (!(intervalS > 0) || this.stopped) return;
+    // The interval comes from the platform, which runs in real time.
+    this.heartbeatTimer = this.host.scheduler.after(this.host.scheduler.clock.toSim(intervalS * 1000), () => {
+      if (this.online) void this.call('Heartbeat', {});
+      this.armHeartbeat();
+    });
+  }
+
+  /** A dropped socket (cable, network) for `durationMs`; charging goes on at the limit in force. */
+  goOffline(t: number, durationMs: number): void {
+    this.online = false;
+    this.socket?.terminate();
+    this.host.scheduler.at(t + durationMs, () => void this.connect(false).catch((e: unknown) => this.host.log(this.id, `reconnect failed: ${String(e)}`)));
+  }
+
+  /** A reboot: the relay opens, the transaction is lost, the charger boots again after `durationMs`. */
+  reboot(t: number, durationMs: number): void {
+    this.online = false;
+    this.registration = 'None';
+    this.socket?.terminate();
+    this.heartbeatTimer?.cancel();
+    if (this.tx) this.pendingStop = { transactionId: this.tx.transactionId, reason: 'Reboot' };
+    this.endTx(t);
+    if (this.spec.behaviour.rebootLosesProfiles) this.profiles = [];
+    this.applyOffer(t);
+    this.host.scheduler.at(t + durationMs, () => void this.connect(true).catch((e: unknown) => this.host.log(this.id, `boot after reboot failed: ${String(e)}`)));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const timer of [this.meterTimer, this.heartbeatTimer, this.tickTimer, ...this.pilotTimers]) timer?.cancel();
+    this.socket?.terminate();
+    this.online = false;
+  }
+
+  // ---- sessions ----
+
+  plugIn(t: number, car: Car): void {
+    this.integrate(t);
+    this.car = car;
+    car.pilotA = 0;
+    this.host.observer.sessionChanged(this, t, 'arrived');
+    this.setStatus('Preparing');
+    for (const at of car.changeTimes()) if (at > t) this.host.scheduler.at(at, (tt) => this.car === car && this.updateDraw(tt));
+    if (this.online && this.registration === 'Accepted') this.startSession(t);
+  }
+
+  private startSession(t: number): void {
+    const car = this.car;
+    if (!car || this.tx || this.starting || !this.online) return;
+    this.starting = true;
+    void (async () => {
+      try {
+        const auth = await this.call('Authorize', { idTag: car.spec.idTag });
+        if (!auth || auth.idTagInfo.status !== 'Accepted' || this.car !== car) return;
+        const res = await this.call('StartTransaction', { connectorId: 1, idTag: car.spec.idTag, meterStart: Math.round(this.energyWh), timestamp: new Date().toISOString() });
+        if (!res || this.car !== car) return;
+        this.host.scheduler.external((tt) => {
+          this.tx = { transactionId: res.transactionId, startedAtWall: Date.now() };
+          if (this.spec.behaviour.fullCurrentBeforeProfile) this.fullUntilProfile = true;
+          this.host.observer.sessionChanged(this, tt, 'started');
+          this.applyOffer(tt);
+          this.armMeter();
+          this.armTick();
+        });
+      } finally {
+        this.starting = false;
+      }
+    })();
+    void t;
+  }
+
+  unplug(t: number): void {
+    const car = this.car;
+    if (!car) return;
+    this.setPilot(t, 0, true);
+    this.car = undefined;
+    this.host.observer.sessionChanged(this, t, 'departed');
+    if (this.tx) this.pendingStop = { transactionId: this.tx.transactionId, reason: 'EVDisconnected' };
+    this.endTx(t);
+    this.applyOffer(t);
+    this.setStatus('Available');
+    if (this.online) void this.flushStop();
+  }
+
+  private endTx(t: number): void {
+    this.integrate(t);
+    this.tx = undefined;
+    this.fullUntilProfile = false;
+    this.frozenA = undefined;
+    this.ignoreNextProfile = false;
+    this.profiles = endTransaction(this.profiles, 1);
+    this.meterTimer?.cancel();
+    this.tickTimer?.cancel();
+    for (const p of this.pilotTimers) p.cancel();
+    this.pilotTimers = [];
+    if (this.car) this.setPilot(t, 0, true);
+  }
+
+  private async flushStop(): Promise<void> {
+    const stop = this.pendingStop;
+    if (!stop) return;
+    this.pendingStop = undefined;
+    await this.call('StopTransaction', { transactionId: stop.transactionId, meterStop: Math.round(this.energyWh), timestamp: new Date().toISOString(), reason: stop.reason });
+    await this.sendStatus(false);
+  }
+
+  // ---- physics ----
+
+  /** Recomputes the limit from the profiles and the behaviour, and tells the car (after its delay). */
+  applyOffer(t: number, byPlatform = false): void {
+    const composite = compositeLimit(this.profiles, 1, Date.now(), this.profileContext());
+    const commanded = Math.min(this.spec.maxCurrent, composite ?? this.spec.maxCurrent);
+    const before = this.commandedA;
+    this.commandedA = commanded;
+    if (commanded !== before) this.host.observer.commandedChanged(this, t, before, commanded, byPlatform);
+    const b = this.spec.behaviour;
+    let enforced = commanded;
+    if (this.fullUntilProfile) enforced = this.spec.maxCurrent;
+    else if (this.frozenA !== undefined) enforced = this.frozenA;
+    if (b.ignoresProfileAfterResume && this.tx && this.enforcedA < PILOT_MIN_A && enforced >= PILOT_MIN_A) {
+      // Resumed from 0 A: this firmware ignores the next profile it is sent.
+      this.ignoreNextProfile = true;
+    }
+    if (enforced === this.enforcedA) return;
+    this.enforcedA = enforced;
+    this.refreshStatus();
+    if (this.car && this.tx) this.setPilot(t, enforced, false);
+  }
+
+  /** The car follows a new pilot after its response delay (at once when `now`). */
+  private setPilot(t: number, a: number, now: boolean): void {
+    const car = this.car;
+    if (!car) return;
+    if (now) {
+      for (const p of this.pilotTimers) p.cancel();
+      this.pilotTimers = [];
+      car.pilotA = a;
+      this.updateDraw(t);
+      return;
+    }
+    const timer = this.host.scheduler.at(t + car.responseDelayMs, (tt) => {
+      this.pilotTimers = this.pilotTimers.filter((x) => x !== timer);
+      if (this.car !== car) return;
+      car.pilotA = a;
+      this.updateDraw(tt);
+    });
+    this.pilotTimers.push(timer);
+  }
+
+  /** Energy up to `t` at the draw in force since the last call. */
+  integrate(t: number): void {
+    const dt = t - this.lastIntegrateT;
+    this.lastIntegrateT = t;
+    if (dt <= 0) return;
+    const amps = this.draw[0] + this.draw[1] + this.draw[2];
+    if (amps === 0) return;
+    const wh = (amps * this.host.voltage * dt) / 3_600_000;
+    this.energyWh += wh;
+    this.car?.charge(wh);
+  }
+
+  updateDraw(t: number): void {
+    this.integrate(t);
+    const car = this.car;
+    const a = car && this.tx ? car.drawA(t) : 0;
+    const n = car ? car.phases : 0;
+    let changed = false;
+    for (let i = 0; i < 3; i++) {
+      const v = i < n && i < this.terminals.length ? a : 0;
+      if (this.draw[i] !== v) {
+        this.draw[i] = v;
+        changed = true;
+      }
+    }
+    if (changed) this.host.changed(t);
+    this.refreshStatus();
+  }
+
+  /** While charging, the battery fills: re-evaluate the taper every 30 s of scenario time. */
+  private armTick(): void {
+    this.tickTimer?.cancel();
+    this.tickTimer = this.host.scheduler.after(30_000, (t) => {
+      if (!this.tx) return;
+      this.updateDraw(t);
+      this.armTick();
+    });
+  }
+
+  private refreshStatus(): void {
+    if (!this.car) return this.setStatus('Available');
+    if (!this.tx) return this.setStatus(this.status === 'Finishing' ? 'Finishing' : 'Preparing');
+    if (this.enforcedA < PILOT_MIN_A) return this.setStatus('SuspendedEVSE');
+    if (this.car.demandA(this.t) === 0) return this.setStatus('SuspendedEV');
+    this.setStatus('Charging');
+  }
+
+  private setStatus(status: ConnectorStatus): void {
+    if (status === this.status) return;
+    this.status = status;
+    if (this.online) void this.sendStatus(false);
+  }
+
+  private async sendStatus(withStation: boolean): Promise<void> {
+    const timestamp = new Date().toISOString();
+    if (withStation) await this.call('StatusNotification', { connectorId: 0, status: 'Available', errorCode: 'NoError', timestamp });
+    await this.call('StatusNotification', { connectorId: 1, status: this.status, errorCode: 'NoError', timestamp });
+  }
+
+  private armMeter(): void {
+    this.meterTimer?.cancel();
+    this.meterTimer = this.host.scheduler.after(this.host.meterIntervalMs, (t) => {
+      if (!this.tx) return;
+      // A profile may have a time-varying schedule: re-evaluate it at every sample.
+      this.applyOffer(t);
+      this.updateDraw(t);
+      if (this.online) void this.sendMeterValues('Sample.Periodic');
+      this.armMeter();
+    });
+  }
+
+  private sendMeterValues(context: 'Sample.Periodic' | 'Trigger'): Promise<unknown> {
+    const sample = (measurand: string, value: number, unit: string, phase?: string) => ({
+      value: (Math.round(value * 10) / 10).toString(),
+      context,
+      measurand,
+      ...(phase ? { phase } : {}),
+      location: 'Outlet',
+      unit,
+    });
+    const names = ['L1', 'L2', 'L3'];
+    const currents = this.terminals.map((_p, i) => sample('Current.Import', this.draw[i] ?? 0, 'A', names[i]));
+    const power = (this.draw[0] + this.draw[1] + this.draw[2]) * this.host.voltage;
+    return this.call('MeterValues', {
+      connectorId: 1,
+      ...(this.tx ? { transactionId: this.tx.transactionId } : {}),
+      meterValue: [
+        {
+          timestamp: new Date().toISOString(),
+          sampledValue: [
+            ...currents,
+            sample('Current.Offered', this.enforcedA, 'A'),
+            sample('Power.Active.Import', power, 'W'),
+            { ...sample('Energy.Active.Import.Register', 0, 'Wh'), value: String(Math.round(this.energyWh)) },
+          ] as RequestOf<'MeterValues'>['meterValue'][number]['sampledValue'],
+        },
+      ],
+    });
+  }
+
+  private async call<A extends Parameters<OcppSocket['call']>[0]>(action: A, payload: RequestOf<A>) {
+    if (!this.socket || !this.online) return undefined;
+    try {
+      return await this.socket.call(action, payload);
+    } catch (err) {
+      if (this.online) this.host.log(this.id, `${action} failed: ${String((err as Error).message ?? err)}`);
+      return undefined;
+    }
+  }
+
+  // ---- calls from the Central System ----
+
+  private onCall(action: string, payload: Record<string, unknown>): Promise<object> | object {
+    const handler = this.handlers[action];
+    if (!handler) throw new OcppCallError('NotImplemented', `${action} is not implemented by this charger`);
+    return handler(payload);
+  }
+
+  private readonly handlers: Record<string, (p: Record<string, unknown>) => Promise<object> | object> = {
+    SetChargingProfile: (p) => this.onSetChargingProfile(p as unknown as RequestOf<'SetChargingProfile'>),
+    ClearChargingProfile: (p) =>
+      this.withTime((t) => {
+        const r = clearChargingProfile(this.profiles, p as RequestOf<'ClearChargingProfile'>);
+        this.profiles = r.profiles;
+        this.applyOffer(t, true);
+        return { status: r.status };
+      }),
+    GetCompositeSchedule: (p) => compositeSchedule(this.profiles, p as unknown as RequestOf<'GetCompositeSchedule'>, Date.now(), this.profileContext()),
+    GetConfiguration: (p) => getConfiguration(this.config, (p as RequestOf<'GetConfiguration'>).key),
+    ChangeConfiguration: (p) => {
+      const { key, value } = p as unknown as RequestOf<'ChangeConfiguration'>;
+      const status = changeConfiguration(this.config, key, value);
+      if (status === 'Accepted' && key === 'AuthorizationKey') this.password = decodeAuthorizationKey(value);
+      if (status === 'Accepted' && key === 'HeartbeatInterval') this.armHeartbeat();
+      return { status };
+    },
+    TriggerMessage: (p) => {
+      const { requestedMessage } = p as unknown as RequestOf<'TriggerMessage'>;
+      const follow: Record<string, () => Promise<unknown>> = {
+        BootNotification: () => this.boot(),
+        Heartbeat: () => this.call('Heartbeat', {}),
+        StatusNotification: () => this.sendStatus(false),
+        MeterValues: () => this.sendMeterValues('Trigger'),
+        DiagnosticsStatusNotification: () => this.call('DiagnosticsStatusNotification', { status: 'Idle' }),
+        FirmwareStatusNotification: () => this.call('FirmwareStatusNotification', { status: 'Idle' }),
+      };
+      const f = follow[requestedMessage];
+      if (!f) return { status: 'NotImplemented' };
+      setImmediate(() => void f());
+      return { status: 'Accepted' };
+    },
+    Reset: () => {
+      setImmediate(() => this.host.scheduler.external((t) => this.reboot(t, 5_000)));
+      return { status: 'Accepted' };
+    },
+    RemoteStartTransaction: (p) =>
+      this.withTime((t) => {
+        const req = p as unknown as RequestOf<'RemoteStartTransaction'>;
+        if (!this.car || this.tx || (req.connectorId !== undefined && req.connectorId !== 1)) return { status: 'Rejected' };
+        this.startSession(t);
+        return { status: 'Accepted' };
+      }),
+    RemoteStopTransaction: (p) =>
+      this.withTime((t) => {
+        const req = p as unknown as RequestOf<'RemoteStopTransaction'>;
+        if (!this.tx || this.tx.transactionId !== req.transactionId) return { status: 'Rejected' };
+        this.pendingStop = { transactionId: this.tx.transactionId, reason: 'EVDisconnected' };
+        this.endTx(t);
+        this.status = 'Finishing';
+        setImmediate(() => void this.flushStop());
+        return { status: 'Accepted' };
+      }),
+    ChangeAvailability: () => ({ status: this.tx ? 'Scheduled' : 'Accepted' }),
+    UnlockConnector: () => ({ status: this.tx ? 'UnlockFailed' : 'Unlocked' }),
+    ClearCache: () => ({ status: 'Accepted' }),
+    DataTransfer: () => ({ status: 'UnknownVendorId' }),
+    GetLocalListVersion: () => ({ listVersion: 0 }),
+    SendLocalList: () => ({ status: 'Accepted' }),
+    ReserveNow: () => ({ status: 'Rejected' }),
+    CancelReservation: () => ({ status: 'Rejected' }),
+    GetDiagnostics: () => ({}),
+    UpdateFirmware: () => ({}),
+  };
+
+  private withTime<T>(fn: (t: number) => T): T {
+    let out: T | undefined;
+    this.host.scheduler.external((t) => (out = fn(t)));
+    return out as T;
+  }
+
+  private async onSetChargingProfile(req: RequestOf<'SetChargingProfile'>): Promise<object> {
+    const p = req.csChargingProfiles;
+    const limitNow = (): number | undefined => profileLimitAt(p, Date.now(), this.profileContext(), this.tx?.startedAtWall);
+    this.withTime((t) => this.host.observer.profileReceived(this, t, limitNow(), p.chargingProfilePurpose));
+    const late = this.spec.behaviour.acceptLateS;
+    if (late) await new Promise<void>((resolve) => this.host.scheduler.after(late * 1000, () => resolve()));
+    return this.withTime((t) => {
+      const r = setChargingProfile(this.profiles, req, this.profileContext());
+      if (r.status === 'Accepted') {
+        this.profiles = r.profiles;
+        if (this.tx) this.fullUntilProfile = false;
+        if (this.ignoreNextProfile) {
+          // The bug: accepted, but the charger keeps the limit it resumed with.
+          this.ignoreNextProfile = false;
+          this.frozenA = this.enforcedA;
+        } else this.frozenA = undefined;
+        this.applyOffer(t, true);
+      }
+      this.host.observer.profileAnswered(this, t, r.status, limitNow());
+      return { status: r.status };
+    });
+  }
+}

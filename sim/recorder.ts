@@ -1,0 +1,444 @@
+import type { PhaseCurrents } from '../core/model.js';
+import { achievableCurrent, type CarDemand } from './capacity.js';
+import type { SimCharger } from './charger.js';
+import { PILOT_MIN_A } from './ev.js';
+import { PHASE_LIST, type Site, type SiteListener } from './site.js';
+
+/** A step function: value v[i] from t[i] (scenario ms) until t[i+1]. */
+export interface Series {
+  t: number[];
+  v: number[];
+}
+
+const EPS = 0.01;
+
+function push(s: Series, t: number, v: number): void {
+  const n = s.v.length;
+  if (n > 0 && s.v[n - 1] === v) return;
+  if (n > 0 && s.t[n - 1] === t) {
+    s.v[n - 1] = v;
+    if (n > 1 && s.v[n - 2] === v) {
+      s.t.pop();
+      s.v.pop();
+    }
+    return;
+  }
+  s.t.push(t);
+  s.v.push(v);
+}
+
+const newSeries = (): Series => ({ t: [], v: [] });
+
+export interface OvershootEpisode {
+  site: string;
+  phase: string;
+  startS: number;
+  endS: number;
+  peakA: number;
+  /** Part of the integral the platform's own commands caused (A*s). */
+  platformAs: number;
+}
+
+export interface PhaseTrack {
+  current: Series;
+  fuse: Series;
+  known: Series;
+  commanded: Series;
+  base: Series;
+  allocated: Series;
+  overPeakA: number;
+  overAs: number;
+  overS: number;
+  platformPeakA: number;
+  platformAs: number;
+  platformS: number;
+  /** Raised by a platform increase that left commanded + known load above the known limit. */
+  platformFlag: boolean;
+  episodeStart: number | undefined;
+  episodePeak: number;
+  episodePlatformAs: number;
+}
+
+export interface SessionTrack {
+  charger: string;
+  mask: number;
+  arriveT: number;
+  startT?: number;
+  firstEnergyT?: number;
+  departT?: number;
+  waitingSince?: number;
+  longestWaitMs: number;
+}
+
+export interface ReclaimEpisode {
+  charger: string;
+  startS: number;
+  /** Seconds until the offer came down to draw + headroom; undefined = never reclaimed. */
+  reclaimS?: number;
+  durationS: number;
+}
+
+export interface ChargerTrack {
+  id: string;
+  site: string;
+  min: number;
+  profiles: number;
+  profileLog: { t: number; limit: number | undefined; status?: string }[];
+  offersInGap: number;
+  pauses: number;
+  resumes: number;
+  commanded: Series;
+  draw: Series;
+  demand: Series;
+  sessions: SessionTrack[];
+  underDraw: { start: number; contended: boolean } | undefined;
+}
+
+export interface SiteTrack {
+  id: string;
+  phases: Record<string, PhaseTrack>;
+  lastT: number;
+  snapshot: { current: PhaseCurrents; fuse: PhaseCurrents; known: PhaseCurrents; commanded: PhaseCurrents; chargerSum: PhaseCurrents; achievable: number };
+  deliveredAs: number;
+  achievableAs: number;
+  /** (t, known limit) history, for judging increases against what the platform could know then. */
+  knownHistory: { t: number; k: PhaseCurrents }[];
+  capacityCache: Map<string, number>;
+}
+
+export interface RecorderOptions {
+  /** Reclaim rule of the platform (A), to judge reclaim: under-draw = demand < offer - threshold. */
+  reclaimThresholdA: number;
+  reclaimHeadroomA: number;
+  /** Increases are judged against the most permissive known limit within this window (ms). */
+  graceMs: number;
+}
+
+export interface OrderingViolation {
+  charger: string;
+  t: number;
+  limit: number;
+  phase: string;
+  sum: number;
+  known: number;
+}
+
+/**
+ * Records what happens during a run and accumulates the metrics exactly: every quantity is piecewise
+ * constant between two changes, and each change integrates the interval that just ended.
+ */
+export class Recorder implements SiteListener {
+  readonly sites = new Map<string, SiteTrack>();
+  readonly chargers = new Map<string, ChargerTrack>();
+  readonly episodes: OvershootEpisode[] = [];
+  readonly reclaims: ReclaimEpisode[] = [];
+  readonly orderingViolations: OrderingViolation[] = [];
+  readonly notes: string[] = [];
+  private readonly siteOf = new Map<string, Site>();
+
+  constructor(private readonly opts: RecorderOptions) {}
+
+  addSite(site: Site): void {
+    const zero = (): PhaseCurrents => ({ L1: 0, L2: 0, L3: 0 });
+    const phases: Record<string, PhaseTrack> = {};
+    for (const p of PHASE_LIST) {
+      phases[p] = {
+        current: newSeries(),
+        fuse: newSeries(),
+        known: newSeries(),
+        commanded: newSeries(),
+        base: newSeries(),
+        allocated: newSeries(),
+        overPeakA: 0,
+        overAs: 0,
+        overS: 0,
+        platformPeakA: 0,
+        platformAs: 0,
+        platformS: 0,
+        platformFlag: false,
+        episodeStart: undefined,
+        episodePeak: 0,
+        episodePlatformAs: 0,
+      };
+    }
+    this.sites.set(site.id, {
+      id: site.id,
+      phases,
+      lastT: 0,
+      snapshot: { current: zero(), fuse: { ...site.fuse }, known: site.knownLimit(), commanded: zero(), chargerSum: zero(), achievable: 0 },
+      deliveredAs: 0,
+      achievableAs: 0,
+      knownHistory: [{ t: 0, k: site.knownLimit() }],
+      capacityCache: new Map(),
+    });
+    this.siteOf.set(site.id, site);
+    for (const c of site.chargers) {
+      this.chargers.set(c.id, {
+        id: c.id,
+        site: site.id,
+        min: c.minCurrent,
+        profiles: 0,
+        profileLog: [],
+        offersInGap: 0,
+        pauses: 0,
+        resumes: 0,
+        commanded: newSeries(),
+        draw: newSeries(),
+        demand: newSeries(),
+        sessions: [],
+        underDraw: undefined,
+      });
+    }
+    this.siteChanged(site, 0);
+  }
+
+  // ---- hooks ----
+
+  profileReceived(c: SimCharger, t: number, limitA: number | undefined): void {
+    const track = this.chargers.get(c.id);
+    if (!track) return;
+    track.profiles++;
+    track.profileLog.push({ t, limit: limitA });
+    if (limitA !== undefined && limitA > EPS && limitA < track.min - 1e-6) {
+      track.offersInGap++;
+      this.notes.push(`${c.id}: offer ${limitA} A in (0, ${track.min}) at ${(t / 1000).toFixed(1)} s`);
+    }
+  }
+
+  profileAnswered(c: SimCharger, _t: number, status: string): void {
+    const track = this.chargers.get(c.id);
+    const last = track?.profileLog[track.profileLog.length - 1];
+    if (last && last.status === undefined) last.status = status;
+  }
+
+  commandedChanged(c: SimCharger, t: number, before: number, after: number, byPlatform: boolean): void {
+    const track = this.chargers.get(c.id);
+    const site = this.siteOf.get(track?.site ?? '');
+    if (!track || !site) return;
+    const session = track.sessions[track.sessions.length - 1];
+    if (c.car && session?.startT !== undefined) {
+      if (before >= PILOT_MIN_A && after < PILOT_MIN_A) track.pauses++;
+      else if (before < PILOT_MIN_A && after >= PILOT_MIN_A && track.pauses > track.resumes) track.resumes++;
+    }
+    if (after > EPS && after < track.min - 1e-6) track.offersInGap++;
+    if (byPlatform && after > before && c.car) this.checkIncrease(site, c, t, after);
+    this.siteChanged(site, t);
+  }
+
+  sessionChanged(c: SimCharger, t: number, event: 'arrived' | 'started' | 'departed'): void {
+    const track = this.chargers.get(c.id);
+    if (!track) return;
+    if (event === 'arrived') {
+      let mask = 0;
+      for (const p of c.carPhases()) mask |= 1 << PHASE_LIST.indexOf(p);
+      track.sessions.push({ charger: c.id, mask, arriveT: t, longestWaitMs: 0 });
+    }
+    const s = track.sessions[track.sessions.length - 1];
+    if (!s) return;
+    if (event === 'started' && s.startT === undefined) s.startT = t;
+    if (event === 'departed') {
+      this.closeWait(s, t);
+      s.departT = t;
+      this.closeUnderDraw(track, t, false);
+    }
+  }
+
+  /** A sample of the balancer's own view (its committed load per phase). */
+  allocationSample(siteId: string, t: number, allocated: PhaseCurrents): void {
+    const site = this.sites.get(siteId);
+    if (!site) return;
+    for (const p of PHASE_LIST) push(site.phases[p]!.allocated, t, Math.round(allocated[p] * 10) / 10);
+  }
+
+  // ---- the core: integrate, then take the new state ----
+
+  siteChanged(site: Site, t: number): void {
+    const track = this.sites.get(site.id);
+    if (!track) return;
+    this.integrate(track, t);
+    const snap = track.snapshot;
+    const known = site.knownLimit();
+    const lastKnown = track.knownHistory[track.knownHistory.length - 1]!.k;
+    if (PHASE_LIST.some((p) => lastKnown[p] !== known[p])) track.knownHistory.push({ t, k: known });
+    snap.known = known;
+    snap.fuse = { ...site.fuse };
+    snap.current = site.gridCurrents();
+    snap.chargerSum = { L1: snap.current.L1 - site.base.L1, L2: snap.current.L2 - site.base.L2, L3: snap.current.L3 - site.base.L3 };
+    snap.commanded = commandedLoad(site);
+    snap.achievable = this.achievable(track, site, t);
+    for (const p of PHASE_LIST) {
+      const ph = track.phases[p]!;
+      if (ph.platformFlag && snap.commanded[p] <= known[p] + EPS) ph.platformFlag = false;
+      push(ph.current, t, round2(snap.current[p]));
+      push(ph.fuse, t, snap.fuse[p]);
+      push(ph.known, t, round2(known[p]));
+      push(ph.commanded, t, round2(snap.commanded[p]));
+      push(ph.base, t, round2(site.base[p]));
+      const over = snap.current[p] - snap.fuse[p] > EPS;
+      if (over && ph.episodeStart === undefined) {
+        ph.episodeStart = t;
+        ph.episodePeak = 0;
+        ph.episodePlatformAs = 0;
+      } else if (!over && ph.episodeStart !== undefined) this.closeEpisode(site.id, p, ph, t);
+    }
+    for (const c of site.chargers) this.trackCharger(site, c, t);
+  }
+
+  /** Ends the run: integrates up to `t` and closes whatever is open. */
+  finish(t: number): void {
+    for (const [id, track] of this.sites) {
+      this.integrate(track, t);
+      for (const p of PHASE_LIST) {
+        const ph = track.phases[p]!;
+        if (ph.episodeStart !== undefined) this.closeEpisode(id, p, ph, t);
+      }
+    }
+    for (const c of this.chargers.values()) {
+      const s = c.sessions[c.sessions.length - 1];
+      if (s && s.departT === undefined) this.closeWait(s, t);
+      this.closeUnderDraw(c, t, false);
+    }
+  }
+
+  private integrate(track: SiteTrack, t: number): void {
+    const dt = t - track.lastT;
+    if (dt <= 0) return;
+    const dtS = dt / 1000;
+    const snap = track.snapshot;
+    let delivered = 0;
+    for (const p of PHASE_LIST) {
+      const ph = track.phases[p]!;
+      delivered += snap.chargerSum[p];
+      const over = Math.max(0, snap.current[p] - snap.fuse[p]);
+      if (over > EPS) {
+        ph.overAs += over * dtS;
+        ph.overS += dtS;
+        ph.overPeakA = Math.max(ph.overPeakA, over);
+        ph.episodePeak = Math.max(ph.episodePeak, over);
+        if (ph.platformFlag) {
+          const share = Math.min(over, Math.max(0, snap.commanded[p] - snap.known[p]));
+          if (share > EPS) {
+            ph.platformAs += share * dtS;
+            ph.platformS += dtS;
+            ph.platformPeakA = Math.max(ph.platformPeakA, share);
+            ph.episodePlatformAs += share * dtS;
+          }
+        }
+      }
+    }
+    track.deliveredAs += delivered * dtS;
+    track.achievableAs += snap.achievable * dtS;
+    track.lastT = t;
+  }
+
+  private closeEpisode(site: string, phase: string, ph: PhaseTrack, t: number): void {
+    this.episodes.push({
+      site,
+      phase,
+      startS: (ph.episodeStart ?? t) / 1000,
+      endS: t / 1000,
+      peakA: round2(ph.episodePeak),
+      platformAs: round2(ph.episodePlatformAs),
+    });
+    ph.episodeStart = undefined;
+  }
+
+  /**
+   * An increase applied by a charger: with every charger counted at the limit it has accepted, on
+   * the phases its car draws on, a phase above the most permissive limit the platform knew in the
+   * last `graceMs` means the increase went out before the decrease it depended on was accepted.
+   */
+  private checkIncrease(site: Site, c: SimCharger, t: number, limit: number): void {
+    const track = this.sites.get(site.id)!;
+    const load = commandedLoad(site);
+    const permissive = permissiveKnown(track, t, this.opts.graceMs);
+    for (const p of c.carPhases()) {
+      if (load[p] > permissive[p] + EPS) {
+        this.orderingViolations.push({ charger: c.id, t, limit, phase: p, sum: round2(load[p]), known: round2(permissive[p]) });
+        track.phases[p]!.platformFlag = true;
+      }
+    }
+  }
+
+  private achievable(track: SiteTrack, site: Site, t: number): number {
+    const cars: CarDemand[] = [];
+    for (const c of site.chargers) {
+      if (!c.car) continue;
+      let mask = 0;
+      for (const p of c.carPhases()) mask |= 1 << PHASE_LIST.indexOf(p);
+      cars.push({ mask, min: Math.max(c.minCurrent, PILOT_MIN_A), demand: Math.min(c.spec.maxCurrent, c.car.demandA(t)) });
+    }
+    const headroom: [number, number, number] = [site.fuse.L1 - site.base.L1, site.fuse.L2 - site.base.L2, site.fuse.L3 - site.base.L3];
+    const key = `${headroom.map((h) => h.toFixed(1)).join(',')}|${cars.map((c) => `${c.mask}:${c.min}:${c.demand}`).sort().join(',')}`;
+    let v = track.capacityCache.get(key);
+    if (v === undefined) {
+      v = achievableCurrent(headroom, cars);
+      if (track.capacityCache.size > 20_000) track.capacityCache.clear();
+      track.capacityCache.set(key, v);
+    }
+    return v;
+  }
+
+  private trackCharger(site: Site, c: SimCharger, t: number): void {
+    const track = this.chargers.get(c.id)!;
+    const demand = c.car ? Math.min(c.spec.maxCurrent, c.car.demandA(t)) : 0;
+    const drawn = Math.max(c.draw[0], c.draw[1], c.draw[2]);
+    push(track.commanded, t, c.commandedA);
+    push(track.draw, t, round2(drawn));
+    push(track.demand, t, demand);
+    const s = track.sessions[track.sessions.length - 1];
+    if (!c.car || !s || s.departT !== undefined) return;
+    if (drawn > 0 && s.firstEnergyT === undefined) s.firstEnergyT = t;
+    if (demand > 0 && c.commandedA < PILOT_MIN_A) s.waitingSince ??= t;
+    else this.closeWait(s, t);
+    // Reclaim: the car draws (wants) well below its offer; the offer should come down to draw + headroom.
+    const under = c.tx !== undefined && c.commandedA >= PILOT_MIN_A && demand < c.commandedA - this.opts.reclaimThresholdA;
+    if (under && !track.underDraw) track.underDraw = { start: t, contended: false };
+    if (!track.underDraw) return;
+    if (!under) return this.closeUnderDraw(track, t, false);
+    const target = Math.max(c.minCurrent, Math.ceil(demand + this.opts.reclaimHeadroomA));
+    if (c.commandedA <= target + 0.5) return this.closeUnderDraw(track, t, true);
+    if (!track.underDraw.contended) track.underDraw.contended = this.othersHungry(site, c, t);
+  }
+
+  private othersHungry(site: Site, c: SimCharger, t: number): boolean {
+    const mine = new Set(c.carPhases());
+    return site.chargers.some((o) => o !== c && o.car !== undefined && o.carPhases().some((p) => mine.has(p)) && Math.min(o.spec.maxCurrent, o.car.demandA(t)) > o.commandedA + 0.5);
+  }
+
+  private closeUnderDraw(track: ChargerTrack, t: number, reclaimed: boolean): void {
+    const u = track.underDraw;
+    if (!u) return;
+    track.underDraw = undefined;
+    const durationS = (t - u.start) / 1000;
+    if (!u.contended) return;
+    if (reclaimed) this.reclaims.push({ charger: track.id, startS: u.start / 1000, reclaimS: durationS, durationS });
+    else if (durationS > 0) this.reclaims.push({ charger: track.id, startS: u.start / 1000, durationS });
+  }
+
+  private closeWait(s: SessionTrack, t: number): void {
+    if (s.waitingSince === undefined) return;
+    s.longestWaitMs = Math.max(s.longestWaitMs, t - s.waitingSince);
+    s.waitingSince = undefined;
+  }
+}
+
+/** Sum per grid phase of the limits the chargers accepted, on the phases their cars draw on. */
+export function commandedLoad(site: Site): PhaseCurrents {
+  const out = { L1: 0, L2: 0, L3: 0 };
+  for (const c of site.chargers) for (const p of c.carPhases()) out[p] += c.commandedA;
+  return out;
+}
+
+function permissiveKnown(track: SiteTrack, t: number, graceMs: number): PhaseCurrents {
+  const h = track.knownHistory;
+  const out = { L1: 0, L2: 0, L3: 0 };
+  for (let i = h.length - 1; i >= 0; i--) {
+    const e = h[i]!;
+    for (const p of PHASE_LIST) out[p] = Math.max(out[p], e.k[p]);
+    if (e.t <= t - graceMs) break;
+  }
+  return out;
+}
+
+const round2 = (v: number): number => Math.round(v * 100) / 100;

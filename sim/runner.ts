@@ -1,0 +1,318 @@
+import { performance } from 'node:perf_hooks';
+import { SimClock, Scheduler } from './clock.js';
+import { computeMetrics, type ScenarioMetrics } from './metrics.js';
+import { processUsage, startPlatform, type PlatformHandle, type ProcessUsage } from './platform.js';
+import { Random } from './random.js';
+import { Recorder } from './recorder.js';
+import type { InstallationSpec, Scenario } from './scenario.js';
+import { Site } from './site.js';
+
+/** Platform defaults (core/config.ts, core/schemas.ts) in scenario time, before compression. */
+const DEFAULTS = {
+  heartbeatIntervalS: 300,
+  callTimeoutMs: 30_000,
+  pingIntervalMs: 60_000,
+  coalesceMs: 5,
+  profileTimeoutMs: 10_000,
+  retryMs: 5_000,
+  reclaimAfterMs: 60_000,
+  reclaimHeadroomA: 2,
+  reclaimThresholdA: 3,
+  settleMs: 5_000,
+  deadbandA: 1,
+  minChangeIntervalMs: 10_000,
+  rotationIntervalMs: 900_000,
+  minRunMs: 300_000,
+  minPauseMs: 120_000,
+} as const;
+
+/**
+ * Floors (real ms) below which a compressed duration would measure the machine rather than the
+ * platform: a call timeout shorter than a GC pause, a ping storm. Reported with the effective values.
+ */
+const REAL_FLOORS = { callTimeoutMs: 1_000, pingIntervalMs: 1_000, profileTimeoutMs: 250, coalesceMs: 1, retryMs: 10 } as const;
+
+export const INITIAL_PASSWORD = 'sim-initial-password';
+
+export interface PlatformTiming {
+  /** The env the platform got (real time). */
+  env: Record<string, string>;
+  /** Every platform duration as the scenario sees it (scenario ms after the floors). */
+  effective: Record<string, number>;
+}
+
+/** Every platform duration of the scenario, compressed by `k`, as env for the node. */
+export function platformEnv(s: Scenario, k: number): PlatformTiming {
+  const knobs = { ...DEFAULTS, ...s.platform };
+  const scale = (ms: number, floor = 0): number => Math.max(floor, Math.round(ms / k));
+  const env: Record<string, string> = {
+    HEARTBEAT_INTERVAL_S: String(Math.max(1, Math.round(knobs.heartbeatIntervalS / k))),
+    OCPP_CALL_TIMEOUT_MS: String(scale(knobs.callTimeoutMs, REAL_FLOORS.callTimeoutMs)),
+    OCPP_PING_INTERVAL_MS: String(scale(knobs.pingIntervalMs, REAL_FLOORS.pingIntervalMs)),
+    BALANCER_COALESCE_MS: String(scale(knobs.coalesceMs, REAL_FLOORS.coalesceMs)),
+    BALANCER_PROFILE_TIMEOUT_MS: String(scale(knobs.profileTimeoutMs, REAL_FLOORS.profileTimeoutMs)),
+    BALANCER_RETRY_MS: String(scale(knobs.retryMs, REAL_FLOORS.retryMs)),
+    BALANCER_RECLAIM_AFTER_MS: String(scale(knobs.reclaimAfterMs)),
+    BALANCER_RECLAIM_HEADROOM_A: String(knobs.reclaimHeadroomA),
+    BALANCER_RECLAIM_THRESHOLD_A: String(knobs.reclaimThresholdA),
+    OCPP_LOG: 'off',
+  };
+  const effective: Record<string, number> = {
+    heartbeatIntervalS: Number(env.HEARTBEAT_INTERVAL_S) * k,
+    callTimeoutMs: Number(env.OCPP_CALL_TIMEOUT_MS) * k,
+    pingIntervalMs: Number(env.OCPP_PING_INTERVAL_MS) * k,
+    coalesceMs: Number(env.BALANCER_COALESCE_MS) * k,
+    profileTimeoutMs: Number(env.BALANCER_PROFILE_TIMEOUT_MS) * k,
+    retryMs: Number(env.BALANCER_RETRY_MS) * k,
+    reclaimAfterMs: Number(env.BALANCER_RECLAIM_AFTER_MS) * k,
+  };
+  return { env, effective };
+}
+
+/** The installation's balancer settings for the API, compressed. */
+export function balancerSettings(spec: InstallationSpec, k: number): Record<string, number> {
+  const b = { ...DEFAULTS, ...spec.balancer };
+  return {
+    safetyMarginA: spec.safetyMarginA ?? 0,
+    deadbandA: b.deadbandA,
+    settleMs: Math.round(b.settleMs / k),
+    minChangeIntervalMs: Math.round(b.minChangeIntervalMs / k),
+    rotationIntervalMs: Math.round(b.rotationIntervalMs / k),
+    minRunMs: Math.round(b.minRunMs / k),
+    minPauseMs: Math.round(b.minPauseMs / k),
+  };
+}
+
+/** Default compression: the scenario runs in about a minute of real time (at most 240x). */
+export function defaultCompression(s: Scenario): number {
+  return s.compression ?? Math.max(1, Math.min(240, Math.round(s.durationS / 60)));
+}
+
+export interface RunOptions {
+  compression?: number;
+  mode?: 'in-process' | 'child';
+  /** Use this platform instead of starting one (its env must match `platformEnv`). */
+  platform?: PlatformHandle;
+  /** Prefix for installation and charger ids, so several runs can share one platform. */
+  idPrefix?: string;
+  platformLogFile?: string;
+  onProgress?: (p: Progress) => void;
+  log?: (line: string) => void;
+  /** Seconds between samples of the balancer's own view (scenario time). */
+  allocationSampleS?: number;
+  /** Charger connections opened in parallel during setup. */
+  connectBatch?: number;
+}
+
+export interface Progress {
+  phase: 'setup' | 'running' | 'done';
+  simS: number;
+  totalS: number;
+  realS: number;
+  detail?: string;
+}
+
+export interface RunResult {
+  scenario: Scenario;
+  metrics: ScenarioMetrics;
+  recorder: Recorder;
+  timing: PlatformTiming;
+  run: {
+    compression: number;
+    setupRealS: number;
+    runRealS: number;
+    schedulerLagMaxMs: number;
+    schedulerLagP99Ms: number;
+    simulatorCpuS: number;
+    platform?: { mode: string; cpuS: number; cpuPct: number; rssMiB: number; peakRssMiB: number; natsCpuS?: number; natsRssMiB?: number; samples: { realS: number; cpuPct: number; rssMiB: number }[] };
+  };
+  logs: string[];
+}
+
+function withPrefix(s: Scenario, prefix: string): Scenario {
+  if (!prefix) return s;
+  const id = (x: string): string => `${prefix}${x}`;
+  return {
+    ...s,
+    installations: s.installations.map((inst) => ({
+      ...inst,
+      id: id(inst.id),
+      chargers: inst.chargers.map((c) => ({ ...c, id: id(c.id) })),
+      cars: inst.cars.map((c) => ({ ...c, charger: id(c.charger) })),
+      events: inst.events.map((e) => ('charger' in e ? { ...e, charger: id(e.charger) } : e)),
+    })),
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a scenario against a platform node and returns its metrics. */
+export async function runScenario(input: Scenario, opts: RunOptions = {}): Promise<RunResult> {
+  const scenario = withPrefix(input, opts.idPrefix ?? '');
+  const k = opts.compression ?? defaultCompression(scenario);
+  const timing = platformEnv(scenario, k);
+  const logs: string[] = [];
+  const log = (line: string): void => {
+    if (logs.length < 5_000) logs.push(line);
+    opts.log?.(line);
+  };
+  const realStart = performance.now();
+  const cpuStart = process.cpuUsage();
+  const progress = (p: Omit<Progress, 'realS' | 'totalS'>): void => opts.onProgress?.({ ...p, totalS: scenario.durationS, realS: (performance.now() - realStart) / 1000 });
+  progress({ phase: 'setup', simS: 0, detail: 'starting the platform' });
+  const platform = opts.platform ?? (await startPlatform({ mode: opts.mode ?? 'in-process', env: timing.env, ...(opts.platformLogFile ? { logFile: opts.platformLogFile } : {}) }));
+  const clock = new SimClock(k);
+  const scheduler = new Scheduler(clock);
+  const knobs = { ...DEFAULTS, ...scenario.platform };
+  const recorder = new Recorder({
+    reclaimThresholdA: knobs.reclaimThresholdA,
+    reclaimHeadroomA: knobs.reclaimHeadroomA,
+    // A SetChargingProfile decided just before the platform learnt of a lower limit may still be on the wire.
+    graceMs: Math.max(1_000, clock.toSim(150)),
+  });
+  const rnd = new Random(scenario.seed);
+  const sites: Site[] = [];
+  try {
+    progress({ phase: 'setup', simS: 0, detail: 'creating installations and chargers' });
+    for (const inst of scenario.installations) {
+      await platform.api.createInstallation({ id: inst.id, name: `Simulated ${inst.id}`, fuse: inst.fuse, chargerPassword: INITIAL_PASSWORD, balancer: balancerSettings(inst, k) });
+      for (const c of inst.chargers) {
+        await platform.api.putCharger(inst.id, c.id, {
+          phases: c.phases,
+          ...(c.phases === 3 ? { phaseRotation: c.phaseRotation ?? 'L1L2L3' } : { gridPhase: c.gridPhase ?? 'L1' }),
+          maxCurrent: c.maxCurrent,
+          ...(c.minCurrent !== undefined ? { minCurrent: c.minCurrent } : {}),
+          ...(c.priority !== undefined ? { priority: c.priority } : {}),
+          ...(c.profilePurpose ? { profilePurpose: c.profilePurpose } : {}),
+        });
+      }
+    }
+    for (const inst of scenario.installations) {
+      const until = performance.now() + 20_000;
+      while (!(await platform.api.balancerStatus(inst.id, 500))) {
+        if (performance.now() > until) throw new Error(`no balancer for ${inst.id}`);
+        await sleep(50);
+      }
+    }
+    for (const inst of scenario.installations) {
+      const site = new Site(inst, {
+        scheduler,
+        api: platform.api,
+        listener: recorder,
+        rnd,
+        initialPassword: INITIAL_PASSWORD,
+        charger: {
+          ocppBaseUrl: platform.ocppBaseUrl,
+          meterIntervalMs: scenario.meterIntervalS * 1000,
+          voltage: scenario.voltage,
+          callTimeoutRealMs: 15_000,
+          log: (id, m) => log(`${id}: ${m}`),
+        },
+        log,
+      });
+      sites.push(site);
+      recorder.addSite(site);
+    }
+    const all = sites.flatMap((s) => s.chargers);
+    const batch = opts.connectBatch ?? 50;
+    for (let i = 0; i < all.length; i += batch) {
+      progress({ phase: 'setup', simS: 0, detail: `connecting chargers ${i}/${all.length}` });
+      await Promise.all(all.slice(i, i + batch).map((c) => c.connect(true).catch((e: unknown) => log(`${c.id}: connect failed: ${String(e)}`))));
+    }
+    // Registered, provisioned (own password) and holding the platform's first limit.
+    const until = performance.now() + 30_000;
+    while (all.some((c) => c.registration !== 'Accepted' || c.commandedA === c.spec.maxCurrent)) {
+      if (performance.now() > until) {
+        log(`setup: ${all.filter((c) => c.registration !== 'Accepted').length} chargers not registered, ${all.filter((c) => c.commandedA === c.spec.maxCurrent).length} without a first profile`);
+        break;
+      }
+      await sleep(20);
+    }
+    const setupRealS = (performance.now() - realStart) / 1000;
+
+    // ---- run ----
+    const usageStart = platform.pid ? processUsage(platform.pid) : undefined;
+    const natsStart = platform.natsPid ? processUsage(platform.natsPid) : undefined;
+    const simCpuStart = process.cpuUsage();
+    const runStart = performance.now();
+    const samples: { realS: number; cpuPct: number; rssMiB: number }[] = [];
+    let lastUsage = usageStart;
+    let lastSampleAt = runStart;
+    clock.start();
+    scheduler.start();
+    for (const s of sites) s.start();
+    const sampleMs = (opts.allocationSampleS ?? Math.max(5, Math.min(60, scenario.durationS / 400))) * 1000;
+    const sampleAllocations = (t: number): void => {
+      void Promise.all(
+        sites.map(async (s) => {
+          const st = await platform.api.balancerStatus(s.id);
+          if (st) scheduler.external((tt) => recorder.allocationSample(s.id, tt, st.allocated));
+        }),
+      );
+      scheduler.at(t + sampleMs, sampleAllocations);
+    };
+    scheduler.at(0, sampleAllocations);
+    const ticker = setInterval(() => {
+      const simS = Math.min(scenario.durationS, clock.now() / 1000);
+      progress({ phase: 'running', simS });
+      if (platform.pid) {
+        const u = processUsage(platform.pid);
+        const now = performance.now();
+        if (u && lastUsage && now - lastSampleAt >= 1_000) {
+          samples.push({ realS: (now - runStart) / 1000, cpuPct: (100 * (u.cpuS - lastUsage.cpuS)) / ((now - lastSampleAt) / 1000), rssMiB: Math.round(u.rssMiB) });
+          lastUsage = u;
+          lastSampleAt = now;
+        }
+      }
+    }, 250);
+    await new Promise<void>((resolve) => scheduler.at(scenario.durationS * 1000, () => resolve()));
+    clearInterval(ticker);
+    const endMs = scenario.durationS * 1000;
+    recorder.finish(endMs);
+    const runRealS = (performance.now() - runStart) / 1000;
+    const simCpu = process.cpuUsage(simCpuStart);
+    const usageEnd = platform.pid ? processUsage(platform.pid) : undefined;
+    const natsEnd = platform.natsPid ? processUsage(platform.natsPid) : undefined;
+    scheduler.stop();
+    for (const s of sites) s.stop();
+    progress({ phase: 'done', simS: scenario.durationS });
+    const metrics = computeMetrics(recorder, { scenario: scenario.name, durationS: scenario.durationS, compression: k });
+    void cpuStart;
+    return {
+      scenario,
+      metrics,
+      recorder,
+      timing,
+      run: {
+        compression: k,
+        setupRealS: round(setupRealS),
+        runRealS: round(runRealS),
+        schedulerLagMaxMs: round(scheduler.maxLagRealMs),
+        schedulerLagP99Ms: round(scheduler.lagPercentile(0.99)),
+        simulatorCpuS: round((simCpu.user + simCpu.system) / 1e6),
+        ...(usageStart && usageEnd
+          ? {
+              platform: {
+                mode: platform.mode,
+                cpuS: round(usageEnd.cpuS - usageStart.cpuS),
+                cpuPct: round((100 * (usageEnd.cpuS - usageStart.cpuS)) / runRealS),
+                rssMiB: round(usageEnd.rssMiB),
+                peakRssMiB: round(usageEnd.hwmMiB),
+                ...(natsStart && natsEnd ? { natsCpuS: round(natsEnd.cpuS - natsStart.cpuS), natsRssMiB: round(natsEnd.rssMiB) } : {}),
+                samples,
+              },
+            }
+          : {}),
+      },
+      logs,
+    };
+  } finally {
+    scheduler.stop();
+    for (const s of sites) s.stop();
+    if (!opts.platform) await platform.stop();
+  }
+}
+
+const round = (v: number): number => Math.round(v * 100) / 100;
+
+export type { ProcessUsage };

@@ -1,0 +1,397 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import type { BalancerSettings, Phase, PhaseCurrents, PhaseRotation, ProfilePurpose } from '../core/model.js';
+import { validateWith } from '../core/validate.js';
+import { Random, seedOf } from './random.js';
+
+/**
+ * A scenario as data (JSON in `scenarios/`): installations with their fuse, chargers and wiring,
+ * the cars that arrive and leave, the non-charger base load, and events. Every time is in scenario
+ * seconds (S) or milliseconds (Ms); the runner compresses them all by one factor.
+ */
+export interface Scenario {
+  name: string;
+  description: string;
+  durationS: number;
+  seed: number;
+  /** Compression for `npm run sim` when none is given; default: the duration runs in about a minute. */
+  compression?: number;
+  meterIntervalS: number;
+  voltage: number;
+  /** Platform knobs in scenario time; anything not given keeps the platform's default. */
+  platform: PlatformKnobs;
+  installations: InstallationSpec[];
+  /** Expands into installations (the load scenario). */
+  generate?: GenerateSpec;
+}
+
+export interface PlatformKnobs {
+  heartbeatIntervalS?: number;
+  callTimeoutMs?: number;
+  pingIntervalMs?: number;
+  coalesceMs?: number;
+  profileTimeoutMs?: number;
+  retryMs?: number;
+  reclaimAfterMs?: number;
+  reclaimHeadroomA?: number;
+  reclaimThresholdA?: number;
+}
+
+export interface InstallationSpec {
+  id: string;
+  fuse: PhaseCurrents;
+  safetyMarginA?: number;
+  /** Balancer settings in scenario ms; unset ones keep the platform's defaults. */
+  balancer?: Partial<Omit<BalancerSettings, 'safetyMarginA'>>;
+  baseLoad: BaseLoadSpec;
+  /** The site's energy manager: measures the non-charger load and reports the available current. */
+  energyManager: { enabled: boolean; intervalS: number; deadbandA: number };
+  chargers: ChargerSpec[];
+  cars: CarSpec[];
+  events: EventSpec[];
+}
+
+export interface BaseLoadSpec {
+  L1: number;
+  L2: number;
+  L3: number;
+  /** Square wave: `amplitudeA` added on `phases` for `periodS`, then removed for `periodS`, from `fromS`. */
+  swing?: { phases: Phase[]; amplitudeA: number; periodS: number; fromS: number };
+  /** Uniform jitter in [-A, +A] per phase, redrawn every `intervalS`. */
+  noise?: { amplitudeA: number; intervalS: number };
+}
+
+export interface ChargerBehaviour {
+  /** After a resume from 0 A, keeps the resume limit and ignores later profiles (still answers Accepted). */
+  ignoresProfileAfterResume?: boolean;
+  /** Applies a SetChargingProfile and answers only this many seconds later. */
+  acceptLateS?: number;
+  /** Loses its profiles on a reboot and charges at its maximum until it gets a new one. */
+  rebootLosesProfiles?: boolean;
+  /** At the start of a session draws its maximum until a profile arrives during the session. */
+  fullCurrentBeforeProfile?: boolean;
+}
+
+export interface ChargerSpec {
+  id: string;
+  phases: 1 | 3;
+  phaseRotation?: PhaseRotation;
+  gridPhase?: Phase;
+  maxCurrent: number;
+  minCurrent?: number;
+  priority?: number;
+  profilePurpose?: ProfilePurpose;
+  behaviour: ChargerBehaviour;
+}
+
+export interface CarSpec {
+  charger: string;
+  arriveS: number;
+  /** Unplugs then (or at the end of the scenario). */
+  departS?: number;
+  phases: 1 | 2 | 3;
+  maxA: number;
+  batteryKWh: number;
+  socStart: number;
+  socTarget: number;
+  /** Above this state of charge the current tapers linearly to 10 % of the maximum at 100 %. */
+  taperFromSoc: number;
+  /** Delay between a new pilot limit and the car's current following it; a range draws per car. */
+  responseDelayS: number | [number, number];
+  /** A car that sleeps when offered current: draws nothing until then. */
+  sleepUntilS?: number;
+  /** A car that draws less than offered: at most `capA` until `capUntilS`. */
+  capA?: number;
+  capUntilS?: number;
+  idTag: string;
+}
+
+export type EventSpec =
+  | { atS: number; type: 'fuse'; fuse: PhaseCurrents }
+  | { atS: number; type: 'baseLoad'; set?: Partial<PhaseCurrents>; add?: Partial<PhaseCurrents> }
+  | { atS: number; type: 'offline'; charger: string; durationS: number }
+  | { atS: number; type: 'reboot'; charger: string; durationS: number };
+
+/** Cars arriving at random over many installations (the load scenario). */
+export interface GenerateSpec {
+  installations: number;
+  chargersPerInstallation: number;
+  fuseA: number;
+  /** Fraction of chargers that are 1-phase (spread over the grid phases). */
+  onePhaseShare: number;
+  /** Expected car arrivals per charger per hour (Poisson), each staying a uniform time in range. */
+  arrivalsPerChargerHour: number;
+  stayS: [number, number];
+  baseLoadA: [number, number];
+  baseNoiseA: number;
+  /** Fraction of the chargers occupied at time 0. */
+  initialOccupancy: number;
+}
+
+const phaseCurrents = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['L1', 'L2', 'L3'],
+  properties: { L1: { type: 'number', minimum: 0 }, L2: { type: 'number', minimum: 0 }, L3: { type: 'number', minimum: 0 } },
+} as const;
+const partialCurrents = { ...phaseCurrents, required: [] } as const;
+const phase = { type: 'string', enum: ['L1', 'L2', 'L3'] } as const;
+const id = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,40}$' } as const;
+const nonNeg = { type: 'number', minimum: 0 } as const;
+
+const installationSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'fuse', 'chargers'],
+  properties: {
+    id,
+    fuse: phaseCurrents,
+    safetyMarginA: nonNeg,
+    balancer: {
+      type: 'object',
+      additionalProperties: false,
+      properties: Object.fromEntries(['settleMs', 'deadbandA', 'minChangeIntervalMs', 'rotationIntervalMs', 'minRunMs', 'minPauseMs'].map((k) => [k, nonNeg])),
+    },
+    baseLoad: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        L1: { ...nonNeg, default: 0 },
+        L2: { ...nonNeg, default: 0 },
+        L3: { ...nonNeg, default: 0 },
+        swing: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['phases', 'amplitudeA', 'periodS'],
+          properties: { phases: { type: 'array', items: phase, minItems: 1 }, amplitudeA: nonNeg, periodS: { type: 'number', exclusiveMinimum: 0 }, fromS: { ...nonNeg, default: 0 } },
+        },
+        noise: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['amplitudeA', 'intervalS'],
+          properties: { amplitudeA: nonNeg, intervalS: { type: 'number', exclusiveMinimum: 0 } },
+        },
+      },
+    },
+    energyManager: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        intervalS: { type: 'number', exclusiveMinimum: 0, default: 1 },
+        deadbandA: { ...nonNeg, default: 0.5 },
+      },
+    },
+    chargers: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'phases', 'maxCurrent'],
+        properties: {
+          id,
+          phases: { type: 'integer', enum: [1, 3] },
+          phaseRotation: { type: 'string', enum: ['L1L2L3', 'L2L3L1', 'L3L1L2', 'L1L3L2', 'L3L2L1', 'L2L1L3'] },
+          gridPhase: phase,
+          maxCurrent: { type: 'number', exclusiveMinimum: 0 },
+          minCurrent: nonNeg,
+          priority: { type: 'integer', minimum: 0, maximum: 100 },
+          profilePurpose: { type: 'string', enum: ['ChargePointMaxProfile', 'TxDefaultProfile', 'TxProfile'] },
+          behaviour: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            properties: {
+              ignoresProfileAfterResume: { type: 'boolean' },
+              acceptLateS: nonNeg,
+              rebootLosesProfiles: { type: 'boolean' },
+              fullCurrentBeforeProfile: { type: 'boolean' },
+            },
+          },
+        },
+      },
+    },
+    cars: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['charger', 'arriveS'],
+        properties: {
+          charger: id,
+          arriveS: nonNeg,
+          departS: nonNeg,
+          phases: { type: 'integer', enum: [1, 2, 3], default: 3 },
+          maxA: { type: 'number', exclusiveMinimum: 0, default: 32 },
+          batteryKWh: { type: 'number', exclusiveMinimum: 0, default: 60 },
+          socStart: { type: 'number', minimum: 0, maximum: 1, default: 0.2 },
+          socTarget: { type: 'number', minimum: 0, maximum: 1, default: 1 },
+          taperFromSoc: { type: 'number', minimum: 0, maximum: 1, default: 0.8 },
+          responseDelayS: {
+            default: [1, 3],
+            oneOf: [nonNeg, { type: 'array', items: nonNeg, minItems: 2, maxItems: 2 }],
+          },
+          sleepUntilS: nonNeg,
+          capA: nonNeg,
+          capUntilS: nonNeg,
+          idTag: { type: 'string', maxLength: 20, default: 'SIM-TAG' },
+        },
+      },
+    },
+    events: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        required: ['atS', 'type'],
+        properties: {
+          atS: nonNeg,
+          type: { type: 'string', enum: ['fuse', 'baseLoad', 'offline', 'reboot'] },
+          fuse: phaseCurrents,
+          set: partialCurrents,
+          add: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { L1: { type: 'number' }, L2: { type: 'number' }, L3: { type: 'number' } },
+          },
+          charger: id,
+          durationS: { ...nonNeg, default: 30 },
+        },
+      },
+    },
+  },
+} as const;
+
+const scenarioSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'durationS'],
+  properties: {
+    $schema: { type: 'string' },
+    name: { type: 'string', minLength: 1 },
+    description: { type: 'string', default: '' },
+    durationS: { type: 'number', exclusiveMinimum: 0 },
+    seed: { type: 'integer', default: 1 },
+    compression: { type: 'number', exclusiveMinimum: 0 },
+    meterIntervalS: { type: 'number', exclusiveMinimum: 0, default: 10 },
+    voltage: { type: 'number', exclusiveMinimum: 0, default: 230 },
+    platform: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: Object.fromEntries(
+        ['heartbeatIntervalS', 'callTimeoutMs', 'pingIntervalMs', 'coalesceMs', 'profileTimeoutMs', 'retryMs', 'reclaimAfterMs', 'reclaimHeadroomA', 'reclaimThresholdA'].map((k) => [k, nonNeg]),
+      ),
+    },
+    installations: { type: 'array', items: installationSchema, default: [] },
+    generate: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['installations', 'chargersPerInstallation'],
+      properties: {
+        installations: { type: 'integer', minimum: 1 },
+        chargersPerInstallation: { type: 'integer', minimum: 1 },
+        fuseA: { ...nonNeg, default: 63 },
+        onePhaseShare: { type: 'number', minimum: 0, maximum: 1, default: 0.2 },
+        arrivalsPerChargerHour: { ...nonNeg, default: 1 },
+        stayS: { type: 'array', items: nonNeg, minItems: 2, maxItems: 2, default: [600, 3600] },
+        baseLoadA: { type: 'array', items: nonNeg, minItems: 2, maxItems: 2, default: [5, 20] },
+        baseNoiseA: { ...nonNeg, default: 2 },
+        initialOccupancy: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
+      },
+    },
+  },
+} as const;
+
+/** Validates a parsed scenario (defaults filled in), expands `generate`, and checks references. */
+export function parseScenario(raw: unknown): Scenario {
+  const s = validateWith<Scenario>(scenarioSchema, raw);
+  if (s.generate) s.installations = [...s.installations, ...generateInstallations(s.generate, s.seed, s.durationS)];
+  const chargerIds = new Set<string>();
+  const installationIds = new Set<string>();
+  for (const inst of s.installations) {
+    if (installationIds.has(inst.id)) throw new Error(`scenario: duplicate installation id ${inst.id}`);
+    installationIds.add(inst.id);
+    for (const c of inst.chargers) {
+      if (chargerIds.has(c.id)) throw new Error(`scenario: duplicate charger id ${c.id}`);
+      chargerIds.add(c.id);
+    }
+    const own = new Set(inst.chargers.map((c) => c.id));
+    for (const car of inst.cars) if (!own.has(car.charger)) throw new Error(`scenario: car at unknown charger ${car.charger} in ${inst.id}`);
+    for (const e of inst.events) {
+      if ((e.type === 'offline' || e.type === 'reboot') && !own.has(e.charger)) throw new Error(`scenario: event for unknown charger ${e.charger} in ${inst.id}`);
+      if (e.type === 'fuse' && !e.fuse) throw new Error(`scenario: fuse event without fuse in ${inst.id}`);
+    }
+  }
+  if (s.installations.length === 0) throw new Error('scenario: no installations');
+  return s;
+}
+
+/** `name` is a path, or the name of a file in `scenarios/` with or without `.json`. */
+export function resolveScenarioPath(name: string, dir = resolve(process.cwd(), 'scenarios')): string {
+  for (const candidate of [name, resolve(dir, name), resolve(dir, `${name}.json`)]) if (existsSync(candidate) && candidate.endsWith('.json')) return resolve(candidate);
+  throw new Error(`scenario not found: ${name} (looked in ${dir})`);
+}
+
+export function loadScenario(name: string, dir?: string): Scenario & { file: string } {
+  const file = resolveScenarioPath(name, dir);
+  return { ...parseScenario(JSON.parse(readFileSync(file, 'utf8'))), file: basename(file, '.json') };
+}
+
+const ROTATIONS: readonly PhaseRotation[] = ['L1L2L3', 'L2L3L1', 'L3L1L2'];
+const PHASES: readonly Phase[] = ['L1', 'L2', 'L3'];
+
+/** The load scenario's installations: fixed seed, so every run sees the same cars. */
+export function generateInstallations(g: GenerateSpec, seed: number, durationS: number): InstallationSpec[] {
+  const rnd = new Random(seed ^ seedOf('generate'));
+  const out: InstallationSpec[] = [];
+  for (let i = 0; i < g.installations; i++) {
+    const instId = `load-${String(i).padStart(3, '0')}`;
+    const chargers: ChargerSpec[] = [];
+    const cars: CarSpec[] = [];
+    for (let j = 0; j < g.chargersPerInstallation; j++) {
+      const chargerId = `${instId}-c${j}`;
+      const onePhase = rnd.next() < g.onePhaseShare;
+      chargers.push(
+        onePhase
+          ? { id: chargerId, phases: 1, gridPhase: PHASES[j % 3]!, maxCurrent: 32, behaviour: {} }
+          : { id: chargerId, phases: 3, phaseRotation: ROTATIONS[j % 3]!, maxCurrent: 32, behaviour: {} },
+      );
+      // Poisson arrivals; a charger holds one car at a time.
+      let t = rnd.next() < g.initialOccupancy ? 0 : -Math.log(1 - rnd.next()) * (3600 / Math.max(1e-9, g.arrivalsPerChargerHour));
+      while (t < durationS) {
+        const stay = rnd.between(g.stayS[0], g.stayS[1]);
+        const carPhases = onePhase ? 1 : rnd.pick([1, 3, 3, 3, 2] as const);
+        cars.push({
+          charger: chargerId,
+          arriveS: Math.round(t),
+          departS: Math.round(t + stay),
+          phases: carPhases,
+          maxA: rnd.pick([16, 16, 32, 32, 32]),
+          batteryKWh: rnd.pick([40, 60, 77, 100]),
+          socStart: rnd.between(0.1, 0.7),
+          socTarget: 1,
+          taperFromSoc: 0.8,
+          responseDelayS: [1, 4],
+          idTag: 'LOAD-TAG',
+          ...(rnd.next() < 0.1 ? { capA: rnd.between(6, 12) } : {}),
+        });
+        t += stay + 30 - Math.log(1 - rnd.next()) * (3600 / Math.max(1e-9, g.arrivalsPerChargerHour));
+      }
+    }
+    const base = (): number => Math.round(rnd.between(g.baseLoadA[0], g.baseLoadA[1]));
+    out.push({
+      id: instId,
+      fuse: { L1: g.fuseA, L2: g.fuseA, L3: g.fuseA },
+      baseLoad: { L1: base(), L2: base(), L3: base(), ...(g.baseNoiseA > 0 ? { noise: { amplitudeA: g.baseNoiseA, intervalS: 30 } } : {}) },
+      energyManager: { enabled: true, intervalS: 2, deadbandA: 1 },
+      chargers,
+      cars,
+      events: [],
+    });
+  }
+  return out;
+}

@@ -1,0 +1,204 @@
+import type { Phase, PhaseCurrents } from '../core/model.js';
+import type { Scheduler } from './clock.js';
+import { SimCharger, type ChargerHost, type ChargerObserver } from './charger.js';
+import { Car } from './ev.js';
+import type { Random } from './random.js';
+import type { InstallationSpec } from './scenario.js';
+
+export const PHASE_LIST: readonly Phase[] = ['L1', 'L2', 'L3'];
+
+/** What a site needs from the platform's API (an installer and an energy manager use it). */
+export interface SiteApi {
+  putAvailableCurrent(installationId: string, available: PhaseCurrents): Promise<void>;
+  patchFuse(installationId: string, fuse: PhaseCurrents): Promise<void>;
+}
+
+export interface SiteListener extends ChargerObserver {
+  /** The physics or what the platform knows changed at `t`. */
+  siteChanged(site: Site, t: number): void;
+}
+
+export interface SiteHost {
+  readonly scheduler: Scheduler;
+  readonly api: SiteApi;
+  readonly listener: SiteListener;
+  readonly rnd: Random;
+  readonly charger: Omit<ChargerHost, 'changed' | 'observer' | 'scheduler'>;
+  readonly initialPassword: string;
+  log(message: string): void;
+}
+
+/**
+ * One installation's physics: the grid connection with its fuse, the non-charger base load, the
+ * chargers and their cars, and the site's energy manager, which measures the base load and reports
+ * the current left for chargers to the platform (PUT available-current).
+ */
+export class Site {
+  readonly id: string;
+  readonly chargers: SimCharger[];
+  /** The physical limit per phase (A). */
+  readonly fuse: PhaseCurrents;
+  /** The non-charger load per phase now (A). */
+  readonly base: PhaseCurrents = { L1: 0, L2: 0, L3: 0 };
+  /** What the platform was told: the fuse (installer) and the available current (energy manager). */
+  readonly told: { fuse: PhaseCurrents; available: PhaseCurrents | undefined };
+  readonly safetyMarginA: number;
+  private readonly staticBase: PhaseCurrents;
+  private swingOn = false;
+  private readonly noise: PhaseCurrents = { L1: 0, L2: 0, L3: 0 };
+  private reported: PhaseCurrents | undefined;
+  private stopped = false;
+
+  constructor(
+    readonly spec: InstallationSpec,
+    private readonly host: SiteHost,
+  ) {
+    this.id = spec.id;
+    this.fuse = { ...spec.fuse };
+    this.told = { fuse: { ...spec.fuse }, available: undefined };
+    this.safetyMarginA = spec.safetyMarginA ?? 0;
+    this.staticBase = { L1: spec.baseLoad.L1, L2: spec.baseLoad.L2, L3: spec.baseLoad.L3 };
+    const chargerHost: ChargerHost = {
+      ...host.charger,
+      scheduler: host.scheduler,
+      observer: host.listener,
+      changed: (t) => this.changed(t),
+    };
+    this.chargers = spec.chargers.map((c) => new SimCharger(c, host.initialPassword, chargerHost));
+    this.recomputeBase();
+  }
+
+  charger(id: string): SimCharger {
+    const c = this.chargers.find((x) => x.id === id);
+    if (!c) throw new Error(`no charger ${id} in ${this.id}`);
+    return c;
+  }
+
+  /** The limit the platform works with per phase: told fuse minus margin, or the reported available current when lower. */
+  knownLimit(): PhaseCurrents {
+    const out = { L1: 0, L2: 0, L3: 0 };
+    for (const p of PHASE_LIST) out[p] = Math.max(0, Math.min(this.told.fuse[p] - this.safetyMarginA, this.told.available?.[p] ?? Infinity));
+    return out;
+  }
+
+  /** Grid current per phase: base load plus every charger's terminals through its wiring. */
+  gridCurrents(): PhaseCurrents {
+    const out = { ...this.base };
+    for (const c of this.chargers) addChargerCurrents(c, out);
+    return out;
+  }
+
+  changed(t: number): void {
+    if (!this.stopped) this.host.listener.siteChanged(this, t);
+  }
+
+  /** Schedules the cars, the base load, the events and the energy manager from scenario time 0. */
+  start(): void {
+    const s = this.host.scheduler;
+    const spec = this.spec;
+    for (const carSpec of spec.cars) {
+      const charger = this.charger(carSpec.charger);
+      s.at(carSpec.arriveS * 1000, (t) => {
+        if (charger.car) return this.host.log(`${charger.id}: occupied at ${carSpec.arriveS}s; car skipped`);
+        const car = new Car(carSpec, Math.min(carSpec.phases, charger.terminals.length), this.host.rnd);
+        charger.plugIn(t, car);
+        if (carSpec.departS !== undefined) s.at(carSpec.departS * 1000, (tt) => charger.car === car && charger.unplug(tt));
+      });
+    }
+    const swing = spec.baseLoad.swing;
+    if (swing) {
+      const toggle = (t: number): void => {
+        this.swingOn = !this.swingOn;
+        this.recomputeBase();
+        this.changed(t);
+        s.at(t + swing.periodS * 1000, toggle);
+      };
+      s.at(swing.fromS * 1000, toggle);
+    }
+    const noise = spec.baseLoad.noise;
+    if (noise) {
+      const redraw = (t: number): void => {
+        for (const p of PHASE_LIST) this.noise[p] = this.host.rnd.between(-noise.amplitudeA, noise.amplitudeA);
+        this.recomputeBase();
+        this.changed(t);
+        s.at(t + noise.intervalS * 1000, redraw);
+      };
+      s.at(noise.intervalS * 1000, redraw);
+    }
+    for (const e of spec.events) {
+      s.at(e.atS * 1000, (t) => {
+        switch (e.type) {
+          case 'fuse':
+            Object.assign(this.fuse, e.fuse);
+            // The installer writes the new fuse at the same moment.
+            this.told.fuse = { ...e.fuse };
+            this.changed(t);
+            void this.host.api.patchFuse(this.id, e.fuse).catch((err: unknown) => this.host.log(`fuse PATCH failed: ${String(err)}`));
+            this.measure(t);
+            break;
+          case 'baseLoad':
+            for (const p of PHASE_LIST) {
+              if (e.set?.[p] !== undefined) this.staticBase[p] = e.set[p];
+              if (e.add?.[p] !== undefined) this.staticBase[p] += e.add[p];
+            }
+            this.recomputeBase();
+            this.changed(t);
+            break;
+          case 'offline':
+            this.charger(e.charger).goOffline(t, e.durationS * 1000);
+            break;
+          case 'reboot':
+            this.charger(e.charger).reboot(t, e.durationS * 1000);
+            break;
+        }
+      });
+    }
+    const em = spec.energyManager;
+    if (em.enabled) {
+      const tick = (t: number): void => {
+        if (this.stopped) return;
+        this.measure(t);
+        s.at(t + em.intervalS * 1000, tick);
+      };
+      s.at(0, tick);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const c of this.chargers) c.stop();
+  }
+
+  private recomputeBase(): void {
+    const swing = this.spec.baseLoad.swing;
+    for (const p of PHASE_LIST) {
+      const v = this.staticBase[p] + this.noise[p] + (this.swingOn && swing?.phases.includes(p) ? swing.amplitudeA : 0);
+      this.base[p] = Math.max(0, Math.round(v * 100) / 100);
+    }
+  }
+
+  /**
+   * The energy manager: the current left for chargers is fuse minus base load. A drop is reported at
+   * once; a rise only when it exceeds the deadband (so the platform never works with more than there is).
+   */
+  private measure(t: number): void {
+    const em = this.spec.energyManager;
+    if (!em.enabled) return;
+    const available = { L1: 0, L2: 0, L3: 0 };
+    for (const p of PHASE_LIST) available[p] = Math.max(0, Math.floor((this.fuse[p] - this.base[p]) * 10) / 10);
+    const last = this.reported;
+    const report = !last || PHASE_LIST.some((p) => available[p] < last[p] - 1e-6 || available[p] >= last[p] + em.deadbandA);
+    if (!report) return;
+    this.reported = available;
+    this.told.available = available;
+    this.changed(t);
+    void this.host.api.putAvailableCurrent(this.id, available).catch((err: unknown) => this.host.log(`available-current PUT failed: ${String(err)}`));
+  }
+}
+
+export function addChargerCurrents(c: SimCharger, out: PhaseCurrents): void {
+  for (let i = 0; i < c.terminals.length; i++) {
+    const v = c.draw[i] ?? 0;
+    if (v !== 0) out[c.terminals[i]!] += v;
+  }
+}
