@@ -105,7 +105,8 @@ export async function startPlatformNode(
   const [apiPort, ocppPort] = [await freePort(), await freePort()];
   const child = new Child({
     name: `platform ${nodeId}`,
-    script: 'main.ts',
+    // BENCH_PLATFORM_MAIN: measure another checkout's entry point (e.g. a branch with a fix) with this bench.
+    script: process.env.BENCH_PLATFORM_MAIN ?? 'main.ts',
     gcHook: true,
     ...(opts.execArgv ? { execArgv: opts.execArgv } : {}),
     env: {

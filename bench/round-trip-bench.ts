@@ -24,6 +24,8 @@ export interface RoundTripRow {
   errors: number;
   timeouts: number;
   firstError: string | null;
+  /** Calls the server made to the chargers meanwhile (e.g. the balancer's SetChargingProfile), answered by the load generator. */
+  serverCalls: number;
   serverRssMiB: number;
   cpu: CpuUse;
   /** Server CPU time per round trip: independent of how busy the rest of the machine was. */
@@ -105,6 +107,7 @@ export async function measureRoundTrips(
         errors: result.error,
         timeouts: result.timeout,
         firstError: result.firstError,
+        serverCalls: result.serverCalls,
         serverRssMiB,
         cpu,
         serverUsPerRoundTrip: perRoundTrip(cpu.serverPct, result.rate),

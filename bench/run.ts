@@ -272,6 +272,9 @@ function printTables(): void {
     log('  CPU in % of one core over the counted window (the machine has 200%). "us/rt" = CPU time per round trip, which does not depend on');
     log('  how busy the machine was; "CPU outside" is work outside the bench (other sessions), which lowers every rate measured meanwhile.');
     for (const r of report.roundTrips) if (r.firstError) log(`  ${r.server} ${r.mode}: first CALLERROR ${r.firstError}`);
+    for (const r of report.roundTrips) {
+      if (r.serverCalls > 0) log(`  ${r.server} ${r.mode}: the server also sent ${r.serverCalls} calls to the chargers (e.g. SetChargingProfile from the balancer)`);
+    }
     for (const mode of ['heartbeat', 'metervalues'] as const) {
       const on = report.roundTrips.find((r) => r.mode === mode && r.server === LOG_ON);
       const off = report.roundTrips.find((r) => r.mode === mode && r.server === LOG_OFF);
@@ -304,6 +307,7 @@ async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
 
   log(`bench (${quick ? 'quick' : 'full'}): ${cpus().length} cores, Node ${process.version}, open files per process ${fdLimit.soft}`);
+  if (process.env.BENCH_PLATFORM_MAIN) report.notes.push(`platform nodes ran ${process.env.BENCH_PLATFORM_MAIN} (BENCH_PLATFORM_MAIN), not this checkout's main.ts`);
   let nats: BenchNats | undefined;
   try {
     if (only.has('idle') || only.has('rtt')) {

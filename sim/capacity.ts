@@ -1,10 +1,11 @@
 /**
- * The most current chargers could deliver right now (sum over the three phases, A): the
- * denominator of utilisation = delivered / min(demand, capacity), where "capacity" respects what
- * physics and IEC 61851 allow: per-phase headroom (fuse minus base load), each car loading its own
- * set of grid phases with the same current on each, and no car running below its minimum. Exact for
- * small installations: cars are grouped by phase set, every count of running cars per group is
- * tried (the ones with the most room above their minimum run), and the rest is a small LP.
+ * The reference for utilisation = delivered / min(demand, capacity): what an ideal balancer with
+ * perfect information and no delay would deliver now (sum over the three phases, A). Ideal means the
+ * platform's own rules applied to the truth: per-phase headroom (fuse minus the real base load), each
+ * car loading its real phases with the same current on each, its real demand as a ceiling, no car
+ * below its minimum, and max-min fair filling among the admitted cars. When not every minimum fits,
+ * every maximal admissible set of cars is tried and the best total is the reference, so the platform
+ * is never credited for an admission choice it could not have made better.
  */
 
 export interface CarDemand {
@@ -16,118 +17,78 @@ export interface CarDemand {
   readonly demand: number;
 }
 
+const STEP = 0.1;
+const EPS = 1e-9;
 const bitsOf = (mask: number): number => (mask & 1) + ((mask >> 1) & 1) + ((mask >> 2) & 1);
 
-/** Max sum over phases of delivered current (A). */
-export function achievableCurrent(headroom: readonly [number, number, number], cars: readonly CarDemand[]): number {
-  const cap = headroom.map((h) => Math.max(0, h)) as [number, number, number];
-  const active = cars.filter((c) => c.demand > 0 && c.demand >= c.min && c.mask !== 0);
-  // Everything fits: every car at its demand.
-  const total = [0, 0, 0];
-  for (const c of active) for (let p = 0; p < 3; p++) if (c.mask & (1 << p)) total[p]! += c.demand;
-  if (total.every((v, p) => v <= cap[p]! + 1e-9)) return active.reduce((s, c) => s + c.demand * bitsOf(c.mask), 0);
+/** Max-min fair filling of the admitted cars from their minimums; returns the sum over phases (A). */
+export function fairFill(room: readonly number[], cars: readonly CarDemand[]): number {
+  const left = [...room];
+  const a = cars.map((c) => c.min);
+  for (const c of cars) for (let p = 0; p < 3; p++) if (c.mask & (1 << p)) left[p]! -= c.min;
+  const frozen = cars.map((c) => c.demand <= c.min + EPS);
+  for (let guard = 0; guard < 100_000; guard++) {
+    let level = Infinity;
+    for (let i = 0; i < cars.length; i++) if (!frozen[i]) level = Math.min(level, a[i]!);
+    if (level === Infinity) break;
+    for (let i = 0; i < cars.length; i++) {
+      if (frozen[i] || a[i]! > level + EPS) continue;
+      const c = cars[i]!;
+      const step = Math.min(STEP, c.demand - a[i]!);
+      let fits = true;
+      for (let p = 0; p < 3; p++) if (c.mask & (1 << p) && left[p]! < step - EPS) fits = false;
+      if (!fits) {
+        frozen[i] = true;
+        continue;
+      }
+      a[i]! += step;
+      for (let p = 0; p < 3; p++) if (c.mask & (1 << p)) left[p]! -= step;
+      if (a[i]! >= c.demand - EPS) frozen[i] = true;
+    }
+  }
+  return cars.reduce((s, c, i) => s + a[i]! * bitsOf(c.mask), 0);
+}
 
-  const groups = new Map<number, CarDemand[]>();
-  for (const c of active) groups.set(c.mask, [...(groups.get(c.mask) ?? []), c]);
-  const masks = [...groups.keys()];
-  const lists = masks.map((m) => [...groups.get(m)!].sort((a, b) => b.demand - b.min - (a.demand - a.min) || a.min - b.min));
+/** The ideal balancer's total (A, summed over phases) for this headroom and these cars. */
+export function achievableCurrent(headroom: readonly [number, number, number], cars: readonly CarDemand[]): number {
+  const cap = headroom.map((h) => Math.max(0, h));
+  const active = cars.filter((c) => c.demand > 0 && c.demand >= c.min && c.mask !== 0);
+  const groups = new Map<string, CarDemand[]>();
+  for (const c of active) {
+    const key = `${c.mask}:${c.min}`;
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  // Cars of one group are interchangeable but for their demand: running the hungriest is never worse.
+  const lists = [...groups.values()].map((g) => [...g].sort((x, y) => y.demand - x.demand));
+  const counts = new Array<number>(lists.length).fill(0);
   let best = 0;
-  const counts = new Array<number>(masks.length).fill(0);
   const visit = (g: number): void => {
-    if (g === masks.length) {
-      best = Math.max(best, evaluate());
+    if (g < lists.length) {
+      for (let k = 0; k <= lists[g]!.length; k++) {
+        counts[g] = k;
+        visit(g + 1);
+      }
       return;
     }
-    for (let k = 0; k <= lists[g]!.length; k++) {
-      counts[g] = k;
-      visit(g + 1);
-    }
-  };
-  const evaluate = (): number => {
     const room = [...cap];
-    let base = 0;
-    const upper: number[] = [];
-    for (let g = 0; g < masks.length; g++) {
-      const mask = masks[g]!;
-      let u = 0;
-      for (let i = 0; i < counts[g]!; i++) {
-        const c = lists[g]![i]!;
-        for (let p = 0; p < 3; p++) if (mask & (1 << p)) room[p]! -= c.min;
-        base += c.min * bitsOf(mask);
-        u += c.demand - c.min;
+    const admitted: CarDemand[] = [];
+    lists.forEach((list, gi) => {
+      for (let i = 0; i < counts[gi]!; i++) {
+        const c = list[i]!;
+        admitted.push(c);
+        for (let p = 0; p < 3; p++) if (c.mask & (1 << p)) room[p]! -= c.min;
       }
-      upper.push(u);
-    }
-    if (room.some((r) => r < -1e-9)) return -Infinity;
-    return base + maximizeLoad(masks, upper, room);
+    });
+    if (room.some((r) => r < -EPS)) return;
+    // Maximal: no waiting car's minimum would still fit.
+    const maximal = lists.every((list, gi) => {
+      const next = list[counts[gi]!];
+      if (!next) return true;
+      for (let p = 0; p < 3; p++) if (next.mask & (1 << p) && room[p]! < next.min - EPS) return true;
+      return false;
+    });
+    if (maximal) best = Math.max(best, fairFill(cap, admitted));
   };
   visit(0);
   return best;
-}
-
-/** LP: max sum |s| y_s s.t. for each phase p sum_{s contains p} y_s <= room_p, 0 <= y_s <= upper_s. */
-export function maximizeLoad(masks: readonly number[], upper: readonly number[], room: readonly number[]): number {
-  const n = masks.length;
-  // Rows: 3 phase constraints, then n upper bounds. Columns: n variables, then slacks.
-  const rows = 3 + n;
-  const cols = n + rows;
-  const A: number[][] = [];
-  const b: number[] = [];
-  for (let p = 0; p < 3; p++) {
-    const row = new Array<number>(cols).fill(0);
-    for (let j = 0; j < n; j++) if (masks[j]! & (1 << p)) row[j] = 1;
-    row[n + p] = 1;
-    A.push(row);
-    b.push(Math.max(0, room[p]!));
-  }
-  for (let j = 0; j < n; j++) {
-    const row = new Array<number>(cols).fill(0);
-    row[j] = 1;
-    row[n + 3 + j] = 1;
-    A.push(row);
-    b.push(Math.max(0, upper[j]!));
-  }
-  const c = new Array<number>(cols).fill(0);
-  for (let j = 0; j < n; j++) c[j] = bitsOf(masks[j]!);
-  const basis = Array.from({ length: rows }, (_, i) => n + i);
-  // Primal simplex with Bland's rule; the origin is feasible (b >= 0).
-  for (let iter = 0; iter < 200; iter++) {
-    let enter = -1;
-    for (let j = 0; j < cols; j++) {
-      let reduced = c[j]!;
-      for (let i = 0; i < rows; i++) reduced -= c[basis[i]!]! * A[i]![j]!;
-      if (reduced > 1e-9) {
-        enter = j;
-        break;
-      }
-    }
-    if (enter < 0) break;
-    let leave = -1;
-    let ratio = Infinity;
-    for (let i = 0; i < rows; i++) {
-      const a = A[i]![enter]!;
-      if (a > 1e-12) {
-        const r = b[i]! / a;
-        if (r < ratio - 1e-12 || (Math.abs(r - ratio) <= 1e-12 && basis[i]! < basis[leave]!)) {
-          ratio = r;
-          leave = i;
-        }
-      }
-    }
-    if (leave < 0) break; // unbounded cannot happen: every variable has an upper bound
-    const pivot = A[leave]![enter]!;
-    for (let j = 0; j < cols; j++) A[leave]![j]! /= pivot;
-    b[leave]! /= pivot;
-    for (let i = 0; i < rows; i++) {
-      if (i === leave) continue;
-      const f = A[i]![enter]!;
-      if (f === 0) continue;
-      for (let j = 0; j < cols; j++) A[i]![j]! -= f * A[leave]![j]!;
-      b[i]! -= f * b[leave]!;
-    }
-    basis[leave] = enter;
-  }
-  let value = 0;
-  for (let i = 0; i < rows; i++) value += c[basis[i]!]! * b[i]!;
-  return value;
 }

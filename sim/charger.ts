@@ -88,9 +88,13 @@ export class SimCharger {
   private heartbeatTimer: TimerHandle | undefined;
   private tickTimer: TimerHandle | undefined;
   private pilotTimers: TimerHandle[] = [];
+  /** The pilot the car was last told to follow (it may still be on its way, see the response delay). */
+  private pilotTarget = 0;
   private pendingStop: { transactionId: number; reason: 'Reboot' | 'EVDisconnected' } | undefined;
   private starting = false;
   private stopped = false;
+  /** Charging without a transaction (after a reboot, before the Central System hears of it). */
+  private chargingOffline = false;
 
   constructor(
     readonly spec: ChargerSpec,
@@ -200,9 +204,17 @@ export class SimCharger {
     this.heartbeatTimer?.cancel();
     if (this.tx) this.pendingStop = { transactionId: this.tx.transactionId, reason: 'Reboot' };
     this.endTx(t);
-    if (this.spec.behaviour.rebootLosesProfiles) this.profiles = [];
+    const losesProfiles = this.spec.behaviour.rebootLosesProfiles === true;
+    if (losesProfiles) this.profiles = [];
     this.applyOffer(t);
-    this.host.scheduler.at(t + durationMs, () => void this.connect(true).catch((e: unknown) => this.host.log(this.id, `boot after reboot failed: ${String(e)}`)));
+    this.host.scheduler.at(t + durationMs, (tt) => {
+      if (losesProfiles && this.car) {
+        // This firmware resumes charging at once, at its maximum, before it is even connected.
+        this.chargingOffline = true;
+        this.applyOffer(tt);
+      }
+      void this.connect(true).catch((e: unknown) => this.host.log(this.id, `boot after reboot failed: ${String(e)}`));
+    });
   }
 
   stop(): void {
@@ -236,6 +248,7 @@ export class SimCharger {
         if (!res || this.car !== car) return;
         this.host.scheduler.external((tt) => {
           this.tx = { transactionId: res.transactionId, startedAtWall: Date.now() };
+          this.chargingOffline = false;
           if (this.spec.behaviour.fullCurrentBeforeProfile) this.fullUntilProfile = true;
           this.host.observer.sessionChanged(this, tt, 'started');
           this.applyOffer(tt);
@@ -265,6 +278,7 @@ export class SimCharger {
   private endTx(t: number): void {
     this.integrate(t);
     this.tx = undefined;
+    this.chargingOffline = false;
     this.fullUntilProfile = false;
     this.frozenA = undefined;
     this.ignoreNextProfile = false;
@@ -301,16 +315,17 @@ export class SimCharger {
       // Resumed from 0 A: this firmware ignores the next profile it is sent.
       this.ignoreNextProfile = true;
     }
-    if (enforced === this.enforcedA) return;
+    const changed = enforced !== this.enforcedA;
     this.enforcedA = enforced;
-    this.refreshStatus();
-    if (this.car && this.tx) this.setPilot(t, enforced, false);
+    if (changed) this.refreshStatus();
+    if (this.car && (this.tx || this.chargingOffline) && this.pilotTarget !== enforced) this.setPilot(t, enforced, false);
   }
 
   /** The car follows a new pilot after its response delay (at once when `now`). */
   private setPilot(t: number, a: number, now: boolean): void {
     const car = this.car;
     if (!car) return;
+    this.pilotTarget = a;
     if (now) {
       for (const p of this.pilotTimers) p.cancel();
       this.pilotTimers = [];
@@ -342,7 +357,7 @@ export class SimCharger {
   updateDraw(t: number): void {
     this.integrate(t);
     const car = this.car;
-    const a = car && this.tx ? car.drawA(t) : 0;
+    const a = car && (this.tx || this.chargingOffline) ? car.drawA(t) : 0;
     const n = car ? car.phases : 0;
     let changed = false;
     for (let i = 0; i < 3; i++) {

@@ -110,7 +110,8 @@ export function fairness(rec: Recorder, endMs: number): ScenarioMetrics['jain'] 
   const bySiteMask = new Map<string, SessionTrack[]>();
   for (const c of rec.chargers.values()) {
     for (const s of c.sessions) {
-      const key = `${c.site}|${s.mask}`;
+      // Only sessions with the same constraints compete on equal terms: same phases, same priority.
+      const key = `${c.site}|${s.mask}|${c.priority}`;
       bySiteMask.set(key, [...(bySiteMask.get(key) ?? []), s]);
     }
   }

@@ -82,6 +82,7 @@ export interface ChargerTrack {
   id: string;
   site: string;
   min: number;
+  priority: number;
   profiles: number;
   profileLog: { t: number; limit: number | undefined; status?: string }[];
   offersInGap: number;
@@ -177,6 +178,7 @@ export class Recorder implements SiteListener {
         id: c.id,
         site: site.id,
         min: c.minCurrent,
+        priority: c.spec.priority ?? 0,
         profiles: 0,
         profileLog: [],
         offersInGap: 0,
