@@ -44,15 +44,6 @@ export interface BalancerTuning {
   reclaimThresholdA: number;
 }
 
-export const DEFAULT_TUNING: BalancerTuning = {
-  coalesceMs: 5,
-  profileTimeoutMs: 10_000,
-  retryMs: 5_000,
-  reclaimAfterMs: 60_000,
-  reclaimHeadroomA: 2,
-  reclaimThresholdA: 3,
-};
-
 export interface BalancerDeps {
   nc: NatsConnection;
   allocations: KV;
