@@ -84,6 +84,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
       callTimeoutMs: config.callTimeoutMs,
       pingIntervalMs: config.pingIntervalMs,
       ocppLog: config.ocppLog,
+      ocppLogAll: config.ocppLogAll,
     },
     observers: [],
   };

@@ -6,7 +6,7 @@ import type { OcppAction, RequestOf, ResponseOf } from '../ocpp/actions.js';
 import { NotImplementedError, SecurityError } from '../ocpp/errors.js';
 import type { ChargerContext, ChargerEvent } from './charger-machine.js';
 import { callAllowed } from './charger-machine.js';
-import { readMeterValues } from './meter-values.js';
+import { meterEventDue, readMeterValues, type PublishedMeter } from './meter-values.js';
 
 export type IdTagInfo = ResponseOf<'Authorize'>['idTagInfo'];
 
@@ -31,6 +31,8 @@ export interface HandlerEnv {
   provisioning(): boolean;
   send(event: ChargerEvent): void;
   publish(event: BusEvent): void;
+  /** The last meter event published for this charger (the session keeps it). */
+  lastMeterEvent: PublishedMeter | undefined;
   readonly transactions: TransactionStore;
   readonly chargerState: ChargerStateStore;
   readonly authorize: Authorizer;
@@ -142,6 +144,9 @@ export const chargerHandlers: HandlerTable = {
     const reading = readMeterValues(req.meterValue, charger.phases);
     if (!reading) return {};
     env.send({ type: 'METER', measured: { ...reading.currents, at: reading.timestamp }, ...(reading.energyWh !== undefined ? { energyWh: reading.energyWh } : {}), at: now.getTime() });
+    const published = { currents: reading.currents, transactionId: req.transactionId, at: now.getTime() };
+    if (!meterEventDue(env.lastMeterEvent, published)) return {};
+    env.lastMeterEvent = published;
     env.publish({
       kind: 'meter',
       chargerId: env.chargerId,

@@ -1,4 +1,4 @@
-import { assign, emit, enqueueActions, fromPromise, setup } from 'xstate';
+import { assign, emit, fromPromise, setup } from 'xstate';
 import type { ActiveTransaction, ChargerLiveStatus, ConnectorState } from '../core/model.js';
 
 /**
@@ -16,6 +16,8 @@ export interface ChargerContext {
   nodeId: string;
   connectedAt: number;
   lastSeen: number;
+  /** `lastSeen` when the liveness region last (re)armed its timer. */
+  livenessCheckpoint: number;
   registration: Registration;
   heartbeatIntervalS: number;
   connectors: Record<number, ConnectorState>;
@@ -45,9 +47,7 @@ export type ChargerEvent =
   | { type: 'TX_STOPPED'; transactionId: number; at: number }
   | { type: 'METER'; measured: ChargerLiveStatus['measured']; energyWh?: number; at: number }
   | { type: 'FIRMWARE_STATUS'; status: string; at: number }
-  | { type: 'DIAGNOSTICS_STATUS'; status: string; at: number }
-  /** Internal: raised on every message to restart the liveness timer. */
-  | { type: 'ALIVE' };
+  | { type: 'DIAGNOSTICS_STATUS'; status: string; at: number };
 
 export type ChargerEmitted =
   | { type: 'registrationChanged'; registration: Registration }
@@ -72,20 +72,20 @@ export const chargerMachine = setup({
     }),
   },
   delays: {
-    // A charger that misses two heartbeats (and a grace period) is considered silent.
-    livenessTimeout: ({ context }) => (context.heartbeatIntervalS * 2 + GRACE_S) * 1000,
+    // Checked once per interval (+ grace) rather than re-armed on every message, which would cost a
+    // timer reschedule per message: a charger is silent after one to two intervals without a word.
+    livenessTimeout: ({ context }) => (context.heartbeatIntervalS + GRACE_S) * 1000,
   },
   guards: {
     bootAccepted: (_, params: { status: string }) => params.status === 'Accepted',
     bootPending: (_, params: { status: string }) => params.status === 'Pending',
     needsPasswordRotation: ({ context }) => context.needsPasswordRotation,
+    seenSinceCheckpoint: ({ context }) => context.lastSeen > context.livenessCheckpoint,
   },
   actions: {
-    // Every message from the charger proves it alive: record when, and restart the liveness timer.
-    touch: enqueueActions(({ enqueue }, params: { at: number }) => {
-      enqueue.assign({ lastSeen: params.at });
-      enqueue.raise({ type: 'ALIVE' });
-    }),
+    // Every message from the charger proves it alive.
+    touch: assign({ lastSeen: (_, params: { at: number }) => params.at }),
+    checkpoint: assign({ livenessCheckpoint: ({ context }) => context.lastSeen }),
     setRegistration: assign({ registration: (_, params: { registration: Registration }) => params.registration }),
     announceRegistration: emit((_, params: { registration: Registration }) => ({ type: 'registrationChanged' as const, registration: params.registration })),
     recordConnector: assign({
@@ -120,6 +120,7 @@ export const chargerMachine = setup({
     nodeId: input.nodeId,
     connectedAt: input.now,
     lastSeen: input.now,
+    livenessCheckpoint: input.now,
     // A reconnecting charger often skips BootNotification; it is served until it says otherwise.
     registration: 'Unknown',
     heartbeatIntervalS: input.heartbeatIntervalS,
@@ -181,11 +182,17 @@ export const chargerMachine = setup({
       initial: 'alive',
       states: {
         alive: {
-          on: { ALIVE: { target: 'alive', reenter: true } },
-          after: { livenessTimeout: { target: 'silent', actions: 'announceSilent' } },
+          entry: 'checkpoint',
+          after: {
+            livenessTimeout: [
+              { guard: 'seenSinceCheckpoint', target: 'alive', reenter: true },
+              { target: 'silent', actions: 'announceSilent' },
+            ],
+          },
         },
         silent: {
-          on: { ALIVE: { target: 'alive', actions: 'announceAlive' } },
+          entry: 'checkpoint',
+          always: { guard: 'seenSinceCheckpoint', target: 'alive', actions: 'announceAlive' },
         },
       },
     },
@@ -229,3 +236,5 @@ export function liveStatus(ctx: ChargerContext): ChargerLiveStatus {
     activeTransactions: Object.values(ctx.transactions),
   };
 }
+
+export type ChargerMachine = typeof chargerMachine;

@@ -1,10 +1,13 @@
 import type { Subscription } from '@nats-io/transport-node';
+import { fromPromise } from 'xstate';
 import type { ConnectionEvent } from '../core/events.js';
-import { decodeJson, encodeJson } from '../core/nats.js';
+import { decodeJson } from '../core/nats.js';
 import { subjects } from '../core/subjects.js';
 import type { RpcConnection, RpcConnectionOptions } from '../ocpp/rpc-connection.js';
+import { chargerMachine } from './charger-machine.js';
 import { ChargerSession } from './charger-session.js';
 import type { NodeDeps } from './node-deps.js';
+import { publishOcppLog, shouldLog } from './ocpp-log.js';
 
 export type AuthOutcome = { ok: true; context: AuthContext } | { ok: false; status: 401 | 404; reason: string };
 export interface AuthContext {
@@ -19,6 +22,15 @@ export interface AuthContext {
 export class ChargerRegistry {
   readonly sessions = new Map<string, ChargerSession>();
   private readonly subs: Subscription[] = [];
+  private readonly machine = chargerMachine.provide({
+    actors: {
+      rotatePassword: fromPromise<void, { chargerId: string }>(async ({ input }) => {
+        const session = this.sessions.get(input.chargerId);
+        if (!session) throw new Error(`no session for ${input.chargerId}`);
+        await session.rotatePassword();
+      }),
+    },
+  });
 
   constructor(private readonly deps: NodeDeps) {
     this.subs.push(
@@ -56,7 +68,11 @@ export class ChargerRegistry {
       pingIntervalMs: settings.pingIntervalMs,
       logger: logger.child({ chargerId }),
       ...(settings.ocppLog
-        ? { onLog: (entry) => bus.nc.publish(subjects.ocppLog(chargerId), encodeJson({ chargerId, ...entry, at: new Date(entry.at).toISOString() })) }
+        ? {
+            onLog: (entry) => {
+              if (shouldLog(entry, this.deps.cache.chargers.get(chargerId), Date.now(), settings.ocppLogAll)) publishOcppLog(bus.nc, subjects.ocppLog(chargerId), chargerId, entry);
+            },
+          }
         : {}),
     };
   };
@@ -70,6 +86,7 @@ export class ChargerRegistry {
     this.sessions.get(chargerId)?.stop();
     const session = new ChargerSession(charger, rpc, (context as AuthContext).needsPasswordRotation, {
       ...this.deps,
+      machine: this.machine,
       onSessionStopped: (s) => {
         if (this.sessions.get(s.chargerId)?.connectionId === s.connectionId) this.sessions.delete(s.chargerId);
       },

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Subscription } from '@nats-io/transport-node';
-import { createActor, fromPromise, type Actor } from 'xstate';
+import { createActor, type Actor } from 'xstate';
 import type { ChargerCommand, CommandReply } from '../core/commands.js';
 import { STATUS_ACTION } from '../core/commands.js';
 import type { ChargerEvent as BusEvent } from '../core/events.js';
@@ -14,7 +14,7 @@ import { CENTRAL_SYSTEM_ACTIONS } from '../ocpp/actions.js';
 import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError } from '../ocpp/errors.js';
 import type { RpcConnection } from '../ocpp/rpc-connection.js';
 import { validateRequest } from '../ocpp/validator.js';
-import { chargerMachine, liveStatus } from './charger-machine.js';
+import { liveStatus, type ChargerMachine } from './charger-machine.js';
 import { handleChargerCall, type HandlerEnv } from './charger-handlers.js';
 import type { SessionDeps } from './node-deps.js';
 
@@ -27,7 +27,7 @@ const CS_ACTIONS: ReadonlySet<string> = new Set(CENTRAL_SYSTEM_ACTIONS);
 export class ChargerSession {
   readonly connectionId = randomUUID();
   readonly connectedAt = Date.now();
-  private readonly actor: Actor<typeof chargerMachine>;
+  private readonly actor: Actor<ChargerMachine>;
   private readonly sub: Subscription;
   private readonly env: HandlerEnv;
   private lastBootAnswer: string | undefined;
@@ -46,10 +46,7 @@ export class ChargerSession {
     const installationId = charger.installationId;
     this.chargerId = chargerId;
     this.installationId = installationId;
-    const machine = chargerMachine.provide({
-      actors: { rotatePassword: fromPromise(() => this.rotatePassword()) },
-    });
-    this.actor = createActor(machine, {
+    this.actor = createActor(deps.machine, {
       input: {
         chargerId,
         installationId,
@@ -78,6 +75,7 @@ export class ChargerSession {
       provisioning: () => this.actor.getSnapshot().matches({ credentials: 'rotating' }),
       send: (event) => this.actor.send(event),
       publish: (event: BusEvent) => publishChargerEvent(deps.bus.nc, event),
+      lastMeterEvent: undefined,
       transactions: deps.transactions,
       chargerState: deps.chargerState,
       authorize: deps.authorizer,
@@ -176,7 +174,7 @@ export class ChargerSession {
    * Gives the charger its own random password (1.6 security whitepaper, profile 1). The hash is
    * stored as pending before the key is sent, and confirmed once the charger accepts it.
    */
-  private async rotatePassword(): Promise<void> {
+  async rotatePassword(): Promise<void> {
     const password = generatePassword();
     await this.deps.credentials.beginSouthRotation(this.chargerId, password);
     let status: string;

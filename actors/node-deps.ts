@@ -6,6 +6,7 @@ import type { Metrics } from '../core/metrics.js';
 import type { Bus } from '../core/nats.js';
 import type { TransactionStore } from '../core/transaction-store.js';
 import type { Authorizer } from './charger-handlers.js';
+import type { ChargerMachine } from './charger-machine.js';
 
 export interface SessionSettings {
   heartbeatIntervalS: number;
@@ -14,8 +15,10 @@ export interface SessionSettings {
   callTimeoutMs: number;
   /** WebSocket ping towards chargers; 0 = off. */
   pingIntervalMs: number;
-  /** Publish every OCPP message to the message-log stream. */
+  /** Publish OCPP messages to the message-log stream (Heartbeat/MeterValues only in a charger's verbose window)... */
   ocppLog: boolean;
+  /** ...or all of them. */
+  ocppLogAll: boolean;
 }
 
 /** A charger call the platform answered, as observers see it. */
@@ -53,4 +56,8 @@ export interface NodeDeps {
   observers: ChargerObserver[];
 }
 
-export type SessionDeps = NodeDeps & { onSessionStopped(session: { chargerId: string; connectionId: string }): void };
+export type SessionDeps = NodeDeps & {
+  /** The charger machine with the node's implementations, provided once (not per session). */
+  machine: ChargerMachine;
+  onSessionStopped(session: { chargerId: string; connectionId: string }): void;
+};

@@ -3,13 +3,13 @@ import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
 import type { CapStore } from '../core/cap-store.js';
 import { sendChargerCommand, STATUS_ACTION } from '../core/commands.js';
 import type { ChargerLiveStatus } from '../core/model.js';
-import { encodeJson } from '../core/nats.js';
 import { subjects } from '../core/subjects.js';
 import type { RequestOf, ResponseOf } from '../ocpp/actions.js';
 import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError } from '../ocpp/errors.js';
 import { openPartnerConnection, partnerUrl, type PartnerConnection } from '../ocpp/partner-client.js';
 import type { RpcLogEntry } from '../ocpp/rpc-connection.js';
 import type { NodeDeps } from './node-deps.js';
+import { publishOcppLog, shouldLog } from './ocpp-log.js';
 import { PartnerCapKeeper } from './partner-caps.js';
 import { handlePartnerCall, type PartnerCommandEnv } from './partner-commands.js';
 import { effectiveConfig, type EffectiveConfig } from './partner-config.js';
@@ -39,7 +39,6 @@ export interface PartnerTarget {
 }
 
 /** Actions left out of the partner log unless the charger's verbose logging window is open. */
-const QUIET_ACTIONS: ReadonlySet<string> = new Set(['MeterValues', 'Heartbeat']);
 
 /**
  * The imperative shell of one charger's partner session: its XState actor (`partner-machine.ts`), the
@@ -222,14 +221,8 @@ export class PartnerSession {
 
   private publishLog(entry: RpcLogEntry): void {
     const { bus, cache } = this.deps.node;
-    if (bus.nc.isClosed()) return;
-    if (entry.action && QUIET_ACTIONS.has(entry.action)) {
-      const until = cache.chargers.get(this.chargerId)?.ocpp.verboseLoggingUntil;
-      // Verbose logging switches itself off: past its end the quiet actions are left out again.
-      if (!until || Date.parse(until) <= Date.now()) return;
-    }
-    const payload = redactKey(entry);
-    bus.nc.publish(subjects.partnerOcppLog(this.chargerId), encodeJson({ chargerId: this.chargerId, side: 'partner', ...entry, payload, at: new Date(entry.at).toISOString() }));
+    if (!shouldLog(entry, cache.chargers.get(this.chargerId), Date.now())) return;
+    publishOcppLog(bus.nc, subjects.partnerOcppLog(this.chargerId), this.chargerId, entry, { side: 'partner' });
   }
 
   // ---------------------------------------------------------------- acting as the charger
@@ -389,10 +382,3 @@ export class PartnerSession {
   }
 }
 
-function redactKey(entry: RpcLogEntry): unknown {
-  const p = entry.payload as { key?: unknown; value?: unknown } | null;
-  if (entry.action === 'ChangeConfiguration' && entry.type === 'CALL' && p && typeof p.key === 'string' && /^authorizationkey$/i.test(p.key)) {
-    return { ...p, value: '[redacted]' };
-  }
-  return entry.payload;
-}

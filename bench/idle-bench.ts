@@ -34,6 +34,9 @@ export interface IdleRow {
   /** Heap reserved by V8 (committed) after loading, per process, MiB. */
   heapTotalLoadedMiB: number[];
   serverCounted?: number;
+  /** Warning/error log lines the servers printed (pino level >= 40), and the last of them. */
+  serverWarnings: number;
+  lastWarnings?: string;
 }
 
 export interface IdleOptions {
@@ -107,7 +110,10 @@ export async function measureIdle(servers: readonly ServerUnderTest[], opts: Idl
       heapPerChargerKiB: perCharger('heapUsedKiB'),
       externalPerChargerKiB: perCharger('externalKiB'),
       heapTotalLoadedMiB: loaded.map((m) => mib(m.heapTotalKiB)),
+      serverWarnings: 0,
     };
+    row.serverWarnings = servers.reduce((n, srv) => n + srv.child.warnings, 0);
+    if (row.serverWarnings > 0) row.lastWarnings = servers.map((srv) => srv.child.tail(2)).join('\n');
     if (counted.every((c) => c !== undefined)) row.serverCounted = counted.reduce((a: number, b) => a + (b ?? 0), 0);
     return row;
   } finally {

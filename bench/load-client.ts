@@ -323,6 +323,8 @@ async function phase(m: RoundTripMode, tailFor: (c: Charger) => string): Promise
   };
   const loops = chargers.filter((c) => c.open).map(loop);
   await sleep(warmupMs);
+  const serverCalls = (): number => chargers.reduce((sum, c) => sum + c.serverCalls, 0);
+  const callsBefore = serverCalls();
   measuring = true;
   emit({ event: 'measuring', mode: m });
   const windowStart = performance.now();
@@ -341,7 +343,7 @@ async function phase(m: RoundTripMode, tailFor: (c: Charger) => string): Promise
     ...counts,
     rate: Math.round(answered / seconds),
     latencyMs: { p50: hist.quantile(0.5), p90: hist.quantile(0.9), p99: hist.quantile(0.99), max: Number(hist.max.toFixed(1)) },
-    serverCalls: chargers.reduce((s, c) => s + c.serverCalls, 0),
+    serverCalls: serverCalls() - callsBefore,
     closedUnexpectedly: chargers.filter((c) => c.closedUnexpectedly).length,
     firstError: chargers.find((c) => c.lastError)?.lastError ?? null,
   });

@@ -38,6 +38,7 @@ export interface RoundTripReport {
   closed: number;
   rate: number;
   latencyMs: { p50: number; p90: number; p99: number; max: number };
+  /** Calls the server sent to the chargers during the counted window. */
   serverCalls: number;
   closedUnexpectedly: number;
   firstError: string | null;

@@ -212,7 +212,8 @@ function printTables(): void {
 
   if (report.idle.length > 0) {
     log('\nIdle capacity (connect with Basic auth + one BootNotification, then idle; memory after a full GC and settle: RSS from /proc,');
-    log('  heap = live JS objects from process.memoryUsage(); per charger = (after - before) / chargers held by that process)');
+    log('  heap = live JS objects from process.memoryUsage(); per charger = (after - before) / chargers held by that process.');
+    log(`  RSS is read ${plan.settleMs / 1000} s after the GC; it keeps falling for a while as V8 returns pages, so heap KiB/charger is the steadier figure)`);
     log(
       table(
         ['server', 'procs', 'chargers held', 'attempted', 'failed', 'handshakes s', '+ boot s', 'RSS before MiB', 'RSS after MiB', 'RSS KiB/charger', 'heap KiB/charger', 'V8 heap reserved MiB'],
@@ -236,6 +237,7 @@ function printTables(): void {
       if (r.failed > 0 || r.bootFailed > 0 || r.closedUnexpectedly > 0) {
         log(`  ${r.server}: failures ${JSON.stringify(r.failures)}, boot failed ${r.bootFailed}, closed by the server ${r.closedUnexpectedly}`);
       }
+      if (r.serverWarnings > 0) log(`  ${r.server}: the servers logged ${r.serverWarnings} warnings/errors; last:\n${r.lastWarnings ?? ''}`);
     }
     const cluster = report.idle.find((r) => r.server.startsWith('platform cluster'));
     if (cluster) {
@@ -273,7 +275,7 @@ function printTables(): void {
     log('  how busy the machine was; "CPU outside" is work outside the bench (other sessions), which lowers every rate measured meanwhile.');
     for (const r of report.roundTrips) if (r.firstError) log(`  ${r.server} ${r.mode}: first CALLERROR ${r.firstError}`);
     for (const r of report.roundTrips) {
-      if (r.serverCalls > 0) log(`  ${r.server} ${r.mode}: the server also sent ${r.serverCalls} calls to the chargers (e.g. SetChargingProfile from the balancer)`);
+      if (r.serverCalls > 0) log(`  ${r.server} ${r.mode}: the server also sent ${r.serverCalls} calls to the chargers during the counted window (e.g. SetChargingProfile)`);
     }
     for (const mode of ['heartbeat', 'metervalues'] as const) {
       const on = report.roundTrips.find((r) => r.mode === mode && r.server === LOG_ON);

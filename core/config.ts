@@ -17,7 +17,9 @@ export interface NodeConfig {
   pingIntervalMs: number;
   callTimeoutMs: number;
   maxFrameBytes: number;
+  /** OCPP_LOG=on: Heartbeat and MeterValues only in a charger's verbose window; all: everything; off: nothing. */
   ocppLog: boolean;
+  ocppLogAll: boolean;
   logLevel: string;
   balancer: {
     leaseTtlMs: number;
@@ -36,6 +38,12 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) throw new PlatformError('CONFIG', `${name} must be an integer in [${min}, ${max}], got "${raw}"`);
   return n;
+}
+
+function ocppLogMode(raw: string | undefined): 'on' | 'all' | 'off' {
+  const mode = raw || 'on';
+  if (mode !== 'on' && mode !== 'all' && mode !== 'off') throw new PlatformError('CONFIG', `OCPP_LOG must be on, all or off, got "${raw}"`);
+  return mode;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
@@ -58,7 +66,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     pingIntervalMs: int(env, 'OCPP_PING_INTERVAL_MS', 60_000, 0, 3_600_000),
     callTimeoutMs: int(env, 'OCPP_CALL_TIMEOUT_MS', 30_000, 100, 600_000),
     maxFrameBytes: int(env, 'OCPP_MAX_FRAME_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
-    ocppLog: (env.OCPP_LOG ?? 'on') !== 'off',
+    ocppLog: ocppLogMode(env.OCPP_LOG) !== 'off',
+    ocppLogAll: ocppLogMode(env.OCPP_LOG) === 'all',
     logLevel: env.LOG_LEVEL || 'info',
     balancer: {
       leaseTtlMs: int(env, 'BALANCER_LEASE_TTL_MS', 6_000, 300, 600_000),

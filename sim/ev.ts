@@ -21,6 +21,8 @@ export class Car {
     /** Phases it can draw on at this charger (a 3-phase car on a 1-phase charger uses one). */
     readonly phases: number,
     rnd: Random,
+    /** Scheduler time of scenario time 0: the spec's times are relative to it. */
+    private readonly origin = 0,
   ) {
     const d = spec.responseDelayS;
     this.responseDelayMs = (Array.isArray(d) ? rnd.between(d[0], d[1]) : d) * 1000;
@@ -36,7 +38,7 @@ export class Car {
   }
 
   isSleeping(t: number): boolean {
-    return this.spec.sleepUntilS !== undefined && t < this.spec.sleepUntilS * 1000;
+    return this.spec.sleepUntilS !== undefined && t < this.origin + this.spec.sleepUntilS * 1000;
   }
 
   /** What the car would draw per phase now if the pilot allowed anything: its own demand. */
@@ -44,7 +46,7 @@ export class Car {
     if (this.isSleeping(t) || this.full) return 0;
     const s = this.spec;
     let a = s.maxA;
-    if (s.capA !== undefined && (s.capUntilS === undefined || t < s.capUntilS * 1000)) a = Math.min(a, s.capA);
+    if (s.capA !== undefined && (s.capUntilS === undefined || t < this.origin + s.capUntilS * 1000)) a = Math.min(a, s.capA);
     if (this.soc > s.taperFromSoc && s.taperFromSoc < 1) {
       const f = Math.max(0.1, (1 - this.soc) / (1 - s.taperFromSoc));
       a = Math.min(a, Math.max(PILOT_MIN_A, s.maxA * f));
@@ -66,8 +68,8 @@ export class Car {
   /** Scenario times at which the car's own demand changes by itself (waking, cap lifted). */
   changeTimes(): number[] {
     const out: number[] = [];
-    if (this.spec.sleepUntilS !== undefined) out.push(this.spec.sleepUntilS * 1000);
-    if (this.spec.capA !== undefined && this.spec.capUntilS !== undefined) out.push(this.spec.capUntilS * 1000);
+    if (this.spec.sleepUntilS !== undefined) out.push(this.origin + this.spec.sleepUntilS * 1000);
+    if (this.spec.capA !== undefined && this.spec.capUntilS !== undefined) out.push(this.origin + this.spec.capUntilS * 1000);
     return out;
   }
 }

@@ -134,8 +134,8 @@ export function fairness(rec: Recorder, endMs: number): ScenarioMetrics['jain'] 
       if (competing.length < 2) continue;
       epochs.push({
         phases: PHASE_LIST.filter((_p, i2) => (Number(key.split('|')[1]) & (1 << i2)) !== 0).join('+'),
-        fromS: a / 1000,
-        toS: b / 1000,
+        fromS: r3(a / 1000),
+        toS: r3(b / 1000),
         sessions: competing.map((c) => c.id),
         meanCurrentA: competing.map((c) => r3(c.mean)),
         jain: r3(jainIndex(competing.map((c) => c.mean))),

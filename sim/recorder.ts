@@ -92,7 +92,7 @@ export interface ChargerTrack {
   draw: Series;
   demand: Series;
   sessions: SessionTrack[];
-  underDraw: { start: number; contended: boolean } | undefined;
+  underDraw: { start: number; offerAtStart: number; contendedSince: number | undefined } | undefined;
 }
 
 export interface SiteTrack {
@@ -136,10 +136,18 @@ export class Recorder implements SiteListener {
   readonly orderingViolations: OrderingViolation[] = [];
   readonly notes: string[] = [];
   private readonly siteOf = new Map<string, Site>();
+  /** Scheduler time of scenario time 0; every recorded time is relative to it. */
+  private origin = 0;
 
   constructor(private readonly opts: RecorderOptions) {}
 
-  addSite(site: Site): void {
+  /** Starts recording: `t0` (scheduler time) becomes scenario time 0. */
+  begin(t0: number, sites: readonly Site[]): void {
+    this.origin = t0;
+    for (const s of sites) this.addSite(s);
+  }
+
+  private addSite(site: Site): void {
     const zero = (): PhaseCurrents => ({ L1: 0, L2: 0, L3: 0 });
     const phases: Record<string, PhaseTrack> = {};
     for (const p of PHASE_LIST) {
@@ -191,14 +199,15 @@ export class Recorder implements SiteListener {
         underDraw: undefined,
       });
     }
-    this.siteChanged(site, 0);
+    this.siteChanged(site, this.origin);
   }
 
   // ---- hooks ----
 
-  profileReceived(c: SimCharger, t: number, limitA: number | undefined): void {
+  profileReceived(c: SimCharger, tAbs: number, limitA: number | undefined): void {
     const track = this.chargers.get(c.id);
     if (!track) return;
+    const t = tAbs - this.origin;
     track.profiles++;
     track.profileLog.push({ t, limit: limitA });
     if (limitA !== undefined && limitA > EPS && limitA < track.min - 1e-6) {
@@ -213,10 +222,11 @@ export class Recorder implements SiteListener {
     if (last && last.status === undefined) last.status = status;
   }
 
-  commandedChanged(c: SimCharger, t: number, before: number, after: number, byPlatform: boolean): void {
+  commandedChanged(c: SimCharger, tAbs: number, before: number, after: number, byPlatform: boolean): void {
     const track = this.chargers.get(c.id);
     const site = this.siteOf.get(track?.site ?? '');
     if (!track || !site) return;
+    const t = tAbs - this.origin;
     const session = track.sessions[track.sessions.length - 1];
     if (c.car && session?.startT !== undefined) {
       if (before >= PILOT_MIN_A && after < PILOT_MIN_A) track.pauses++;
@@ -224,12 +234,13 @@ export class Recorder implements SiteListener {
     }
     if (after > EPS && after < track.min - 1e-6) track.offersInGap++;
     if (byPlatform && after > before && c.car) this.checkIncrease(site, c, t, after);
-    this.siteChanged(site, t);
+    this.siteChanged(site, tAbs);
   }
 
-  sessionChanged(c: SimCharger, t: number, event: 'arrived' | 'started' | 'departed'): void {
+  sessionChanged(c: SimCharger, tAbs: number, event: 'arrived' | 'started' | 'departed'): void {
     const track = this.chargers.get(c.id);
     if (!track) return;
+    const t = tAbs - this.origin;
     if (event === 'arrived') {
       let mask = 0;
       for (const p of c.carPhases()) mask |= 1 << PHASE_LIST.indexOf(p);
@@ -246,17 +257,19 @@ export class Recorder implements SiteListener {
   }
 
   /** A sample of the balancer's own view (its committed load per phase). */
-  allocationSample(siteId: string, t: number, allocated: PhaseCurrents): void {
+  allocationSample(siteId: string, tAbs: number, allocated: PhaseCurrents): void {
     const site = this.sites.get(siteId);
     if (!site) return;
+    const t = tAbs - this.origin;
     for (const p of PHASE_LIST) push(site.phases[p]!.allocated, t, Math.round(allocated[p] * 10) / 10);
   }
 
   // ---- the core: integrate, then take the new state ----
 
-  siteChanged(site: Site, t: number): void {
+  siteChanged(site: Site, tAbs: number): void {
     const track = this.sites.get(site.id);
     if (!track) return;
+    const t = tAbs - this.origin;
     this.integrate(track, t);
     const snap = track.snapshot;
     const known = site.knownLimit();
@@ -267,7 +280,7 @@ export class Recorder implements SiteListener {
     snap.current = site.gridCurrents();
     snap.chargerSum = { L1: snap.current.L1 - site.base.L1, L2: snap.current.L2 - site.base.L2, L3: snap.current.L3 - site.base.L3 };
     snap.commanded = commandedLoad(site);
-    snap.achievable = this.achievable(track, site, t);
+    snap.achievable = this.achievable(track, site, tAbs);
     for (const p of PHASE_LIST) {
       const ph = track.phases[p]!;
       if (ph.platformFlag && snap.commanded[p] <= known[p] + EPS) ph.platformFlag = false;
@@ -283,7 +296,7 @@ export class Recorder implements SiteListener {
         ph.episodePlatformAs = 0;
       } else if (!over && ph.episodeStart !== undefined) this.closeEpisode(site.id, p, ph, t);
     }
-    for (const c of site.chargers) this.trackCharger(site, c, t);
+    for (const c of site.chargers) this.trackCharger(site, c, t, tAbs);
   }
 
   /** Ends the run: integrates up to `t` and closes whatever is open. */
@@ -381,9 +394,9 @@ export class Recorder implements SiteListener {
     return v;
   }
 
-  private trackCharger(site: Site, c: SimCharger, t: number): void {
+  private trackCharger(site: Site, c: SimCharger, t: number, tAbs: number): void {
     const track = this.chargers.get(c.id)!;
-    const demand = c.car ? Math.min(c.spec.maxCurrent, c.car.demandA(t)) : 0;
+    const demand = c.car ? Math.min(c.spec.maxCurrent, c.car.demandA(tAbs)) : 0;
     const drawn = Math.max(c.draw[0], c.draw[1], c.draw[2]);
     push(track.commanded, t, c.commandedA);
     push(track.draw, t, round2(drawn));
@@ -395,12 +408,14 @@ export class Recorder implements SiteListener {
     else this.closeWait(s, t);
     // Reclaim: the car draws (wants) well below its offer; the offer should come down to draw + headroom.
     const under = c.tx !== undefined && c.commandedA >= PILOT_MIN_A && demand < c.commandedA - this.opts.reclaimThresholdA;
-    if (under && !track.underDraw) track.underDraw = { start: t, contended: false };
-    if (!track.underDraw) return;
-    if (!under) return this.closeUnderDraw(track, t, false);
+    if (under && !track.underDraw) track.underDraw = { start: t, offerAtStart: c.commandedA, contendedSince: undefined };
+    const u = track.underDraw;
+    if (!u) return;
+    // No longer "well below": reclaimed when the offer came down, ended by the car when it ramped up.
+    if (!under) return this.closeUnderDraw(track, t, c.commandedA < u.offerAtStart);
     const target = Math.max(c.minCurrent, Math.ceil(demand + this.opts.reclaimHeadroomA));
     if (c.commandedA <= target + 0.5) return this.closeUnderDraw(track, t, true);
-    if (!track.underDraw.contended) track.underDraw.contended = this.othersHungry(site, c, t);
+    if (u.contendedSince === undefined && this.othersHungry(site, c, tAbs)) u.contendedSince = t;
   }
 
   private othersHungry(site: Site, c: SimCharger, t: number): boolean {
@@ -408,14 +423,19 @@ export class Recorder implements SiteListener {
     return site.chargers.some((o) => o !== c && o.car !== undefined && o.carPhases().some((p) => mine.has(p)) && Math.min(o.spec.maxCurrent, o.car.demandA(t)) > o.commandedA + 0.5);
   }
 
+  /**
+   * Time to reclaim counts from when the unused current was first needed: the later of the start
+   * of the under-draw and the moment another session on a shared phase wanted more than it had.
+   */
   private closeUnderDraw(track: ChargerTrack, t: number, reclaimed: boolean): void {
     const u = track.underDraw;
     if (!u) return;
     track.underDraw = undefined;
-    const durationS = (t - u.start) / 1000;
-    if (!u.contended) return;
-    if (reclaimed) this.reclaims.push({ charger: track.id, startS: u.start / 1000, reclaimS: durationS, durationS });
-    else if (durationS > 0) this.reclaims.push({ charger: track.id, startS: u.start / 1000, durationS });
+    if (u.contendedSince === undefined) return;
+    const from = Math.max(u.start, u.contendedSince);
+    const durationS = (t - from) / 1000;
+    if (reclaimed) this.reclaims.push({ charger: track.id, startS: from / 1000, reclaimS: durationS, durationS });
+    else if (durationS > 0) this.reclaims.push({ charger: track.id, startS: from / 1000, durationS });
   }
 
   private closeWait(s: SessionTrack, t: number): void {

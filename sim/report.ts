@@ -65,7 +65,7 @@ function chart(title: string, lines: Line[], endMs: number, opts: { width?: numb
   for (let v = minV; v <= maxV; v += yStep) {
     ticks.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#eee"/><text x="${m.l - 4}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${round(v)}</text>`);
   }
-  const tStep = niceStep(endMs / 1000, 8);
+  const tStep = TIME_STEPS_S.find((step) => endMs / 1000 / step <= 10) ?? niceStep(endMs / 1000, 8);
   for (let s = 0; s <= endMs / 1000 + 1e-9; s += tStep) {
     ticks.push(`<text x="${x(s * 1000).toFixed(1)}" y="${H - 8}" text-anchor="middle">${fmtTime(s)}</text>`);
   }
@@ -75,6 +75,8 @@ function chart(title: string, lines: Line[], endMs: number, opts: { width?: numb
   const legend = lines.map((l, i) => `<g transform="translate(${m.l + 8 + i * 150},12)"><line x1="0" x2="18" y1="-4" y2="-4" stroke="${l.color}" stroke-width="2"${l.dash ? ` stroke-dasharray="${l.dash}"` : ''}/><text x="22" y="0">${esc(l.name)}</text></g>`);
   return `<figure><figcaption>${esc(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-size="10" font-family="sans-serif">${ticks.join('')}<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#999"/>${paths.join('')}${legend.join('')}</svg></figure>`;
 }
+
+const TIME_STEPS_S = [10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14_400];
 
 function niceStep(range: number, n: number): number {
   const raw = range / n;
@@ -178,6 +180,14 @@ export function writeReport(result: RunResult, dir: string): string {
     orderingViolations: recorder.orderingViolations.slice(0, 200),
     reclaims: recorder.reclaims.slice(0, 200),
     notes: recorder.notes.slice(0, 200),
+    chargers: [...recorder.chargers.values()].slice(0, 100).map((c) => ({
+      id: c.id,
+      profiles: c.profiles,
+      pauses: c.pauses,
+      resumes: c.resumes,
+      sessions: c.sessions.map((x) => ({ arriveS: x.arriveT / 1000, firstEnergyS: x.firstEnergyT === undefined ? null : x.firstEnergyT / 1000, departS: x.departT === undefined ? null : x.departT / 1000, longestWaitS: x.longestWaitMs / 1000 })),
+      profileLog: c.profileLog.slice(0, 300).map((p) => [Math.round(p.t / 100) / 10, p.limit ?? null, p.status ?? null]),
+    })),
     logs: logs.slice(0, 500),
   };
   writeFileSync(join(dir, 'metrics.json'), `${JSON.stringify(json, null, 2)}\n`);

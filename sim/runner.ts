@@ -30,7 +30,7 @@ const DEFAULTS = {
  * Floors (real ms) below which a compressed duration would measure the machine rather than the
  * platform: a call timeout shorter than a GC pause, a ping storm. Reported with the effective values.
  */
-const REAL_FLOORS = { callTimeoutMs: 1_000, pingIntervalMs: 1_000, profileTimeoutMs: 250, coalesceMs: 1, retryMs: 10 } as const;
+const REAL_FLOORS = { callTimeoutMs: 1_000, pingIntervalMs: 1_000, profileTimeoutMs: 100, coalesceMs: 1, retryMs: 10 } as const;
 
 export const INITIAL_PASSWORD = 'sim-initial-password';
 
@@ -146,8 +146,32 @@ function withPrefix(s: Scenario, prefix: string): Scenario {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** A scenario set up against a platform: installations created, chargers connected and provisioned. */
+export interface PreparedScenario {
+  readonly scenario: Scenario;
+  /** Runs the scenario from time 0 to its end and returns its metrics. */
+  run(): Promise<RunResult>;
+  /** Disconnects the chargers and stops the platform when this run started it. */
+  dispose(): Promise<void>;
+}
+
 /** Runs a scenario against a platform node and returns its metrics. */
 export async function runScenario(input: Scenario, opts: RunOptions = {}): Promise<RunResult> {
+  const prepared = await prepareScenario(input, opts);
+  try {
+    return await prepared.run();
+  } finally {
+    await prepared.dispose();
+  }
+}
+
+/**
+ * Sets a scenario up: starts a platform (unless one is given), creates the installations and
+ * chargers through the API, connects every simulated charger and waits until each is registered,
+ * provisioned with its own password and holding the platform's first limit. Several scenarios can
+ * be prepared first and then run together, so no run overlaps another's connection storm.
+ */
+export async function prepareScenario(input: Scenario, opts: RunOptions = {}): Promise<PreparedScenario> {
   const scenario = withPrefix(input, opts.idPrefix ?? '');
   const k = opts.compression ?? defaultCompression(scenario);
   const timing = platformEnv(scenario, k);
@@ -157,7 +181,6 @@ export async function runScenario(input: Scenario, opts: RunOptions = {}): Promi
     opts.log?.(line);
   };
   const realStart = performance.now();
-  const cpuStart = process.cpuUsage();
   const progress = (p: Omit<Progress, 'realS' | 'totalS'>): void => opts.onProgress?.({ ...p, totalS: scenario.durationS, realS: (performance.now() - realStart) / 1000 });
   progress({ phase: 'setup', simS: 0, detail: 'starting the platform' });
   const platform = opts.platform ?? (await startPlatform({ mode: opts.mode ?? 'in-process', env: timing.env, ...(opts.platformLogFile ? { logFile: opts.platformLogFile } : {}) }));
@@ -172,6 +195,11 @@ export async function runScenario(input: Scenario, opts: RunOptions = {}): Promi
   });
   const rnd = new Random(scenario.seed);
   const sites: Site[] = [];
+  const dispose = async (): Promise<void> => {
+    scheduler.stop();
+    for (const s of sites) s.stop();
+    if (!opts.platform) await platform.stop();
+  };
   try {
     progress({ phase: 'setup', simS: 0, detail: 'creating installations and chargers' });
     for (const inst of scenario.installations) {
@@ -195,24 +223,27 @@ export async function runScenario(input: Scenario, opts: RunOptions = {}): Promi
       }
     }
     for (const inst of scenario.installations) {
-      const site = new Site(inst, {
-        scheduler,
-        api: platform.api,
-        listener: recorder,
-        rnd,
-        initialPassword: INITIAL_PASSWORD,
-        charger: {
-          ocppBaseUrl: platform.ocppBaseUrl,
-          meterIntervalMs: scenario.meterIntervalS * 1000,
-          voltage: scenario.voltage,
-          callTimeoutRealMs: 15_000,
-          log: (id, m) => log(`${id}: ${m}`),
-        },
-        log,
-      });
-      sites.push(site);
-      recorder.addSite(site);
+      sites.push(
+        new Site(inst, {
+          scheduler,
+          api: platform.api,
+          listener: recorder,
+          rnd,
+          initialPassword: INITIAL_PASSWORD,
+          charger: {
+            ocppBaseUrl: platform.ocppBaseUrl,
+            meterIntervalMs: scenario.meterIntervalS * 1000,
+            voltage: scenario.voltage,
+            callTimeoutRealMs: 15_000,
+            log: (id, m) => log(`${id}: ${m}`),
+          },
+          log,
+        }),
+      );
     }
+    // The clock runs during setup too, so chargers' timers (heartbeats, a late answer) work.
+    clock.start();
+    scheduler.start();
     const all = sites.flatMap((s) => s.chargers);
     const batch = opts.connectBatch ?? 50;
     for (let i = 0; i < all.length; i += batch) {
@@ -228,9 +259,13 @@ export async function runScenario(input: Scenario, opts: RunOptions = {}): Promi
       }
       await sleep(20);
     }
-    const setupRealS = (performance.now() - realStart) / 1000;
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+  const setupRealS = (performance.now() - realStart) / 1000;
 
-    // ---- run ----
+  const run = async (): Promise<RunResult> => {
     const usageStart = platform.pid ? processUsage(platform.pid) : undefined;
     const natsStart = platform.natsPid ? processUsage(platform.natsPid) : undefined;
     const simCpuStart = process.cpuUsage();
@@ -238,9 +273,10 @@ export async function runScenario(input: Scenario, opts: RunOptions = {}): Promi
     const samples: { realS: number; cpuPct: number; rssMiB: number }[] = [];
     let lastUsage = usageStart;
     let lastSampleAt = runStart;
-    clock.start();
-    scheduler.start();
-    for (const s of sites) s.start();
+    scheduler.advance();
+    const t0 = Math.max(scheduler.time, clock.now());
+    recorder.begin(t0, sites);
+    for (const s of sites) s.start(t0);
     const sampleMs = (opts.allocationSampleS ?? Math.max(5, Math.min(60, scenario.durationS / 400))) * 1000;
     const sampleAllocations = (t: number): void => {
       void Promise.all(
@@ -251,24 +287,21 @@ export async function runScenario(input: Scenario, opts: RunOptions = {}): Promi
       );
       scheduler.at(t + sampleMs, sampleAllocations);
     };
-    scheduler.at(0, sampleAllocations);
+    scheduler.at(t0, sampleAllocations);
     const ticker = setInterval(() => {
-      const simS = Math.min(scenario.durationS, clock.now() / 1000);
-      progress({ phase: 'running', simS });
-      if (platform.pid) {
-        const u = processUsage(platform.pid);
-        const now = performance.now();
-        if (u && lastUsage && now - lastSampleAt >= 1_000) {
-          samples.push({ realS: (now - runStart) / 1000, cpuPct: (100 * (u.cpuS - lastUsage.cpuS)) / ((now - lastSampleAt) / 1000), rssMiB: Math.round(u.rssMiB) });
-          lastUsage = u;
-          lastSampleAt = now;
-        }
+      progress({ phase: 'running', simS: Math.min(scenario.durationS, (clock.now() - t0) / 1000) });
+      if (!platform.pid) return;
+      const u = processUsage(platform.pid);
+      const now = performance.now();
+      if (u && lastUsage && now - lastSampleAt >= 1_000) {
+        samples.push({ realS: round((now - runStart) / 1000), cpuPct: round((100 * (u.cpuS - lastUsage.cpuS)) / ((now - lastSampleAt) / 1000)), rssMiB: Math.round(u.rssMiB) });
+        lastUsage = u;
+        lastSampleAt = now;
       }
     }, 250);
-    await new Promise<void>((resolve) => scheduler.at(scenario.durationS * 1000, () => resolve()));
+    await new Promise<void>((resolve) => scheduler.at(t0 + scenario.durationS * 1000, () => resolve()));
     clearInterval(ticker);
-    const endMs = scenario.durationS * 1000;
-    recorder.finish(endMs);
+    recorder.finish(scenario.durationS * 1000);
     const runRealS = (performance.now() - runStart) / 1000;
     const simCpu = process.cpuUsage(simCpuStart);
     const usageEnd = platform.pid ? processUsage(platform.pid) : undefined;
@@ -277,7 +310,6 @@ export async function runScenario(input: Scenario, opts: RunOptions = {}): Promi
     for (const s of sites) s.stop();
     progress({ phase: 'done', simS: scenario.durationS });
     const metrics = computeMetrics(recorder, { scenario: scenario.name, durationS: scenario.durationS, compression: k });
-    void cpuStart;
     return {
       scenario,
       metrics,
@@ -306,11 +338,8 @@ export async function runScenario(input: Scenario, opts: RunOptions = {}): Promi
       },
       logs,
     };
-  } finally {
-    scheduler.stop();
-    for (const s of sites) s.stop();
-    if (!opts.platform) await platform.stop();
-  }
+  };
+  return { scenario, run, dispose };
 }
 
 const round = (v: number): number => Math.round(v * 100) / 100;

@@ -92,17 +92,17 @@ export class Site {
     if (!this.stopped) this.host.listener.siteChanged(this, t);
   }
 
-  /** Schedules the cars, the base load, the events and the energy manager from scenario time 0. */
-  start(): void {
+  /** Schedules the cars, the base load, the events and the energy manager; `t0` is scenario time 0. */
+  start(t0: number): void {
     const s = this.host.scheduler;
     const spec = this.spec;
     for (const carSpec of spec.cars) {
       const charger = this.charger(carSpec.charger);
-      s.at(carSpec.arriveS * 1000, (t) => {
+      s.at(t0 + carSpec.arriveS * 1000, (t) => {
         if (charger.car) return this.host.log(`${charger.id}: occupied at ${carSpec.arriveS}s; car skipped`);
-        const car = new Car(carSpec, Math.min(carSpec.phases, charger.terminals.length), this.host.rnd);
+        const car = new Car(carSpec, Math.min(carSpec.phases, charger.terminals.length), this.host.rnd, t0);
         charger.plugIn(t, car);
-        if (carSpec.departS !== undefined) s.at(carSpec.departS * 1000, (tt) => charger.car === car && charger.unplug(tt));
+        if (carSpec.departS !== undefined) s.at(t0 + carSpec.departS * 1000, (tt) => charger.car === car && charger.unplug(tt));
       });
     }
     const swing = spec.baseLoad.swing;
@@ -113,7 +113,7 @@ export class Site {
         this.changed(t);
         s.at(t + swing.periodS * 1000, toggle);
       };
-      s.at(swing.fromS * 1000, toggle);
+      s.at(t0 + swing.fromS * 1000, toggle);
     }
     const noise = spec.baseLoad.noise;
     if (noise) {
@@ -123,10 +123,10 @@ export class Site {
         this.changed(t);
         s.at(t + noise.intervalS * 1000, redraw);
       };
-      s.at(noise.intervalS * 1000, redraw);
+      s.at(t0 + noise.intervalS * 1000, redraw);
     }
     for (const e of spec.events) {
-      s.at(e.atS * 1000, (t) => {
+      s.at(t0 + e.atS * 1000, (t) => {
         switch (e.type) {
           case 'fuse':
             Object.assign(this.fuse, e.fuse);
@@ -160,7 +160,7 @@ export class Site {
         this.measure(t);
         s.at(t + em.intervalS * 1000, tick);
       };
-      s.at(0, tick);
+      s.at(t0, tick);
     }
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readMeterValues } from '../../actors/meter-values.js';
+import { meterEventDue, readMeterValues } from '../../actors/meter-values.js';
 
 const mv = (timestamp: string, sampledValue: Record<string, string>[]) => ({ timestamp, sampledValue }) as never;
 
@@ -32,5 +32,17 @@ describe('readMeterValues', () => {
   it('ignores unknown units rather than guessing', () => {
     const r = readMeterValues([mv('2026-01-01T00:00:00Z', [{ value: '5', measurand: 'Energy.Active.Import.Register', unit: 'varh' }])], 3);
     expect(r?.energyWh).toBeUndefined();
+  });
+});
+
+describe('meterEventDue', () => {
+  const at = (t: number, t1: number, transactionId?: number) => ({ currents: { t1, t2: t1, t3: 0 }, transactionId, at: t });
+  it('publishes changes, transaction switches and a refresh, not repeats', () => {
+    expect(meterEventDue(undefined, at(0, 10))).toBe(true);
+    expect(meterEventDue(at(0, 10), at(1_000, 10.3))).toBe(false);
+    expect(meterEventDue(at(0, 10), at(1_000, 10.5))).toBe(true);
+    expect(meterEventDue(at(0, 10), at(1_000, 10, 7))).toBe(true);
+    expect(meterEventDue(at(0, 10), at(30_000, 10))).toBe(true);
+    expect(meterEventDue(at(0, 10), { currents: { t1: 10, t2: 10 }, transactionId: undefined, at: 1 })).toBe(true);
   });
 });

@@ -1,0 +1,31 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Charger } from '../core/model.js';
+import { encodeJson } from '../core/nats.js';
+import type { RpcLogEntry } from '../ocpp/rpc-connection.js';
+
+/** Actions that repeat on a timer: left out of the OCPP log unless a charger's verbose logging is on. */
+const PERIODIC_ACTIONS: ReadonlySet<string> = new Set(['Heartbeat', 'MeterValues']);
+
+export const REDACTED = '[redacted]';
+
+/** Whether an entry goes to the log: periodic traffic only within the charger's verbose window (or with `all`). */
+export function shouldLog(entry: RpcLogEntry, charger: Charger | undefined, now: number, all = false): boolean {
+  if (all || !entry.action || !PERIODIC_ACTIONS.has(entry.action)) return true;
+  const until = charger?.ocpp.verboseLoggingUntil;
+  // Verbose logging switches itself off: past its end the periodic actions are left out again.
+  return !!until && Date.parse(until) > now;
+}
+
+/** A password pushed or set with ChangeConfiguration AuthorizationKey never reaches the log stream. */
+export function redactPayload(entry: RpcLogEntry): unknown {
+  const p = entry.payload as { key?: unknown; value?: unknown } | null;
+  if (entry.action === 'ChangeConfiguration' && entry.type === 'CALL' && p && typeof p.key === 'string' && /^authorizationkey$/i.test(p.key)) {
+    return { ...p, value: REDACTED };
+  }
+  return entry.payload;
+}
+
+export function publishOcppLog(nc: NatsConnection, subject: string, chargerId: string, entry: RpcLogEntry, extra: Record<string, unknown> = {}): void {
+  if (nc.isClosed()) return;
+  nc.publish(subject, encodeJson({ chargerId, ...extra, ...entry, payload: redactPayload(entry), at: new Date(entry.at).toISOString() }));
+}
