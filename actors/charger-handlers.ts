@@ -30,6 +30,8 @@ export interface HandlerEnv {
   /** True while the session still provisions the charger (password rotation). */
   provisioning(): boolean;
   send(event: ChargerEvent): void;
+  /** The charger said something (any call): cheaper than an actor event for periodic traffic. */
+  touch(at: number): void;
   publish(event: BusEvent): void;
   /** The last meter event published for this charger (the session keeps it). */
   lastMeterEvent: PublishedMeter | undefined;
@@ -59,7 +61,7 @@ export const chargerHandlers: HandlerTable = {
 
   Heartbeat(_req, env) {
     const now = env.now();
-    env.send({ type: 'SEEN', at: now.getTime() });
+    env.touch(now.getTime());
     return { currentTime: iso(now) };
   },
 
@@ -79,7 +81,7 @@ export const chargerHandlers: HandlerTable = {
   },
 
   async Authorize(req, env) {
-    env.send({ type: 'SEEN', at: env.now().getTime() });
+    env.touch(env.now().getTime());
     return { idTagInfo: await env.authorize(env.installation(), req.idTag, env.chargerId) };
   },
 
@@ -142,11 +144,18 @@ export const chargerHandlers: HandlerTable = {
       }
     }
     const reading = readMeterValues(req.meterValue, charger.phases);
-    if (!reading) return {};
-    env.send({ type: 'METER', measured: { ...reading.currents, at: reading.timestamp }, ...(reading.energyWh !== undefined ? { energyWh: reading.energyWh } : {}), at: now.getTime() });
+    if (!reading) {
+      env.touch(now.getTime());
+      return {};
+    }
     const published = { currents: reading.currents, transactionId: req.transactionId, at: now.getTime() };
-    if (!meterEventDue(env.lastMeterEvent, published)) return {};
+    // Unchanged periodic samples neither wake the actor nor go on the bus (see meterEventDue).
+    if (!meterEventDue(env.lastMeterEvent, published)) {
+      env.touch(now.getTime());
+      return {};
+    }
     env.lastMeterEvent = published;
+    env.send({ type: 'METER', measured: { ...reading.currents, at: reading.timestamp }, ...(reading.energyWh !== undefined ? { energyWh: reading.energyWh } : {}), at: now.getTime() });
     env.publish({
       kind: 'meter',
       chargerId: env.chargerId,
@@ -163,7 +172,7 @@ export const chargerHandlers: HandlerTable = {
   },
 
   DataTransfer(req, env) {
-    env.send({ type: 'SEEN', at: env.now().getTime() });
+    env.touch(env.now().getTime());
     env.logger.info({ chargerId: env.chargerId, vendorId: req.vendorId, messageId: req.messageId }, 'DataTransfer from charger');
     // No vendor extensions are implemented; 1.6 §4.3 answers UnknownVendorId.
     return { status: 'UnknownVendorId' };

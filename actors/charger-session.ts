@@ -19,6 +19,8 @@ import { handleChargerCall, type HandlerEnv } from './charger-handlers.js';
 import type { SessionDeps } from './node-deps.js';
 
 const CS_ACTIONS: ReadonlySet<string> = new Set(CENTRAL_SYSTEM_ACTIONS);
+/** How often periodic traffic is forwarded to the actor as SEEN (far below any heartbeat interval). */
+const SEEN_FORWARD_MS = 5_000;
 
 /**
  * The imperative shell around one connected charger: its XState actor, its OCPP connection, its
@@ -31,6 +33,8 @@ export class ChargerSession {
   private readonly sub: Subscription;
   private readonly env: HandlerEnv;
   private lastBootAnswer: string | undefined;
+  private lastSeen = 0;
+  private lastSeenSent = 0;
   private stopped = false;
 
   readonly chargerId: string;
@@ -74,6 +78,7 @@ export class ChargerSession {
       context: () => this.actor.getSnapshot().context,
       provisioning: () => this.actor.getSnapshot().matches({ credentials: 'rotating' }),
       send: (event) => this.actor.send(event),
+      touch: (at) => this.touch(at),
       publish: (event: BusEvent) => publishChargerEvent(deps.bus.nc, event),
       lastMeterEvent: undefined,
       transactions: deps.transactions,
@@ -120,8 +125,21 @@ export class ChargerSession {
     this.deps.onSessionStopped(this);
   }
 
+  /**
+   * Heartbeats and unchanged meter samples only move `lastSeen`: the actor hears of it at most every
+   * few seconds, which keeps its liveness check fed without an actor step per message.
+   */
+  private touch(at: number): void {
+    this.lastSeen = Math.max(this.lastSeen, at);
+    if (at - this.lastSeenSent >= SEEN_FORWARD_MS) {
+      this.lastSeenSent = at;
+      this.actor.send({ type: 'SEEN', at });
+    }
+  }
+
   status() {
-    return liveStatus(this.actor.getSnapshot().context);
+    const live = liveStatus(this.actor.getSnapshot().context);
+    return this.lastSeen > Date.parse(live.lastSeen) ? { ...live, lastSeen: new Date(this.lastSeen).toISOString() } : live;
   }
 
   private publishConnection(connected: boolean): void {

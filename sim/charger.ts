@@ -1,6 +1,7 @@
 import type { Phase, PhaseRotation } from '../core/model.js';
-import type { RequestOf } from '../ocpp/actions.js';
-import { changeConfiguration, decodeAuthorizationKey, defaultConfiguration, getConfiguration } from './charger-config.js';
+import type { RequestOf, ResponseOf } from '../ocpp/actions.js';
+import { callHandlers } from './charger-calls.js';
+import { decodeAuthorizationKey, defaultConfiguration } from './charger-config.js';
 import {
   clearChargingProfile,
   compositeLimit,
@@ -12,8 +13,9 @@ import {
   type ProfileContext,
 } from './charging-profiles.js';
 import type { Scheduler, TimerHandle } from './clock.js';
-import { Car, PILOT_MIN_A } from './ev.js';
+import { PILOT_MIN_A, type Car } from './ev.js';
 import { OcppCallError, OcppSocket } from './ocpp-socket.js';
+import { Outlet } from './outlet.js';
 import type { ChargerSpec } from './scenario.js';
 
 export type ConnectorStatus = 'Available' | 'Preparing' | 'Charging' | 'SuspendedEV' | 'SuspendedEVSE' | 'Finishing' | 'Unavailable';
@@ -69,32 +71,22 @@ export class SimCharger {
   readonly config: Map<string, string>;
   profiles: readonly InstalledProfile[] = [];
   status: ConnectorStatus = 'Available';
-  car: Car | undefined;
   tx: { transactionId: number; startedAtWall: number } | undefined;
-  energyWh = 0;
   /** Limit per the installed profiles, or the hardware maximum when none applies. */
   commandedA: number;
   /** What the charger actually offers the car (differs from `commandedA` only when misbehaving). */
   enforcedA: number;
-  /** Current per terminal (A). */
-  readonly draw: [number, number, number] = [0, 0, 0];
   bootCount = 0;
+  readonly outlet: Outlet;
   private socket: OcppSocket | undefined;
-  private lastIntegrateT = 0;
   private frozenA: number | undefined;
   private ignoreNextProfile = false;
   private fullUntilProfile = false;
   private meterTimer: TimerHandle | undefined;
   private heartbeatTimer: TimerHandle | undefined;
-  private tickTimer: TimerHandle | undefined;
-  private pilotTimers: TimerHandle[] = [];
-  /** The pilot the car was last told to follow (it may still be on its way, see the response delay). */
-  private pilotTarget = 0;
   private pendingStop: { transactionId: number; reason: 'Reboot' | 'EVDisconnected' } | undefined;
   private starting = false;
   private stopped = false;
-  /** Charging without a transaction (after a reboot, before the Central System hears of it). */
-  private chargingOffline = false;
 
   constructor(
     readonly spec: ChargerSpec,
@@ -108,6 +100,27 @@ export class SimCharger {
     this.config = defaultConfiguration(host.meterIntervalMs / 1000);
     this.commandedA = spec.maxCurrent;
     this.enforcedA = spec.maxCurrent;
+    this.outlet = new Outlet(this.terminals.length, host.scheduler, host.voltage, (t, changed) => {
+      if (changed) host.changed(t);
+      this.refreshStatus();
+    });
+  }
+
+  get car(): Car | undefined {
+    return this.outlet.car;
+  }
+
+  set car(car: Car | undefined) {
+    this.outlet.car = car;
+  }
+
+  /** Current per terminal (A). */
+  get draw(): readonly [number, number, number] {
+    return this.outlet.draw;
+  }
+
+  get energyWh(): number {
+    return this.outlet.energyWh;
   }
 
   private get t(): number {
@@ -210,8 +223,8 @@ export class SimCharger {
     this.host.scheduler.at(t + durationMs, (tt) => {
       if (losesProfiles && this.car) {
         // This firmware resumes charging at once, at its maximum, before it is even connected.
-        this.chargingOffline = true;
         this.applyOffer(tt);
+        this.outlet.energise(tt, this.enforcedA);
       }
       void this.connect(true).catch((e: unknown) => this.host.log(this.id, `boot after reboot failed: ${String(e)}`));
     });
@@ -219,7 +232,8 @@ export class SimCharger {
 
   stop(): void {
     this.stopped = true;
-    for (const timer of [this.meterTimer, this.heartbeatTimer, this.tickTimer, ...this.pilotTimers]) timer?.cancel();
+    for (const timer of [this.meterTimer, this.heartbeatTimer]) timer?.cancel();
+    this.outlet.stop();
     this.socket?.terminate();
     this.online = false;
   }
@@ -227,12 +241,9 @@ export class SimCharger {
   // ---- sessions ----
 
   plugIn(t: number, car: Car): void {
-    this.integrate(t);
-    this.car = car;
-    car.pilotA = 0;
+    this.outlet.plug(t, car);
     this.host.observer.sessionChanged(this, t, 'arrived');
     this.setStatus('Preparing');
-    for (const at of car.changeTimes()) if (at > t) this.host.scheduler.at(at, (tt) => this.car === car && this.updateDraw(tt));
     if (this.online && this.registration === 'Accepted') this.startSession(t);
   }
 
@@ -248,12 +259,11 @@ export class SimCharger {
         if (!res || this.car !== car) return;
         this.host.scheduler.external((tt) => {
           this.tx = { transactionId: res.transactionId, startedAtWall: Date.now() };
-          this.chargingOffline = false;
           if (this.spec.behaviour.fullCurrentBeforeProfile) this.fullUntilProfile = true;
           this.host.observer.sessionChanged(this, tt, 'started');
           this.applyOffer(tt);
+          this.outlet.energise(tt, this.enforcedA);
           this.armMeter();
-          this.armTick();
         });
       } finally {
         this.starting = false;
@@ -263,10 +273,8 @@ export class SimCharger {
   }
 
   unplug(t: number): void {
-    const car = this.car;
-    if (!car) return;
-    this.setPilot(t, 0, true);
-    this.car = undefined;
+    if (!this.car) return;
+    this.outlet.unplug(t);
     this.host.observer.sessionChanged(this, t, 'departed');
     if (this.tx) this.pendingStop = { transactionId: this.tx.transactionId, reason: 'EVDisconnected' };
     this.endTx(t);
@@ -276,18 +284,13 @@ export class SimCharger {
   }
 
   private endTx(t: number): void {
-    this.integrate(t);
     this.tx = undefined;
-    this.chargingOffline = false;
     this.fullUntilProfile = false;
     this.frozenA = undefined;
     this.ignoreNextProfile = false;
     this.profiles = endTransaction(this.profiles, 1);
     this.meterTimer?.cancel();
-    this.tickTimer?.cancel();
-    for (const p of this.pilotTimers) p.cancel();
-    this.pilotTimers = [];
-    if (this.car) this.setPilot(t, 0, true);
+    this.outlet.cut(t);
   }
 
   private async flushStop(): Promise<void> {
@@ -318,67 +321,7 @@ export class SimCharger {
     const changed = enforced !== this.enforcedA;
     this.enforcedA = enforced;
     if (changed) this.refreshStatus();
-    if (this.car && (this.tx || this.chargingOffline) && this.pilotTarget !== enforced) this.setPilot(t, enforced, false);
-  }
-
-  /** The car follows a new pilot after its response delay (at once when `now`). */
-  private setPilot(t: number, a: number, now: boolean): void {
-    const car = this.car;
-    if (!car) return;
-    this.pilotTarget = a;
-    if (now) {
-      for (const p of this.pilotTimers) p.cancel();
-      this.pilotTimers = [];
-      car.pilotA = a;
-      this.updateDraw(t);
-      return;
-    }
-    const timer = this.host.scheduler.at(t + car.responseDelayMs, (tt) => {
-      this.pilotTimers = this.pilotTimers.filter((x) => x !== timer);
-      if (this.car !== car) return;
-      car.pilotA = a;
-      this.updateDraw(tt);
-    });
-    this.pilotTimers.push(timer);
-  }
-
-  /** Energy up to `t` at the draw in force since the last call. */
-  integrate(t: number): void {
-    const dt = t - this.lastIntegrateT;
-    this.lastIntegrateT = t;
-    if (dt <= 0) return;
-    const amps = this.draw[0] + this.draw[1] + this.draw[2];
-    if (amps === 0) return;
-    const wh = (amps * this.host.voltage * dt) / 3_600_000;
-    this.energyWh += wh;
-    this.car?.charge(wh);
-  }
-
-  updateDraw(t: number): void {
-    this.integrate(t);
-    const car = this.car;
-    const a = car && (this.tx || this.chargingOffline) ? car.drawA(t) : 0;
-    const n = car ? car.phases : 0;
-    let changed = false;
-    for (let i = 0; i < 3; i++) {
-      const v = i < n && i < this.terminals.length ? a : 0;
-      if (this.draw[i] !== v) {
-        this.draw[i] = v;
-        changed = true;
-      }
-    }
-    if (changed) this.host.changed(t);
-    this.refreshStatus();
-  }
-
-  /** While charging, the battery fills: re-evaluate the taper every 30 s of scenario time. */
-  private armTick(): void {
-    this.tickTimer?.cancel();
-    this.tickTimer = this.host.scheduler.after(30_000, (t) => {
-      if (!this.tx) return;
-      this.updateDraw(t);
-      this.armTick();
-    });
+    this.outlet.offer(t, enforced);
   }
 
   private refreshStatus(): void {
@@ -407,7 +350,7 @@ export class SimCharger {
       if (!this.tx) return;
       // A profile may have a time-varying schedule: re-evaluate it at every sample.
       this.applyOffer(t);
-      this.updateDraw(t);
+      this.outlet.update(t);
       if (this.online) void this.sendMeterValues('Sample.Periodic');
       this.armMeter();
     });
@@ -460,79 +403,65 @@ export class SimCharger {
     return handler(payload);
   }
 
-  private readonly handlers: Record<string, (p: Record<string, unknown>) => Promise<object> | object> = {
-    SetChargingProfile: (p) => this.onSetChargingProfile(p as unknown as RequestOf<'SetChargingProfile'>),
-    ClearChargingProfile: (p) =>
-      this.withTime((t) => {
-        const r = clearChargingProfile(this.profiles, p as RequestOf<'ClearChargingProfile'>);
-        this.profiles = r.profiles;
-        this.applyOffer(t, true);
-        return { status: r.status };
-      }),
-    GetCompositeSchedule: (p) => compositeSchedule(this.profiles, p as unknown as RequestOf<'GetCompositeSchedule'>, Date.now(), this.profileContext()),
-    GetConfiguration: (p) => getConfiguration(this.config, (p as RequestOf<'GetConfiguration'>).key),
-    ChangeConfiguration: (p) => {
-      const { key, value } = p as unknown as RequestOf<'ChangeConfiguration'>;
-      const status = changeConfiguration(this.config, key, value);
-      if (status === 'Accepted' && key === 'AuthorizationKey') this.password = decodeAuthorizationKey(value);
-      if (status === 'Accepted' && key === 'HeartbeatInterval') this.armHeartbeat();
-      return { status };
-    },
-    TriggerMessage: (p) => {
-      const { requestedMessage } = p as unknown as RequestOf<'TriggerMessage'>;
-      const follow: Record<string, () => Promise<unknown>> = {
-        BootNotification: () => this.boot(),
-        Heartbeat: () => this.call('Heartbeat', {}),
-        StatusNotification: () => this.sendStatus(false),
-        MeterValues: () => this.sendMeterValues('Trigger'),
-        DiagnosticsStatusNotification: () => this.call('DiagnosticsStatusNotification', { status: 'Idle' }),
-        FirmwareStatusNotification: () => this.call('FirmwareStatusNotification', { status: 'Idle' }),
-      };
-      const f = follow[requestedMessage];
-      if (!f) return { status: 'NotImplemented' };
-      setImmediate(() => void f());
-      return { status: 'Accepted' };
-    },
-    Reset: () => {
-      setImmediate(() => this.host.scheduler.external((t) => this.reboot(t, 5_000)));
-      return { status: 'Accepted' };
-    },
-    RemoteStartTransaction: (p) =>
-      this.withTime((t) => {
-        const req = p as unknown as RequestOf<'RemoteStartTransaction'>;
-        if (!this.car || this.tx || (req.connectorId !== undefined && req.connectorId !== 1)) return { status: 'Rejected' };
-        this.startSession(t);
-        return { status: 'Accepted' };
-      }),
-    RemoteStopTransaction: (p) =>
-      this.withTime((t) => {
-        const req = p as unknown as RequestOf<'RemoteStopTransaction'>;
-        if (!this.tx || this.tx.transactionId !== req.transactionId) return { status: 'Rejected' };
-        this.pendingStop = { transactionId: this.tx.transactionId, reason: 'EVDisconnected' };
-        this.endTx(t);
-        this.status = 'Finishing';
-        setImmediate(() => void this.flushStop());
-        return { status: 'Accepted' };
-      }),
-    ChangeAvailability: () => ({ status: this.tx ? 'Scheduled' : 'Accepted' }),
-    UnlockConnector: () => ({ status: this.tx ? 'UnlockFailed' : 'Unlocked' }),
-    ClearCache: () => ({ status: 'Accepted' }),
-    DataTransfer: () => ({ status: 'UnknownVendorId' }),
-    GetLocalListVersion: () => ({ listVersion: 0 }),
-    SendLocalList: () => ({ status: 'Accepted' }),
-    ReserveNow: () => ({ status: 'Rejected' }),
-    CancelReservation: () => ({ status: 'Rejected' }),
-    GetDiagnostics: () => ({}),
-    UpdateFirmware: () => ({}),
-  };
+  private readonly handlers = callHandlers(this);
 
-  private withTime<T>(fn: (t: number) => T): T {
+  // ---- what the Central System's calls may do (see charger-calls.ts) ----
+
+  get transactionId(): number | undefined {
+    return this.tx?.transactionId;
+  }
+
+  clearProfiles(t: number, req: RequestOf<'ClearChargingProfile'>): ResponseOf<'ClearChargingProfile'> {
+    const r = clearChargingProfile(this.profiles, req);
+    this.profiles = r.profiles;
+    this.applyOffer(t, true);
+    return { status: r.status };
+  }
+
+  compositeSchedule(req: RequestOf<'GetCompositeSchedule'>): ResponseOf<'GetCompositeSchedule'> {
+    return compositeSchedule(this.profiles, req, Date.now(), this.profileContext());
+  }
+
+  configurationChanged(key: string, value: string): void {
+    if (key === 'AuthorizationKey') this.password = decodeAuthorizationKey(value);
+    if (key === 'HeartbeatInterval') this.armHeartbeat();
+  }
+
+  /** The message a TriggerMessage asks for, to send after the answer; undefined when not supported. */
+  triggered(message: string): (() => Promise<unknown>) | undefined {
+    const follow: Record<string, () => Promise<unknown>> = {
+      BootNotification: () => this.boot(),
+      Heartbeat: () => this.call('Heartbeat', {}),
+      StatusNotification: () => this.sendStatus(false),
+      MeterValues: () => this.sendMeterValues('Trigger'),
+      DiagnosticsStatusNotification: () => this.call('DiagnosticsStatusNotification', { status: 'Idle' }),
+      FirmwareStatusNotification: () => this.call('FirmwareStatusNotification', { status: 'Idle' }),
+    };
+    return follow[message];
+  }
+
+  remoteStart(t: number, connectorId: number | undefined): boolean {
+    if (!this.car || this.tx || (connectorId !== undefined && connectorId !== 1)) return false;
+    this.startSession(t);
+    return true;
+  }
+
+  remoteStop(t: number, transactionId: number): boolean {
+    if (!this.tx || this.tx.transactionId !== transactionId) return false;
+    this.pendingStop = { transactionId, reason: 'EVDisconnected' };
+    this.endTx(t);
+    this.status = 'Finishing';
+    setImmediate(() => void this.flushStop());
+    return true;
+  }
+
+  withTime<T>(fn: (t: number) => T): T {
     let out: T | undefined;
     this.host.scheduler.external((t) => (out = fn(t)));
     return out as T;
   }
 
-  private async onSetChargingProfile(req: RequestOf<'SetChargingProfile'>): Promise<object> {
+  async setChargingProfile(req: RequestOf<'SetChargingProfile'>): Promise<ResponseOf<'SetChargingProfile'>> {
     const p = req.csChargingProfiles;
     const limitNow = (): number | undefined => profileLimitAt(p, Date.now(), this.profileContext(), this.tx?.startedAtWall);
     this.withTime((t) => this.host.observer.profileReceived(this, t, limitNow(), p.chargingProfilePurpose));

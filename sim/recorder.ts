@@ -3,126 +3,11 @@ import { achievableCurrent, type CarDemand } from './capacity.js';
 import type { SimCharger } from './charger.js';
 import { PILOT_MIN_A } from './ev.js';
 import { PHASE_LIST, type Site, type SiteListener } from './site.js';
+import { newSeries, pushStep as push, type ChargerTrack, type OrderingViolation, type OvershootEpisode, type PhaseTrack, type ReclaimEpisode, type RecorderOptions, type SessionTrack, type SiteTrack } from './trace.js';
 
-/** A step function: value v[i] from t[i] (scenario ms) until t[i+1]. */
-export interface Series {
-  t: number[];
-  v: number[];
-}
+export type { ChargerTrack, OrderingViolation, OvershootEpisode, PhaseTrack, ReclaimEpisode, RecorderOptions, Series, SessionTrack, SiteTrack } from './trace.js';
 
 const EPS = 0.01;
-
-function push(s: Series, t: number, v: number): void {
-  const n = s.v.length;
-  if (n > 0 && s.v[n - 1] === v) return;
-  if (n > 0 && s.t[n - 1] === t) {
-    s.v[n - 1] = v;
-    if (n > 1 && s.v[n - 2] === v) {
-      s.t.pop();
-      s.v.pop();
-    }
-    return;
-  }
-  s.t.push(t);
-  s.v.push(v);
-}
-
-const newSeries = (): Series => ({ t: [], v: [] });
-
-export interface OvershootEpisode {
-  site: string;
-  phase: string;
-  startS: number;
-  endS: number;
-  peakA: number;
-  /** Part of the integral the platform's own commands caused (A*s). */
-  platformAs: number;
-}
-
-export interface PhaseTrack {
-  current: Series;
-  fuse: Series;
-  known: Series;
-  commanded: Series;
-  base: Series;
-  allocated: Series;
-  overPeakA: number;
-  overAs: number;
-  overS: number;
-  platformPeakA: number;
-  platformAs: number;
-  platformS: number;
-  /** Raised by a platform increase that left commanded + known load above the known limit. */
-  platformFlag: boolean;
-  episodeStart: number | undefined;
-  episodePeak: number;
-  episodePlatformAs: number;
-}
-
-export interface SessionTrack {
-  charger: string;
-  mask: number;
-  arriveT: number;
-  startT?: number;
-  firstEnergyT?: number;
-  departT?: number;
-  waitingSince?: number;
-  longestWaitMs: number;
-}
-
-export interface ReclaimEpisode {
-  charger: string;
-  startS: number;
-  /** Seconds until the offer came down to draw + headroom; undefined = never reclaimed. */
-  reclaimS?: number;
-  durationS: number;
-}
-
-export interface ChargerTrack {
-  id: string;
-  site: string;
-  min: number;
-  priority: number;
-  profiles: number;
-  profileLog: { t: number; limit: number | undefined; status?: string }[];
-  offersInGap: number;
-  pauses: number;
-  resumes: number;
-  commanded: Series;
-  draw: Series;
-  demand: Series;
-  sessions: SessionTrack[];
-  underDraw: { start: number; offerAtStart: number; contendedSince: number | undefined } | undefined;
-}
-
-export interface SiteTrack {
-  id: string;
-  phases: Record<string, PhaseTrack>;
-  lastT: number;
-  snapshot: { current: PhaseCurrents; fuse: PhaseCurrents; known: PhaseCurrents; commanded: PhaseCurrents; chargerSum: PhaseCurrents; achievable: number };
-  deliveredAs: number;
-  achievableAs: number;
-  /** (t, known limit) history, for judging increases against what the platform could know then. */
-  knownHistory: { t: number; k: PhaseCurrents }[];
-  capacityCache: Map<string, number>;
-}
-
-export interface RecorderOptions {
-  /** Reclaim rule of the platform (A), to judge reclaim: under-draw = demand < offer - threshold. */
-  reclaimThresholdA: number;
-  reclaimHeadroomA: number;
-  /** Increases are judged against the most permissive known limit within this window (ms). */
-  graceMs: number;
-}
-
-export interface OrderingViolation {
-  charger: string;
-  t: number;
-  limit: number;
-  phase: string;
-  sum: number;
-  known: number;
-}
 
 /**
  * Records what happens during a run and accumulates the metrics exactly: every quantity is piecewise
@@ -283,7 +168,8 @@ export class Recorder implements SiteListener {
     snap.achievable = this.achievable(track, site, tAbs);
     for (const p of PHASE_LIST) {
       const ph = track.phases[p]!;
-      if (ph.platformFlag && snap.commanded[p] <= known[p] + EPS) ph.platformFlag = false;
+      // A platform-caused episode lasts until its plan is safe again and the phase is back under the fuse.
+      if (ph.platformFlag && snap.commanded[p] <= known[p] + EPS && snap.current[p] <= snap.fuse[p] + EPS) ph.platformFlag = false;
       push(ph.current, t, round2(snap.current[p]));
       push(ph.fuse, t, snap.fuse[p]);
       push(ph.known, t, round2(known[p]));
@@ -331,13 +217,10 @@ export class Recorder implements SiteListener {
         ph.overPeakA = Math.max(ph.overPeakA, over);
         ph.episodePeak = Math.max(ph.episodePeak, over);
         if (ph.platformFlag) {
-          const share = Math.min(over, Math.max(0, snap.commanded[p] - snap.known[p]));
-          if (share > EPS) {
-            ph.platformAs += share * dtS;
-            ph.platformS += dtS;
-            ph.platformPeakA = Math.max(ph.platformPeakA, share);
-            ph.episodePlatformAs += share * dtS;
-          }
+          ph.platformAs += over * dtS;
+          ph.platformS += dtS;
+          ph.platformPeakA = Math.max(ph.platformPeakA, over);
+          ph.episodePlatformAs += over * dtS;
         }
       }
     }
