@@ -1,6 +1,7 @@
 import type { Subscription } from '@nats-io/transport-node';
 import { fromPromise } from 'xstate';
 import type { ConnectionEvent } from '../core/events.js';
+import { countOcpp } from '../core/metrics.js';
 import { decodeJson } from '../core/nats.js';
 import { subjects } from '../core/subjects.js';
 import type { RpcConnection, RpcConnectionOptions } from '../ocpp/rpc-connection.js';
@@ -67,13 +68,15 @@ export class ChargerRegistry {
       callTimeoutMs: settings.callTimeoutMs,
       pingIntervalMs: settings.pingIntervalMs,
       logger: logger.child({ chargerId }),
-      ...(settings.ocppLog
-        ? {
-            onLog: (entry) => {
-              if (shouldLog(entry, this.deps.cache.chargers.get(chargerId), Date.now(), settings.ocppLogAll)) publishOcppLog(bus.nc, subjects.ocppLog(chargerId), chargerId, entry);
-            },
-          }
-        : {}),
+      onLog: (entry) => {
+        // Calls the charger made that we refused (schema, unknown action, handler error) count by code.
+        if (entry.direction === 'out' && entry.type === 'CALLERROR') {
+          countOcpp(this.deps.metrics, 'in', entry.action ?? 'unknown', (entry.payload as { code?: string }).code ?? 'unknown');
+        }
+        if (settings.ocppLog && shouldLog(entry, this.deps.cache.chargers.get(chargerId), Date.now(), settings.ocppLogAll)) {
+          publishOcppLog(bus.nc, subjects.ocppLog(chargerId), chargerId, entry);
+        }
+      },
     };
   };
 

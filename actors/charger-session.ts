@@ -6,6 +6,7 @@ import { STATUS_ACTION } from '../core/commands.js';
 import type { ChargerEvent as BusEvent } from '../core/events.js';
 import type { Charger } from '../core/model.js';
 import { publishChargerEvent } from '../core/events.js';
+import { countOcpp } from '../core/metrics.js';
 import { decodeJson, encodeJson } from '../core/nats.js';
 import { generatePassword, toHex } from '../core/passwords.js';
 import { subjects } from '../core/subjects.js';
@@ -103,7 +104,7 @@ export class ChargerSession {
       for (const o of this.deps.observers) {
         await o.onCall({ chargerId: this.chargerId, installationId: this.installationId, action, request: payload, response: result });
       }
-      this.deps.metrics.ocppMessages.inc({ direction: 'in', action, result: 'ok' });
+      countOcpp(this.deps.metrics, 'in', action, 'ok');
       if (action === 'BootNotification') this.lastBootAnswer = (result as { status: string }).status;
       return result;
     });
@@ -171,7 +172,7 @@ export class ChargerSession {
     if (invalid) return { ok: false, error: { code: 'INVALID', message: invalid.message, ocppCode: invalid.code } };
     try {
       const response = await this.rpc.callUntyped(cmd.action, cmd.payload, cmd.timeoutMs ? { timeoutMs: cmd.timeoutMs } : {});
-      this.deps.metrics.ocppMessages.inc({ direction: 'out', action: cmd.action, result: 'ok' });
+      countOcpp(this.deps.metrics, 'out', cmd.action, 'ok');
       return { ok: true, response };
     } catch (err) {
       return this.failure(cmd.action, err);
@@ -180,7 +181,7 @@ export class ChargerSession {
 
   private failure(action: string, err: unknown): CommandReply {
     const code = err instanceof OcppRemoteError || err instanceof OcppCallError ? err.code : err instanceof OcppTimeoutError ? 'timeout' : 'error';
-    this.deps.metrics.ocppMessages.inc({ direction: 'out', action, result: code });
+    countOcpp(this.deps.metrics, 'out', action, code);
     if (err instanceof OcppTimeoutError) return { ok: false, error: { code: 'TIMEOUT', message: err.message } };
     if (err instanceof OcppClosedError) return { ok: false, error: { code: 'NOT_CONNECTED', message: err.message } };
     if (err instanceof OcppRemoteError) return { ok: false, error: { code: 'CALL_ERROR', message: err.message, ocppCode: err.code, details: err.details } };

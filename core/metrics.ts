@@ -29,3 +29,15 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+const ocppChildren = new WeakMap<Metrics, Map<string, { inc(): void }>>();
+
+/** Counts one OCPP message; label children are cached because this runs on every message. */
+export function countOcpp(metrics: Metrics, direction: 'in' | 'out', action: string, result: string): void {
+  let children = ocppChildren.get(metrics);
+  if (!children) ocppChildren.set(metrics, (children = new Map()));
+  const key = `${direction}|${action}|${result}`;
+  let child = children.get(key);
+  if (!child) children.set(key, (child = metrics.ocppMessages.labels(direction, action, result)));
+  child.inc();
+}

@@ -196,6 +196,10 @@ describe('errors and connections', () => {
     const ok = await send('[2,"a6","Heartbeat",{}]');
     expect(ok[0]).toBe(3);
     ws.close();
+    const metrics = await (await fetch(`http://127.0.0.1:${node.apiPort}/metrics`)).text();
+    expect(metrics).toMatch(/cp_ocpp_messages_total\{direction="in",action="StatusNotification",result="PropertyConstraintViolation"\} [1-9]/);
+    expect(metrics).toMatch(/cp_ocpp_messages_total\{direction="in",action="Heartbeat",result="ok"\} [1-9]/);
+    expect(metrics).toMatch(/cp_connected_chargers [0-9]/);
   });
 
   it('a second connection replaces the first; commands reach the new one', async () => {
