@@ -13,7 +13,7 @@ import { measureRoundTrips, type RoundTripOptions, type RoundTripRow } from './r
 import { startPeerServer, startPlatformServer, type ServerUnderTest } from './servers.js';
 
 /**
- * `npm run bench [-- --quick] [-- --only=idle,rtt,allocate] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=idle,rtt,allocate,balancer] [-- --profile]`
  * (--profile: the platform nodes of the round-trip runs write a V8 CPU profile; the bench prints where their time went)
  *
  * Issue 2's benchmark: idle chargers per node and memory per charger, Heartbeat and MeterValues round
@@ -27,7 +27,7 @@ const { values: flags } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, profile: { type: 'boolean', default: false } },
 });
 const quick = flags.quick;
-const only = new Set((flags.only ?? 'idle,rtt,allocate').split(',').map((s) => s.trim()));
+const only = new Set((flags.only ?? 'idle,rtt,allocate,balancer').split(',').map((s) => s.trim()));
 
 const fdLimit = openFileLimit();
 /** Sockets one process may hold, with room for its listening socket, NATS, stdio and the module loader. */
@@ -62,6 +62,7 @@ interface Report {
   idle: IdleRow[];
   roundTrips: RoundTripRow[];
   allocate?: unknown;
+  balancer?: { name: string; rows: Record<string, unknown>[]; notes: string[] };
   profiles: ProfileSummary[];
   notes: string[];
   errors: { section: string; message: string }[];
@@ -183,6 +184,13 @@ async function allocateBench(): Promise<void> {
   report.allocate = await mod.runAllocateBench({ quick });
 }
 
+/** Event-to-SetChargingProfile latency with 1,000 chargers, and the same with 10 as the peer. */
+async function balancerBench(): Promise<void> {
+  const { runBalancerLatencyBench } = await import('./balancer-latency.js');
+  const { name, rows, notes } = await runBalancerLatencyBench({ quick });
+  report.balancer = { name, rows, notes };
+}
+
 const pct = (n: number): string => `${n}%`;
 
 /** Scalars as `key: value`, arrays of objects as tables, anything else as JSON. */
@@ -201,7 +209,7 @@ function renderAny(value: unknown, indent = '  '): string {
   return indent + JSON.stringify(value);
 }
 
-function printTables(): void {
+async function printTables(): Promise<void> {
   const { soft, hard } = fdLimit;
   log('\n================ RESULTS ================');
   log(`machine: ${report.machine.cpus} cores (${report.machine.cpuModel}), ${report.machine.memoryGiB} GiB, Node ${report.machine.node}; mode: ${report.mode}`);
@@ -292,6 +300,13 @@ function printTables(): void {
   log('\nAllocate (bench/allocate-bench.ts)');
   log(renderAny(report.allocate ?? 'not run'));
 
+  log('\nBalancer: event -> SetChargingProfile latency (bench/balancer-latency.ts)');
+  if (report.balancer) {
+    const { renderTable } = await import('./balancer-report.js');
+    log(renderTable(report.balancer.rows));
+    for (const n of report.balancer.notes) log(`  ${n}`);
+  } else log('  not run');
+
   for (const p of report.profiles) {
     log(`\nCPU profile ${relative(REPO_ROOT, p.file)} (whole process life: start-up, handshakes, both modes; busy ${p.sampledMs - p.idleMs} ms of ${p.sampledMs} ms)`);
     log(table(['self time by source', 'ms', '% of busy'], p.bySource.slice(0, 15).map((s) => [s.source, s.selfMs, s.pctOfBusy])));
@@ -324,11 +339,12 @@ async function main(): Promise<void> {
     if (nats && only.has('idle')) await section('idle capacity', () => idleBench(nats!));
     if (nats && only.has('rtt')) await section('round trips', () => roundTripBench(nats!));
     if (only.has('allocate')) await section('allocate', allocateBench);
+    if (only.has('balancer')) await section('balancer latency', balancerBench);
   } finally {
     await nats?.stop().catch(() => undefined);
   }
   report.finishedAt = new Date().toISOString();
-  printTables();
+  await printTables();
   const file = writeJsonReport(resolve(REPO_ROOT, 'reports'), report);
   log(`\nJSON report: ${file}`);
   clearTimeout(deadline);
