@@ -278,7 +278,9 @@ export function nextWakeAt(model: BalancerModel, now: number): number | undefine
     consider(c.retryAfter);
     consider(c.lastChangeAt !== undefined ? c.lastChangeAt + s.minChangeIntervalMs : undefined);
     consider(c.pausedSince !== undefined ? c.pausedSince + s.minPauseMs : undefined);
-    consider(c.pausedSince !== undefined ? c.pausedSince + s.rotationIntervalMs : undefined);
+    // A session waits since its pause, or since it arrived when it was never admitted (allocate's rotation rule).
+    const waitingSince = c.pausedSince ?? c.arrivedAt;
+    consider(waitingSince !== undefined ? waitingSince + s.rotationIntervalMs : undefined);
     consider(c.runningSince !== undefined ? c.runningSince + s.minRunMs : undefined);
     consider(c.underDrawSince !== undefined ? c.underDrawSince + s.reclaimAfterMs : undefined);
   }

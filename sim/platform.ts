@@ -48,6 +48,8 @@ export interface PlatformHandle {
   readonly pid: number | undefined;
   readonly natsPid: number | undefined;
   readonly env: Readonly<Record<string, string>>;
+  /** The node itself in in-process mode (for tests that look inside). */
+  readonly node: PlatformNode | undefined;
   stop(): Promise<void>;
 }
 
@@ -76,10 +78,12 @@ export async function startPlatform(opts: StartOptions): Promise<PlatformHandle>
   let stopNode: () => Promise<void>;
   let ports: { api: number; ocpp: number };
   let pid: number | undefined;
+  let node: PlatformNode | undefined;
   if (opts.mode === 'in-process') {
-    const node: PlatformNode = await startNode(loadConfig(env), { logger: pino({ level: process.env.SIM_PLATFORM_LOG ?? 'silent' }) });
+    node = await startNode(loadConfig(env), { logger: pino({ level: process.env.SIM_PLATFORM_LOG ?? 'silent' }) });
     ports = { api: node.apiPort, ocpp: node.ocppPort };
-    stopNode = () => node.stop();
+    const started = node;
+    stopNode = () => started.stop();
   } else {
     const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts'], {
       cwd: REPO_ROOT,
@@ -100,6 +104,7 @@ export async function startPlatform(opts: StartOptions): Promise<PlatformHandle>
     pid,
     natsPid,
     env,
+    node,
     stop: async () => {
       await nc.close().catch(() => undefined);
       await stopNode();

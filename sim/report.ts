@@ -177,17 +177,20 @@ export function writeReport(result: RunResult, dir: string): string {
     ...metrics,
     run,
     platformTiming: timing,
-    orderingViolations: recorder.orderingViolations.slice(0, 200),
+    orderingViolationList: recorder.orderingViolations.slice(0, 200),
     reclaims: recorder.reclaims.slice(0, 200),
     notes: recorder.notes.slice(0, 200),
-    chargers: [...recorder.chargers.values()].slice(0, 100).map((c) => ({
-      id: c.id,
-      profiles: c.profiles,
-      pauses: c.pauses,
-      resumes: c.resumes,
-      sessions: c.sessions.map((x) => ({ arriveS: x.arriveT / 1000, firstEnergyS: x.firstEnergyT === undefined ? null : x.firstEnergyT / 1000, departS: x.departT === undefined ? null : x.departT / 1000, longestWaitS: x.longestWaitMs / 1000 })),
-      profileLog: c.profileLog.slice(0, 300).map((p) => [Math.round(p.t / 100) / 10, p.limit ?? null, p.status ?? null]),
-    })),
+    chargers: [...recorder.chargers.values()]
+      .sort((a, b) => b.profiles - a.profiles || (a.id < b.id ? -1 : 1))
+      .slice(0, 100)
+      .map((c) => ({
+        id: c.id,
+        profiles: c.profiles,
+        pauses: c.pauses,
+        resumes: c.resumes,
+        sessions: c.sessions.map((x) => ({ arriveS: x.arriveT / 1000, firstEnergyS: x.firstEnergyT === undefined ? null : x.firstEnergyT / 1000, departS: x.departT === undefined ? null : x.departT / 1000, longestWaitS: x.longestWaitMs / 1000 })),
+        profileLog: c.profileLog.slice(0, 300).map((p) => [Math.round(p.t / 100) / 10, p.limit ?? null, p.status ?? null]),
+      })),
     logs: logs.slice(0, 500),
   };
   writeFileSync(join(dir, 'metrics.json'), `${JSON.stringify(json, null, 2)}\n`);

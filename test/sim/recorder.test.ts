@@ -110,3 +110,44 @@ describe('metrics recorder', () => {
     expect(m.profilesPerChargerHour.max).toBe(1);
   });
 });
+
+describe('site wiring', () => {
+  it('maps charger terminals to grid phases through phaseRotation, and 1-phase chargers to their grid phase', () => {
+    const scenario = parseScenario({
+      name: 'wiring',
+      durationS: 60,
+      installations: [
+        {
+          id: 'w',
+          fuse: { L1: 63, L2: 63, L3: 63 },
+          baseLoad: { L1: 1, L2: 2, L3: 3 },
+          chargers: [
+            { id: 'rot', phases: 3, phaseRotation: 'L2L3L1', maxCurrent: 32 },
+            { id: 'two', phases: 3, phaseRotation: 'L3L1L2', maxCurrent: 32 },
+            { id: 'one', phases: 1, gridPhase: 'L3', maxCurrent: 32 },
+          ],
+        },
+      ],
+    });
+    const site = new Site(scenario.installations[0]!, {
+      scheduler: new Scheduler(new SimClock(1)),
+      api: { putAvailableCurrent: async () => undefined, patchFuse: async () => undefined },
+      listener: new Recorder({ reclaimThresholdA: 3, reclaimHeadroomA: 2, graceMs: 1_000 }),
+      rnd: new Random(1),
+      initialPassword: 'unit-password',
+      charger: { ocppBaseUrl: 'ws://127.0.0.1:1/ocpp', meterIntervalMs: 10_000, voltage: 230, callTimeoutRealMs: 1_000, log: () => undefined },
+      log: () => undefined,
+    });
+    const [rot, two, one] = site.chargers as [SimCharger, SimCharger, SimCharger];
+    const spec = { charger: 'rot', arriveS: 0, phases: 1 as const, maxA: 32, batteryKWh: 60, socStart: 0.2, socTarget: 1, taperFromSoc: 0.8, responseDelayS: 1, idTag: 'T' };
+    rot.car = new Car(spec, 1, new Random(1));
+    two.car = new Car({ ...spec, phases: 2 }, 2, new Random(1));
+    one.car = new Car(spec, 1, new Random(1));
+    rot.outlet.draw[0] = 10; // a 1-phase car on terminal 1 = L2
+    two.outlet.draw[0] = two.outlet.draw[1] = 7; // terminals 1, 2 = L3, L1
+    one.outlet.draw[0] = 5; // L3
+    expect(rot.carPhases()).toEqual(['L2']);
+    expect(two.carPhases()).toEqual(['L3', 'L1']);
+    expect(site.gridCurrents()).toEqual({ L1: 1 + 7, L2: 2 + 10, L3: 3 + 7 + 5 });
+  });
+});
