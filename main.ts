@@ -80,11 +80,14 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
     logger,
     settings: {
       heartbeatIntervalS: config.heartbeatIntervalS,
-      pendingIntervalS: 10,
+      pendingIntervalS: config.pendingIntervalS,
       callTimeoutMs: config.callTimeoutMs,
       pingIntervalMs: config.pingIntervalMs,
       ocppLog: config.ocppLog,
       ocppLogAll: config.ocppLogAll,
+      livenessGraceS: config.livenessGraceS,
+      meterEventDeltaA: config.meterEventDeltaA,
+      meterEventMaxAgeMs: config.meterEventMaxAgeMs,
     },
     observers: [],
   };

@@ -33,8 +33,9 @@ export interface HandlerEnv {
   /** The charger said something (any call): cheaper than an actor event for periodic traffic. */
   touch(at: number): void;
   publish(event: BusEvent): void;
-  /** The last meter event published for this charger (the session keeps it). */
+  /** The last meter event published for this charger (the session keeps it), and when to publish. */
   lastMeterEvent: PublishedMeter | undefined;
+  readonly meterEvents: { deltaA: number; maxAgeMs: number };
   readonly transactions: TransactionStore;
   readonly chargerState: ChargerStateStore;
   readonly authorize: Authorizer;
@@ -150,7 +151,7 @@ export const chargerHandlers: HandlerTable = {
     }
     const published = { currents: reading.currents, transactionId: req.transactionId, at: now.getTime() };
     // Unchanged periodic samples neither wake the actor nor go on the bus (see meterEventDue).
-    if (!meterEventDue(env.lastMeterEvent, published)) {
+    if (!meterEventDue(env.lastMeterEvent, published, env.meterEvents)) {
       env.touch(now.getTime());
       return {};
     }

@@ -20,6 +20,7 @@ export interface ChargerContext {
   livenessCheckpoint: number;
   registration: Registration;
   heartbeatIntervalS: number;
+  livenessGraceS: number;
   connectors: Record<number, ConnectorState>;
   transactions: Record<number, ActiveTransaction>;
   measured: ChargerLiveStatus['measured'];
@@ -36,6 +37,7 @@ export interface ChargerInput {
   nodeId: string;
   now: number;
   heartbeatIntervalS: number;
+  livenessGraceS?: number;
   needsPasswordRotation: boolean;
 }
 
@@ -56,7 +58,7 @@ export type ChargerEmitted =
   | { type: 'passwordRotated' }
   | { type: 'passwordRotationFailed'; error: unknown };
 
-const GRACE_S = 30;
+const DEFAULT_GRACE_S = 30;
 
 export const chargerMachine = setup({
   types: {
@@ -74,7 +76,7 @@ export const chargerMachine = setup({
   delays: {
     // Checked once per interval (+ grace) rather than re-armed on every message, which would cost a
     // timer reschedule per message: a charger is silent after one to two intervals without a word.
-    livenessTimeout: ({ context }) => (context.heartbeatIntervalS + GRACE_S) * 1000,
+    livenessTimeout: ({ context }) => (context.heartbeatIntervalS + context.livenessGraceS) * 1000,
   },
   guards: {
     bootAccepted: (_, params: { status: string }) => params.status === 'Accepted',
@@ -124,6 +126,7 @@ export const chargerMachine = setup({
     // A reconnecting charger often skips BootNotification; it is served until it says otherwise.
     registration: 'Unknown',
     heartbeatIntervalS: input.heartbeatIntervalS,
+    livenessGraceS: input.livenessGraceS ?? DEFAULT_GRACE_S,
     connectors: {},
     transactions: {},
     measured: {},

@@ -58,6 +58,7 @@ export class ChargerSession {
         nodeId: deps.nodeId,
         now: this.connectedAt,
         heartbeatIntervalS: deps.settings.heartbeatIntervalS,
+        livenessGraceS: deps.settings.livenessGraceS,
         needsPasswordRotation,
       },
     });
@@ -82,6 +83,7 @@ export class ChargerSession {
       touch: (at) => this.touch(at),
       publish: (event: BusEvent) => publishChargerEvent(deps.bus.nc, event),
       lastMeterEvent: undefined,
+      meterEvents: { deltaA: deps.settings.meterEventDeltaA, maxAgeMs: deps.settings.meterEventMaxAgeMs },
       transactions: deps.transactions,
       chargerState: deps.chargerState,
       authorize: deps.authorizer,

@@ -93,11 +93,6 @@ function applySample(r: MeterReading, sv: SampledValue, phases: 1 | 3): void {
   }
 }
 
-/** A meter event is published when a terminal current moved by this much... */
-export const METER_EVENT_DELTA_A = 0.5;
-/** ...or when the last one is this old, so the balancer's view never goes stale. */
-export const METER_EVENT_MAX_AGE_MS = 30_000;
-
 export interface PublishedMeter {
   currents: TerminalCurrents;
   transactionId: number | undefined;
@@ -105,17 +100,18 @@ export interface PublishedMeter {
 }
 
 /**
- * Whether a reading is news for the balancer. Unchanged periodic samples are not republished on
+ * Whether a reading is news for the balancer: a terminal current moved by `deltaA`, the transaction
+ * changed, or the last event is `maxAgeMs` old (so the balancer's view never goes stale). Unchanged periodic samples are not republished on
  * NATS: at thousands of chargers they were most of the MeterValues cost, and the balancer learns
  * nothing from them.
  */
-export function meterEventDue(prev: PublishedMeter | undefined, next: PublishedMeter): boolean {
-  if (!prev || prev.transactionId !== next.transactionId || next.at - prev.at >= METER_EVENT_MAX_AGE_MS) return true;
+export function meterEventDue(prev: PublishedMeter | undefined, next: PublishedMeter, opts: { deltaA: number; maxAgeMs: number }): boolean {
+  if (!prev || prev.transactionId !== next.transactionId || next.at - prev.at >= opts.maxAgeMs) return true;
   for (const k of ['t1', 't2', 't3'] as const) {
     const a = prev.currents[k];
     const b = next.currents[k];
     if ((a === undefined) !== (b === undefined)) return true;
-    if (a !== undefined && b !== undefined && Math.abs(a - b) >= METER_EVENT_DELTA_A) return true;
+    if (a !== undefined && b !== undefined && Math.abs(a - b) >= opts.deltaA) return true;
   }
   return false;
 }

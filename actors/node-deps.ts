@@ -19,6 +19,9 @@ export interface SessionSettings {
   ocppLog: boolean;
   /** ...or all of them. */
   ocppLogAll: boolean;
+  livenessGraceS: number;
+  meterEventDeltaA: number;
+  meterEventMaxAgeMs: number;
 }
 
 /** A charger call the platform answered, as observers see it. */

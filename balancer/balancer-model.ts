@@ -84,8 +84,10 @@ function asAllocInput(c: ChargerModel, now: number): AllocChargerInput {
     arrivedAt: c.arrivedAt ?? now,
     ...(c.cap !== undefined ? { cap: c.cap } : {}),
     wantsEnergy: wantsEnergy(c),
-    // A charger whose last command failed cannot be relied on to follow a new one yet.
-    online: c.online && !(c.retryAfter !== undefined && c.retryAfter > now),
+    // Not commandable this round, so counted at its worst case off the top: offline, a last command
+    // that failed, or a change still unanswered or settling (a late acceptor must not leave its
+    // share to others while the phase is over its limit).
+    online: c.online && !(c.retryAfter !== undefined && c.retryAfter > now) && !c.inFlight && !c.settling,
     ...(c.measured ? { measured: c.measured } : {}),
     ...(c.granted !== undefined || c.inFlight ? { currentLimit: countedValue(c) } : {}),
     ...(c.lastChangeAt !== undefined ? { lastChangeAt: c.lastChangeAt } : {}),
@@ -128,12 +130,12 @@ export function onConnector(c: ChargerModel, connectorId: number, status: string
   const before = wantsEnergy(c);
   const next = { ...c, fresh: true, connectors: { ...c.connectors, [connectorId]: status } };
   const after = wantsEnergy(next);
-  if (after && !before) return { ...next, arrivedAt: now };
-  if (!after && before) {
-    const { arrivedAt: _a, pausedSince: _p, underDrawSince: _u, ...rest } = next;
-    return rest;
-  }
-  return next;
+  if (after === before) return next;
+  // A new session is a new car: the last car's phases and draw say nothing about it.
+  const { measured: _m, underDrawSince: _u, ...fresh } = next;
+  if (after) return { ...fresh, arrivedAt: now };
+  const { arrivedAt: _a, pausedSince: _p, ...rest } = fresh;
+  return rest;
 }
 
 export function onConnection(c: ChargerModel, connected: boolean): ChargerModel {
@@ -150,6 +152,11 @@ export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: num
   let next: ChargerModel = { ...c, fresh: true, measured };
   const top = Math.max(measured.t1, measured.t2, measured.t3);
   if (next.settling && at > next.settling.acceptedAt && top <= next.settling.value + toleranceA) next = settle(next, at);
+  // Drawing above what it is counted at: the charger ignores its limit (or lost it). Count what it
+  // really draws, and send its profile again.
+  if (!next.inFlight && !next.settling && next.granted !== undefined && top > next.granted + toleranceA) {
+    next = { ...next, granted: Math.ceil(top), needsProfile: true };
+  }
   const offer = countedValue(next);
   if (offer > 0 && top < offer - thresholdA) {
     if (next.underDrawSince === undefined) next = { ...next, underDrawSince: at };

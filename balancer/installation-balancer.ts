@@ -237,7 +237,8 @@ export class InstallationBalancer {
         if (e.connected) void this.sync(e.chargerId);
         break;
       case 'transaction': {
-        if (e.event === 'started') this.setCharger(e.chargerId, { ...c, fresh: true, activeTx: { transactionId: e.transactionId, connectorId: e.connectorId } });
+        // A new transaction gets its limit again: some chargers start at full current until told.
+        if (e.event === 'started') this.setCharger(e.chargerId, { ...c, fresh: true, needsProfile: true, activeTx: { transactionId: e.transactionId, connectorId: e.connectorId } });
         else if (c.activeTx?.transactionId === e.transactionId) {
           const { activeTx: _t, ...rest } = c;
           this.setCharger(e.chargerId, rest);

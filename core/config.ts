@@ -20,6 +20,13 @@ export interface NodeConfig {
   /** OCPP_LOG=on: Heartbeat and MeterValues only in a charger's verbose window; all: everything; off: nothing. */
   ocppLog: boolean;
   ocppLogAll: boolean;
+  /** Interval told to a charger answered Pending. */
+  pendingIntervalS: number;
+  /** A charger is silent after its heartbeat interval plus this, checked once per interval. */
+  livenessGraceS: number;
+  /** Meter events go on the bus when a terminal current moves by this much, or when the last is this old. */
+  meterEventDeltaA: number;
+  meterEventMaxAgeMs: number;
   logLevel: string;
   balancer: {
     leaseTtlMs: number;
@@ -30,6 +37,14 @@ export interface NodeConfig {
     reclaimHeadroomA: number;
     reclaimThresholdA: number;
   };
+}
+
+function num(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) throw new PlatformError('CONFIG', `${name} must be a number in [${min}, ${max}], got "${raw}"`);
+  return n;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -53,7 +68,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(nodeId)) throw new PlatformError('CONFIG', 'NODE_ID must match [A-Za-z0-9_-]{1,64}');
   const natsUrl = env.NATS_URL || undefined;
   if (natsUrl && !/^(nats|tls|wss?):\/\//.test(natsUrl)) throw new PlatformError('CONFIG', 'NATS_URL must start with nats://, tls://, ws:// or wss://');
-  return {
+  const config: NodeConfig = {
     natsUrl,
     apiPort: int(env, 'API_PORT', 8080, 0, 65535),
     ocppPort: int(env, 'OCPP_PORT', 9000, 0, 65535),
@@ -68,15 +83,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     maxFrameBytes: int(env, 'OCPP_MAX_FRAME_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     ocppLog: ocppLogMode(env.OCPP_LOG) !== 'off',
     ocppLogAll: ocppLogMode(env.OCPP_LOG) === 'all',
+    pendingIntervalS: int(env, 'BOOT_PENDING_INTERVAL_S', 10, 1, 3_600),
+    livenessGraceS: int(env, 'LIVENESS_GRACE_S', 30, 0, 3_600),
+    meterEventDeltaA: num(env, 'METER_EVENT_DELTA_A', 0.5, 0, 32),
+    meterEventMaxAgeMs: int(env, 'METER_EVENT_MAX_AGE_MS', 30_000, 0, 3_600_000),
     logLevel: env.LOG_LEVEL || 'info',
     balancer: {
       leaseTtlMs: int(env, 'BALANCER_LEASE_TTL_MS', 6_000, 300, 600_000),
       coalesceMs: int(env, 'BALANCER_COALESCE_MS', 5, 0, 10_000),
       profileTimeoutMs: int(env, 'BALANCER_PROFILE_TIMEOUT_MS', 10_000, 100, 600_000),
       retryMs: int(env, 'BALANCER_RETRY_MS', 5_000, 10, 600_000),
-      reclaimAfterMs: int(env, 'BALANCER_RECLAIM_AFTER_MS', 60_000, 0, 3_600_000),
-      reclaimHeadroomA: int(env, 'BALANCER_RECLAIM_HEADROOM_A', 2, 0, 32),
-      reclaimThresholdA: int(env, 'BALANCER_RECLAIM_THRESHOLD_A', 3, 0, 32),
+      reclaimAfterMs: int(env, 'BALANCER_RECLAIM_AFTER_MS', 30_000, 0, 3_600_000),
+      reclaimHeadroomA: num(env, 'BALANCER_RECLAIM_HEADROOM_A', 3, 0, 32),
+      reclaimThresholdA: num(env, 'BALANCER_RECLAIM_THRESHOLD_A', 2, 0, 32),
     },
   };
+  // A reclaimed offer (draw + headroom) must not look like under-draw again, or reclaim flaps.
+  if (config.balancer.reclaimThresholdA >= config.balancer.reclaimHeadroomA) {
+    throw new PlatformError('CONFIG', 'BALANCER_RECLAIM_THRESHOLD_A must be below BALANCER_RECLAIM_HEADROOM_A');
+  }
+  return config;
 }

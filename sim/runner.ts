@@ -1,4 +1,6 @@
 import { performance } from 'node:perf_hooks';
+import { loadConfig } from '../core/config.js';
+import { balancerSettingsSchema } from '../core/schemas.js';
 import { SimClock, Scheduler } from './clock.js';
 import { computeMetrics, type ScenarioMetrics } from './metrics.js';
 import { processUsage, startPlatform, type PlatformHandle, type ProcessUsage } from './platform.js';
@@ -7,24 +9,29 @@ import { Recorder } from './recorder.js';
 import type { InstallationSpec, Scenario } from './scenario.js';
 import { Site } from './site.js';
 
-/** Platform defaults (core/config.ts, core/schemas.ts) in scenario time, before compression. */
+/** Platform defaults in scenario time, before compression: read from the platform itself. */
+const nodeDefaults = loadConfig({});
+const schemaDefault = (k: keyof typeof balancerSettingsSchema.properties): number => balancerSettingsSchema.properties[k].default;
 const DEFAULTS = {
-  heartbeatIntervalS: 300,
-  callTimeoutMs: 30_000,
-  pingIntervalMs: 60_000,
-  coalesceMs: 5,
-  profileTimeoutMs: 10_000,
-  retryMs: 5_000,
-  reclaimAfterMs: 60_000,
-  reclaimHeadroomA: 2,
-  reclaimThresholdA: 3,
-  settleMs: 5_000,
-  deadbandA: 1,
-  minChangeIntervalMs: 10_000,
-  rotationIntervalMs: 900_000,
-  minRunMs: 300_000,
-  minPauseMs: 120_000,
-} as const;
+  heartbeatIntervalS: nodeDefaults.heartbeatIntervalS,
+  callTimeoutMs: nodeDefaults.callTimeoutMs,
+  pingIntervalMs: nodeDefaults.pingIntervalMs,
+  pendingIntervalS: nodeDefaults.pendingIntervalS,
+  livenessGraceS: nodeDefaults.livenessGraceS,
+  meterEventMaxAgeMs: nodeDefaults.meterEventMaxAgeMs,
+  coalesceMs: nodeDefaults.balancer.coalesceMs,
+  profileTimeoutMs: nodeDefaults.balancer.profileTimeoutMs,
+  retryMs: nodeDefaults.balancer.retryMs,
+  reclaimAfterMs: nodeDefaults.balancer.reclaimAfterMs,
+  reclaimHeadroomA: nodeDefaults.balancer.reclaimHeadroomA,
+  reclaimThresholdA: nodeDefaults.balancer.reclaimThresholdA,
+  settleMs: schemaDefault('settleMs'),
+  deadbandA: schemaDefault('deadbandA'),
+  minChangeIntervalMs: schemaDefault('minChangeIntervalMs'),
+  rotationIntervalMs: schemaDefault('rotationIntervalMs'),
+  minRunMs: schemaDefault('minRunMs'),
+  minPauseMs: schemaDefault('minPauseMs'),
+};
 
 /**
  * Floors (real ms) below which a compressed duration would measure the machine rather than the
@@ -55,6 +62,9 @@ export function platformEnv(s: Scenario, k: number): PlatformTiming {
     BALANCER_RECLAIM_AFTER_MS: String(scale(knobs.reclaimAfterMs)),
     BALANCER_RECLAIM_HEADROOM_A: String(knobs.reclaimHeadroomA),
     BALANCER_RECLAIM_THRESHOLD_A: String(knobs.reclaimThresholdA),
+    BOOT_PENDING_INTERVAL_S: String(Math.max(1, Math.round(knobs.pendingIntervalS / k))),
+    LIVENESS_GRACE_S: String(Math.round(knobs.livenessGraceS / k)),
+    METER_EVENT_MAX_AGE_MS: String(scale(knobs.meterEventMaxAgeMs)),
     OCPP_LOG: 'off',
   };
   const effective: Record<string, number> = {
@@ -65,6 +75,7 @@ export function platformEnv(s: Scenario, k: number): PlatformTiming {
     profileTimeoutMs: Number(env.BALANCER_PROFILE_TIMEOUT_MS) * k,
     retryMs: Number(env.BALANCER_RETRY_MS) * k,
     reclaimAfterMs: Number(env.BALANCER_RECLAIM_AFTER_MS) * k,
+    meterEventMaxAgeMs: Number(env.METER_EVENT_MAX_AGE_MS) * k,
   };
   return { env, effective };
 }

@@ -36,13 +36,14 @@ describe('readMeterValues', () => {
 });
 
 describe('meterEventDue', () => {
+  const o = { deltaA: 0.5, maxAgeMs: 30_000 };
   const at = (t: number, t1: number, transactionId?: number) => ({ currents: { t1, t2: t1, t3: 0 }, transactionId, at: t });
   it('publishes changes, transaction switches and a refresh, not repeats', () => {
-    expect(meterEventDue(undefined, at(0, 10))).toBe(true);
-    expect(meterEventDue(at(0, 10), at(1_000, 10.3))).toBe(false);
-    expect(meterEventDue(at(0, 10), at(1_000, 10.5))).toBe(true);
-    expect(meterEventDue(at(0, 10), at(1_000, 10, 7))).toBe(true);
-    expect(meterEventDue(at(0, 10), at(30_000, 10))).toBe(true);
-    expect(meterEventDue(at(0, 10), { currents: { t1: 10, t2: 10 }, transactionId: undefined, at: 1 })).toBe(true);
+    expect(meterEventDue(undefined, at(0, 10), o)).toBe(true);
+    expect(meterEventDue(at(0, 10), at(1_000, 10.3), o)).toBe(false);
+    expect(meterEventDue(at(0, 10), at(1_000, 10.5), o)).toBe(true);
+    expect(meterEventDue(at(0, 10), at(1_000, 10, 7), o)).toBe(true);
+    expect(meterEventDue(at(0, 10), at(30_000, 10), o)).toBe(true);
+    expect(meterEventDue(at(0, 10), { currents: { t1: 10, t2: 10 }, transactionId: undefined, at: 1 }, o)).toBe(true);
   });
 });

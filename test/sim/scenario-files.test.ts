@@ -32,7 +32,8 @@ describe('scenario files', () => {
     const s = loadScenario('s4-load-step');
     const { env, effective } = platformEnv(s, 60);
     expect(env.HEARTBEAT_INTERVAL_S).toBe('5');
-    expect(env.BALANCER_RECLAIM_AFTER_MS).toBe('1000');
+    expect(env.BALANCER_RECLAIM_AFTER_MS).toBe('500');
+    expect(env.METER_EVENT_MAX_AGE_MS).toBe('500');
     expect(effective.profileTimeoutMs).toBe(10_020);
     expect(balancerSettings(s.installations[0]!, 60)).toMatchObject({ settleMs: 83, minChangeIntervalMs: 167, rotationIntervalMs: 15_000, minRunMs: 5_000, minPauseMs: 2_000 });
   });
