@@ -7,15 +7,16 @@ import { loadScenario, type Scenario } from '../../sim/scenario.js';
 
 /**
  * Issue 6's eight scenarios (and X1, a regression the load scenario found), compressed, against
- * platform nodes in this process, each judged by the pass lines. S1 and S2 (2 h, rotation) share a node at 120x; S3-S8 (1 h, fast transients) share
- * another at 60x (with X1), where the 10 s transient window is still ~170 ms of real time. Every scenario is
- * prepared first (chargers connected and provisioned) and then all run together: about 70 s.
+ * platform nodes in this process, each judged by the pass lines. S1 and S2 (2 h, rotation) share a node at 60x; S3-S8 (1 h, fast transients) share
+ * another at 30x (with X1), where the 10 s transient window is ~330 ms of real time: enough margin for a
+ * shared 2-core machine, where 60x made the timing-dependent lines flaky. Every scenario is
+ * prepared first (chargers connected and provisioned) and then all run together: about 2 minutes.
  * Reports go to reports/sim-tests/<scenario>/index.html.
  */
 const GROUPS = [
-  { compression: 120, files: ['s1-rotation-maze', 's2-too-many-cars'] },
+  { compression: 60, files: ['s1-rotation-maze', 's2-too-many-cars'] },
   {
-    compression: 60,
+    compression: 30,
     files: ['s3-under-drawing-cars', 's4-load-step', 's5-communication-loss', 's6-swinging-base-load', 's7-lopsided-phases', 's8-misbehaving-chargers', 'x1-phases-change-between-sessions'],
   },
 ];
@@ -41,7 +42,7 @@ beforeAll(async () => {
     results.set(r.file, done[i]!);
     writeReport(done[i]!, join('reports', 'sim-tests', r.file));
   });
-}, 240_000);
+}, 400_000);
 
 afterAll(async () => {
   await Promise.all(prepared.map((p) => p.dispose()));
