@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ChargerStore } from '../core/charger-store.js';
 import { CredentialStore } from '../core/credential-store.js';
-import { startEmbeddedNats, type EmbeddedNats } from '../core/embedded-nats.js';
+import { startThrowawayNats } from '../core/embedded-nats.js';
 import { InstallationStore } from '../core/installation-store.js';
 import { connect } from '@nats-io/transport-node';
 import { connectBus } from '../core/nats.js';
@@ -105,24 +105,7 @@ export interface BenchNats {
 }
 
 export async function startNats(): Promise<BenchNats> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-balancer-nats-'));
-  const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
-  let nats: EmbeddedNats;
-  try {
-    nats = await startEmbeddedNats({ storeDir: join(dir, 'store') });
-  } catch (err) {
-    cleanup();
-    throw err;
-  }
-  process.once('exit', cleanup);
-  return {
-    url: nats.url,
-    stop: async () => {
-      await nats.stop();
-      process.off('exit', cleanup);
-      cleanup();
-    },
-  };
+  return startThrowawayNats('bench-balancer-nats');
 }
 
 export interface FleetPlan {

@@ -1,9 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChargerStore } from '../core/charger-store.js';
 import { CredentialStore } from '../core/credential-store.js';
-import { freePort, startEmbeddedNats, type EmbeddedNats } from '../core/embedded-nats.js';
+import { freePort, startThrowawayNats } from '../core/embedded-nats.js';
 import { InstallationStore } from '../core/installation-store.js';
 import { connectBus } from '../core/nats.js';
 import { buckets } from '../core/subjects.js';
@@ -25,24 +24,7 @@ export interface BenchNats {
 }
 
 export async function startBenchNats(): Promise<BenchNats> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-nats-'));
-  let nats: EmbeddedNats;
-  try {
-    nats = await startEmbeddedNats({ storeDir: join(dir, 'store') });
-  } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
-  const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
-  process.once('exit', cleanup);
-  return {
-    url: nats.url,
-    stop: async () => {
-      await nats.stop();
-      process.off('exit', cleanup);
-      cleanup();
-    },
-  };
+  return startThrowawayNats('bench-nats');
 }
 
 /**

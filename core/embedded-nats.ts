@@ -1,7 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { PlatformError } from './errors.js';
 
 export interface EmbeddedNats {
@@ -95,5 +96,27 @@ export async function startEmbeddedNats(opts: { storeDir: string; port?: number;
         });
         child.kill('SIGTERM');
       }),
+  };
+}
+
+/** A nats-server with a store in a fresh temp folder, removed on stop (or at exit): for tests and benches. */
+export async function startThrowawayNats(prefix: string): Promise<EmbeddedNats> {
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
+  let server: EmbeddedNats;
+  try {
+    server = await startEmbeddedNats({ storeDir: join(dir, 'store') });
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+  process.once('exit', cleanup);
+  return {
+    ...server,
+    stop: async () => {
+      await server.stop();
+      process.off('exit', cleanup);
+      cleanup();
+    },
   };
 }
