@@ -59,8 +59,12 @@ interface Session {
   /** Minimum and maximum in 0.1 A, rounded toward safety (min up, max down). */
   readonly minQ: number;
   readonly maxQ: number;
-  /** maxQ, lowered to the limit in force while increases are held by minChangeIntervalMs. */
+  /** maxQ, lowered to the limit in force while increases are held (`raiseHold`). */
   readonly fillMax: number;
+  /** Why increases are held this round: the minimum change interval or the change budget. */
+  readonly raiseHold: AllocationHold | undefined;
+  /** Change budget left (Infinity without one): the most rested session takes a swing's surplus. */
+  readonly tokens: number;
   readonly capBound: boolean;
   readonly reclaimBound: boolean;
   /** Limit in force, 0 when none is known. */
@@ -116,6 +120,10 @@ export function allocate(input: AllocationInput): AllocationResult {
   for (let i = 0; i < n; i++) {
     const c = chargers[i] as ChargerInput;
     if (!c.online || !c.wantsEnergy) continue;
+    if (c.asleep === 'sleeping') {
+      out.reason[i] = 'asleep';
+      continue;
+    }
     const s = toSession(c, i, now, settings);
     out.mask[i] = s.mask;
     out.reason[i] = 'paused';
@@ -126,8 +134,15 @@ export function allocate(input: AllocationInput): AllocationResult {
 
   // 3-5. Admission, fair filling, anti-flap.
   const capacity = [deciDown(avail[0] ?? 0), deciDown(avail[1] ?? 0), deciDown(avail[2] ?? 0)];
-  admit(sessions, capacity);
-  fill(sessions, capacity);
+  const stable = input.admissionLimits ?? input.phaseLimits;
+  const stableCapacity = PHASE_NAMES.map((p, i) => Math.min(capacity[i] ?? 0, deciDown(safeLimit(stable[p]) - (offline[i] ?? 0))));
+  admit(sessions, capacity, stableCapacity);
+  // Fair shares come out of the stable capacity; what a swinging limit adds on top goes to one session.
+  const fairRoom = capacity.map((r, p) => Math.max(0, Math.min(r, stableCapacity[p] ?? 0)));
+  const unused = fairRoom.slice();
+  fill(sessions, fairRoom);
+  for (let p = 0; p < 3; p++) capacity[p] = (capacity[p] ?? 0) - ((unused[p] ?? 0) - (fairRoom[p] ?? 0));
+  fillSurplus(sessions, capacity);
   applyHolds(sessions, avail, settings.deadbandA, out);
   for (const s of sessions) out.reason[s.pos] = reasonOf(s, out.limit[s.pos] ?? 0);
 
@@ -175,24 +190,25 @@ function toSession(c: ChargerInput, pos: number, now: number, settings: Allocati
   const reclaimA = reclaimMax(c, wiring, now, settings);
   // Reclaim never pushes below the minimum (a non-grid minimum could otherwise round under it).
   const reclaimQ = reclaimA === undefined ? Infinity : Math.max(minQ, deciDown(reclaimA));
-  const maxQ = Math.min(baseQ, reclaimQ);
+  // A wake-up probe offers the minimum only: enough to see the car draw, without moving the others.
+  const maxQ = c.asleep === 'probing' ? Math.min(baseQ, reclaimQ, minQ) : Math.min(baseQ, reclaimQ);
   const cur = c.currentLimit !== undefined && c.currentLimit > 0 ? c.currentLimit : 0;
   const running = cur > 0;
 
   let fillMax = maxQ;
   let startHold: AllocationHold | undefined;
-  const changedRecently =
-    c.lastChangeAt !== undefined && settings.minChangeIntervalMs > 0 && now - c.lastChangeAt < settings.minChangeIntervalMs;
+  const raiseHold = raiseHoldOf(c, now, settings);
   if (running) {
     // Increases are held at the limit in force, when that limit is still a valid offer.
-    if (changedRecently && cur * 10 >= minQ - EPS) fillMax = Math.min(maxQ, Math.max(minQ, deciDown(cur)));
+    if (raiseHold && cur * 10 >= minQ - EPS) fillMax = Math.min(maxQ, Math.max(minQ, deciDown(cur)));
   } else if (c.pausedSince !== undefined && now - c.pausedSince < settings.minPauseMs) {
     startHold = 'minPause';
-  } else if (changedRecently) {
-    startHold = 'minChangeInterval';
+  } else if (raiseHold) {
+    startHold = raiseHold;
   }
 
-  const { tier, tierKey } = admissionTier(c, running, now, settings);
+  // A wake-up probe waits behind running sessions: probing a sleeping car never pauses another.
+  const { tier, tierKey } = c.asleep === 'probing' && !running ? { tier: Tier.Waiting, tierKey: 0 } : admissionTier(c, running, now, settings);
   return {
     charger: c,
     pos,
@@ -202,6 +218,8 @@ function toSession(c: ChargerInput, pos: number, now: number, settings: Allocati
     minQ,
     maxQ,
     fillMax,
+    raiseHold: fillMax < maxQ ? raiseHold : undefined,
+    tokens: c.changeTokens ?? Infinity,
     capBound: capQ < hwQ && maxQ === capQ,
     reclaimBound: reclaimQ < baseQ,
     cur,
@@ -214,10 +232,16 @@ function toSession(c: ChargerInput, pos: number, now: number, settings: Allocati
   };
 }
 
+function raiseHoldOf(c: ChargerInput, now: number, s: AllocationSettings): AllocationHold | undefined {
+  if (c.lastChangeAt !== undefined && s.minChangeIntervalMs > 0 && now - c.lastChangeAt < s.minChangeIntervalMs) return 'minChangeInterval';
+  if (c.raiseHeldUntil !== undefined && now < c.raiseHeldUntil) return 'changeBudget';
+  return undefined;
+}
+
 /**
  * Reclaim (rule 6): the caller reports since when the car under-draws (`underDrawSince`); after
  * `reclaimAfterMs` of that, and if the current sample still shows every drawn phase below
- * `currentLimit - reclaimThresholdA`, the offer shrinks to max(min, ceil(draw + headroom)).
+ * `currentLimit - reclaimThresholdA`, the offer shrinks to max(min, draw + headroom), rounded up to 0.1 A.
  */
 function reclaimMax(c: ChargerInput, wiring: Wiring, now: number, s: AllocationSettings): number | undefined {
   if (c.underDrawSince === undefined || !(now - c.underDrawSince >= s.reclaimAfterMs)) return undefined;
@@ -225,7 +249,7 @@ function reclaimMax(c: ChargerInput, wiring: Wiring, now: number, s: AllocationS
   if (cur === undefined || !(cur > 0)) return undefined;
   const draw = measuredMax(c, wiring);
   if (draw === undefined || !(draw < cur - s.reclaimThresholdA)) return undefined;
-  return Math.max(c.minCurrent, Math.ceil(Math.max(0, draw) + s.reclaimHeadroomA));
+  return Math.max(c.minCurrent, deciUp(Math.max(0, draw) + s.reclaimHeadroomA) / 10);
 }
 
 /**
@@ -266,8 +290,12 @@ function take(mask: number, room: number[], amount: number): void {
   for (let p = 0; p < 3; p++) if ((mask & (1 << p)) !== 0) room[p] = (room[p] ?? 0) - amount;
 }
 
-/** 3. Reserve minimums greedily in admission order; a session that does not fit is paused. */
-function admit(sessions: readonly Session[], room: number[]): void {
+/**
+ * 3. Reserve minimums greedily in admission order; a session that does not fit is paused. A session
+ * that is not running must also fit under the stable capacity (the recent lows), so it is not
+ * started only to be paused when a swinging limit comes down again.
+ */
+function admit(sessions: readonly Session[], room: number[], stableRoom: number[]): void {
   const order = sessions
     .filter((s) => s.startHold === undefined)
     .sort(
@@ -280,7 +308,9 @@ function admit(sessions: readonly Session[], room: number[]): void {
     );
   for (const s of order) {
     if (!hasRoom(s.mask, room, s.minQ)) continue;
+    if (s.cur === 0 && !hasRoom(s.mask, stableRoom, s.minQ)) continue;
     take(s.mask, room, s.minQ);
+    take(s.mask, stableRoom, s.minQ);
     s.admitted = true;
     s.a = s.minQ;
   }
@@ -364,6 +394,27 @@ function fillClass(group: readonly Session[], room: number[]): void {
   }
 }
 
+/**
+ * 4b. The surplus: capacity above the recent lows (see `admissionLimits`), which may be gone again in
+ * seconds. Shared fairly, it would move every charger up and down with each swing; given whole to one
+ * session at a time, only that one follows the swing. Highest priority first, then a session already
+ * above its fair share (the role does not hop while the surplus lasts), then the most change budget
+ * left (so the role passes round as the budget is spent), then the least served.
+ */
+function fillSurplus(sessions: readonly Session[], room: number[]): void {
+  if (room.every((r) => r <= 0)) return;
+  const order = sessions
+    .filter((s) => s.admitted && s.a < s.fillMax)
+    .sort((x, y) => y.priority - x.priority || Number(y.cur * 10 > y.a) - Number(x.cur * 10 > x.a) || y.tokens - x.tokens || x.a - y.a || x.pos - y.pos);
+  for (const s of order) {
+    let grow = s.fillMax - s.a;
+    for (let p = 0; p < 3; p++) if ((s.mask & (1 << p)) !== 0) grow = Math.min(grow, room[p] ?? 0);
+    if (grow <= 0) continue;
+    s.a += grow;
+    take(s.mask, room, grow);
+  }
+}
+
 const floorOrder = (x: Session, y: Session): number => x.minQ - y.minQ || x.pos - y.pos;
 const maxOrder = (x: Session, y: Session): number => x.fillMax - y.fillMax || x.pos - y.pos;
 
@@ -380,7 +431,9 @@ function sortedBy(group: readonly Session[], order: (x: Session, y: Session) => 
  * 5. Anti-flap. A change smaller than the deadband keeps the limit in force (not to/from 0); a
  * running session whose increases are held was already filled up to its limit in force. Holds
  * that keep a lower limit are always safe and applied first; holds that keep a higher limit are
- * then accepted in id order only while every phase they load stays within its limit.
+ * then accepted in id order only while every phase they load stays within its limit, or when a
+ * session that is being commanded anyway can give up the difference (`donorFor`): when a limit
+ * comes down, the session that moves most takes it all rather than every session moving a little.
  */
 function applyHolds(sessions: readonly Session[], avail: readonly number[], deadbandA: number, out: Outcomes): void {
   const used = [0, 0, 0];
@@ -399,7 +452,7 @@ function applyHolds(sessions: readonly Session[], avail: readonly number[], dead
       out.held[s.pos] = 'deadband';
       addToPhases(used, s.mask, -diff);
     } else if (diff === 0 && intervalHeld(s)) {
-      out.held[s.pos] = 'minChangeInterval';
+      out.held[s.pos] = s.raiseHold;
     } else if (diff < 0 && (-diff < deadbandA || intervalHeld(s))) {
       // Interval-held: the fill stopped at the limit in force rounded down to 0.1 A; keep it exactly.
       keepsHigher.push(s);
@@ -407,20 +460,45 @@ function applyHolds(sessions: readonly Session[], avail: readonly number[], dead
   }
   for (const s of keepsHigher) {
     const extra = s.cur - s.a / 10;
-    let safe = true;
+    let short = 0;
+    let shortMask = 0;
     for (let p = 0; p < 3; p++) {
-      if ((s.mask & (1 << p)) !== 0 && (used[p] ?? 0) + extra > (avail[p] ?? 0) + EPS / 10) safe = false;
+      const over = (used[p] ?? 0) + extra - (avail[p] ?? 0);
+      if ((s.mask & (1 << p)) !== 0 && over > EPS / 10) {
+        short = Math.max(short, over);
+        shortMask |= 1 << p;
+      }
     }
-    if (!safe) continue;
+    if (short > 0) {
+      const shortQ = deciUp(short);
+      const donor = donorFor(s, sessions, shortMask, shortQ, deadbandA, out);
+      if (!donor) continue;
+      out.limit[donor.pos] = (Math.round((out.limit[donor.pos] ?? 0) * 10) - shortQ) / 10;
+      addToPhases(used, donor.mask, -shortQ / 10);
+    }
     out.limit[s.pos] = s.cur;
-    out.held[s.pos] = intervalHeld(s) ? 'minChangeInterval' : 'deadband';
+    out.held[s.pos] = intervalHeld(s) ? s.raiseHold : 'deadband';
     addToPhases(used, s.mask, extra);
   }
 }
 
+/**
+ * A session that can give up `shortQ` (0.1 A) on every phase of `shortMask` without dropping below
+ * its minimum, and that changes by at least the deadband anyway, so taking from it adds no command.
+ */
+function donorFor(s: Session, sessions: readonly Session[], shortMask: number, shortQ: number, deadbandA: number, out: Outcomes): Session | undefined {
+  for (const d of sessions) {
+    const q = Math.round((out.limit[d.pos] ?? 0) * 10);
+    if (d === s || q === 0 || out.held[d.pos] !== undefined || (d.mask & shortMask) !== shortMask) continue;
+    if (Math.abs(q / 10 - d.cur) < deadbandA || q - shortQ < d.minQ) continue;
+    return d;
+  }
+  return undefined;
+}
+
 /** The fill stopped this session at the limit in force because its increases are held. */
 function intervalHeld(s: Session): boolean {
-  return s.fillMax < s.maxQ && s.a === s.fillMax;
+  return s.raiseHold !== undefined && s.a === s.fillMax;
 }
 
 function reasonOf(s: Session, limit: number): AllocationReason {

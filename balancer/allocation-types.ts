@@ -58,6 +58,19 @@ export interface ChargerInput {
    * for the duration and re-checks the current sample itself.
    */
   readonly underDrawSince?: number;
+  /**
+   * Increases are held until this time although `minChangeIntervalMs` has passed: the caller's
+   * per-charger change budget is spent (every command costs relay, car and link wear).
+   */
+  readonly raiseHeldUntil?: number;
+  /** Change budget left (see `raiseHeldUntil`); who takes a swinging limit's surplus. Undefined = unlimited. */
+  readonly changeTokens?: number;
+  /**
+   * Tracked by the caller: the car has drawn nothing for a long time while offered current (asleep
+   * or full). `sleeping`: offer nothing, keep nothing reserved. `probing`: offer it its minimum again
+   * for a while to see whether it woke, without taking a running session's place.
+   */
+  readonly asleep?: 'sleeping' | 'probing';
 }
 
 /** Anti-flap, rotation and reclaim tuning (from the installation's balancer settings). */
@@ -85,6 +98,12 @@ export interface AllocationInput {
   readonly now: number;
   /** Per-phase current available to chargers: fuse minus margin, dynamic limit and other loads. */
   readonly phaseLimits: PhaseCurrents;
+  /**
+   * The lowest per-phase limits of the recent past (at most `phaseLimits`). A session that is not
+   * running is admitted only if its minimum fits under these too, so a limit that swings does not
+   * start and pause a car on every swing. Running sessions are judged against `phaseLimits` alone.
+   */
+  readonly admissionLimits?: PhaseCurrents;
   readonly chargers: readonly ChargerInput[];
   readonly settings: AllocationSettings;
 }
@@ -98,11 +117,12 @@ export interface AllocationInput {
  * - `idle`: does not want energy.
  * - `offline`: cannot be commanded; the limit shown is the worst case it is counted at.
  * - `misconfigured`: maximum below minimum, never servable.
+ * - `asleep`: the car drew nothing for long while offered current; it gets 0 between wake-up probes.
  */
-export type AllocationReason = 'charging' | 'capped' | 'reclaimed' | 'paused' | 'idle' | 'offline' | 'misconfigured';
+export type AllocationReason = 'charging' | 'capped' | 'reclaimed' | 'paused' | 'idle' | 'offline' | 'misconfigured' | 'asleep';
 
 /** Why a limit did not move to the fair target (so logs and the UI can explain a steady limit). */
-export type AllocationHold = 'deadband' | 'minChangeInterval' | 'minPause';
+export type AllocationHold = 'deadband' | 'minChangeInterval' | 'changeBudget' | 'minPause';
 
 export interface ChargerAllocation {
   readonly id: string;

@@ -46,16 +46,45 @@ export interface ChargerModel {
   pausedSince?: number;
   runningSince?: number;
   underDrawSince?: number;
+  /** Since when the car draws nothing (< 1 A on every phase) although offered its minimum or more. */
+  noDrawSince?: number;
+  /** Change budget: tokens left at `at` (see `raiseHeldUntil`). Undefined = full. */
+  budget?: { tokens: number; at: number };
   cap?: number;
+}
+
+export interface ModelSettings extends AllocationSettings {
+  settleMs: number;
+  /** An unanswered change older than this is late: its charger is counted off the top. */
+  lateAfterMs: number;
+  retryMs: number;
+  /** Waiting sessions are admitted only under the lowest phase limits of this window. */
+  admissionWindowMs: number;
+  /** Sustained SetChargingProfile rate per charger (0 = no budget); `changeBurst` may be spent at once. */
+  changesPerHour: number;
+  changeBurst: number;
+  /** A car that draws nothing this long while offered current is asleep (or full): offered 0 ... */
+  idleAfterMs: number;
+  /** ... except for a probe of `wakeProbeMs` at its minimum every `wakeProbeIntervalMs`. */
+  wakeProbeIntervalMs: number;
+  wakeProbeMs: number;
 }
 
 export interface BalancerModel {
   installationId: string;
   /** Per-phase current available to chargers (fuse - margin, or the dynamic limit when lower). */
   phaseLimits: PhaseCurrents;
-  settings: AllocationSettings & { settleMs: number; retryMs: number };
+  /** Phase limits in force since `from`, oldest first, back to the start of the admission window. */
+  limitHistory?: readonly { from: number; limits: PhaseCurrents }[];
+  settings: ModelSettings;
   chargers: Record<string, ChargerModel>;
 }
+
+/** Below this a phase counts as not drawn (A). */
+const DRAW_A = 1;
+/** A raise needs the token it spends and one for the decrease that may follow it. */
+const RAISE_TOKENS = 2;
+const HOUR_MS = 3_600_000;
 
 export function newChargerModel(wiring: ChargerWiring, granted: number | undefined): ChargerModel {
   return { wiring, online: false, fresh: false, connectors: {}, needsProfile: false, ...(granted !== undefined ? { granted } : {}) };
@@ -71,8 +100,66 @@ export function countedValue(c: ChargerModel): number {
   return c.inFlight && c.inFlight.value > base ? c.inFlight.value : base;
 }
 
-function asAllocInput(c: ChargerModel, now: number): AllocChargerInput {
+/** Change-budget tokens a charger has at `now` (Infinity without a budget). */
+export function tokensAt(c: ChargerModel, now: number, s: ModelSettings): number {
+  if (!(s.changesPerHour > 0)) return Infinity;
+  if (!c.budget) return s.changeBurst;
+  return Math.min(s.changeBurst, c.budget.tokens + ((now - c.budget.at) * s.changesPerHour) / HOUR_MS);
+}
+
+/** When the charger will have the tokens for a raise again; undefined when it has them now. */
+function raiseHeldUntil(c: ChargerModel, now: number, s: ModelSettings): number | undefined {
+  const tokens = tokensAt(c, now, s);
+  if (tokens >= RAISE_TOKENS) return undefined;
+  return now + Math.ceil(((RAISE_TOKENS - tokens) * HOUR_MS) / s.changesPerHour);
+}
+
+/** Asleep (drawing nothing for `idleAfterMs` while offered): sleeping, or probing at its minimum. */
+export function asleepState(c: ChargerModel, now: number, s: ModelSettings): 'sleeping' | 'probing' | undefined {
+  if (c.noDrawSince === undefined || !(s.idleAfterMs > 0) || !(s.wakeProbeIntervalMs > 0)) return undefined;
+  const e = now - c.noDrawSince - s.idleAfterMs;
+  if (e < 0) return undefined;
+  return e % s.wakeProbeIntervalMs < s.wakeProbeIntervalMs - s.wakeProbeMs ? 'sleeping' : 'probing';
+}
+
+/** The next time `asleepState` changes. */
+function nextAsleepChange(c: ChargerModel, now: number, s: ModelSettings): number | undefined {
+  if (c.noDrawSince === undefined || !(s.idleAfterMs > 0) || !(s.wakeProbeIntervalMs > 0)) return undefined;
+  const start = c.noDrawSince + s.idleAfterMs;
+  if (now < start) return start;
+  const cycle = start + Math.floor((now - start) / s.wakeProbeIntervalMs) * s.wakeProbeIntervalMs;
+  const probe = cycle + s.wakeProbeIntervalMs - s.wakeProbeMs;
+  return now < probe ? probe : cycle + s.wakeProbeIntervalMs;
+}
+
+/** The model with the phase limits in force now, remembered for the admission window. */
+export function withPhaseLimits(model: BalancerModel, limits: PhaseCurrents, now: number): BalancerModel {
+  const history = model.limitHistory ?? [];
+  const last = history[history.length - 1];
+  const same = last !== undefined && PHASE_NAMES.every((p) => last.limits[p] === limits[p]);
+  const next = same ? history : [...history, { from: now, limits }];
+  const horizon = now - model.settings.admissionWindowMs;
+  let drop = 0;
+  while (drop + 1 < next.length && next[drop + 1]!.from <= horizon) drop++;
+  return { ...model, phaseLimits: limits, limitHistory: drop > 0 ? next.slice(drop) : next };
+}
+
+/** The lowest limit per phase over the admission window (the limits in force when there is no history). */
+export function admissionLimits(model: BalancerModel, now: number): PhaseCurrents {
+  const out = { ...model.phaseLimits };
+  const history = model.limitHistory ?? [];
+  const horizon = now - model.settings.admissionWindowMs;
+  history.forEach((h, i) => {
+    const end = history[i + 1]?.from ?? Infinity;
+    if (end > horizon) for (const p of PHASE_NAMES) out[p] = Math.min(out[p], h.limits[p]);
+  });
+  return out;
+}
+
+function asAllocInput(c: ChargerModel, now: number, s?: ModelSettings): AllocChargerInput {
   const w = c.wiring;
+  const held = s ? raiseHeldUntil(c, now, s) : undefined;
+  const asleep = s ? asleepState(c, now, s) : undefined;
   return {
     id: w.id,
     phases: w.phases,
@@ -85,15 +172,20 @@ function asAllocInput(c: ChargerModel, now: number): AllocChargerInput {
     ...(c.cap !== undefined ? { cap: c.cap } : {}),
     wantsEnergy: wantsEnergy(c),
     // Not commandable this round, so counted at its worst case off the top: offline, a last command
-    // that failed, or a change still unanswered or settling (a late acceptor must not leave its
-    // share to others while the phase is over its limit).
-    online: c.online && !(c.retryAfter !== undefined && c.retryAfter > now) && !c.inFlight && !c.settling,
+    // that failed, or a change unanswered for longer than a charger and car take to follow one (a late
+    // acceptor must not leave its share to others while the phase is over its limit). A change that is
+    // merely in flight or settling is not: squeezing the others for those seconds paused cars on every
+    // swing of the limit, and planDispatch already holds every raise until the room is real.
+    online: c.online && !(c.retryAfter !== undefined && c.retryAfter > now) && !(s !== undefined && c.inFlight !== undefined && now - c.inFlight.sentAt >= s.lateAfterMs),
     ...(c.measured ? { measured: c.measured } : {}),
     ...(c.granted !== undefined || c.inFlight ? { currentLimit: countedValue(c) } : {}),
     ...(c.lastChangeAt !== undefined ? { lastChangeAt: c.lastChangeAt } : {}),
     ...(c.pausedSince !== undefined ? { pausedSince: c.pausedSince } : {}),
     ...(c.runningSince !== undefined ? { runningSince: c.runningSince } : {}),
     ...(c.underDrawSince !== undefined ? { underDrawSince: c.underDrawSince } : {}),
+    ...(held !== undefined ? { raiseHeldUntil: held } : {}),
+    ...(s && s.changesPerHour > 0 ? { changeTokens: tokensAt(c, now, s) } : {}),
+    ...(asleep ? { asleep } : {}),
   };
 }
 
@@ -101,7 +193,8 @@ export function allocationInput(model: BalancerModel, now: number) {
   return {
     now,
     phaseLimits: model.phaseLimits,
-    chargers: Object.values(model.chargers).map((c) => asAllocInput(c, now)),
+    admissionLimits: admissionLimits(model, now),
+    chargers: Object.values(model.chargers).map((c) => asAllocInput(c, now, model.settings)),
     settings: model.settings,
   };
 }
@@ -132,7 +225,7 @@ export function onConnector(c: ChargerModel, connectorId: number, status: string
   const after = wantsEnergy(next);
   if (after === before) return next;
   // A new session is a new car: the last car's phases and draw say nothing about it.
-  const { measured: _m, underDrawSince: _u, ...fresh } = next;
+  const { measured: _m, underDrawSince: _u, noDrawSince: _n, ...fresh } = next;
   if (after) return { ...fresh, arrivedAt: now };
   const { arrivedAt: _a, pausedSince: _p, ...rest } = fresh;
   return rest;
@@ -158,6 +251,14 @@ export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: num
     next = { ...next, granted: Math.ceil(top), needsProfile: true };
   }
   const offer = countedValue(next);
+  if (top >= DRAW_A) {
+    if (next.noDrawSince !== undefined) {
+      const { noDrawSince: _n, ...rest } = next;
+      next = rest;
+    }
+  } else if (next.noDrawSince === undefined && offer >= next.wiring.minCurrent && offer > 0 && !next.inFlight) {
+    next = { ...next, noDrawSince: at };
+  }
   if (offer > 0 && top < offer - thresholdA) {
     if (next.underDrawSince === undefined) next = { ...next, underDrawSince: at };
   } else if (next.underDrawSince !== undefined) {
@@ -269,8 +370,10 @@ export function planDispatch(model: BalancerModel, targets: ReadonlyMap<string, 
   return commands;
 }
 
-export function markSent(c: ChargerModel, limit: number, now: number): ChargerModel {
-  return { ...c, inFlight: { value: limit, sentAt: now } };
+/** A command sent: counted at once if it raises, and paid for from the change budget (when `s` has one). */
+export function markSent(c: ChargerModel, limit: number, now: number, s?: ModelSettings): ChargerModel {
+  const tokens = s ? tokensAt(c, now, s) : Infinity;
+  return { ...c, inFlight: { value: limit, sentAt: now }, ...(tokens !== Infinity ? { budget: { tokens: Math.max(0, tokens - 1), at: now } } : {}) };
 }
 
 /** The earliest time at which something time-driven may change the plan (timers in the shell). */
@@ -282,6 +385,7 @@ export function nextWakeAt(model: BalancerModel, now: number): number | undefine
   };
   for (const c of Object.values(model.chargers)) {
     consider(c.settling && c.settling.acceptedAt + s.settleMs);
+    consider(c.inFlight && c.inFlight.sentAt + s.lateAfterMs);
     consider(c.retryAfter);
     consider(c.lastChangeAt !== undefined ? c.lastChangeAt + s.minChangeIntervalMs : undefined);
     consider(c.pausedSince !== undefined ? c.pausedSince + s.minPauseMs : undefined);
@@ -290,6 +394,10 @@ export function nextWakeAt(model: BalancerModel, now: number): number | undefine
     consider(waitingSince !== undefined ? waitingSince + s.rotationIntervalMs : undefined);
     consider(c.runningSince !== undefined ? c.runningSince + s.minRunMs : undefined);
     consider(c.underDrawSince !== undefined ? c.underDrawSince + s.reclaimAfterMs : undefined);
+    consider(raiseHeldUntil(c, now, s));
+    consider(nextAsleepChange(c, now, s));
   }
+  const history = model.limitHistory ?? [];
+  for (let i = 1; i < history.length; i++) consider(history[i]!.from + s.admissionWindowMs);
   return t === Infinity ? undefined : t;
 }

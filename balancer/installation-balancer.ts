@@ -30,6 +30,7 @@ import {
   type ChargerModel,
   type ChargerWiring,
   type ProfileOutcome,
+  withPhaseLimits,
 } from './balancer-model.js';
 import { limitProfile } from './charging-profile.js';
 import { PHASE_NAMES } from './phases.js';
@@ -38,6 +39,7 @@ export interface BalancerTuning {
   /** Events arriving within this window are handled by one recompute. */
   coalesceMs: number;
   profileTimeoutMs: number;
+  lateAfterMs: number;
   retryMs: number;
   reclaimAfterMs: number;
   reclaimHeadroomA: number;
@@ -193,10 +195,18 @@ export class InstallationBalancer {
       minRunMs: i.balancer.minRunMs,
       minPauseMs: i.balancer.minPauseMs,
       settleMs: i.balancer.settleMs,
+      admissionWindowMs: i.balancer.admissionWindowMs,
+      changesPerHour: i.balancer.changesPerHour,
+      changeBurst: i.balancer.changeBurst,
+      idleAfterMs: i.balancer.idleAfterMs,
+      wakeProbeIntervalMs: i.balancer.wakeProbeIntervalMs,
+      // A probe longer than the interval would never let the car sleep.
+      wakeProbeMs: Math.min(i.balancer.wakeProbeMs, i.balancer.wakeProbeIntervalMs),
       reclaimAfterMs: t.reclaimAfterMs,
       reclaimHeadroomA: t.reclaimHeadroomA,
       reclaimThresholdA: t.reclaimThresholdA,
       retryMs: t.retryMs,
+      lateAfterMs: t.lateAfterMs,
     };
   }
 
@@ -288,12 +298,12 @@ export class InstallationBalancer {
       const { cap: _old, ...rest } = c;
       chargers[id] = cap !== undefined ? { ...rest, cap } : rest;
     }
-    model = { ...model, chargers, phaseLimits: phaseLimits(this.installation, this.dynamic, now) };
+    model = withPhaseLimits({ ...model, chargers }, phaseLimits(this.installation, this.dynamic, now), now);
     const result = allocate(allocationInput(model, now));
     this.lastResult = result;
     const targets = new Map(result.allocations.map((a) => [a.id, { limit: a.limit, phases: a.phases }]));
     const commands = planDispatch(model, targets, now);
-    for (const cmd of commands) model.chargers[cmd.chargerId] = markSent(model.chargers[cmd.chargerId]!, cmd.limit, now);
+    for (const cmd of commands) model.chargers[cmd.chargerId] = markSent(model.chargers[cmd.chargerId]!, cmd.limit, now, model.settings);
     this.model = model;
     this.deps.metrics.balancerRecomputes.inc({ installation: this.id });
     const load = committedLoad(model, now);

@@ -32,6 +32,8 @@ export interface NodeConfig {
     leaseTtlMs: number;
     coalesceMs: number;
     profileTimeoutMs: number;
+    /** A charger that has not answered a SetChargingProfile this long is late: counted off the top. */
+    lateAfterMs: number;
     retryMs: number;
     reclaimAfterMs: number;
     reclaimHeadroomA: number;
@@ -92,10 +94,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
       leaseTtlMs: int(env, 'BALANCER_LEASE_TTL_MS', 6_000, 300, 600_000),
       coalesceMs: int(env, 'BALANCER_COALESCE_MS', 5, 0, 10_000),
       profileTimeoutMs: int(env, 'BALANCER_PROFILE_TIMEOUT_MS', 10_000, 100, 600_000),
+      lateAfterMs: int(env, 'BALANCER_LATE_AFTER_MS', 3_000, 10, 600_000),
       retryMs: int(env, 'BALANCER_RETRY_MS', 5_000, 10, 600_000),
       reclaimAfterMs: int(env, 'BALANCER_RECLAIM_AFTER_MS', 30_000, 0, 3_600_000),
-      reclaimHeadroomA: num(env, 'BALANCER_RECLAIM_HEADROOM_A', 3, 0, 32),
-      reclaimThresholdA: num(env, 'BALANCER_RECLAIM_THRESHOLD_A', 2, 0, 32),
+      reclaimHeadroomA: num(env, 'BALANCER_RECLAIM_HEADROOM_A', 2, 0, 32),
+      reclaimThresholdA: num(env, 'BALANCER_RECLAIM_THRESHOLD_A', 1, 0, 32),
     },
   };
   // A reclaimed offer (draw + headroom) must not look like under-draw again, or reclaim flaps.

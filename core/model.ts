@@ -25,6 +25,12 @@ export interface BalancerSettings {
   rotationIntervalMs: number;
   minRunMs: number;
   minPauseMs: number;
+  admissionWindowMs: number;
+  changesPerHour: number;
+  changeBurst: number;
+  idleAfterMs: number;
+  wakeProbeIntervalMs: number;
+  wakeProbeMs: number;
 }
 
 export interface Installation {

@@ -99,11 +99,15 @@ export function jainIndex(x: readonly number[]): number {
   return sq === 0 ? 1 : (sum * sum) / (x.length * sq);
 }
 
+/** A car's own demand moving by this much at once (waking, a cap lifted) starts a new fairness epoch. */
+const DEMAND_STEP_A = 3;
+
 /**
  * Jain's index over delivered current where sessions overlap: sessions of one installation that
- * load the same grid phases are compared in the epochs between their arrivals and departures (at
- * least 10 minutes), among those that wanted more than they got (not asleep, not full, not
- * satisfied). Weighted by epoch length x sessions.
+ * load the same grid phases are compared in the epochs between their arrivals, departures and steps
+ * of their own demand (at least 10 minutes), among those that wanted more than they got (not asleep,
+ * not full, not satisfied). Weighted by epoch length x sessions. Without the demand steps, a car that
+ * drew its own 10 A cap for half an hour and competed for the other half was judged over the hour.
  */
 export function fairness(rec: Recorder, endMs: number): ScenarioMetrics['jain'] {
   const epochs: FairnessEpoch[] = [];
@@ -117,7 +121,8 @@ export function fairness(rec: Recorder, endMs: number): ScenarioMetrics['jain'] 
   }
   for (const [key, sessions] of bySiteMask) {
     if (sessions.length < 2) continue;
-    const bounds = [...new Set(sessions.flatMap((s) => [s.arriveT, s.departT ?? endMs]))].sort((a, b) => a - b);
+    const steps = sessions.flatMap((s) => demandSteps(rec.chargers.get(s.charger)!.demand, s.arriveT, s.departT ?? endMs));
+    const bounds = [...new Set([...sessions.flatMap((s) => [s.arriveT, s.departT ?? endMs]), ...steps])].sort((a, b) => a - b);
     for (let i = 0; i + 1 < bounds.length; i++) {
       const a = bounds[i]!;
       const b = bounds[i + 1]!;
@@ -151,6 +156,15 @@ export function fairness(rec: Recorder, endMs: number): ScenarioMetrics['jain'] 
     sum += weight * e.jain;
   }
   return { weighted: r3(sum / w), min: Math.min(...epochs.map((e) => e.jain)), epochs };
+}
+
+function demandSteps(demand: Series, from: number, to: number): number[] {
+  const out: number[] = [];
+  for (let i = 1; i < demand.t.length; i++) {
+    const t = demand.t[i]!;
+    if (t > from && t < to && Math.abs(demand.v[i]! - demand.v[i - 1]!) >= DEMAND_STEP_A) out.push(t);
+  }
+  return out;
 }
 
 export function computeMetrics(rec: Recorder, info: { scenario: string; durationS: number; compression: number }): ScenarioMetrics {

@@ -21,6 +21,7 @@ const DEFAULTS = {
   meterEventMaxAgeMs: nodeDefaults.meterEventMaxAgeMs,
   coalesceMs: nodeDefaults.balancer.coalesceMs,
   profileTimeoutMs: nodeDefaults.balancer.profileTimeoutMs,
+  lateAfterMs: nodeDefaults.balancer.lateAfterMs,
   retryMs: nodeDefaults.balancer.retryMs,
   reclaimAfterMs: nodeDefaults.balancer.reclaimAfterMs,
   reclaimHeadroomA: nodeDefaults.balancer.reclaimHeadroomA,
@@ -31,13 +32,19 @@ const DEFAULTS = {
   rotationIntervalMs: schemaDefault('rotationIntervalMs'),
   minRunMs: schemaDefault('minRunMs'),
   minPauseMs: schemaDefault('minPauseMs'),
+  admissionWindowMs: schemaDefault('admissionWindowMs'),
+  changesPerHour: schemaDefault('changesPerHour'),
+  changeBurst: schemaDefault('changeBurst'),
+  idleAfterMs: schemaDefault('idleAfterMs'),
+  wakeProbeIntervalMs: schemaDefault('wakeProbeIntervalMs'),
+  wakeProbeMs: schemaDefault('wakeProbeMs'),
 };
 
 /**
  * Floors (real ms) below which a compressed duration would measure the machine rather than the
  * platform: a call timeout shorter than a GC pause, a ping storm. Reported with the effective values.
  */
-const REAL_FLOORS = { callTimeoutMs: 1_000, pingIntervalMs: 1_000, profileTimeoutMs: 100, coalesceMs: 1, retryMs: 10 } as const;
+const REAL_FLOORS = { callTimeoutMs: 1_000, pingIntervalMs: 1_000, profileTimeoutMs: 100, lateAfterMs: 50, coalesceMs: 1, retryMs: 10 } as const;
 
 export const INITIAL_PASSWORD = 'sim-initial-password';
 
@@ -58,6 +65,7 @@ export function platformEnv(s: Scenario, k: number): PlatformTiming {
     OCPP_PING_INTERVAL_MS: String(scale(knobs.pingIntervalMs, REAL_FLOORS.pingIntervalMs)),
     BALANCER_COALESCE_MS: String(scale(knobs.coalesceMs, REAL_FLOORS.coalesceMs)),
     BALANCER_PROFILE_TIMEOUT_MS: String(scale(knobs.profileTimeoutMs, REAL_FLOORS.profileTimeoutMs)),
+    BALANCER_LATE_AFTER_MS: String(scale(knobs.lateAfterMs, REAL_FLOORS.lateAfterMs)),
     BALANCER_RETRY_MS: String(scale(knobs.retryMs, REAL_FLOORS.retryMs)),
     BALANCER_RECLAIM_AFTER_MS: String(scale(knobs.reclaimAfterMs)),
     BALANCER_RECLAIM_HEADROOM_A: String(knobs.reclaimHeadroomA),
@@ -73,6 +81,7 @@ export function platformEnv(s: Scenario, k: number): PlatformTiming {
     pingIntervalMs: Number(env.OCPP_PING_INTERVAL_MS) * k,
     coalesceMs: Number(env.BALANCER_COALESCE_MS) * k,
     profileTimeoutMs: Number(env.BALANCER_PROFILE_TIMEOUT_MS) * k,
+    lateAfterMs: Number(env.BALANCER_LATE_AFTER_MS) * k,
     retryMs: Number(env.BALANCER_RETRY_MS) * k,
     reclaimAfterMs: Number(env.BALANCER_RECLAIM_AFTER_MS) * k,
     meterEventMaxAgeMs: Number(env.METER_EVENT_MAX_AGE_MS) * k,
@@ -91,6 +100,13 @@ export function balancerSettings(spec: InstallationSpec, k: number): Record<stri
     rotationIntervalMs: Math.round(b.rotationIntervalMs / k),
     minRunMs: Math.round(b.minRunMs / k),
     minPauseMs: Math.round(b.minPauseMs / k),
+    admissionWindowMs: Math.round(b.admissionWindowMs / k),
+    // A rate: compressed time makes it faster.
+    changesPerHour: b.changesPerHour * k,
+    changeBurst: b.changeBurst,
+    idleAfterMs: Math.round(b.idleAfterMs / k),
+    wakeProbeIntervalMs: Math.round(b.wakeProbeIntervalMs / k),
+    wakeProbeMs: Math.round(b.wakeProbeMs / k),
   };
 }
 

@@ -31,6 +31,7 @@ export interface PlatformKnobs {
   pingIntervalMs?: number;
   coalesceMs?: number;
   profileTimeoutMs?: number;
+  lateAfterMs?: number;
   retryMs?: number;
   reclaimAfterMs?: number;
   reclaimHeadroomA?: number;
@@ -150,7 +151,7 @@ const installationSchema = {
     balancer: {
       type: 'object',
       additionalProperties: false,
-      properties: Object.fromEntries(['settleMs', 'deadbandA', 'minChangeIntervalMs', 'rotationIntervalMs', 'minRunMs', 'minPauseMs'].map((k) => [k, nonNeg])),
+      properties: Object.fromEntries(['settleMs', 'deadbandA', 'minChangeIntervalMs', 'rotationIntervalMs', 'minRunMs', 'minPauseMs', 'admissionWindowMs', 'changesPerHour', 'changeBurst', 'idleAfterMs', 'wakeProbeIntervalMs', 'wakeProbeMs'].map((k) => [k, nonNeg])),
     },
     baseLoad: {
       type: 'object',
@@ -283,7 +284,7 @@ const scenarioSchema = {
       additionalProperties: false,
       default: {},
       properties: Object.fromEntries(
-        ['heartbeatIntervalS', 'callTimeoutMs', 'pingIntervalMs', 'coalesceMs', 'profileTimeoutMs', 'retryMs', 'reclaimAfterMs', 'reclaimHeadroomA', 'reclaimThresholdA'].map((k) => [k, nonNeg]),
+        ['heartbeatIntervalS', 'callTimeoutMs', 'pingIntervalMs', 'coalesceMs', 'profileTimeoutMs', 'lateAfterMs', 'retryMs', 'reclaimAfterMs', 'reclaimHeadroomA', 'reclaimThresholdA'].map((k) => [k, nonNeg]),
       ),
     },
     installations: { type: 'array', items: installationSchema, default: [] },

@@ -309,8 +309,9 @@ describe('allocate: reclaim', () => {
   it('offers an under-drawing car its draw plus headroom and gives the rest to others', () => {
     const other = aCharger({ id: 'other', phases: 1, maxCurrent: 32 });
     const result = byId(allocate(anInstallation([underDrawing(), other], { L1: 24 })));
-    expect(result.slow).toMatchObject({ limit: 7, reason: 'reclaimed' });
-    expect(result.other).toMatchObject({ limit: 17, reason: 'charging' });
+    // 4.2 A drawn + 2 A headroom, on the 0.1 A grid.
+    expect(result.slow).toMatchObject({ limit: 6.2, reason: 'reclaimed' });
+    expect(result.other).toMatchObject({ limit: 17.8, reason: 'charging' });
   });
 
   it('does not reclaim before reclaimAfterMs', () => {
@@ -346,10 +347,31 @@ describe('allocate: anti-flap', () => {
     expect(result.phaseLoad.L1).toBeLessThanOrEqual(20);
   });
 
-  it('drops a deadband hold that would exceed a phase limit', () => {
-    const chargers = [aCharger({ id: 'a', phases: 1, currentLimit: 10.5 }), aCharger({ id: 'b', phases: 1 })];
+  it('drops a deadband hold that would exceed a phase limit when no session changes anyway', () => {
+    const chargers = [aCharger({ id: 'a', phases: 1, currentLimit: 10.5 }), aCharger({ id: 'b', phases: 1, currentLimit: 10 })];
     const result = allocate(anInstallation(chargers, { L1: 20 }, { deadbandA: 1 }));
     expect(limits(result)).toEqual({ a: 10, b: 10 });
+  });
+
+  it('keeps a deadband hold by taking the difference from a session that is commanded anyway', () => {
+    // b starts (a command either way): it takes 0.5 A less so that a needs no command.
+    const start = allocate(anInstallation([aCharger({ id: 'a', phases: 1, currentLimit: 10.5 }), aCharger({ id: 'b', phases: 1 })], { L1: 20 }, { deadbandA: 1 }));
+    expect(limits(start)).toEqual({ a: 10.5, b: 9.5 });
+    // The limit comes down 8 A: the charger that moves most takes it all, the others keep theirs.
+    const down = allocate(
+      anInstallation(
+        [aCharger({ id: 'a', currentLimit: 14 }), aCharger({ id: 'b', currentLimit: 7 }), aCharger({ id: 'c', currentLimit: 7 })],
+        { L1: 20, L2: 20, L3: 20 },
+        { deadbandA: 1 },
+      ),
+    );
+    expect(limits(down)).toEqual({ a: 6, b: 7, c: 7 });
+    expect(down.phaseLoad.L1).toBeLessThanOrEqual(20);
+    // Never below a donor's minimum.
+    const tight = allocate(
+      anInstallation([aCharger({ id: 'a', currentLimit: 7 }), aCharger({ id: 'b', currentLimit: 7 }), aCharger({ id: 'c', currentLimit: 7 })], { L1: 18.5, L2: 18.5, L3: 18.5 }, { deadbandA: 1 }),
+    );
+    expect(limits(tight)).toEqual({ a: 6.2, b: 6.2, c: 6.1 });
   });
 
   it('applies no deadband to changes from 0', () => {
@@ -475,5 +497,52 @@ describe('allocate: purity', () => {
     const copy = structuredClone(input);
     allocate(input);
     expect(input).toEqual(copy);
+  });
+});
+
+describe('allocate: damping a swinging limit and sleeping cars', () => {
+  it('admits a waiting session only if its minimum fits under the recent lows; running sessions keep their place', () => {
+    const running = [1, 2, 3].map((i) => aCharger({ id: `r${i}`, currentLimit: 6, runningSince: NOW - MIN, arrivedAt: i }));
+    const waiting = aCharger({ id: 'w', arrivedAt: 10 });
+    const input = { ...anInstallation([...running, waiting], { L1: 28, L2: 28, L3: 28 }), admissionLimits: { L1: 20, L2: 20, L3: 20 } };
+    const result = byId(allocate(input));
+    expect(result.w).toMatchObject({ limit: 0, reason: 'paused' });
+    // The running sessions share the 20 A of the lows fairly; the 8 A above them goes to one session
+    // (the least served), so only that one follows the swing.
+    expect(limits(allocate(input))).toEqual({ r1: 6.7, r2: 6.7, r3: 14.6, w: 0 });
+    expect(allocate(input).phaseLoad.L1).toBeLessThanOrEqual(28 + 1e-9);
+    // Without the lows it would have been admitted.
+    expect(byId(allocate({ ...input, admissionLimits: { L1: 28, L2: 28, L3: 28 } })).w?.limit).toBe(7);
+  });
+
+  it('gives the surplus above the lows to the session with the most change budget left', () => {
+    const running = [1, 2, 3].map((i) => aCharger({ id: `r${i}`, currentLimit: 6, runningSince: NOW - MIN, changeTokens: i === 2 ? 5 : 3 }));
+    const input = { ...anInstallation(running, { L1: 28, L2: 28, L3: 28 }), admissionLimits: { L1: 20, L2: 20, L3: 20 } };
+    expect(limits(allocate(input))).toEqual({ r1: 6.7, r2: 14.7, r3: 6.6 });
+  });
+
+  it('names the change budget when it holds an increase', () => {
+    const result = allocate(anInstallation([aCharger({ id: 'a', currentLimit: 8, raiseHeldUntil: NOW + 1 })]));
+    expect(result.allocations[0]).toMatchObject({ limit: 8, held: 'changeBudget' });
+    expect(allocate(anInstallation([aCharger({ id: 'a', currentLimit: 8, raiseHeldUntil: NOW })])).allocations[0]?.limit).toBe(16);
+    const paused = allocate(anInstallation([aCharger({ id: 'a', raiseHeldUntil: NOW + 1 })]));
+    expect(paused.allocations[0]).toMatchObject({ limit: 0, held: 'changeBudget' });
+  });
+
+  it('offers a sleeping car nothing and reserves nothing for it; a probing car waits behind running sessions', () => {
+    const sleeping = allocate(anInstallation([aCharger({ id: 'a', currentLimit: 6, asleep: 'sleeping' }), aCharger({ id: 'b', maxCurrent: 32 })], { L1: 30, L2: 30, L3: 30 }));
+    expect(byId(sleeping).a).toMatchObject({ limit: 0, reason: 'asleep' });
+    expect(byId(sleeping).b?.limit).toBe(30);
+    // Only one minimum fits: the probe does not displace the session that has run for an hour.
+    const probing = allocate(
+      anInstallation(
+        [aCharger({ id: 'a', asleep: 'probing', pausedSince: NOW - 60 * MIN, arrivedAt: 0 }), aCharger({ id: 'b', currentLimit: 10, runningSince: NOW - 60 * MIN, arrivedAt: 1 })],
+        { L1: 10, L2: 10, L3: 10 },
+      ),
+    );
+    expect(limits(probing)).toEqual({ a: 0, b: 10 });
+    const room = allocate(anInstallation([aCharger({ id: 'a', asleep: 'probing', pausedSince: NOW - 60 * MIN })], { L1: 10, L2: 10, L3: 10 }));
+    // A probe is offered its minimum only, however much room there is.
+    expect(limits(room)).toEqual({ a: 6 });
   });
 });

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
+  admissionLimits,
+  allocationInput,
+  asleepState,
   committedLoad,
   countedValue,
   markSent,
@@ -14,6 +17,8 @@ import {
   type BalancerModel,
   type ChargerModel,
   type ChargerWiring,
+  tokensAt,
+  withPhaseLimits,
 } from '../../balancer/balancer-model.js';
 import { limitProfile } from '../../balancer/charging-profile.js';
 import { validateRequest } from '../../ocpp/validator.js';
@@ -39,7 +44,14 @@ const settings: BalancerModel['settings'] = {
   reclaimHeadroomA: 2,
   reclaimThresholdA: 3,
   settleMs: 1_000,
+  lateAfterMs: 600,
   retryMs: 500,
+  admissionWindowMs: 0,
+  changesPerHour: 0,
+  changeBurst: 6,
+  idleAfterMs: 0,
+  wakeProbeIntervalMs: 900_000,
+  wakeProbeMs: 60_000,
 };
 const model = (chargers: Record<string, ChargerModel>, limit = 32): BalancerModel => ({ installationId: 'i', phaseLimits: { L1: limit, L2: limit, L3: limit }, settings, chargers });
 const targets = (t: Record<string, number>) => new Map(Object.entries(t).map(([id, limit]) => [id, { limit, phases: ['L1', 'L2', 'L3'] as const }]));
@@ -105,6 +117,71 @@ describe('balancer model', () => {
     expect(c.runningSince).toBeUndefined();
     c = onConnector(c, 1, 'Available', 1_400);
     expect(c.arrivedAt).toBeUndefined();
+  });
+
+  it('remembers the phase limits of the admission window and wakes when a low leaves it', () => {
+    const s = { ...settings, admissionWindowMs: 60_000 };
+    const at = (v: number) => ({ L1: v, L2: v, L3: v });
+    let m: BalancerModel = { ...model({}), settings: s };
+    m = withPhaseLimits(m, at(28), 0);
+    m = withPhaseLimits(m, at(20), 30_000);
+    m = withPhaseLimits(m, at(28), 60_000);
+    expect(m.phaseLimits).toEqual(at(28));
+    expect(admissionLimits(m, 60_000)).toEqual(at(20));
+    expect(admissionLimits(m, 119_999)).toEqual(at(20));
+    expect(admissionLimits(m, 120_000)).toEqual(at(28));
+    // The first entry leaves the window at 90 s (no change), the low at 120 s.
+    expect(nextWakeAt(m, 60_000)).toBe(90_000);
+    expect(nextWakeAt(m, 90_000)).toBe(120_000);
+    // Old entries are dropped as the window moves on.
+    m = withPhaseLimits(m, at(28), 200_000);
+    expect(m.limitHistory).toEqual([{ from: 60_000, limits: at(28) }]);
+    expect(allocationInput(m, 200_000).admissionLimits).toEqual(at(28));
+  });
+
+  it('spends the change budget per command and holds raises until two tokens are back', () => {
+    const s = { ...settings, changesPerHour: 60, changeBurst: 3 };
+    let c = online(onConnector(newChargerModel(wiring('a'), 0), 1, 'Charging', 0));
+    expect(tokensAt(c, 0, s)).toBe(3);
+    c = onProfileResult(markSent(c, 10, 0, s), 10, 'accepted', 0, 500);
+    c = onProfileResult(markSent(c, 12, 0, s), 12, 'accepted', 0, 500);
+    expect(tokensAt(c, 0, s)).toBe(1);
+    const m: BalancerModel = { ...model({ a: c }), settings: s };
+    // One token per minute: the second is back after 60 s.
+    expect(allocationInput(m, 0).chargers[0]?.raiseHeldUntil).toBe(60_000);
+    expect(nextWakeAt(m, 0)).toBe(60_000);
+    expect(allocationInput(m, 60_000).chargers[0]?.raiseHeldUntil).toBeUndefined();
+    // Spending never goes below zero, and the bucket never holds more than the burst.
+    expect(tokensAt(markSent(markSent(c, 0, 0, s), 0, 0, s), 0, s)).toBe(0);
+    expect(tokensAt(c, 10 * 3_600_000, s)).toBe(3);
+  });
+
+  it('puts a car that draws nothing to sleep and probes it until it draws again', () => {
+    const s = { ...settings, rotationIntervalMs: 3_600_000, idleAfterMs: 300_000, wakeProbeIntervalMs: 900_000, wakeProbeMs: 60_000 };
+    let c: ChargerModel = { ...online(onConnector(newChargerModel(wiring('a'), 0), 1, 'SuspendedEV', 0)), granted: 6 };
+    c = onMeter(c, { t1: 0, t2: 0, t3: 0 }, 1_000, 3);
+    expect(c.noDrawSince).toBe(1_000);
+    // Not while paused: a car offered nothing says nothing by drawing nothing.
+    expect(onMeter({ ...c, granted: 0, noDrawSince: undefined }, { t1: 0 }, 2_000, 3).noDrawSince).toBeUndefined();
+    expect(asleepState(c, 300_999, s)).toBeUndefined();
+    expect(asleepState(c, 301_000, s)).toBe('sleeping');
+    expect(asleepState(c, 301_000 + 840_000, s)).toBe('probing');
+    expect(asleepState(c, 301_000 + 900_000, s)).toBe('sleeping');
+    expect(nextWakeAt({ ...model({ a: c }), settings: s }, 302_000)).toBe(301_000 + 840_000);
+    // Drawing again ends it; a new car starts afresh.
+    expect(onMeter(c, { t1: 6, t2: 6, t3: 6 }, 1_200_000, 3).noDrawSince).toBeUndefined();
+    expect(onConnector(c, 1, 'Available', 5).noDrawSince).toBeUndefined();
+    expect(allocationInput({ ...model({ a: c }), settings: s }, 400_000).chargers[0]?.asleep).toBe('sleeping');
+  });
+
+  it('counts a charger off the top only once its change is late, not while it is merely in flight or settling', () => {
+    const c = online(onConnector(newChargerModel(wiring('a'), 16), 1, 'Charging', 0));
+    const sent = markSent(c, 8, 1_000, settings);
+    expect(allocationInput(model({ a: sent }), 1_599).chargers[0]?.online).toBe(true);
+    expect(allocationInput(model({ a: sent }), 1_600).chargers[0]?.online).toBe(false);
+    expect(nextWakeAt(model({ a: sent }), 1_001)).toBe(1_600);
+    const settling = onProfileResult(sent, 8, 'accepted', 1_100, 500);
+    expect(allocationInput(model({ a: settling }), 1_900).chargers[0]).toMatchObject({ online: true, currentLimit: 16 });
   });
 
   it('builds SetChargingProfile payloads that the official schema accepts', () => {

@@ -12,6 +12,7 @@ import {
   settleDue,
   type BalancerModel,
   type ChargerWiring,
+  withPhaseLimits,
 } from '../../balancer/balancer-model.js';
 import type { Phase } from '../../core/model.js';
 
@@ -44,14 +45,21 @@ const aStep = (n: number): fc.Arbitrary<Step> =>
     fc.record({ kind: fc.constant('offline' as const), i: fc.nat(n - 1), on: fc.boolean() }),
   );
 
+/** The anti-churn knobs, on or off: the admission window and the change budget. */
+const aKnobs = fc.record({
+  admissionWindowMs: fc.constantFrom(0, 3_000),
+  changesPerHour: fc.constantFrom(0, 3_600),
+  changeBurst: fc.constantFrom(2, 6),
+});
+
 const phasesOfWiring = (w: ChargerWiring): Phase[] => (w.phases === 1 ? [w.gridPhase] : PHASES);
 
 describe('dispatch (property): no command ever lets a phase exceed its limit', () => {
   it('holds on random installations, answers, fuse changes and disconnections', () => {
     fc.assert(
       fc.property(
-        fc.array(aWiring, { minLength: 1, maxLength: 6 }).chain((ws) => fc.tuple(fc.constant(ws), fc.array(aStep(ws.length), { maxLength: 60 }), fc.integer({ min: 10, max: 80 }))),
-        ([wirings, steps, fuse0]) => {
+        fc.array(aWiring, { minLength: 1, maxLength: 6 }).chain((ws) => fc.tuple(fc.constant(ws), fc.array(aStep(ws.length), { maxLength: 60 }), fc.integer({ min: 10, max: 80 }), aKnobs)),
+        ([wirings, steps, fuse0, knobs]) => {
           const ids = wirings.map((_, i) => `c${i}`);
           const wiring: ChargerWiring[] = wirings.map((w, i) => ({
             id: ids[i]!,
@@ -68,7 +76,7 @@ describe('dispatch (property): no command ever lets a phase exceed its limit', (
           let model: BalancerModel = {
             installationId: 'i',
             phaseLimits: { L1: limit, L2: limit, L3: limit },
-            settings: { deadbandA: 0.5, minChangeIntervalMs: 0, rotationIntervalMs: 600_000, minRunMs: 0, minPauseMs: 0, reclaimAfterMs: 600_000, reclaimHeadroomA: 2, reclaimThresholdA: 3, settleMs: 500, retryMs: 300 },
+            settings: { deadbandA: 0.5, minChangeIntervalMs: 0, rotationIntervalMs: 600_000, minRunMs: 0, minPauseMs: 0, reclaimAfterMs: 600_000, reclaimHeadroomA: 2, reclaimThresholdA: 3, settleMs: 500, lateAfterMs: 400, retryMs: 300, idleAfterMs: 0, wakeProbeIntervalMs: 900_000, wakeProbeMs: 60_000, ...knobs },
             chargers: Object.fromEntries(wiring.map((w) => [w.id, { ...onConnection(newChargerModel(w, 0), true), fresh: true }])),
           };
           // Ground truth, independent of the model: the last accepted value in force, values whose
@@ -90,12 +98,12 @@ describe('dispatch (property): no command ever lets a phase exceed its limit', (
                 settleAt.delete(id);
               }
             }
-            model = settleDue({ ...model, phaseLimits: { L1: limit, L2: limit, L3: limit } }, now);
+            model = settleDue(withPhaseLimits(model, { L1: limit, L2: limit, L3: limit }, now), now);
             const result = allocate(allocationInput(model, now));
             const targets = new Map(result.allocations.map((a) => [a.id, { limit: a.limit, phases: a.phases }]));
             const before = PHASES.map(worst);
             for (const cmd of planDispatch(model, targets, now)) {
-              model.chargers[cmd.chargerId] = markSent(model.chargers[cmd.chargerId]!, cmd.limit, now);
+              model.chargers[cmd.chargerId] = markSent(model.chargers[cmd.chargerId]!, cmd.limit, now, model.settings);
               inFlight.set(cmd.chargerId, cmd.limit);
             }
             PHASES.forEach((p, k) => {

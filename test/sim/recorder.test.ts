@@ -109,6 +109,24 @@ describe('metrics recorder', () => {
     expect(m.pausesPerChargerHour).toBe(1);
     expect(m.profilesPerChargerHour.max).toBe(1);
   });
+
+  it('judges fairness between steps of a car\'s own demand: a car drawing its own cap is not short-changed', () => {
+    const { recorder, a, b, draw } = aSite(32);
+    a.car = new Car({ ...a.car!.spec, capA: 10, capUntilS: 1_200 }, 3, new Random(2));
+    for (const c of [a, b]) {
+      recorder.sessionChanged(c, 0, 'arrived');
+      recorder.sessionChanged(c, 0, 'started');
+    }
+    draw(a, 1_000, 10);
+    draw(b, 1_000, 22);
+    draw(a, 1_200_000, 16);
+    draw(b, 1_200_000, 16);
+    recorder.finish(2_400_000);
+    const m = computeMetrics(recorder, { scenario: 'unit', durationS: 2400, compression: 1 });
+    // Over the whole 40 minutes the capped car got 13 A against 19 A (Jain 0.966); it only competed for the last 20.
+    expect(m.jain.epochs.map((e) => [e.fromS, e.toS, e.sessions.length])).toEqual([[1200, 2400, 2]]);
+    expect(m.jain.weighted).toBe(1);
+  });
 });
 
 describe('site wiring', () => {
