@@ -9,10 +9,13 @@
  *  2. Online chargers that want energy become sessions: counted phases (wiring + measurement),
  *     minimum and maximum in 0.1 A units (cap and reclaim applied), relay-wear holds.
  *  3. Admission: minimums are reserved in admission order (priority, rotation tier, arrival, id);
- *     a session whose minimum does not fit is paused.
+ *     a session whose minimum does not fit is paused; one not running must also fit under the
+ *     recent lows of the limit (`admissionLimits`).
  *  4. Fair filling: max-min fair progressive filling over the three phases, one priority class
- *     after the other, on the 0.1 A lattice, event by event.
- *  5. Anti-flap: deadband and minimum-change-interval holds, each kept only while it is safe.
+ *     after the other, on the 0.1 A lattice, event by event, within the recent lows; what the limit
+ *     offers above them goes to one session at a time (4b).
+ *  5. Anti-flap: deadband, minimum-change-interval and change-budget holds, each kept only while
+ *     it is safe.
  *
  * Everything is computed in integer deci-amperes (0.1 A) rounded toward safety: phase capacity
  * down, minimums up, maximums down. So every sum stays within the phase limits without a final
@@ -122,6 +125,7 @@ export function allocate(input: AllocationInput): AllocationResult {
     if (!c.online || !c.wantsEnergy) continue;
     if (c.asleep === 'sleeping') {
       out.reason[i] = 'asleep';
+      out.mask[i] = countedMask(c, wiringOf(c));
       continue;
     }
     const s = toSession(c, i, now, settings);
@@ -136,13 +140,16 @@ export function allocate(input: AllocationInput): AllocationResult {
   const capacity = [deciDown(avail[0] ?? 0), deciDown(avail[1] ?? 0), deciDown(avail[2] ?? 0)];
   const stable = input.admissionLimits ?? input.phaseLimits;
   const stableCapacity = PHASE_NAMES.map((p, i) => Math.min(capacity[i] ?? 0, deciDown(safeLimit(stable[p]) - (offline[i] ?? 0))));
+  const swinging = stableCapacity.some((c, p) => c < (capacity[p] ?? 0));
   admit(sessions, capacity, stableCapacity);
   // Fair shares come out of the stable capacity; what a swinging limit adds on top goes to one session.
   const fairRoom = capacity.map((r, p) => Math.max(0, Math.min(r, stableCapacity[p] ?? 0)));
   const unused = fairRoom.slice();
   fill(sessions, fairRoom);
-  for (let p = 0; p < 3; p++) capacity[p] = (capacity[p] ?? 0) - ((unused[p] ?? 0) - (fairRoom[p] ?? 0));
-  fillSurplus(sessions, capacity);
+  if (swinging) {
+    for (let p = 0; p < 3; p++) capacity[p] = (capacity[p] ?? 0) - ((unused[p] ?? 0) - (fairRoom[p] ?? 0));
+    fillSurplus(sessions, capacity);
+  }
   applyHolds(sessions, avail, settings.deadbandA, out);
   for (const s of sessions) out.reason[s.pos] = reasonOf(s, out.limit[s.pos] ?? 0);
 
