@@ -66,8 +66,8 @@ interface Session {
   readonly fillMax: number;
   /** Why increases are held this round: the minimum change interval or the change budget. */
   readonly raiseHold: AllocationHold | undefined;
-  /** Change budget left (Infinity without one): the most rested session takes a swing's surplus. */
-  readonly tokens: number;
+  /** When its limit last changed (-Infinity if never): the steadiest session takes a swing's surplus. */
+  readonly steadySince: number;
   readonly capBound: boolean;
   readonly reclaimBound: boolean;
   /** Limit in force, 0 when none is known. */
@@ -226,7 +226,7 @@ function toSession(c: ChargerInput, pos: number, now: number, settings: Allocati
     maxQ,
     fillMax,
     raiseHold: fillMax < maxQ ? raiseHold : undefined,
-    tokens: c.changeTokens ?? Infinity,
+    steadySince: c.lastChangeAt ?? -Infinity,
     capBound: capQ < hwQ && maxQ === capQ,
     reclaimBound: reclaimQ < baseQ,
     cur,
@@ -405,14 +405,15 @@ function fillClass(group: readonly Session[], room: number[]): void {
  * 4b. The surplus: capacity above the recent lows (see `admissionLimits`), which may be gone again in
  * seconds. Shared fairly, it would move every charger up and down with each swing; given whole to one
  * session at a time, only that one follows the swing. Highest priority first, then a session already
- * above its fair share (the role does not hop while the surplus lasts), then the most change budget
- * left (so the role passes round as the budget is spent), then the least served.
+ * above its fair share (the role does not hop while the surplus lasts), then the one whose limit has
+ * been steady longest (so the role passes round: the last to take it has just changed twice), then
+ * the least served. A session whose raises are held (interval, change budget) cannot take it.
  */
 function fillSurplus(sessions: readonly Session[], room: number[]): void {
   if (room.every((r) => r <= 0)) return;
   const order = sessions
     .filter((s) => s.admitted && s.a < s.fillMax)
-    .sort((x, y) => y.priority - x.priority || Number(y.cur * 10 > y.a) - Number(x.cur * 10 > x.a) || y.tokens - x.tokens || x.a - y.a || x.pos - y.pos);
+    .sort((x, y) => y.priority - x.priority || Number(y.cur * 10 > y.a) - Number(x.cur * 10 > x.a) || x.steadySince - y.steadySince || x.a - y.a || x.pos - y.pos);
   for (const s of order) {
     let grow = s.fillMax - s.a;
     for (let p = 0; p < 3; p++) if ((s.mask & (1 << p)) !== 0) grow = Math.min(grow, room[p] ?? 0);

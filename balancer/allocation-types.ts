@@ -63,8 +63,6 @@ export interface ChargerInput {
    * per-charger change budget is spent (every command costs relay, car and link wear).
    */
   readonly raiseHeldUntil?: number;
-  /** Change budget left (see `raiseHeldUntil`); who takes a swinging limit's surplus. Undefined = unlimited. */
-  readonly changeTokens?: number;
   /**
    * Tracked by the caller: the car has drawn nothing for a long time while offered current (asleep
    * or full). `sleeping`: offer nothing, keep nothing reserved. `probing`: offer it its minimum again

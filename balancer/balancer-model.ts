@@ -100,6 +100,11 @@ export function countedValue(c: ChargerModel): number {
   return c.inFlight && c.inFlight.value > base ? c.inFlight.value : base;
 }
 
+/** The limit the charger was last told: in flight, else settling, else in force. */
+function lastCommanded(c: ChargerModel): number {
+  return c.inFlight?.value ?? c.settling?.value ?? countedValue(c);
+}
+
 /** Change-budget tokens a charger has at `now` (Infinity without a budget). */
 export function tokensAt(c: ChargerModel, now: number, s: ModelSettings): number {
   if (!(s.changesPerHour > 0)) return Infinity;
@@ -160,6 +165,19 @@ function asAllocInput(c: ChargerModel, now: number, s?: ModelSettings): AllocCha
   const w = c.wiring;
   const held = s ? raiseHeldUntil(c, now, s) : undefined;
   const asleep = s ? asleepState(c, now, s) : undefined;
+  // Not commandable this round, so counted at its worst case off the top: offline, a last command
+  // that failed, or a change unanswered for longer than a charger takes to answer (a late acceptor
+  // must not leave its share to others while the phase is over its limit). A change that is merely
+  // in flight or settling is not: squeezing the others for those seconds paused cars on every swing
+  // of the limit, and planDispatch already holds every raise until the room is real.
+  // A pause or a start already commanded counts from the command: to the allocator, a charger told 0
+  // is paused (not a long-waiting session due its turn), one told to start is running.
+  const commanded = lastCommanded(c);
+  const inForce = (c.granted ?? 0) > 0;
+  const commandedAt = c.inFlight?.sentAt ?? c.settling?.acceptedAt;
+  const pausedSince = commanded === 0 && inForce ? (commandedAt ?? now) : c.pausedSince;
+  const runningSince = commanded > 0 && !inForce ? (commandedAt ?? now) : c.runningSince;
+  const online = c.online && !(c.retryAfter !== undefined && c.retryAfter > now) && !(s !== undefined && c.inFlight !== undefined && now - c.inFlight.sentAt >= s.lateAfterMs);
   return {
     id: w.id,
     phases: w.phases,
@@ -171,20 +189,17 @@ function asAllocInput(c: ChargerModel, now: number, s?: ModelSettings): AllocCha
     arrivedAt: c.arrivedAt ?? now,
     ...(c.cap !== undefined ? { cap: c.cap } : {}),
     wantsEnergy: wantsEnergy(c),
-    // Not commandable this round, so counted at its worst case off the top: offline, a last command
-    // that failed, or a change unanswered for longer than a charger and car take to follow one (a late
-    // acceptor must not leave its share to others while the phase is over its limit). A change that is
-    // merely in flight or settling is not: squeezing the others for those seconds paused cars on every
-    // swing of the limit, and planDispatch already holds every raise until the room is real.
-    online: c.online && !(c.retryAfter !== undefined && c.retryAfter > now) && !(s !== undefined && c.inFlight !== undefined && now - c.inFlight.sentAt >= s.lateAfterMs),
+    online,
     ...(c.measured ? { measured: c.measured } : {}),
-    ...(c.granted !== undefined || c.inFlight ? { currentLimit: countedValue(c) } : {}),
+    // Offline: the worst case. Online: what the charger was last told, the reference for the deadband
+    // (measured from a decrease still settling, not from the old value, or every further drop of the
+    // target while it settles became one more command).
+    ...(c.granted !== undefined || c.inFlight ? { currentLimit: online ? commanded : countedValue(c) } : {}),
     ...(c.lastChangeAt !== undefined ? { lastChangeAt: c.lastChangeAt } : {}),
-    ...(c.pausedSince !== undefined ? { pausedSince: c.pausedSince } : {}),
-    ...(c.runningSince !== undefined ? { runningSince: c.runningSince } : {}),
+    ...(pausedSince !== undefined ? { pausedSince } : {}),
+    ...(runningSince !== undefined ? { runningSince } : {}),
     ...(c.underDrawSince !== undefined ? { underDrawSince: c.underDrawSince } : {}),
     ...(held !== undefined ? { raiseHeldUntil: held } : {}),
-    ...(s && s.changesPerHour > 0 ? { changeTokens: tokensAt(c, now, s) } : {}),
     ...(asleep ? { asleep } : {}),
   };
 }

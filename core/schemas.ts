@@ -34,7 +34,7 @@ export const balancerSettingsSchema = {
     minPauseMs: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 120_000 },
     admissionWindowMs: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 120_000 },
     changesPerHour: { type: 'number', minimum: 0, maximum: 1_000_000, default: 40 },
-    changeBurst: { type: 'integer', minimum: 2, maximum: 1000, default: 6 },
+    changeBurst: { type: 'integer', minimum: 2, maximum: 1000, default: 10 },
     idleAfterMs: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 180_000 },
     wakeProbeIntervalMs: { type: 'integer', minimum: 1000, maximum: 86_400_000, default: 900_000 },
     wakeProbeMs: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 60_000 },

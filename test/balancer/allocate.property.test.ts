@@ -320,7 +320,6 @@ describe('allocate: properties on random installations', () => {
   it('(g) keeps (a) and (b) with recent lows, change budgets and sleeping cars; a sleeping car gets 0, a waiting one starts only under the lows', () => {
     const extras = fc.record({
       raiseHeldUntil: opt(fc.integer({ min: NOW - 1_000, max: NOW + 60_000 })),
-      changeTokens: opt(fc.constantFrom(0, 1, 2, 5.5, 6)),
       asleep: opt(fc.constantFrom('sleeping' as const, 'probing' as const)),
     });
     const below = fc.constantFrom(0, 0, 3, 8.05, 20);

@@ -515,10 +515,16 @@ describe('allocate: damping a swinging limit and sleeping cars', () => {
     expect(byId(allocate({ ...input, admissionLimits: { L1: 28, L2: 28, L3: 28 } })).w?.limit).toBe(7);
   });
 
-  it('gives the surplus above the lows to the session with the most change budget left', () => {
-    const running = [1, 2, 3].map((i) => aCharger({ id: `r${i}`, currentLimit: 6, runningSince: NOW - MIN, changeTokens: i === 2 ? 5 : 3 }));
+  it('gives the surplus above the lows to the session steady longest, and leaves it there while it lasts', () => {
+    const running = [1, 2, 3].map((i) => aCharger({ id: `r${i}`, currentLimit: 6, runningSince: NOW - 10 * MIN, lastChangeAt: NOW - (i === 2 ? 5 : 3) * MIN }));
     const input = { ...anInstallation(running, { L1: 28, L2: 28, L3: 28 }), admissionLimits: { L1: 20, L2: 20, L3: 20 } };
     expect(limits(allocate(input))).toEqual({ r1: 6.7, r2: 14.7, r3: 6.6 });
+    // r2 took it just now: it keeps it rather than the role hopping to the now steadiest r1 or r3.
+    const next = running.map((c) => (c.id === 'r2' ? { ...c, currentLimit: 14.7, lastChangeAt: NOW } : c));
+    expect(limits(allocate({ ...input, chargers: next }))).toEqual({ r1: 6.7, r2: 14.7, r3: 6.6 });
+    // Once the limit came down again, the next swing goes to the steadiest other session.
+    const after = running.map((c) => (c.id === 'r2' ? { ...c, lastChangeAt: NOW } : c));
+    expect(limits(allocate({ ...input, chargers: after }))).toEqual({ r1: 6.7, r2: 6.7, r3: 14.6 });
   });
 
   it('names the change budget when it holds an increase', () => {

@@ -181,7 +181,18 @@ describe('balancer model', () => {
     expect(allocationInput(model({ a: sent }), 1_600).chargers[0]?.online).toBe(false);
     expect(nextWakeAt(model({ a: sent }), 1_001)).toBe(1_600);
     const settling = onProfileResult(sent, 8, 'accepted', 1_100, 500);
-    expect(allocationInput(model({ a: settling }), 1_900).chargers[0]).toMatchObject({ online: true, currentLimit: 16 });
+    // The allocator measures its deadband from what the charger was told (8); the model still counts 16.
+    expect(allocationInput(model({ a: settling }), 1_900).chargers[0]).toMatchObject({ online: true, currentLimit: 8 });
+    expect(countedValue(settling)).toBe(16);
+    expect(allocationInput(model({ a: sent }), 1_600).chargers[0]).toMatchObject({ online: false, currentLimit: 16 });
+  });
+
+  it('shows the allocator a commanded pause as paused and a commanded start as running, from the command on', () => {
+    const c = online(onConnector(newChargerModel(wiring('a'), 16), 1, 'Charging', 0));
+    const pausing = onProfileResult(markSent({ ...c, runningSince: 0 }, 0, 1_000, settings), 0, 'accepted', 1_100, 500);
+    expect(allocationInput(model({ a: pausing }), 1_200).chargers[0]).toMatchObject({ currentLimit: 0, pausedSince: 1_100 });
+    const starting = markSent(online(onConnector(newChargerModel(wiring('b'), 0), 1, 'Charging', 0)), 10, 2_000, settings);
+    expect(allocationInput(model({ b: starting }), 2_100).chargers[0]).toMatchObject({ currentLimit: 10, runningSince: 2_000 });
   });
 
   it('builds SetChargingProfile payloads that the official schema accepts', () => {
