@@ -466,6 +466,8 @@ function applyHolds(sessions: readonly Session[], avail: readonly number[], dead
       keepsHigher.push(s);
     }
   }
+  // A session that may itself be kept is no donor: its limit is about to be overwritten.
+  const keeping = new Set(keepsHigher);
   for (const s of keepsHigher) {
     const extra = s.cur - s.a / 10;
     let short = 0;
@@ -479,7 +481,7 @@ function applyHolds(sessions: readonly Session[], avail: readonly number[], dead
     }
     if (short > 0) {
       const shortQ = deciUp(short);
-      const donor = donorFor(s, sessions, shortMask, shortQ, deadbandA, out);
+      const donor = donorFor(s, sessions, keeping, shortMask, shortQ, deadbandA, out);
       if (!donor) continue;
       out.limit[donor.pos] = (Math.round((out.limit[donor.pos] ?? 0) * 10) - shortQ) / 10;
       addToPhases(used, donor.mask, -shortQ / 10);
@@ -494,10 +496,18 @@ function applyHolds(sessions: readonly Session[], avail: readonly number[], dead
  * A session that can give up `shortQ` (0.1 A) on every phase of `shortMask` without dropping below
  * its minimum, and that changes by at least the deadband anyway, so taking from it adds no command.
  */
-function donorFor(s: Session, sessions: readonly Session[], shortMask: number, shortQ: number, deadbandA: number, out: Outcomes): Session | undefined {
+function donorFor(
+  s: Session,
+  sessions: readonly Session[],
+  keeping: ReadonlySet<Session>,
+  shortMask: number,
+  shortQ: number,
+  deadbandA: number,
+  out: Outcomes,
+): Session | undefined {
   for (const d of sessions) {
     const q = Math.round((out.limit[d.pos] ?? 0) * 10);
-    if (d === s || q === 0 || out.held[d.pos] !== undefined || (d.mask & shortMask) !== shortMask) continue;
+    if (d === s || q === 0 || out.held[d.pos] !== undefined || keeping.has(d) || (d.mask & shortMask) !== shortMask) continue;
     if (Math.abs(q / 10 - d.cur) < deadbandA || q - shortQ < d.minQ) continue;
     return d;
   }
