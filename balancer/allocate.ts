@@ -440,7 +440,7 @@ function sortedBy(group: readonly Session[], order: (x: Session, y: Session) => 
  * running session whose increases are held was already filled up to its limit in force. Holds
  * that keep a lower limit are always safe and applied first; holds that keep a higher limit are
  * then accepted in id order only while every phase they load stays within its limit, or when a
- * session that is being commanded anyway can give up the difference (`donorFor`): when a limit
+ * session that is being commanded anyway can give up the difference (a donor): when a limit
  * comes down, the session that moves most takes it all rather than every session moving a little.
  */
 function applyHolds(sessions: readonly Session[], avail: readonly number[], deadbandA: number, out: Outcomes): void {
@@ -466,8 +466,13 @@ function applyHolds(sessions: readonly Session[], avail: readonly number[], dead
       keepsHigher.push(s);
     }
   }
-  // A session that may itself be kept is no donor: its limit is about to be overwritten.
+  // Donors: sessions commanded anyway (a change of at least the deadband, no hold). A session that
+  // may itself be kept is none: its limit is about to be overwritten.
   const keeping = new Set(keepsHigher);
+  const donors = keepsHigher.length === 0 ? [] : sessions.filter((d) => {
+    const q = Math.round((out.limit[d.pos] ?? 0) * 10);
+    return q > d.minQ && out.held[d.pos] === undefined && !keeping.has(d) && Math.abs(q / 10 - d.cur) >= deadbandA;
+  });
   for (const s of keepsHigher) {
     const extra = s.cur - s.a / 10;
     let short = 0;
@@ -481,7 +486,7 @@ function applyHolds(sessions: readonly Session[], avail: readonly number[], dead
     }
     if (short > 0) {
       const shortQ = deciUp(short);
-      const donor = donorFor(s, sessions, keeping, shortMask, shortQ, deadbandA, out);
+      const donor = donors.find((d) => (d.mask & shortMask) === shortMask && Math.round((out.limit[d.pos] ?? 0) * 10) - shortQ >= d.minQ);
       if (!donor) continue;
       out.limit[donor.pos] = (Math.round((out.limit[donor.pos] ?? 0) * 10) - shortQ) / 10;
       addToPhases(used, donor.mask, -shortQ / 10);
@@ -490,28 +495,6 @@ function applyHolds(sessions: readonly Session[], avail: readonly number[], dead
     out.held[s.pos] = intervalHeld(s) ? s.raiseHold : 'deadband';
     addToPhases(used, s.mask, extra);
   }
-}
-
-/**
- * A session that can give up `shortQ` (0.1 A) on every phase of `shortMask` without dropping below
- * its minimum, and that changes by at least the deadband anyway, so taking from it adds no command.
- */
-function donorFor(
-  s: Session,
-  sessions: readonly Session[],
-  keeping: ReadonlySet<Session>,
-  shortMask: number,
-  shortQ: number,
-  deadbandA: number,
-  out: Outcomes,
-): Session | undefined {
-  for (const d of sessions) {
-    const q = Math.round((out.limit[d.pos] ?? 0) * 10);
-    if (d === s || q === 0 || out.held[d.pos] !== undefined || keeping.has(d) || (d.mask & shortMask) !== shortMask) continue;
-    if (Math.abs(q / 10 - d.cur) < deadbandA || q - shortQ < d.minQ) continue;
-    return d;
-  }
-  return undefined;
 }
 
 /** The fill stopped this session at the limit in force because its increases are held. */
