@@ -165,11 +165,6 @@ function asAllocInput(c: ChargerModel, now: number, s?: ModelSettings): AllocCha
   const w = c.wiring;
   const held = s ? raiseHeldUntil(c, now, s) : undefined;
   const asleep = s ? asleepState(c, now, s) : undefined;
-  // Not commandable this round, so counted at its worst case off the top: offline, a last command
-  // that failed, or a change unanswered for longer than a charger takes to answer (a late acceptor
-  // must not leave its share to others while the phase is over its limit). A change that is merely
-  // in flight or settling is not: squeezing the others for those seconds paused cars on every swing
-  // of the limit, and planDispatch already holds every raise until the room is real.
   // A pause or a start already commanded counts from the command: to the allocator, a charger told 0
   // is paused (not a long-waiting session due its turn), one told to start is running.
   const commanded = lastCommanded(c);
@@ -177,6 +172,11 @@ function asAllocInput(c: ChargerModel, now: number, s?: ModelSettings): AllocCha
   const commandedAt = c.inFlight?.sentAt ?? c.settling?.acceptedAt;
   const pausedSince = commanded === 0 && inForce ? (commandedAt ?? now) : c.pausedSince;
   const runningSince = commanded > 0 && !inForce ? (commandedAt ?? now) : c.runningSince;
+  // Not commandable this round, so counted at its worst case off the top: offline, a last command
+  // that failed, or a change unanswered for longer than a charger takes to answer (a late acceptor
+  // must not leave its share to others while the phase is over its limit). A change that is merely
+  // in flight or settling is not: squeezing the others for those seconds paused cars on every swing
+  // of the limit, and planDispatch already holds every raise until the room is real.
   const online = c.online && !(c.retryAfter !== undefined && c.retryAfter > now) && !(s !== undefined && c.inFlight !== undefined && now - c.inFlight.sentAt >= s.lateAfterMs);
   return {
     id: w.id,
