@@ -132,7 +132,8 @@ export async function seedFleet(natsUrl: string, plan: FleetPlan): Promise<Fleet
       chargers: Array.from({ length: plan.perInstallation }, (_, k) => `${plan.prefix}-i${i}-c${k}`),
     }));
     const fuse = { L1: plan.fuseA, L2: plan.fuseA, L3: plan.fuseA };
-    const balancer = { settleMs: 0, minChangeIntervalMs: 0, deadbandA: 0.5, minRunMs: 0, minPauseMs: 0 };
+    // Anti-churn off: the bench measures how fast an event becomes a command, many times per charger.
+    const balancer = { settleMs: 0, minChangeIntervalMs: 0, deadbandA: 0.5, minRunMs: 0, minPauseMs: 0, changesPerHour: 0, idleAfterMs: 0 };
     await pool(fleet, 20, async (inst) => {
       await installations.create({ id: inst.id, name: `Bench ${inst.id}`, fuse, balancer });
       for (const id of inst.chargers) {
