@@ -2,7 +2,7 @@ import type { CommandReply } from '../core/commands.js';
 import type { Charger, ChargerLiveStatus } from '../core/model.js';
 import { fromHexOrPlain } from '../core/passwords.js';
 import type { OcppAction, RequestOf, ResponseOf } from '../ocpp/actions.js';
-import { CHARGER_INITIATED_ACTIONS } from '../ocpp/actions.js';
+import { CHARGER_INITIATED_ACTIONS, SECURITY_EXTENSION_ACTIONS } from '../ocpp/actions.js';
 import { createCallError, GenericError, NotImplementedError, NotSupportedError } from '../ocpp/errors.js';
 import { AUTHORIZATION_KEY, bridgeEntries, isBridgeKey, parseBridgeValue, type BridgeKey, type EffectiveConfig } from './partner-config.js';
 import { compositeSchedule, matchesClear, withProfile, type StoredProfile } from './partner-profiles.js';
@@ -66,13 +66,7 @@ const UNSUPPORTED: readonly OcppAction[] = [
   'SendLocalList',
   'CancelReservation',
   'ReserveNow',
-  'CertificateSigned',
-  'DeleteCertificate',
-  'ExtendedTriggerMessage',
-  'GetInstalledCertificateIds',
-  'GetLog',
-  'InstallCertificate',
-  'SignedUpdateFirmware',
+  ...SECURITY_EXTENSION_ACTIONS,
 ];
 
 export const partnerHandlers: HandlerTable = {

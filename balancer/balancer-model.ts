@@ -5,6 +5,7 @@
  * commands `planDispatch` returns; nothing here does I/O or reads the clock.
  */
 import type { ChargerInput as AllocChargerInput, AllocationSettings, Phase, PhaseCurrents } from './allocation-types.js';
+import type { BalancerSettings } from '../core/model.js';
 import { countedMask, PHASE_NAMES, phasesOf, wiringOf } from './phases.js';
 
 /** Connector states in which a car is plugged in and wants (or may soon want) energy. */
@@ -53,22 +54,13 @@ export interface ChargerModel {
   cap?: number;
 }
 
-export interface ModelSettings extends AllocationSettings {
-  settleMs: number;
-  /** An unanswered change older than this is late: its charger is counted off the top. */
-  lateAfterMs: number;
-  retryMs: number;
-  /** Waiting sessions are admitted only under the lowest phase limits of this window. */
-  admissionWindowMs: number;
-  /** Sustained SetChargingProfile rate per charger (0 = no budget); `changeBurst` may be spent at once. */
-  changesPerHour: number;
-  changeBurst: number;
-  /** A car that draws nothing this long while offered current is asleep (or full): offered 0 ... */
-  idleAfterMs: number;
-  /** ... except for a probe of `wakeProbeMs` at its minimum every `wakeProbeIntervalMs`. */
-  wakeProbeIntervalMs: number;
-  wakeProbeMs: number;
-}
+/** The installation's balancer settings (but the margin, applied to the phase limits) and the node's tuning. */
+export type ModelSettings = AllocationSettings &
+  Omit<BalancerSettings, 'safetyMarginA'> & {
+    /** An unanswered change older than this is late: its charger is counted off the top. */
+    lateAfterMs: number;
+    retryMs: number;
+  };
 
 export interface BalancerModel {
   installationId: string;

@@ -188,20 +188,11 @@ export class InstallationBalancer {
 
   private settingsOf(i: Installation): BalancerModel['settings'] {
     const t = this.deps.tuning;
+    const { safetyMarginA: _margin, ...b } = i.balancer;
     return {
-      deadbandA: i.balancer.deadbandA,
-      minChangeIntervalMs: i.balancer.minChangeIntervalMs,
-      rotationIntervalMs: i.balancer.rotationIntervalMs,
-      minRunMs: i.balancer.minRunMs,
-      minPauseMs: i.balancer.minPauseMs,
-      settleMs: i.balancer.settleMs,
-      admissionWindowMs: i.balancer.admissionWindowMs,
-      changesPerHour: i.balancer.changesPerHour,
-      changeBurst: i.balancer.changeBurst,
-      idleAfterMs: i.balancer.idleAfterMs,
-      wakeProbeIntervalMs: i.balancer.wakeProbeIntervalMs,
+      ...b,
       // A probe longer than the interval would never let the car sleep.
-      wakeProbeMs: Math.min(i.balancer.wakeProbeMs, i.balancer.wakeProbeIntervalMs),
+      wakeProbeMs: Math.min(b.wakeProbeMs, b.wakeProbeIntervalMs),
       reclaimAfterMs: t.reclaimAfterMs,
       reclaimHeadroomA: t.reclaimHeadroomA,
       reclaimThresholdA: t.reclaimThresholdA,

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
+import { openChargerSocket } from './open-charger-socket.js';
 
 /**
  * Load generator of the balancer latency bench (`bench/balancer-latency.ts`), run in its own
@@ -184,25 +185,11 @@ function profileLimit(payload: unknown): number {
 const chargers = new Map<string, SimCharger>();
 const failures: Record<string, number> = {};
 
-function connectOne(url: string, password: string, id: string, installationId: string): Promise<SimCharger | undefined> {
-  const auth = `Basic ${Buffer.from(`${id}:${password}`).toString('base64')}`;
-  return new Promise((resolve) => {
-    const fail = (reason: string): void => {
-      failures[reason] = (failures[reason] ?? 0) + 1;
-      resolve(undefined);
-    };
-    const ws = new WebSocket(url.replace('{id}', encodeURIComponent(id)), ['ocpp1.6'], { perMessageDeflate: false, handshakeTimeout: 30_000, headers: { authorization: auth } });
-    ws.once('unexpected-response', (_req, res) => {
-      fail(`HTTP ${res.statusCode}`);
-      ws.terminate();
-    });
-    ws.once('error', (err: Error & { code?: string }) => fail(err.code ?? err.message.slice(0, 80)));
-    ws.once('open', () => {
-      ws.removeAllListeners('error');
-      ws.removeAllListeners('unexpected-response');
-      resolve(new SimCharger(id, installationId, ws));
-    });
-  });
+async function connectOne(url: string, password: string, id: string, installationId: string): Promise<SimCharger | undefined> {
+  const ws = await openChargerSocket(url, id, password);
+  if (ws instanceof WebSocket) return new SimCharger(id, installationId, ws);
+  failures[ws.failed] = (failures[ws.failed] ?? 0) + 1;
+  return undefined;
 }
 
 const statusPayload = (status: string) => ({ connectorId: 1, errorCode: 'NoError', status, timestamp: new Date().toISOString() });

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { openChargerSocket } from './open-charger-socket.js';
 
 /**
  * Load generator: many simulated chargers in one process, speaking OCPP-J 1.6 with raw `ws` clients.
@@ -145,32 +146,11 @@ let stopping = false;
 const chargers: Charger[] = [];
 const failures = new Map<string, number>();
 
-function connectOne(id: string): Promise<Charger | undefined> {
-  const url = urlTemplate.replace('{id}', encodeURIComponent(id));
-  const auth = `Basic ${Buffer.from(`${id}:${opt.password}`).toString('base64')}`;
-  return new Promise((resolve) => {
-    let ws: WebSocket;
-    try {
-      ws = new WebSocket(url, ['ocpp1.6'], { perMessageDeflate: false, handshakeTimeout: 30_000, headers: { authorization: auth } });
-    } catch (err) {
-      fail(String((err as Error).message));
-      return;
-    }
-    function fail(reason: string): void {
-      failures.set(reason, (failures.get(reason) ?? 0) + 1);
-      resolve(undefined);
-    }
-    ws.once('unexpected-response', (_req, res) => {
-      fail(`HTTP ${res.statusCode}`);
-      ws.terminate();
-    });
-    ws.once('error', (err: Error & { code?: string }) => fail(err.code ?? err.message.slice(0, 80)));
-    ws.once('open', () => {
-      ws.removeAllListeners('error');
-      ws.removeAllListeners('unexpected-response');
-      resolve(new Charger(id, ws));
-    });
-  });
+async function connectOne(id: string): Promise<Charger | undefined> {
+  const ws = await openChargerSocket(urlTemplate, id, opt.password);
+  if (ws instanceof WebSocket) return new Charger(id, ws);
+  failures.set(ws.failed, (failures.get(ws.failed) ?? 0) + 1);
+  return undefined;
 }
 
 async function connectAll(): Promise<void> {

@@ -25,10 +25,14 @@ export interface BalancerSettings {
   rotationIntervalMs: number;
   minRunMs: number;
   minPauseMs: number;
+  /** Waiting sessions are admitted only under the lowest phase limits of this window. */
   admissionWindowMs: number;
+  /** Sustained SetChargingProfile rate per charger (0 = no budget); `changeBurst` may be spent at once. */
   changesPerHour: number;
   changeBurst: number;
+  /** A car that draws nothing this long while offered current is asleep (or full): offered 0 ... */
   idleAfterMs: number;
+  /** ... except for a probe of `wakeProbeMs` at its minimum every `wakeProbeIntervalMs`. */
   wakeProbeIntervalMs: number;
   wakeProbeMs: number;
 }

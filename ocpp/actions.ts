@@ -94,6 +94,17 @@ export const CHARGER_INITIATED_ACTIONS = [
   'SignedFirmwareStatusNotification',
 ] as const satisfies readonly OcppAction[];
 
+/** Central System actions of the OCPP 1.6 security whitepaper. */
+export const SECURITY_EXTENSION_ACTIONS = [
+  'CertificateSigned',
+  'DeleteCertificate',
+  'ExtendedTriggerMessage',
+  'GetInstalledCertificateIds',
+  'GetLog',
+  'InstallCertificate',
+  'SignedUpdateFirmware',
+] as const satisfies readonly OcppAction[];
+
 /** Actions a Central System sends to a charge point (DataTransfer goes both ways). */
 export const CENTRAL_SYSTEM_ACTIONS = [
   // Core
@@ -121,14 +132,7 @@ export const CENTRAL_SYSTEM_ACTIONS = [
   'SetChargingProfile',
   // Remote Trigger
   'TriggerMessage',
-  // Security whitepaper
-  'CertificateSigned',
-  'DeleteCertificate',
-  'ExtendedTriggerMessage',
-  'GetInstalledCertificateIds',
-  'GetLog',
-  'InstallCertificate',
-  'SignedUpdateFirmware',
+  ...SECURITY_EXTENSION_ACTIONS,
 ] as const satisfies readonly OcppAction[];
 
 export type ChargerInitiatedAction = (typeof CHARGER_INITIATED_ACTIONS)[number];
