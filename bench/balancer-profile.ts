@@ -54,7 +54,7 @@ function where(url: string, root: string): string {
   return path.startsWith(root) ? relative(root, path) : path;
 }
 
-const isPlatformFile = (file: string): boolean => /^(core|ocpp|actors|balancer|api|main\.ts)/.test(file);
+const isPlatformFile = (file: string): boolean => /^(core|ocpp|south|north|balancer|api|main\.ts)/.test(file);
 
 /**
  * The main thread's profile in `dir`. Each thread writes its own (tsx's module hooks run in a

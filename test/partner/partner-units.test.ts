@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
-import { partnerMachine, type BootAnswer, type PartnerEmitted, type PartnerEvent } from '../../actors/partner-machine.js';
-import { capFromProfiles, compositeSchedule, type ChargingProfile, type StoredProfile } from '../../actors/partner-profiles.js';
-import { partnerSettingsFromEnv } from '../../actors/partner-settings.js';
+import { partnerMachine, type BootAnswer, type PartnerEmitted, type PartnerEvent } from '../../north/partner-machine.js';
+import { capFromProfiles, compositeSchedule, type ChargingProfile, type StoredProfile } from '../../north/partner-profiles.js';
+import { partnerSettingsFromEnv } from '../../north/partner-settings.js';
 import { validateResponse } from '../../ocpp/validator.js';
 import { openPartnerConnection, partnerUrl, reconnectDelayMs } from '../../ocpp/partner-client.js';
 import { WebSocketServer } from 'ws';

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { CapStore } from '../core/cap-store.js';
 import { capFromProfiles, type StoredProfile } from './partner-profiles.js';
-import type { PartnerStore } from './partner-store.js';
+import type { PartnerStore } from '../core/partner-store.js';
 
 /**
  * Keeps one charger's partner cap (CapStore source `partner`) equal to what its partner charging

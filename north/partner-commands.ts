@@ -6,7 +6,7 @@ import { CHARGER_INITIATED_ACTIONS, SECURITY_EXTENSION_ACTIONS } from '../ocpp/a
 import { createCallError, GenericError, NotImplementedError, NotSupportedError } from '../ocpp/errors.js';
 import { AUTHORIZATION_KEY, bridgeEntries, isBridgeKey, parseBridgeValue, type BridgeKey, type EffectiveConfig } from './partner-config.js';
 import { compositeSchedule, matchesClear, withProfile, type StoredProfile } from './partner-profiles.js';
-import type { PartnerConfigValues } from './partner-store.js';
+import type { PartnerConfigValues } from '../core/partner-store.js';
 
 /**
  * What the partner's Central System may ask of the charge point the bridge stands in for. Commands

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock } from 'xstate';
-import { callAllowed, chargerMachine, liveStatus, type ChargerEmitted, type ChargerInput } from '../../actors/charger-machine.js';
+import { callAllowed, chargerMachine, liveStatus, type ChargerEmitted, type ChargerInput } from '../../south/charger-machine.js';
 
 const input = (over: Partial<ChargerInput> = {}): ChargerInput => ({
   chargerId: 'CP-1',

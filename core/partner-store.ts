@@ -1,6 +1,6 @@
 import type { KV } from '@nats-io/kv';
-import { getJson, putJson, updateJson } from '../core/kv-json.js';
-import type { StoredProfile } from './partner-profiles.js';
+import { getJson, putJson, updateJson } from './kv-json.js';
+import type { StoredProfile } from '../north/partner-profiles.js';
 
 /**
  * The partner bridge's memory in the `north` KV bucket, per charger:

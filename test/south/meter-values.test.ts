@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { meterEventDue, readMeterValues } from '../../actors/meter-values.js';
+import { meterEventDue, readMeterValues } from '../../south/meter-values.js';
 
 const mv = (timestamp: string, sampledValue: Record<string, string>[]) => ({ timestamp, sampledValue }) as never;
 

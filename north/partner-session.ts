@@ -8,15 +8,15 @@ import type { RequestOf, ResponseOf } from '../ocpp/actions.js';
 import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError } from '../ocpp/errors.js';
 import { openPartnerConnection, partnerUrl, type PartnerConnection } from '../ocpp/partner-client.js';
 import type { RpcLogEntry } from '../ocpp/rpc-connection.js';
-import type { NodeDeps } from './node-deps.js';
-import { publishOcppLog, shouldLog } from './ocpp-log.js';
+import type { NodeDeps } from '../south/node-deps.js';
+import { publishOcppLog, shouldLog } from '../south/ocpp-log.js';
 import { PartnerCapKeeper } from './partner-caps.js';
 import { handlePartnerCall, type PartnerCommandEnv } from './partner-commands.js';
 import { effectiveConfig, type EffectiveConfig } from './partner-config.js';
 import { partnerMachine, type BootAnswer } from './partner-machine.js';
 import { runDelivery, type DeliveryOutcome, type PartnerQueue, type QueueEntry, type RetryPolicy } from './partner-queue.js';
 import type { PartnerSettings } from './partner-settings.js';
-import type { PartnerStore } from './partner-store.js';
+import type { PartnerStore } from '../core/partner-store.js';
 
 /** What every partner session of a node shares. */
 export interface PartnerSessionDeps {

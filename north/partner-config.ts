@@ -1,5 +1,5 @@
 import type { ResponseOf } from '../ocpp/actions.js';
-import type { PartnerConfigValues } from './partner-store.js';
+import type { PartnerConfigValues } from '../core/partner-store.js';
 
 /**
  * The virtual configuration the partner sees: keys the bridge owns (its own connection to the

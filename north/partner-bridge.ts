@@ -8,12 +8,12 @@ import { decodeJson } from '../core/nats.js';
 import { buckets, subjects } from '../core/subjects.js';
 import type { RequestOf, ResponseOf } from '../ocpp/actions.js';
 import { partnerUrl } from '../ocpp/partner-client.js';
-import type { Authorizer, IdTagInfo } from './charger-handlers.js';
-import type { ChargerObserver, HandledCall, NodeDeps } from './node-deps.js';
+import type { Authorizer, IdTagInfo } from '../south/charger-handlers.js';
+import type { ChargerObserver, HandledCall, NodeDeps } from '../south/node-deps.js';
 import { PartnerQueue, type QueueEntry } from './partner-queue.js';
 import { PartnerSession } from './partner-session.js';
 import type { PartnerSettings } from './partner-settings.js';
-import { PartnerStore } from './partner-store.js';
+import { PartnerStore } from '../core/partner-store.js';
 
 /**
  * The partner OCPP bridge of one node ("cloud based OCPP"): for every charger connected here whose
