@@ -20,7 +20,7 @@ import { createOcppServer, type OcppServer } from './ocpp/server.js';
 import { PartnerBridge } from './north/partner-bridge.js';
 import { partnerSettingsFromEnv } from './north/partner-settings.js';
 import { BalancerManager } from './balancer/balancer-manager.js';
-import { build } from './api/app.js';
+import { build, timeoutCheckIntervalMs } from './api/app.js';
 import { AvailableCurrentStore } from './core/available-current-store.js';
 import { TokenStore } from './core/token-store.js';
 
@@ -113,7 +113,15 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
   });
   await balancers.start();
 
-  const ocppHttp: Server = createServer((_req, res) => {
+  // A handshake trickled in slowly is dropped; sockets past the cap are closed as they arrive.
+  const { handshakeTimeoutMs, keepAliveTimeoutMs: ocppKeepAliveMs, maxConnections: ocppMaxConnections } = config.ocppHttp;
+  const ocppHttpOptions = {
+    requestTimeout: handshakeTimeoutMs,
+    headersTimeout: handshakeTimeoutMs,
+    keepAliveTimeout: ocppKeepAliveMs,
+    connectionsCheckingInterval: timeoutCheckIntervalMs({ requestTimeoutMs: handshakeTimeoutMs, headersTimeoutMs: handshakeTimeoutMs }),
+  };
+  const ocppHttp: Server = createServer(ocppHttpOptions, (_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' }).end('Connect with a WebSocket to /ocpp/<chargerId> using subprotocol ocpp1.6\n');
   });
   const ocpp: OcppServer = createOcppServer({
@@ -124,6 +132,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
     maxFrameBytes: config.maxFrameBytes,
     logger,
   });
+  ocppHttp.maxConnections = ocppMaxConnections;
   await new Promise<void>((resolve) => ocppHttp.listen(config.ocppPort, config.host, resolve));
   const ocppPort = (ocppHttp.address() as AddressInfo).port;
 
@@ -137,7 +146,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
     metrics,
     logger,
     adminToken: config.adminToken,
-  });
+  }, { trustProxy: config.api.trustProxy, limits: config.api, metricsInstallationLabels: config.api.metricsInstallationLabels });
   await api.listen({ port: config.apiPort, host: config.host });
   const apiPort = (api.server.address() as AddressInfo).port;
 

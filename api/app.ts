@@ -27,7 +27,30 @@ export interface BuildOptions {
    * addresses) so that failed authentications are counted per client, not per proxy. Default: off.
    */
   trustProxy?: boolean | number | string | string[];
+  /** Slow and piled-up clients: see `ServerLimits` (defaults as in core/config.ts). */
+  limits?: Partial<ServerLimits>;
+  /** Installation ids as labels of the unauthenticated /metrics (default off: summed without them). */
+  metricsInstallationLabels?: boolean;
 }
+
+export interface ServerLimits {
+  /** The whole request (headers and body) must arrive within this; a trickled body gets 408. */
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  /** An idle keep-alive socket is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Sockets beyond this are closed as they arrive. */
+  maxConnections: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = { requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 1_024 };
+
+/**
+ * How often Node checks the request and header timeouts: its default (30 s) would let a slow
+ * client outlive a short timeout by that much.
+ */
+export const timeoutCheckIntervalMs = (l: Pick<ServerLimits, 'requestTimeoutMs' | 'headersTimeoutMs'>): number =>
+  Math.max(50, Math.min(5_000, Math.floor(Math.min(l.requestTimeoutMs, l.headersTimeoutMs) / 4)));
 
 export const API_PREFIX = '/api/v1';
 
@@ -55,7 +78,17 @@ const REDACT_PATHS = [
 /** The configuration API, ready for `inject()` or `listen()`; it does not listen itself. */
 export async function build(deps: ApiDeps, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const logger = deps.logger.child({ component: 'api' }, { redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
-  const app: FastifyInstance = Fastify({ loggerInstance: logger as FastifyBaseLogger, trustProxy: opts.trustProxy ?? false } as FastifyHttpOptions<RawServerDefault, FastifyBaseLogger>);
+  const limits = { ...DEFAULT_SERVER_LIMITS, ...opts.limits };
+  // No socket inactivity timeout: a command may wait a minute for its charger, and the dashboard's
+  // event stream stays open; the request, header and keep-alive timeouts bound slow clients instead.
+  const app: FastifyInstance = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    trustProxy: opts.trustProxy ?? false,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http: { requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: timeoutCheckIntervalMs(limits) },
+  } as FastifyHttpOptions<RawServerDefault, FastifyBaseLogger>);
+  app.server.maxConnections = limits.maxConnections;
 
   if (opts.onRoute) app.addHook('onRoute', opts.onRoute);
   app.setValidatorCompiler(validatorCompiler);
@@ -82,7 +115,7 @@ export async function build(deps: ApiDeps, opts: BuildOptions = {}): Promise<Fas
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  await app.register(healthRoutes(deps));
+  await app.register(healthRoutes(deps, { metricsInstallationLabels: opts.metricsInstallationLabels ?? false }));
   const limiter = new AuthFailureLimiter(opts.authFailureLimit ?? DEFAULT_AUTH_FAILURE_LIMIT);
   await app.register(
     async (api) => {

@@ -1,5 +1,6 @@
 import type { Bus } from '../core/nats.js';
 import { decodeJson } from '../core/nats.js';
+import { redactOcppPayload } from '../core/redact.js';
 import { streams, subjects } from '../core/subjects.js';
 
 /** One OCPP message as the OCPP layer stores it in the OCPP_LOG stream. */
@@ -13,18 +14,9 @@ export interface OcppLogEntry {
   at: string;
 }
 
-export const REDACTED = '[redacted]';
-
-/**
- * The partner may set a charger's password with ChangeConfiguration AuthorizationKey; the log keeps
- * the message, the API never shows the key.
- */
+/** Entries stored before every payload was redacted on the way in are redacted on the way out. */
 export function redactEntry(e: OcppLogEntry): OcppLogEntry {
-  const p = e.payload as { key?: unknown; value?: unknown } | null;
-  if (e.action === 'ChangeConfiguration' && typeof p === 'object' && p !== null && typeof p.key === 'string' && /^authorizationkey$/i.test(p.key) && 'value' in p) {
-    return { ...e, payload: { ...p, value: REDACTED } };
-  }
-  return e;
+  return { ...e, payload: redactOcppPayload(e.payload) };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { PlatformError } from './errors.js';
 
@@ -28,6 +29,23 @@ export interface NodeConfig {
   meterEventDeltaA: number;
   meterEventMaxAgeMs: number;
   logLevel: string;
+  /** The API port's exposure: who is the client behind a proxy, how long a request may take, how many sockets. */
+  api: {
+    /** Fastify's `trustProxy`: false, a hop count, or the proxies' addresses/CIDRs. */
+    trustProxy: false | number | string[];
+    requestTimeoutMs: number;
+    headersTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    maxConnections: number;
+    /** Installation ids as labels of the unauthenticated /metrics (off: labels are dropped). */
+    metricsInstallationLabels: boolean;
+  };
+  /** The OCPP port's HTTP server: a handshake must arrive in time; sockets are capped. */
+  ocppHttp: {
+    handshakeTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    maxConnections: number;
+  };
   balancer: {
     leaseTtlMs: number;
     coalesceMs: number;
@@ -63,6 +81,43 @@ function ocppLogMode(raw: string | undefined): 'on' | 'all' | 'off' {
   return mode;
 }
 
+/** Proxy-addr's names for address ranges, accepted by Fastify's `trustProxy` beside addresses. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * TRUST_PROXY: unset or `false` trusts no proxy (the socket's address is the client); a number is
+ * the count of proxy hops in front of the node; otherwise a comma-separated list of the proxies'
+ * addresses or CIDRs. `true` (trust every X-Forwarded-For) is refused: any client could then
+ * choose the address its failed logins are counted under.
+ */
+export function parseTrustProxy(raw: string | undefined): false | number | string[] {
+  const v = (raw ?? '').trim();
+  if (v === '' || v === 'false') return false;
+  if (/^\d+$/.test(v)) {
+    const hops = Number(v);
+    if (hops < 1 || hops > 16) throw new PlatformError('CONFIG', `TRUST_PROXY hop count must be in [1, 16], got "${raw}"`);
+    return hops;
+  }
+  if (v === 'true') throw new PlatformError('CONFIG', 'TRUST_PROXY=true would trust any X-Forwarded-For; give the hop count or the proxy addresses');
+  const list = v.split(',').map((x) => x.trim());
+  for (const entry of list) {
+    const [addr = '', prefix, ...rest] = entry.split('/');
+    const family = isIP(addr);
+    const prefixOk = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    if (!PROXY_RANGE_NAMES.has(entry) && (family === 0 || !prefixOk || rest.length > 0)) {
+      throw new PlatformError('CONFIG', `TRUST_PROXY must be a hop count or a comma-separated list of addresses/CIDRs, got "${entry}"`);
+    }
+  }
+  return list;
+}
+
+function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw !== 'on' && raw !== 'off') throw new PlatformError('CONFIG', `${name} must be on or off, got "${raw}"`);
+  return raw === 'on';
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   const adminToken = env.ADMIN_TOKEN ?? '';
   if (adminToken && adminToken.length < 16) throw new PlatformError('CONFIG', 'ADMIN_TOKEN must be at least 16 characters');
@@ -90,6 +145,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     meterEventDeltaA: num(env, 'METER_EVENT_DELTA_A', 0.5, 0, 32),
     meterEventMaxAgeMs: int(env, 'METER_EVENT_MAX_AGE_MS', 30_000, 0, 3_600_000),
     logLevel: env.LOG_LEVEL || 'info',
+    api: {
+      trustProxy: parseTrustProxy(env.TRUST_PROXY),
+      requestTimeoutMs: int(env, 'API_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
+      headersTimeoutMs: int(env, 'API_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+      keepAliveTimeoutMs: int(env, 'API_KEEPALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
+      maxConnections: int(env, 'API_MAX_CONNECTIONS', 1_024, 1, 1_000_000),
+      metricsInstallationLabels: onOff(env, 'METRICS_INSTALLATION_LABELS', false),
+    },
+    ocppHttp: {
+      handshakeTimeoutMs: int(env, 'OCPP_HANDSHAKE_TIMEOUT_MS', 10_000, 100, 600_000),
+      keepAliveTimeoutMs: int(env, 'OCPP_KEEPALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
+      // Below the 20,000 open files a process gets here (DESIGN 8), above the bench's 19,000 per process.
+      maxConnections: int(env, 'OCPP_MAX_CONNECTIONS', 19_500, 1, 10_000_000),
+    },
     balancer: {
       leaseTtlMs: int(env, 'BALANCER_LEASE_TTL_MS', 6_000, 300, 600_000),
       coalesceMs: int(env, 'BALANCER_COALESCE_MS', 5, 0, 10_000),
@@ -101,6 +170,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
       reclaimThresholdA: num(env, 'BALANCER_RECLAIM_THRESHOLD_A', 1, 0, 32),
     },
   };
+  // Node refuses a header timeout longer than the whole request's.
+  if (config.api.headersTimeoutMs > config.api.requestTimeoutMs) {
+    throw new PlatformError('CONFIG', 'API_HEADERS_TIMEOUT_MS must not exceed API_REQUEST_TIMEOUT_MS');
+  }
   // A reclaimed offer (draw + headroom) must not look like under-draw again, or reclaim flaps.
   if (config.balancer.reclaimThresholdA >= config.balancer.reclaimHeadroomA) {
     throw new PlatformError('CONFIG', 'BALANCER_RECLAIM_THRESHOLD_A must be below BALANCER_RECLAIM_HEADROOM_A');

@@ -10,6 +10,7 @@ export const ERRORS = {
   ALREADY_EXISTS: { status: 409, message: 'Already exists' },
   NOT_CONNECTED: { status: 409, message: 'Charger is not connected' },
   HAS_CONNECTED_CHARGERS: { status: 409, message: 'Installation has connected chargers' },
+  BALANCER_OWNS_PROFILES: { status: 409, message: "Charging profiles are the balancer's; set a limit through the installation instead" },
   TOO_MANY_REQUESTS: { status: 429, message: 'Too many failed attempts' },
   CHARGER_TIMEOUT: { status: 504, message: 'Charger did not answer in time' },
   CHARGER_ERROR: { status: 502, message: 'Charger answered with an OCPP CallError' },

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
 /** The node's Prometheus metrics, created once in the composition root and passed to whoever counts. */
 export function createMetrics() {
@@ -40,4 +40,25 @@ export function countOcpp(metrics: Metrics, direction: 'in' | 'out', action: str
   let child = children.get(key);
   if (!child) children.set(key, (child = metrics.ocppMessages.labels(direction, action, result)));
   child.inc();
+}
+
+/** The label that names an installation; /metrics is unauthenticated, so it is left out unless enabled. */
+const INSTALLATION_LABEL = 'installation';
+
+/**
+ * The Prometheus text of the node's metrics. Without `installationLabels` the installation label is
+ * dropped and its series summed (recomputes and allocated amperes per phase over all installations),
+ * so an anonymous scrape does not list the installations.
+ */
+export async function metricsText(metrics: Metrics, installationLabels: boolean): Promise<string> {
+  if (installationLabels) return metrics.registry.metrics();
+  const json = (await metrics.registry.getMetricsAsJSON()) as MetricObjectWithValues<MetricValue<string>>[];
+  const stripped = json.map((m) => ({
+    ...m,
+    values: m.values.map((v) => {
+      const { [INSTALLATION_LABEL]: _dropped, ...labels } = v.labels;
+      return { ...v, labels };
+    }),
+  }));
+  return AggregatorRegistry.aggregate([stripped]).metrics();
 }

@@ -19,10 +19,19 @@ export const subjects = {
   availableCurrent: (installationId: string) => `evt.inst.${installationId}.available-current`,
   /** Request/reply answered by the node leading an installation's balancer: its live allocation. */
   balancerStatus: (installationId: string) => `balancer.status.${installationId}`,
-  /** Transactions stream subjects. */
-  txStart: (chargerId: string) => `tx.start.${chargerId}`,
-  txStop: (chargerId: string) => `tx.stop.${chargerId}`,
-  txOfCharger: (chargerId: string) => `tx.*.${chargerId}`,
+  /**
+   * Transactions stream subjects: starts by installation and charger, stops by the start's
+   * installation, charger and transaction id (one lookup per stop).
+   */
+  txStart: (installationId: string, chargerId: string) => `tx.start.${installationId}.${chargerId}`,
+  txStop: (installationId: string, chargerId: string, transactionId: number) => `tx.stop.${installationId}.${chargerId}.${transactionId}`,
+  txStartPrefix: 'tx.start.',
+  txStarts: 'tx.start.*.*',
+  txStartsOfInstallation: (installationId: string) => `tx.start.${installationId}.*`,
+  txStartsOfCharger: (chargerId: string) => `tx.start.*.${chargerId}`,
+  /** Records of the first layout (`tx.start.<chargerId>`, `tx.stop.<chargerId>`): read, never written. */
+  txLegacy: 'tx.*.*',
+  txLegacyOfCharger: (chargerId: string) => `tx.*.${chargerId}`,
   txAll: 'tx.>',
   /** OCPP message log stream subjects. */
   ocppLog: (chargerId: string) => `ocpplog.${chargerId}`,

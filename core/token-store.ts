@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import { ValidationError } from './errors.js';
 import { isValidId, newId } from './ids.js';
-import { createJson, getJson, listKeys } from './kv-json.js';
+import { createJson, getJson, listKeys, updateJson } from './kv-json.js';
 
 /** An API token's scope. The token itself is never stored: the KV key is its SHA-256 hash. */
 export interface ApiToken {
@@ -56,5 +56,18 @@ export class TokenStore {
       }
     }
     return false;
+  }
+
+  /**
+   * Takes a deleted installation out of every token's scope, so that an installation created later
+   * with the same id is not visible to the old tokens. Compare-and-set, so a concurrent change of a
+   * token is neither lost nor undone.
+   */
+  async removeInstallation(installationId: string): Promise<void> {
+    for (const key of await listKeys(this.kv)) {
+      await updateJson<ApiToken>(this.kv, key, (cur) =>
+        cur?.installations.includes(installationId) ? { ...cur, installations: cur.installations.filter((i) => i !== installationId) } : undefined,
+      );
+    }
   }
 }

@@ -1,12 +1,12 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Charger } from '../core/model.js';
 import { encodeJson } from '../core/nats.js';
+import { redactOcppPayload } from '../core/redact.js';
 import type { RpcLogEntry } from '../ocpp/rpc-connection.js';
 
 /** Actions that repeat on a timer: left out of the OCPP log unless a charger's verbose logging is on. */
 const PERIODIC_ACTIONS: ReadonlySet<string> = new Set(['Heartbeat', 'MeterValues']);
 
-export const REDACTED = '[redacted]';
 
 /** Whether an entry goes to the log: periodic traffic only within the charger's verbose window (or with `all`). */
 export function shouldLog(entry: RpcLogEntry, charger: Charger | undefined, now: number, all = false): boolean {
@@ -16,13 +16,9 @@ export function shouldLog(entry: RpcLogEntry, charger: Charger | undefined, now:
   return !!until && Date.parse(until) > now;
 }
 
-/** A password pushed or set with ChangeConfiguration AuthorizationKey never reaches the log stream. */
+/** A password pushed or set with ChangeConfiguration AuthorizationKey, or read back, never reaches the log stream. */
 export function redactPayload(entry: RpcLogEntry): unknown {
-  const p = entry.payload as { key?: unknown; value?: unknown } | null;
-  if (entry.action === 'ChangeConfiguration' && entry.type === 'CALL' && p && typeof p.key === 'string' && /^authorizationkey$/i.test(p.key)) {
-    return { ...p, value: REDACTED };
-  }
-  return entry.payload;
+  return redactOcppPayload(entry.payload);
 }
 
 export function publishOcppLog(nc: NatsConnection, subject: string, chargerId: string, entry: RpcLogEntry, extra: Record<string, unknown> = {}): void {

@@ -1,6 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { PlatformError } from '../../core/errors.js';
+import { mayAccess, principalOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { errorResponses } from '../errors.js';
+import { forgetCharger } from '../ownership.js';
 import { SECURITY, chargerPutBody, chargerRecord, installationChargerParams, installationParams } from '../schemas.js';
 import { requireCharger, requireInstallation } from '../scope.js';
 import { convertCurrents } from '../units.js';
@@ -50,6 +53,11 @@ export function chargerRoutes(deps: ApiDeps): FastifyPluginAsync {
       async (req, reply) => {
         const { id, chargerId } = req.params;
         await requireInstallation(deps, req, id);
+        // An id held by an installation the caller cannot see is reported as unknown, never named.
+        const existing = await deps.chargers.get(chargerId);
+        if (existing && existing.installationId !== id && !mayAccess(principalOf(req), existing.installationId)) {
+          throw new PlatformError('NOT_FOUND', `Charger ${chargerId} not found`);
+        }
         const body = convertCurrents(req.body, ['maxCurrent', 'minCurrent'], '');
         const { charger, created } = await deps.chargers.put(id, chargerId, body);
         return reply.code(created ? 201 : 200).send(await chargerView(deps, charger));
@@ -78,7 +86,7 @@ export function chargerRoutes(deps: ApiDeps): FastifyPluginAsync {
       {
         schema: {
           tags,
-          summary: 'Delete a charger and its credentials',
+          summary: 'Delete a charger, its credentials and its OCPP log',
           security: SECURITY,
           params: installationChargerParams,
           response: { 204: { type: 'null', description: 'Deleted' }, ...errorResponses(400, 401, 404, 429) },
@@ -88,6 +96,7 @@ export function chargerRoutes(deps: ApiDeps): FastifyPluginAsync {
         await requireInstallation(deps, req, req.params.id);
         await requireCharger(deps, req, req.params.chargerId, req.params.id);
         await deps.chargers.delete(req.params.chargerId);
+        await forgetCharger(deps, req.params.chargerId);
         return reply.code(204).send();
       },
     );

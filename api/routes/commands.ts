@@ -1,11 +1,26 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { sendChargerCommand } from '../../core/commands.js';
 import { PlatformError } from '../../core/errors.js';
+import { redactOcppPayload } from '../../core/redact.js';
 import { CENTRAL_SYSTEM_ACTIONS, validateRequest } from '../../ocpp/validator.js';
 import type { ApiDeps } from '../deps.js';
 import { errorResponses } from '../errors.js';
 import { SECURITY, idParam } from '../schemas.js';
 import { requireCharger } from '../scope.js';
+
+/**
+ * The balancer owns every charging profile on a charger: it alone knows what keeps each phase under
+ * its fuse. A profile from the API would replace one of its limits (same purpose and stack level)
+ * or clear them, so these are refused rather than forwarded (README "Commands").
+ */
+export function smartChargingRefusal(action: string, payload: Record<string, unknown>): string | undefined {
+  if (action === 'SetChargingProfile') return 'SetChargingProfile is not forwarded: the balancer sets every charging profile';
+  if (action === 'ClearChargingProfile') return "ClearChargingProfile is not forwarded: it would clear the balancer's limits";
+  if (action === 'RemoteStartTransaction' && payload.chargingProfile !== undefined) {
+    return 'RemoteStartTransaction with a chargingProfile is not forwarded: send it without one; the balancer sets the limit';
+  }
+  return undefined;
+}
 
 export const MAX_COMMAND_TIMEOUT_MS = 60_000;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
@@ -25,7 +40,9 @@ export function commandRoutes(deps: ApiDeps): FastifyPluginAsync {
           description:
             'The body is the OCPP request payload of `Action`, validated against the official 1.6 schema before anything is sent ' +
             '(400 with `field` and `ocppCode`). 409 when the charger is not connected, 504 when it does not answer in time, ' +
-            '502 when it answers with a CallError (`ocppCode`).',
+            '502 when it answers with a CallError (`ocppCode`). SetChargingProfile, ClearChargingProfile and ' +
+            'RemoteStartTransaction with a chargingProfile answer 409 BALANCER_OWNS_PROFILES: the balancer owns every charging ' +
+            'profile. AuthorizationKey values in the answer are redacted.',
           security: SECURITY,
           params: {
             type: 'object',
@@ -56,9 +73,11 @@ export function commandRoutes(deps: ApiDeps): FastifyPluginAsync {
           const reason = typeof invalid.details.reason === 'string' ? invalid.details.reason : invalid.message;
           throw new PlatformError('VALIDATION', `${field}: ${reason} (${invalid.code})`, { details: { field, ocppCode: invalid.code } });
         }
+        const refused = smartChargingRefusal(Action, payload);
+        if (refused) throw new PlatformError('BALANCER_OWNS_PROFILES', refused);
         const reply = await sendChargerCommand(deps.bus.nc, chargerId, { action: Action, payload, timeoutMs: req.query.timeoutMs });
         req.log.info({ chargerId, action: Action, ok: reply.ok, ...(reply.ok ? {} : { error: reply.error.code }) }, 'charger command');
-        if (reply.ok) return reply.response;
+        if (reply.ok) return redactOcppPayload(reply.response);
         const e = reply.error;
         switch (e.code) {
           case 'NOT_CONNECTED':

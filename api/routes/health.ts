@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { metricsText } from '../../core/metrics.js';
 import type { ApiDeps } from '../deps.js';
 
 const FLUSH_TIMEOUT_MS = 1_000;
@@ -32,7 +33,7 @@ const healthBody = {
 } as const;
 
 /** Unauthenticated: health for load balancers, metrics for Prometheus. */
-export function healthRoutes(deps: ApiDeps): FastifyPluginAsync {
+export function healthRoutes(deps: ApiDeps, opts: { metricsInstallationLabels?: boolean } = {}): FastifyPluginAsync {
   return async (app) => {
     app.get(
       '/health',
@@ -54,12 +55,12 @@ export function healthRoutes(deps: ApiDeps): FastifyPluginAsync {
       {
         schema: {
           tags: ['operations'],
-          summary: 'Prometheus metrics (text exposition format)',
+          summary: 'Prometheus metrics (text exposition format); installation labels only with METRICS_INSTALLATION_LABELS=on',
           response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } },
         },
       },
       async (_req, reply) => {
-        const body = await deps.metrics.registry.metrics();
+        const body = await metricsText(deps.metrics, opts.metricsInstallationLabels ?? false);
         return reply.type(deps.metrics.registry.contentType).send(body);
       },
     );

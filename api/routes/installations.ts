@@ -4,6 +4,7 @@ import { requireAdmin, principalOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { errorResponses } from '../errors.js';
 import { liveStatus } from '../live-status.js';
+import { forgetCharger } from '../ownership.js';
 import { SECURITY, idParam, installationCreateBody, installationParams, installationPatchBody, installationRecord } from '../schemas.js';
 import { requireInstallation } from '../scope.js';
 import { convertCurrents } from '../units.js';
@@ -142,8 +143,13 @@ export function installationRoutes(deps: ApiDeps): FastifyPluginAsync {
           }
         }
         // Chargers first: if this fails half-way, the installation still exists and a retry finishes.
-        for (const c of chargers) await deps.chargers.delete(c.id);
+        for (const c of chargers) {
+          await deps.chargers.delete(c.id);
+          await forgetCharger(deps, c.id);
+        }
         await deps.availableCurrent.delete(id);
+        // Before the record goes: an id created again later must not be reachable with an old token.
+        await deps.tokens.removeInstallation(id);
         await deps.installations.delete(id);
         req.log.info({ installationId: id, chargers: chargers.length, force: req.query.force }, 'installation deleted');
         return reply.code(204).send();

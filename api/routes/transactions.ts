@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { ValidationError } from '../../core/errors.js';
-import type { Transaction } from '../../core/transaction-store.js';
+import type { Transaction, TransactionPage } from '../../core/transaction-store.js';
 import { mayAccess, principalOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { errorResponses } from '../errors.js';
@@ -16,6 +16,7 @@ const query: JsonSchema = {
     from: { type: 'string', format: 'date-time', description: 'Transactions started at or after (ISO 8601)' },
     to: { type: 'string', format: 'date-time', description: 'Transactions started at or before (ISO 8601)' },
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    cursor: { type: 'integer', minimum: 1, description: 'The `next` of the previous page' },
   },
 };
 
@@ -43,7 +44,10 @@ const response = {
     type: 'object',
     additionalProperties: false,
     required: ['items'],
-    properties: { items: { type: 'array', items: transaction, description: 'Newest first' } },
+    properties: {
+      items: { type: 'array', items: transaction, description: 'Newest first' },
+      next: { type: 'integer', description: 'Cursor of the next page (as `cursor`); absent on the last page' },
+    },
   },
   ...errorResponses(400, 401, 404, 429),
 };
@@ -52,6 +56,7 @@ interface Query {
   from?: string;
   to?: string;
   limit: number;
+  cursor?: number;
 }
 
 function range(q: Query): { from?: Date; to?: Date } {
@@ -61,21 +66,13 @@ function range(q: Query): { from?: Date; to?: Date } {
   return { ...(from ? { from } : {}), ...(to ? { to } : {}) };
 }
 
-/**
- * TransactionStore.list starts reading at `from` by *record* time (a superset, since a start is
- * recorded after it happened) and filters `to` by start time; here `from` is applied to the start
- * time too, and the limit after that, so a page is never short because of the superset.
- */
 async function listTransactions(
   deps: ApiDeps,
   scope: { chargerId: string } | { installationId: string },
   q: Query,
   visible: (t: Transaction) => boolean,
-): Promise<Transaction[]> {
-  const r = range(q);
-  const all = await deps.transactions.list({ ...scope, ...r, limit: Number.MAX_SAFE_INTEGER });
-  const from = r.from?.getTime();
-  return all.filter((t) => visible(t) && (from === undefined || Date.parse(t.startedAt) >= from)).slice(0, q.limit);
+): Promise<TransactionPage> {
+  return deps.transactions.page({ ...scope, ...range(q), limit: q.limit, where: visible, ...(q.cursor !== undefined ? { before: q.cursor } : {}) });
 }
 
 export function transactionRoutes(deps: ApiDeps): FastifyPluginAsync {
@@ -89,7 +86,7 @@ export function transactionRoutes(deps: ApiDeps): FastifyPluginAsync {
         if (principalOf(req).role !== 'admin') await requireCharger(deps, req, chargerId);
         // A charger id may have belonged to another installation before; installers see only their part.
         const p = principalOf(req);
-        return { items: await listTransactions(deps, { chargerId }, req.query, (t) => mayAccess(p, t.installationId)) };
+        return listTransactions(deps, { chargerId }, req.query, (t) => mayAccess(p, t.installationId));
       },
     );
 
@@ -98,7 +95,7 @@ export function transactionRoutes(deps: ApiDeps): FastifyPluginAsync {
       { schema: { tags, summary: "An installation's transactions, newest first", security: SECURITY, params: installationParams, querystring: query, response } },
       async (req) => {
         requireInstallationAccess(req, req.params.id);
-        return { items: await listTransactions(deps, { installationId: req.params.id }, req.query, () => true) };
+        return listTransactions(deps, { installationId: req.params.id }, req.query, () => true);
       },
     );
   };
