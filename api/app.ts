@@ -75,6 +75,16 @@ const REDACT_PATHS = [
   '*.token',
 ];
 
+/**
+ * Fastify 5 treats a bare hop count as "trust nothing" (it cannot check the immediate peer); a
+ * count here means the operator states the node is reachable only through that many proxies, so
+ * the count-th address from the right of X-Forwarded-For is the client (Express's semantics).
+ */
+function trustProxyOption(tp: BuildOptions['trustProxy']): boolean | string | string[] | ((addr: string, hop: number) => boolean) {
+  if (typeof tp === 'number') return (_addr, hop) => hop < tp;
+  return tp ?? false;
+}
+
 /** The configuration API, ready for `inject()` or `listen()`; it does not listen itself. */
 export async function build(deps: ApiDeps, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const logger = deps.logger.child({ component: 'api' }, { redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
@@ -83,7 +93,7 @@ export async function build(deps: ApiDeps, opts: BuildOptions = {}): Promise<Fas
   // event stream stays open; the request, header and keep-alive timeouts bound slow clients instead.
   const app: FastifyInstance = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    trustProxy: opts.trustProxy ?? false,
+    trustProxy: trustProxyOption(opts.trustProxy),
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     http: { requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: timeoutCheckIntervalMs(limits) },
