@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { aCharger, anInstallation, json, simulateCharger, startApi, type ApiHarness } from './harness.js';
 
 /**
@@ -29,6 +29,7 @@ afterAll(async () => {
 describe('smart-charging commands', () => {
   it('refuses SetChargingProfile, ClearChargingProfile and RemoteStartTransaction with a profile: 409 BALANCER_OWNS_PROFILES, nothing sent', async () => {
     const sim = simulateCharger(h.bus.nc, 'CP-SC', () => ({ ok: true, response: { status: 'Accepted' } }));
+    onTestFinished(() => sim.sub.unsubscribe());
     const refused: [string, Record<string, unknown>][] = [
       ['SetChargingProfile', { connectorId: 0, csChargingProfiles: { ...profile, chargingProfilePurpose: 'ChargePointMaxProfile' } }],
       ['SetChargingProfile', { connectorId: 1, csChargingProfiles: profile }],
@@ -48,7 +49,6 @@ describe('smart-charging commands', () => {
     expect(start.statusCode).toBe(200);
     expect(sim.received.map((c) => c.action)).toEqual(['RemoteStartTransaction']);
     expect(sim.received[0]!.payload).toEqual({ idTag: 'TAG', connectorId: 1 });
-    sim.sub.unsubscribe();
   });
 
   it('an invalid profile payload is still a 400 naming the field (validation comes first)', async () => {
@@ -70,6 +70,7 @@ describe('AuthorizationKey in answers', () => {
         ],
       },
     }));
+    onTestFinished(() => sim.sub.unsubscribe());
     const res = await h.call({ method: 'POST', url: CMD('CP-SC', 'GetConfiguration'), payload: {} });
     expect(res.statusCode).toBe(200);
     expect(json(res)).toEqual({
@@ -80,6 +81,5 @@ describe('AuthorizationKey in answers', () => {
       ],
     });
     expect(h.seen.some((s) => s.includes('736f7574682d70617373776f7264') || s.includes('lower-case-secret'))).toBe(false);
-    sim.sub.unsubscribe();
   });
 });

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { build } from '../../api/app.js';
 import { sendChargerCommand, STATUS_ACTION } from '../../core/commands.js';
 import type { PlatformNode } from '../../main.js';
@@ -113,6 +113,7 @@ describe('OCPP port', () => {
 
   it('drops a handshake that trickles in; an established charger outlives the handshake timeout', async () => {
     const { client } = strictCharger(node, 'CP-TO', INITIAL_PASSWORD);
+    onTestFinished(async () => void (await client.close({ force: true })));
     await client.connect();
     const slow = await open(node.ocppPort);
     const started = Date.now();
