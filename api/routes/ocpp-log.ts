@@ -45,7 +45,7 @@ export function ocppLogRoutes(deps: ApiDeps): FastifyPluginAsync {
       },
       async (req) => {
         const { chargerId } = req.params;
-        // Admins may read the log of a charger that was deleted since; installers only of their own.
+        // Installers only of their own chargers; a deleted charger's log is purged with it (api/ownership.ts).
         if (principalOf(req).role !== 'admin') await requireCharger(deps, req, chargerId);
         return { items: await readOcppLog(deps.bus, chargerId, req.query.limit) };
       },

@@ -35,4 +35,13 @@ describe('pieces', () => {
     for (const bad of ['true', '0', 'proxy.example', '10.0.0.1/33', '10.0.0.0/8/1']) expect(() => parseTrustProxy(bad), bad).toThrow(/TRUST_PROXY/);
     expect(loadConfig({ TRUST_PROXY: '1' }).api.trustProxy).toBe(1);
   });
+
+  it('server limits: defaults, and a header timeout longer than the request timeout is refused', () => {
+    const c = loadConfig({});
+    expect(c.api).toMatchObject({ trustProxy: false, requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 1_024, metricsInstallationLabels: false });
+    expect(c.ocppHttp).toEqual({ handshakeTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 19_500 });
+    expect(() => loadConfig({ API_REQUEST_TIMEOUT_MS: '1000', API_HEADERS_TIMEOUT_MS: '2000' })).toThrow(/API_HEADERS_TIMEOUT_MS/);
+    expect(() => loadConfig({ METRICS_INSTALLATION_LABELS: 'yes' })).toThrow(/METRICS_INSTALLATION_LABELS/);
+    expect(loadConfig({ METRICS_INSTALLATION_LABELS: 'on' }).api.metricsInstallationLabels).toBe(true);
+  });
 });
