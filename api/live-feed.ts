@@ -21,6 +21,8 @@ export interface FeedMessage {
   id: string;
   status: InstallationStatus;
   wiring: Record<string, Wiring>;
+  /** Each connected charger's energy register now (Wh), for the energy of its running session. */
+  energy: Record<string, number>;
   sample: Sample;
 }
 
@@ -135,7 +137,8 @@ class InstallationFeed {
       }
       const chargers = this.deps.cache.chargersOf(installation.id);
       const wiring = Object.fromEntries(chargers.map((c) => [c.id, { phases: c.phases, phaseRotation: c.phaseRotation, gridPhase: c.gridPhase, minCurrent: c.minCurrent, maxCurrent: c.maxCurrent }]));
-      this.publish(await this.gather(installation, chargers), wiring);
+      const { status, energy } = await this.gather(installation, chargers);
+      this.publish(status, wiring, energy);
     } catch (err) {
       this.deps.logger.warn({ err, installationId: this.id }, 'live feed refresh failed');
     } finally {
@@ -155,23 +158,25 @@ class InstallationFeed {
   }
 
   /** What GET /installations/:id/status answers, from the config cache instead of KV reads. */
-  private async gather(installation: Installation, chargers: readonly Charger[]): Promise<InstallationStatus> {
+  private async gather(installation: Installation, chargers: readonly Charger[]): Promise<{ status: InstallationStatus; energy: Record<string, number> }> {
     const nc = this.deps.bus.nc;
     const [dynamicLimit, balancer, live] = await Promise.all([
       this.deps.availableCurrent.get(installation.id),
       balancerStatus(nc, installation.id),
       Promise.all(chargers.map(async (c) => [c.id, await liveStatus(nc, c.id)] as const)),
     ]);
-    return buildInstallationStatus({ installation, chargers, live: new Map<string, LiveState>(live), dynamicLimit, balancer, now: new Date() });
+    const energy: Record<string, number> = {};
+    for (const [id, l] of live) if (l.state === 'connected' && typeof l.status.energyWh === 'number') energy[id] = l.status.energyWh;
+    return { status: buildInstallationStatus({ installation, chargers, live: new Map<string, LiveState>(live), dynamicLimit, balancer, now: new Date() }), energy };
   }
 
-  private publish(status: InstallationStatus, wiring: Record<string, Wiring>): void {
+  private publish(status: InstallationStatus, wiring: Record<string, Wiring>, energy: Record<string, number>): void {
     const now = Date.now();
     const seq = ++this.seq;
     const sample = sampleOf(status, now);
     this.history.push({ seq, sample });
     while (this.history.length > 0 && this.history[0]!.sample[0] < now - this.opts.historyMs) this.history.shift();
-    this.last = { id: `${this.epoch}:${seq}`, status, wiring, sample };
+    this.last = { id: `${this.epoch}:${seq}`, status, wiring, energy, sample };
     for (const l of this.listeners) l(this.last);
   }
 }

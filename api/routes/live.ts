@@ -28,7 +28,7 @@ const description = [
   '',
   '- `history`: `{ samples }` with samples `[timeMs, measured L1..L3, allocated L1..L3, limit L1..L3]` of the last hour',
   '  (or, with a `Last-Event-ID` header, only those after that event: a reconnect resumes where it left off);',
-  '- `status` (with an `id`): `{ status, wiring, sample }`, `status` as in `GET /installations/{id}/status`;',
+  '- `status` (with an `id`): `{ status, wiring, energy, sample }`, `status` as in `GET /installations/{id}/status`;',
   '- `gone`: the installation was deleted; the stream ends.',
   '',
   'The stream ends after 5 minutes; reconnect with `Last-Event-ID` (the token is checked again on each connection).',
@@ -77,7 +77,7 @@ export function liveRoutes(deps: ApiDeps, opts: LiveStreamOptions = {}): Fastify
           if (msg === 'gone') {
             send(res, 'gone', { installationId: installation.id });
             res.end();
-          } else send(res, 'status', { status: msg.status, wiring: msg.wiring, sample: msg.sample }, msg.id);
+          } else send(res, 'status', { status: msg.status, wiring: msg.wiring, energy: msg.energy, sample: msg.sample }, msg.id);
         };
         const joined = feeds.join(installation.id, listener, lastId);
         send(res, 'history', { samples: joined.missed satisfies Sample[] });
