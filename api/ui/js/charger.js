@@ -98,12 +98,14 @@ export async function chargerPage(main, installationId, chargerId) {
   const forms = h('div', { class: 'forms' });
   const log = h('div');
   const txs = h('div');
-  const render = () => replace(forms, settingsForm(charger, path, saved), verboseControl(charger, path, saved));
-  function saved(c) {
+  const render = () => replace(forms, settingsForm(charger, path, (c) => saved(c, 'Charger settings')), verboseControl(charger, path, (c) => saved(c, 'Verbose logging')));
+  /** Both forms show the record as saved; the one that saved says so (and keeps the keyboard focus). */
+  function saved(c, formName) {
     charger = c;
     render();
-    const status = forms.querySelector('.form-status');
-    if (status) setStatus(status.closest('form'), 'Saved');
+    const form = forms.querySelector(`form[aria-label="${formName}"]`);
+    setStatus(form, 'Saved');
+    form.querySelector('button[type=submit]').focus();
   }
   const loadLog = async () => replace(log, logTable((await api('GET', `/chargers/${enc(chargerId)}/ocpp-log?limit=100`)).items));
   const loadTx = async () => replace(txs, txTable((await api('GET', `/chargers/${enc(chargerId)}/transactions?limit=50`)).items));

@@ -1,0 +1,192 @@
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PlatformNode } from '../../main.js';
+import { startTestNats } from '../support/nats.js';
+import { aCharger, anInstallation, startTestNode, waitFor } from '../support/platform.js';
+import { TestCharger, type ProfileCall } from '../support/sim-charger.js';
+import { launchBrowser, screenshots, type TestBrowser } from './browser.js';
+
+const ADMIN = 'test-admin-token-0123456789';
+const fastBalancer = { settleMs: 300, minChangeIntervalMs: 0, deadbandA: 0.5, minRunMs: 0, minPauseMs: 0, rotationIntervalMs: 3_600_000 };
+
+let nats: Awaited<ReturnType<typeof startTestNats>>;
+let node: PlatformNode;
+let browser: TestBrowser;
+let base = '';
+let installerToken = '';
+let charger: TestCharger;
+const profiles: ProfileCall[] = [];
+const shots: string[] = [];
+
+async function apiCall(method: string, path: string, body?: unknown, token = ADMIN): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+beforeAll(async () => {
+  nats = await startTestNats();
+  node = await startTestNode(nats.url, { BALANCER_RETRY_MS: '500', BALANCER_PROFILE_TIMEOUT_MS: '1000' });
+  base = `http://127.0.0.1:${node.apiPort}`;
+  await node.stores.installations.create(anInstallation({ id: 'ui-garage', name: 'Garage North', fuse: { L1: 32, L2: 32, L3: 32 }, balancer: fastBalancer }));
+  await node.stores.installations.create(anInstallation({ id: 'ui-other', name: 'Someone else', fuse: { L1: 50, L2: 50, L3: 50 } }));
+  await node.stores.chargers.put('ui-garage', 'UI-1', aCharger({ maxCurrent: 32, minCurrent: 6 }));
+  await node.stores.chargers.put('ui-other', 'OTHER-1', aCharger());
+  const created = await apiCall('POST', '/tokens', { installations: ['ui-garage'] });
+  installerToken = String(created.json.token);
+  await waitFor(() => node.balancers.balancer('ui-garage'), 5_000, 'balancer');
+  charger = new TestCharger('UI-1', () => node, profiles);
+  await charger.connect();
+  await charger.waitForLimit((l) => l === 0);
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await charger?.close().catch(() => undefined);
+  await node?.stop();
+  await nats?.cleanup();
+});
+
+async function logIn(page: Page, token: string): Promise<void> {
+  await page.goto(`${base}/ui/`);
+  await page.getByLabel('API token').fill(token);
+  await page.keyboard.press('Enter');
+  await page.locator('h1', { hasText: 'Installations' }).waitFor();
+}
+
+const phaseValue = async (page: Page, phase: string, key: 'measured' | 'allocated' | 'limit' | 'fuse'): Promise<number> =>
+  Number((await page.locator(`[data-phase=${phase}]`).getAttribute(`data-${key}`)) || NaN);
+
+describe('installer dashboard in headless Chromium', () => {
+  let page: Page;
+
+  it('logs in with an installer token and lists only its installations', async () => {
+    page = await browser.newPage();
+    await page.goto(`${base}/ui/`);
+    await page.getByLabel('API token').waitFor();
+    shots.push(...(await screenshots(page, 'login')));
+    // A wrong token is refused at the field and nothing is stored.
+    await page.getByLabel('API token').fill('cpt_not-a-real-token');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect.poll(() => page.locator('p.error:not([hidden])').textContent()).toBe('This token is not valid.');
+    expect(await page.evaluate('sessionStorage.length')).toBe(0);
+
+    await logIn(page, installerToken);
+    const listed = await Promise.all((await page.locator('[data-installation]').all()).map((e) => e.getAttribute('data-installation')));
+    expect(listed).toEqual(['ui-garage']);
+    expect(await page.content()).not.toContain('Someone else');
+    // The token is in this tab's sessionStorage only.
+    expect(await page.evaluate('localStorage.length')).toBe(0);
+    expect(await page.evaluate('Object.values(sessionStorage)')).toEqual([installerToken]);
+    shots.push(...(await screenshots(page, 'installations')));
+  });
+
+  it("does not show another installation, even by typing its address", async () => {
+    await page.goto(`${base}/ui/#/i/ui-other`);
+    await page.locator('h1', { hasText: 'Not found' }).waitFor();
+    expect(await page.locator('main').textContent()).toContain('Installation ui-other not found');
+    expect(await page.content()).not.toContain('Someone else');
+    await page.goto(`${base}/ui/#/i/ui-other/c/OTHER-1`);
+    await page.locator('h1', { hasText: 'Not found' }).waitFor();
+  });
+
+  it('moves the live phase bars when the simulated charger starts charging', async () => {
+    await page.goto(`${base}/ui/#/i/ui-garage`);
+    await page.locator('main[data-live=live]').waitFor();
+    await expect.poll(() => page.locator('[data-charger=UI-1] .badge').textContent()).toBe('online');
+    expect(await phaseValue(page, 'L1', 'measured')).toBe(0);
+    expect(await phaseValue(page, 'L1', 'fuse')).toBe(32);
+
+    await charger.plugIn();
+    await charger.waitForLimit((l) => l > 0);
+    await charger.meter(10, 11, 12);
+    // One stream, pushed by the charger's events: no reload, no polling from the page.
+    await expect.poll(() => phaseValue(page, 'L1', 'measured'), { timeout: 5_000 }).toBe(10);
+    expect(await phaseValue(page, 'L2', 'measured')).toBe(11);
+    expect(await phaseValue(page, 'L3', 'measured')).toBe(12);
+    await expect.poll(() => phaseValue(page, 'L1', 'allocated'), { timeout: 5_000 }).toBe(32);
+    const card = page.locator('[data-charger=UI-1]');
+    await expect.poll(() => card.textContent()).toContain('#1 Charging');
+    expect(await card.textContent()).toContain('L1 10 A · L2 11 A · L3 12 A');
+    expect(await card.textContent()).toContain('3-phase, L1L2L3');
+    expect(await card.textContent()).toMatch(new RegExp(`#${charger.txId} TAG`));
+    expect(await page.locator('.chart canvas').count()).toBeGreaterThan(0);
+    shots.push(...(await screenshots(page, 'installation')));
+  });
+
+  it('lowers the allocation within seconds when the fuse is lowered in the form', async () => {
+    const form = page.getByRole('form', { name: 'Fuse' });
+    for (const p of ['L1', 'L2', 'L3']) await form.getByLabel(`${p} (A)`).fill('16');
+    const submitted = Date.now();
+    await form.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => form.locator('.form-status').textContent()).toBe('Saved');
+    await expect.poll(() => phaseValue(page, 'L1', 'fuse'), { timeout: 5_000 }).toBe(16);
+    await expect.poll(() => phaseValue(page, 'L1', 'allocated'), { timeout: 5_000 }).toBeLessThanOrEqual(16);
+    expect(Date.now() - submitted).toBeLessThan(5_000);
+    expect(charger.limit).toBeLessThanOrEqual(16);
+    expect((await apiCall('GET', '/installations/ui-garage', undefined, installerToken)).json.fuse).toEqual({ L1: 16, L2: 16, L3: 16 });
+  });
+
+  it("shows the API's own message at the field for a bad value, and changes nothing", async () => {
+    const form = page.getByRole('form', { name: 'Fuse' });
+    await form.getByLabel('L2 (A)').fill('16 V');
+    await form.getByRole('button', { name: 'Save' }).click();
+    const expected = await apiCall('PATCH', '/installations/ui-garage', { fuse: { L1: 16, L2: '16 V', L3: 16 } }, installerToken);
+    expect(expected.status).toBe(400);
+    const message = (expected.json.error as { message: string; field: string });
+    expect(message.field).toBe('fuse.L2');
+    const slot = form.locator('.field', { has: page.getByLabel('L2 (A)') }).locator('p.error');
+    await expect.poll(() => slot.textContent()).toBe(message.message);
+    expect(await form.getByLabel('L2 (A)').getAttribute('aria-invalid')).toBe('true');
+    // The field is focused, so a keyboard user is at the mistake.
+    expect(await page.evaluate('document.activeElement.name')).toBe('fuse.L2');
+
+    await form.getByLabel('L2 (A)').fill('5000');
+    await form.getByRole('button', { name: 'Save' }).click();
+    const tooBig = await apiCall('PATCH', '/installations/ui-garage', { fuse: { L1: 16, L2: 5000, L3: 16 } }, installerToken);
+    await expect.poll(() => slot.textContent()).toBe((tooBig.json.error as { message: string }).message);
+    expect((await apiCall('GET', '/installations/ui-garage', undefined, installerToken)).json.fuse).toEqual({ L1: 16, L2: 16, L3: 16 });
+    expect(await phaseValue(page, 'L2', 'fuse')).toBe(16);
+    shots.push(...(await screenshots(page, 'installation-field-error')));
+  });
+
+  it("shows a charger's settings, OCPP log with the verbose toggle, and its transactions", async () => {
+    await page.locator('[data-charger=UI-1] h3 a').focus();
+    await page.keyboard.press('Enter');
+    await page.locator('h1', { hasText: 'UI-1' }).waitFor();
+    // The stream of the installation page was closed when the page was left.
+    const settings = page.getByRole('form', { name: 'Charger settings' });
+    expect(await settings.getByLabel('Maximum (A)').inputValue()).toBe('32');
+    expect(await settings.textContent()).toContain('Partner password (not set)');
+    await page.locator('tr[data-action=BootNotification]').first().waitFor();
+    expect(await page.locator('tr[data-action=StartTransaction]').count()).toBeGreaterThan(0);
+    expect(await page.locator('tr[data-action=MeterValues]').count()).toBe(0);
+    expect(await page.locator('section[aria-labelledby=tx-h] table').textContent()).toContain('running');
+
+    await settings.getByLabel('Maximum (A)').fill('90');
+    await settings.getByRole('button', { name: 'Save' }).click();
+    const bad = await apiCall('PUT', '/installations/ui-garage/chargers/UI-1', { phases: 3, maxCurrent: 90 }, installerToken);
+    const slot = settings.locator('.field', { has: page.getByLabel('Maximum (A)') }).locator('p.error');
+    await expect.poll(() => slot.textContent()).toBe((bad.json.error as { message: string }).message);
+    expect((await apiCall('GET', '/installations/ui-garage/chargers/UI-1', undefined, installerToken)).json.maxCurrent).toBe(32);
+
+    await page.getByRole('button', { name: 'Log everything for 24 h' }).click();
+    await page.getByRole('button', { name: 'Turn verbose logging off' }).waitFor();
+    const after = (await apiCall('GET', '/installations/ui-garage/chargers/UI-1', undefined, installerToken)).json.ocpp as { verboseLoggingUntil?: string };
+    expect(Date.parse(after.verboseLoggingUntil ?? '') - Date.now()).toBeGreaterThan(23 * 3600_000);
+    await waitFor(() => node.cache.chargers.get('UI-1')?.ocpp.verboseLoggingUntil, 3_000, 'verbose in cache');
+    await charger.meter(9, 9, 9);
+    await page.getByRole('button', { name: 'Refresh log' }).click();
+    await page.locator('tr[data-action=MeterValues]').first().waitFor();
+    shots.push(...(await screenshots(page, 'charger')));
+  });
+
+  it('had no script errors and no blocked resources', () => {
+    expect(browser.errors).toEqual([]);
+    expect(shots.length).toBe(10);
+  });
+});
