@@ -42,9 +42,10 @@ export function liveRoutes(deps: ApiDeps, opts: LiveStreamOptions = {}): Fastify
   return async (app) => {
     const feeds = new LiveFeeds(deps, { ...DEFAULT_FEED_OPTIONS, ...opts.feed });
     const open = new Set<ServerResponse>();
-    // Open streams would hold the server's close until they end by themselves.
+    // Open streams would hold the server's close until they end by themselves. Their sockets are
+    // closed too: a stream has no next request to wait for, and a client may keep the socket.
     app.addHook('preClose', async () => {
-      for (const res of open) res.end();
+      for (const res of open) res.end(() => res.destroy());
       feeds.close();
     });
 
