@@ -1,4 +1,5 @@
-import type { Page } from 'playwright-core';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import type { Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlatformNode } from '../../main.js';
 import { startTestNats } from '../support/nats.js';
@@ -13,6 +14,9 @@ let nats: Awaited<ReturnType<typeof startTestNats>>;
 let node: PlatformNode;
 let browser: TestBrowser;
 let base = '';
+/** The browser reaches the API through this TCP relay, so a test can drop its connections like a flaky network. */
+let relay: Server;
+const relayed = new Set<Socket>();
 let installerToken = '';
 let charger: TestCharger;
 const profiles: ProfileCall[] = [];
@@ -30,7 +34,19 @@ async function apiCall(method: string, path: string, body?: unknown, token = ADM
 beforeAll(async () => {
   nats = await startTestNats();
   node = await startTestNode(nats.url, { BALANCER_RETRY_MS: '500', BALANCER_PROFILE_TIMEOUT_MS: '1000' });
-  base = `http://127.0.0.1:${node.apiPort}`;
+  relay = createServer((client) => {
+    const upstream = connect(node.apiPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      relayed.add(s);
+      s.on('close', () => relayed.delete(s));
+      s.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(relay.address() as { port: number }).port}`;
   await node.stores.installations.create(anInstallation({ id: 'ui-garage', name: 'Garage North', fuse: { L1: 32, L2: 32, L3: 32 }, balancer: fastBalancer }));
   await node.stores.installations.create(anInstallation({ id: 'ui-other', name: 'Someone else', fuse: { L1: 50, L2: 50, L3: 50 } }));
   await node.stores.chargers.put('ui-garage', 'UI-1', aCharger({ maxCurrent: 32, minCurrent: 6 }));
@@ -46,6 +62,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  for (const s of relayed) s.destroy();
+  await new Promise((r) => relay?.close(r));
   await charger?.close().catch(() => undefined);
   await node?.stop();
   await nats?.cleanup();
@@ -116,6 +134,23 @@ describe('installer dashboard in headless Chromium', () => {
     expect(await card.textContent()).toMatch(new RegExp(`#${charger.txId} TAG`));
     expect(await page.locator('.chart canvas').count()).toBeGreaterThan(0);
     shots.push(...(await screenshots(page, 'installation')));
+  });
+
+  it('reconnects after the network dropped the stream, resuming with Last-Event-ID', async () => {
+    const resumeHeaders: string[] = [];
+    const onRequest = (r: Request): void => {
+      if (r.url().endsWith('/installations/ui-garage/live')) resumeHeaders.push(r.headers()['last-event-id'] ?? '');
+    };
+    page.on('request', onRequest);
+    for (const s of relayed) s.destroy();
+    await page.locator('main[data-live=reconnecting]').waitFor();
+    await page.locator('main[data-live=live]').waitFor();
+    page.off('request', onRequest);
+    expect(resumeHeaders.length).toBeGreaterThan(0);
+    expect(resumeHeaders[0]).toMatch(/^[0-9a-f]{8}:\d+$/);
+    // Live again: a new reading reaches the bars without a reload.
+    await charger.meter(13, 11, 12);
+    await expect.poll(() => phaseValue(page, 'L1', 'measured'), { timeout: 5_000 }).toBe(13);
   });
 
   it('lowers the allocation within seconds when the fuse is lowered in the form', async () => {

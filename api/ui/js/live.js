@@ -52,6 +52,7 @@ export function openLive(installationId, handlers) {
     while (!stopped) {
       controller = new AbortController();
       handlers.onState(lastId ? 'reconnecting' : 'connecting');
+      let failed = false;
       try {
         const res = await fetch(`${API_BASE}/installations/${enc(installationId)}/live`, {
           headers: { ...authHeader(), accept: 'text/event-stream', ...(lastId ? { 'last-event-id': lastId } : {}) },
@@ -75,8 +76,7 @@ export function openLive(installationId, handlers) {
         });
         if (gone) return handlers.onState('gone');
       } catch {
-        if (stopped) return;
-        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+        failed = true;
       }
       if (stopped) return;
       handlers.onState('reconnecting');
@@ -85,6 +85,8 @@ export function openLive(installationId, handlers) {
         wake = r;
         setTimeout(r, backoff * (0.75 + Math.random() / 2));
       });
+      // Each failure in a row doubles the wait; a stream that was live starts again from `retry`.
+      if (failed) backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
   };
   void run();
