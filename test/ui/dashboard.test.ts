@@ -193,7 +193,8 @@ describe('installer dashboard in headless Chromium', () => {
     await page.locator('[data-charger=UI-1] h3 a').focus();
     await page.keyboard.press('Enter');
     await page.locator('h1', { hasText: 'UI-1' }).waitFor();
-    // The stream of the installation page was closed when the page was left.
+    await page.locator('main[data-live=live]').waitFor();
+    await expect.poll(() => page.locator('[data-charger=UI-1] .limit').textContent()).toMatch(/^16 A/);
     const settings = page.getByRole('form', { name: 'Charger settings' });
     expect(await settings.getByLabel('Maximum (A)').inputValue()).toBe('32');
     expect(await settings.textContent()).toContain('Partner password (not set)');

@@ -4,6 +4,8 @@
 import { api, enc } from './api.js';
 import { h, plain, replace, table, time } from './dom.js';
 import { apiForm, checkedOf, field, numberOrText, setStatus, showError, valueOf } from './forms.js';
+import { chargerCard } from './installation.js';
+import { openLive } from './live.js';
 
 const ROTATIONS = ['L1L2L3', 'L2L3L1', 'L3L1L2', 'L1L3L2', 'L3L2L1', 'L2L1L3'];
 
@@ -77,9 +79,9 @@ function verboseControl(c, path, onSaved) {
 
 function logTable(items) {
   if (!items.length) return h('p', { class: 'muted' }, 'No messages logged.');
-  return table('OCPP messages, oldest first', ['Time', 'Dir', 'Type', 'Action', 'Payload'],
+  return table('OCPP messages, oldest first', ['Time', 'Action', 'Type', 'Dir', 'Payload'],
     items.map((m) => h('tr', { dataset: { action: m.action ?? '' } },
-      h('td', {}, time(m.at)), h('td', {}, m.direction === 'in' ? '← in' : '→ out'), h('td', {}, m.type), h('td', {}, m.action ?? ''),
+      h('td', {}, time(m.at)), h('td', {}, m.action ?? ''), h('td', {}, m.type), h('td', {}, m.direction === 'in' ? '← in' : '→ out'),
       h('td', {}, h('details', {}, h('summary', {}, plain(m.payload).slice(0, 60)), h('pre', {}, JSON.stringify(m.payload, null, 2)))))));
 }
 
@@ -95,6 +97,8 @@ export async function chargerPage(main, installationId, chargerId) {
   const path = `/installations/${enc(installationId)}/chargers/${enc(chargerId)}`;
   let charger = await api('GET', path);
   const title = h('h1', { tabindex: '-1' }, chargerId, ' ', h('small', {}, installationId));
+  const liveState = h('span', { class: 'badge', role: 'status' }, 'connecting…');
+  const card = chargerCard(installationId, chargerId);
   const forms = h('div', { class: 'forms' });
   const log = h('div');
   const txs = h('div');
@@ -112,12 +116,31 @@ export async function chargerPage(main, installationId, chargerId) {
 
   replace(main,
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/' }, 'Installations'), ' / ', h('a', { href: `#/i/${enc(installationId)}` }, installationId), ' / ', chargerId),
-    h('div', { class: 'title' }, title),
+    h('div', { class: 'title' }, title, liveState),
+    h('section', { 'aria-labelledby': 'now-h' }, h('h2', { id: 'now-h' }, 'Now'), h('div', { class: 'cards' }, card.el)),
     h('section', { 'aria-labelledby': 'cs-h' }, h('h2', { id: 'cs-h' }, 'Settings'), forms),
     h('section', { 'aria-labelledby': 'log-h' }, h('div', { class: 'section-head' }, h('h2', { id: 'log-h' }, 'OCPP log'), h('button', { type: 'button', onclick: () => void loadLog() }, 'Refresh log')), log),
     h('section', { 'aria-labelledby': 'tx-h' }, h('div', { class: 'section-head' }, h('h2', { id: 'tx-h' }, 'Transactions'), h('button', { type: 'button', onclick: () => void loadTx() }, 'Refresh transactions')), txs));
   render();
   title.focus();
-  await Promise.all([loadLog(), loadTx()]);
-  return () => undefined;
+  // The installation's stream, of which this page shows the one charger.
+  const live = openLive(installationId, {
+    onState: (s) => {
+      liveState.textContent = s === 'live' ? 'live' : s === 'gone' ? 'not available' : `${s}…`;
+      liveState.className = `badge ${s === 'live' ? 'ok' : s === 'gone' ? 'bad' : 'warn'}`;
+      main.dataset.live = s;
+    },
+    onHistory: () => undefined,
+    onStatus: ({ status, wiring, energy }) => {
+      const c = status.chargers.find((x) => x.id === chargerId);
+      if (c) card.update(c, wiring?.[chargerId], energy?.[chargerId]);
+    },
+  });
+  try {
+    await Promise.all([loadLog(), loadTx()]);
+  } catch (err) {
+    live.close();
+    throw err;
+  }
+  return () => live.close();
 }

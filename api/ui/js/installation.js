@@ -56,7 +56,7 @@ function wiringText(w) {
   return w.phases === 1 ? `1-phase on ${w.gridPhase}` : `3-phase, ${w.phaseRotation}`;
 }
 
-function chargerCard(installationId, id) {
+export function chargerCard(installationId, id) {
   const state = h('span', { class: 'badge' });
   const wiring = h('span', { class: 'muted' });
   const body = h('div');
