@@ -40,8 +40,10 @@ export function uiRoutes(): FastifyPluginAsync {
     app.addHook('onSend', async (_req, reply) => {
       reply.headers(SECURITY_HEADERS);
     });
+    // Relative, so that it also works behind a proxy that adds a path prefix.
+    app.get('/ui', { schema: { hide: true } }, (_req, reply) => reply.redirect('ui/'));
     // Both registrations are hidden from the OpenAPI document (schemaHide defaults to true).
-    await app.register(fastifyStatic, { root: uiDir(), prefix: UI_PREFIX, redirect: true, decorateReply: false });
+    await app.register(fastifyStatic, { root: uiDir(), prefix: UI_PREFIX, decorateReply: false });
     await app.register(fastifyStatic, { root: uplotDir(), prefix: `${UI_PREFIX}vendor/uplot/`, decorateReply: false });
   };
 }

@@ -84,7 +84,9 @@ describe('installer dashboard in headless Chromium', () => {
 
   it('logs in with an installer token and lists only its installations', async () => {
     page = await browser.newPage();
-    await page.goto(`${base}/ui/`);
+    const res = await page.goto(`${base}/ui`);
+    expect(page.url()).toBe(`${base}/ui/#/login`);
+    expect(res?.headers()['content-security-policy']).toContain("default-src 'self'");
     await page.getByLabel('API token').waitFor();
     shots.push(...(await screenshots(page, 'login')));
     // A wrong token is refused at the field and nothing is stored.
