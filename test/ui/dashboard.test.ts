@@ -191,6 +191,28 @@ describe('installer dashboard in headless Chromium', () => {
     shots.push(...(await screenshots(page, 'installation-field-error')));
   });
 
+  it('keeps the partner password write-only: set through the form, shown only as set', async () => {
+    const form = page.getByRole('form', { name: 'Partner OCPP (OCPP authorization)' });
+    expect(await form.textContent()).toContain('Initial partner password (not set)');
+    await form.getByLabel('Partner URL').fill('wss://partner.test/ocpp');
+    await form.getByLabel(/Initial partner password/).fill('partner-Secret-8841');
+    await form.getByRole('button', { name: 'Save' }).click();
+    const bad = await apiCall('PATCH', '/installations/ui-garage', { ocpp: { url: 'wss://partner.test/ocpp' } }, installerToken);
+    expect((bad.json.error as { field: string }).field).toBe('ocpp.url');
+    const slot = form.locator('.field', { has: page.getByLabel('Partner URL') }).locator('p.error');
+    await expect.poll(() => slot.textContent()).toBe((bad.json.error as { message: string }).message);
+    expect((await apiCall('GET', '/installations/ui-garage', undefined, installerToken)).json.ocpp).toEqual({ partnerEnabled: false, hasInitialPassword: false });
+
+    await form.getByLabel('Partner URL').fill('wss://partner.test/ocpp/{deviceId}');
+    await form.getByRole('button', { name: 'Save' }).click();
+    const saved = page.getByRole('form', { name: 'Partner OCPP (OCPP authorization)' });
+    await expect.poll(() => saved.locator('.form-status').textContent()).toBe('Saved');
+    expect(await saved.textContent()).toContain('Initial partner password (set)');
+    expect(await saved.getByLabel(/Initial partner password/).inputValue()).toBe('');
+    expect(await page.content()).not.toContain('partner-Secret-8841');
+    expect((await apiCall('GET', '/installations/ui-garage', undefined, installerToken)).json.ocpp).toMatchObject({ url: 'wss://partner.test/ocpp/{deviceId}', hasInitialPassword: true });
+  });
+
   it("shows a charger's settings, OCPP log with the verbose toggle, and its transactions", async () => {
     await page.locator('[data-charger=UI-1] h3 a').focus();
     await page.keyboard.press('Enter');

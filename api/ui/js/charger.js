@@ -52,7 +52,6 @@ function settingsForm(c, path, onSaved) {
         ocpp: { webSocketPing: checkedOf(form, 'ocpp.webSocketPing'), ...(url ? { url } : {}), ...(password ? { password } : {}) },
       };
       onSaved(await api('PUT', path, body));
-      form.elements.namedItem('ocpp.password').value = '';
     },
   });
 }

@@ -78,8 +78,8 @@ export function apiForm({ title, fields, submitLabel = 'Save', submit, extra }) 
     const button = form.querySelector('button[type=submit]');
     button.disabled = true;
     try {
+      // On success the page renders the saved record (a new form) and says so there.
       await submit(form);
-      setStatus(form, 'Saved');
     } catch (err) {
       showError(form, err);
     } finally {

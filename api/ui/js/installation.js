@@ -2,7 +2,7 @@
 
 import { api, enc } from './api.js';
 import { ago, amps, h, plain, replace } from './dom.js';
-import { apiForm, checkedOf, field, numberOrText, valueOf } from './forms.js';
+import { apiForm, checkedOf, field, numberOrText, setStatus, valueOf } from './forms.js';
 import { openLive } from './live.js';
 import { phaseChart } from './plot.js';
 
@@ -112,7 +112,6 @@ function partnerForm(inst, onSaved) {
       const ocpp = { partnerEnabled: checkedOf(form, 'ocpp.partnerEnabled'), url: url === '' ? null : url, defaultIdTag: valueOf(form, 'ocpp.defaultIdTag') };
       if (password !== '') ocpp.initialPassword = password;
       onSaved(await api('PATCH', `/installations/${enc(inst.id)}`, { ocpp }));
-      form.elements.namedItem('ocpp.initialPassword').value = '';
     },
   });
 }
@@ -138,9 +137,14 @@ export async function installationPage(main, id) {
   const title = h('h1', { tabindex: '-1' }, inst.name, ' ', h('small', {}, inst.id));
   const partner = h('section', { 'aria-labelledby': 'partner-h' }, h('h2', { id: 'partner-h' }, 'Partner OCPP'), partnerSummary(inst));
   const settings = h('div', { class: 'forms' });
-  const renderSettings = (i) => replace(settings, fuseForm(i, renderAfterSave), partnerForm(i, renderAfterSave));
-  function renderAfterSave(i) {
+  const renderSettings = (i) => replace(settings, fuseForm(i, (x) => saved(x, 'Fuse')), partnerForm(i, (x) => saved(x, 'Partner OCPP (OCPP authorization)')));
+  /** Both forms and the summary show the record as saved; the form that saved says so and keeps the focus. */
+  function saved(i, formName) {
     replace(partner, h('h2', { id: 'partner-h' }, 'Partner OCPP'), partnerSummary(i));
+    renderSettings(i);
+    const form = settings.querySelector(`form[aria-label="${formName}"]`);
+    setStatus(form, 'Saved');
+    form.querySelector('button[type=submit]').focus();
   }
 
   replace(main,
