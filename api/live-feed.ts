@@ -35,9 +35,11 @@ export interface FeedOptions {
   idleRefreshMs: number;
   /** History kept, and how long a feed outlives its last page. */
   historyMs: number;
+  /** The history keeps a sample at most this often (pages get every status live): an hour stays small on a phone. */
+  historyStepMs: number;
 }
 
-export const DEFAULT_FEED_OPTIONS: FeedOptions = { minIntervalMs: 500, refreshMs: 2_000, idleRefreshMs: 10_000, historyMs: 3_600_000 };
+export const DEFAULT_FEED_OPTIONS: FeedOptions = { minIntervalMs: 500, refreshMs: 2_000, idleRefreshMs: 10_000, historyMs: 3_600_000, historyStepMs: 5_000 };
 
 type Listener = (msg: FeedMessage | 'gone') => void;
 
@@ -174,7 +176,8 @@ class InstallationFeed {
     const now = Date.now();
     const seq = ++this.seq;
     const sample = sampleOf(status, now);
-    this.history.push({ seq, sample });
+    const previous = this.history[this.history.length - 1];
+    if (!previous || now - previous.sample[0] >= this.opts.historyStepMs) this.history.push({ seq, sample });
     while (this.history.length > 0 && this.history[0]!.sample[0] < now - this.opts.historyMs) this.history.shift();
     this.last = { id: `${this.epoch}:${seq}`, status, wiring, energy, sample };
     for (const l of this.listeners) l(this.last);

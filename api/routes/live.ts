@@ -26,7 +26,7 @@ const description = [
   'Server-sent events (`text/event-stream`): the installation\'s live status, computed once per installation for every page',
   'watching it and pushed on its NATS events (at most every 500 ms, at least every 2 s).',
   '',
-  '- `history`: `{ samples }` with samples `[timeMs, measured L1..L3, allocated L1..L3, limit L1..L3]` of the last hour',
+  '- `history`: `{ samples }` with samples `[timeMs, measured L1..L3, allocated L1..L3, limit L1..L3]` of the last hour (at most one per 5 s)',
   '  (or, with a `Last-Event-ID` header, only those after that event: a reconnect resumes where it left off);',
   '- `status` (with an `id`): `{ status, wiring, energy, sample }`, `status` as in `GET /installations/{id}/status`;',
   '- `gone`: the installation was deleted; the stream ends.',

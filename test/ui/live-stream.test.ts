@@ -56,7 +56,7 @@ beforeAll(async () => {
     req.principal = { role: 'admin' };
   });
   // The refresh timer is far off: every update in these tests comes from a NATS event.
-  await fast.register(liveRoutes(h.deps, { feed: { minIntervalMs: 20, refreshMs: 60_000, idleRefreshMs: 60_000 }, keepAliveMs: 100, maxStreamMs: 1_500 }), { prefix: '/api/v1' });
+  await fast.register(liveRoutes(h.deps, { feed: { minIntervalMs: 20, refreshMs: 60_000, idleRefreshMs: 60_000, historyStepMs: 0 }, keepAliveMs: 100, maxStreamMs: 1_500 }), { prefix: '/api/v1' });
   await fast.listen({ port: 0, host: '127.0.0.1' });
   fastBase = `http://127.0.0.1:${(fast.server.address() as { port: number }).port}/api/v1`;
 });
