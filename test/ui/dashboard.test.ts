@@ -81,9 +81,14 @@ const phaseValue = async (page: Page, phase: string, key: 'measured' | 'allocate
 
 describe('installer dashboard in headless Chromium', () => {
   let page: Page;
+  /** The page's /live requests still open: one stream per open page, none left behind. */
+  const openStreams = new Set<Request>();
 
   it('logs in with an installer token and lists only its installations', async () => {
     page = await browser.newPage();
+    page.on('request', (r) => (r.url().endsWith('/live') ? openStreams.add(r) : undefined));
+    page.on('requestfailed', (r) => openStreams.delete(r));
+    page.on('requestfinished', (r) => openStreams.delete(r));
     const res = await page.goto(`${base}/ui`);
     expect(page.url()).toBe(`${base}/ui/#/login`);
     expect(res?.headers()['content-security-policy']).toContain("default-src 'self'");
@@ -150,6 +155,7 @@ describe('installer dashboard in headless Chromium', () => {
     page.off('request', onRequest);
     expect(resumeHeaders.length).toBeGreaterThan(0);
     expect(resumeHeaders[0]).toMatch(/^[0-9a-f]{8}:\d+$/);
+    expect(openStreams.size).toBe(1);
     // Live again: a new reading reaches the bars without a reload.
     await charger.meter(13, 11, 12);
     await expect.poll(() => phaseValue(page, 'L1', 'measured'), { timeout: 5_000 }).toBe(13);
@@ -219,6 +225,8 @@ describe('installer dashboard in headless Chromium', () => {
     await page.locator('h1', { hasText: 'UI-1' }).waitFor();
     await page.locator('main[data-live=live]').waitFor();
     await expect.poll(() => page.locator('[data-charger=UI-1] .limit').textContent()).toMatch(/^16 A/);
+    // The installation page's stream was closed when it was left; the charger page has its own.
+    await expect.poll(() => openStreams.size).toBe(1);
     const settings = page.getByRole('form', { name: 'Charger settings' });
     expect(await settings.getByLabel('Maximum (A)').inputValue()).toBe('32');
     expect(await settings.textContent()).toContain('Partner password (not set)');
@@ -243,6 +251,24 @@ describe('installer dashboard in headless Chromium', () => {
     await page.getByRole('button', { name: 'Refresh log' }).click();
     await page.locator('tr[data-action=MeterValues]').first().waitFor();
     shots.push(...(await screenshots(page, 'charger')));
+  });
+
+  it('renders fields the status gains later (reasons, failsafe) as they come', async () => {
+    const text = await page.evaluate(`(async () => {
+      const { chargerCard, phaseBar } = await import('./js/installation.js');
+      const card = chargerCard('ui-garage', 'X-1');
+      card.update({ id: 'X-1', connected: false, nodeId: null, lastSeen: null, connectors: [], currentLimit: 16, measured: null, activeTransactions: [],
+        reason: 'offline: last limit', countedAt: 16 }, { phases: 1, phaseRotation: 'L1L2L3', gridPhase: 'L2', minCurrent: 6, maxCurrent: 16 });
+      const bar = phaseBar('L1');
+      bar.update({ fuse: 32, dynamicLimit: null, allocated: 10, measured: 4, failsafe: 8 });
+      return [card.el.textContent, bar.el.textContent, bar.el.dataset.limit];
+    })()`);
+    const [cardText, barText, limit] = text as string[];
+    expect(cardText).toContain('16 A — offline: last limit');
+    expect(cardText).toContain('countedAt16');
+    expect(cardText).toContain('1-phase on L2');
+    expect(barText).toContain('limit 8 A (failsafe)');
+    expect(limit).toBe('8');
   });
 
   it('had no script errors and no blocked resources', () => {

@@ -24,7 +24,7 @@ function limitInForce(p) {
   return candidates.reduce((a, b) => (b[1] < a[1] ? b : a));
 }
 
-function phaseBar(name) {
+export function phaseBar(name) {
   const alloc = h('div', { class: 'bar-alloc' });
   const drawn = h('div', { class: 'bar-drawn' });
   const limit = h('div', { class: 'bar-limit' });
