@@ -17,4 +17,6 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
+  // The dashboard's plain ES modules run in the browser.
+  { files: ['api/ui/**/*.js'], languageOptions: { globals: globals.browser } },
 );

@@ -9,10 +9,12 @@ import { chargerRoutes } from './routes/chargers.js';
 import { commandRoutes } from './routes/commands.js';
 import { healthRoutes } from './routes/health.js';
 import { installationRoutes } from './routes/installations.js';
+import { liveRoutes } from './routes/live.js';
 import { ocppLogRoutes } from './routes/ocpp-log.js';
 import { statusRoutes } from './routes/status.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { transactionRoutes } from './routes/transactions.js';
+import { uiRoutes } from './routes/ui.js';
 import { validatorCompiler } from './validation.js';
 
 export type { ApiDeps } from './deps.js';
@@ -126,11 +128,12 @@ export async function build(deps: ApiDeps, opts: BuildOptions = {}): Promise<Fas
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   await app.register(healthRoutes(deps, { metricsInstallationLabels: opts.metricsInstallationLabels ?? false }));
+  await app.register(uiRoutes());
   const limiter = new AuthFailureLimiter(opts.authFailureLimit ?? DEFAULT_AUTH_FAILURE_LIMIT);
   await app.register(
     async (api) => {
       api.addHook('onRequest', authenticate({ adminToken: deps.adminToken, tokens: deps.tokens, limiter }));
-      for (const routes of [installationRoutes, chargerRoutes, statusRoutes, availableCurrentRoutes, commandRoutes, transactionRoutes, ocppLogRoutes, tokenRoutes]) {
+      for (const routes of [installationRoutes, chargerRoutes, statusRoutes, liveRoutes, availableCurrentRoutes, commandRoutes, transactionRoutes, ocppLogRoutes, tokenRoutes]) {
         await api.register(routes(deps));
       }
     },

@@ -58,6 +58,7 @@ describe('OpenAPI document', () => {
         'get /api/v1/installations/{id}/available-current',
         'get /api/v1/installations/{id}/chargers',
         'get /api/v1/installations/{id}/chargers/{chargerId}',
+        'get /api/v1/installations/{id}/live',
         'get /api/v1/installations/{id}/status',
         'get /api/v1/installations/{id}/transactions',
         'get /api/v1/tokens',
