@@ -5,12 +5,12 @@ import { CapStore } from '../core/cap-store.js';
 import type { ConnectionEvent } from '../core/events.js';
 import type { Installation } from '../core/model.js';
 import { decodeJson } from '../core/nats.js';
-import { buckets, subjects } from '../core/subjects.js';
+import { buckets, kvKeys, subjects } from '../core/subjects.js';
 import type { RequestOf, ResponseOf } from '../ocpp/actions.js';
 import { partnerUrl } from '../ocpp/partner-client.js';
 import type { Authorizer, IdTagInfo } from '../south/charger-handlers.js';
 import type { ChargerObserver, HandledCall, NodeDeps } from '../south/node-deps.js';
-import { PartnerQueue, type QueueEntry } from './partner-queue.js';
+import { PartnerQueue, type QueueEntry } from '../core/partner-queue.js';
 import { PartnerSession } from './partner-session.js';
 import type { PartnerSettings } from './partner-settings.js';
 import { PartnerStore } from '../core/partner-store.js';
@@ -251,9 +251,9 @@ export class PartnerBridge implements ChargerObserver {
   /** North secrets changed (operator password, partner key, installation initial password). */
   private async watchCredentials(): Promise<void> {
     const kv = this.deps.bus.kv[buckets.credentials];
-    for (const prefix of ['charger-north', 'inst-north']) {
+    for (const key of kvKeys.credentials.northWatch) {
       try {
-        const iter = await kv.watch({ key: `${prefix}.*`, include: KvWatchInclude.UpdatesOnly });
+        const iter = await kv.watch({ key, include: KvWatchInclude.UpdatesOnly });
         if (this.stopped) {
           iter.stop();
           return;
@@ -269,9 +269,10 @@ export class PartnerBridge implements ChargerObserver {
   }
 
   private onCredential(e: KvWatchEntry): void {
-    const [prefix, id] = e.key.split('.', 2) as [string, string | undefined];
-    if (!id) return;
-    if (prefix === 'charger-north') {
+    const whose = kvKeys.credentials.parseNorth(e.key);
+    if (!whose) return;
+    const { id } = whose;
+    if (whose.scope === 'charger') {
       if (this.sessions.has(id)) this.reconcile(id);
     } else {
       for (const s of this.sessions.values()) if (s.installationId === id) this.reconcile(s.chargerId);

@@ -14,7 +14,8 @@ import { PartnerCapKeeper } from './partner-caps.js';
 import { handlePartnerCall, type PartnerCommandEnv } from './partner-commands.js';
 import { effectiveConfig, type EffectiveConfig } from './partner-config.js';
 import { partnerMachine, type BootAnswer } from './partner-machine.js';
-import { runDelivery, type DeliveryOutcome, type PartnerQueue, type QueueEntry, type RetryPolicy } from './partner-queue.js';
+import type { PartnerQueue, QueueEntry } from '../core/partner-queue.js';
+import { runDelivery, type DeliveryOutcome, type RetryPolicy } from './partner-delivery.js';
 import type { PartnerSettings } from './partner-settings.js';
 import type { PartnerStore } from '../core/partner-store.js';
 

@@ -4,6 +4,7 @@ import type { ConnectionEvent } from '../core/events.js';
 import { countOcpp } from '../core/metrics.js';
 import { decodeJson } from '../core/nats.js';
 import { subjects } from '../core/subjects.js';
+import { CLOSE } from '../ocpp/close-codes.js';
 import type { RpcConnection, RpcConnectionOptions } from '../ocpp/rpc-connection.js';
 import { chargerMachine } from './charger-machine.js';
 import { ChargerSession } from './charger-session.js';
@@ -42,11 +43,11 @@ export class ChargerRegistry {
       }),
     );
     deps.cache.on('charger', (id, value) => {
-      if (!value) this.sessions.get(id)?.rpc.close(4001, 'charger removed from configuration');
+      if (!value) this.sessions.get(id)?.rpc.close(CLOSE.chargerRemoved.code, CLOSE.chargerRemoved.reason);
     });
     deps.cache.on('installation', (id, value) => {
       if (value) return;
-      for (const s of this.sessions.values()) if (s.installationId === id) s.rpc.close(4001, 'installation removed');
+      for (const s of this.sessions.values()) if (s.installationId === id) s.rpc.close(CLOSE.installationRemoved.code, CLOSE.installationRemoved.reason);
     });
   }
 
@@ -83,7 +84,7 @@ export class ChargerRegistry {
   readonly onConnection = ({ chargerId, rpc, context }: { chargerId: string; rpc: RpcConnection; context: unknown }): void => {
     const charger = this.deps.cache.chargers.get(chargerId);
     if (!charger) {
-      rpc.close(4001, 'charger removed from configuration');
+      rpc.close(CLOSE.chargerRemoved.code, CLOSE.chargerRemoved.reason);
       return;
     }
     this.sessions.get(chargerId)?.stop();
@@ -103,7 +104,7 @@ export class ChargerRegistry {
     const local = this.sessions.get(evt.chargerId);
     if (local && new Date(evt.at).getTime() >= local.connectedAt) {
       this.deps.logger.info({ chargerId: evt.chargerId, node: evt.nodeId }, 'charger reconnected on another node; closing the old socket');
-      local.rpc.close(4000, 'replaced by a new connection');
+      local.rpc.close(CLOSE.replaced.code, CLOSE.replaced.reason);
     }
   }
 
