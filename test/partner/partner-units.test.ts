@@ -70,6 +70,26 @@ describe('partner connection', () => {
     }
   });
 
+  it('a ping interval set while connected starts pings at once (WebSocketPingInterval)', async () => {
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1', autoPong: false, handleProtocols: () => 'ocpp1.6' });
+    let pings = 0;
+    server.on('connection', (ws) => ws.on('ping', () => (pings += 1)));
+    await new Promise((r) => server.once('listening', r));
+    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/cp/S1`;
+    try {
+      const conn = await openPartnerConnection({ url, identity: 'S1', password: undefined, pingIntervalMs: 0, callTimeoutMs: 1000, connectTimeoutMs: 1000 });
+      expect(conn.pingIntervalMs).toBe(0);
+      const closed = new Promise<number>((resolve) => conn.rpc.once('close', (code) => resolve(code)));
+      conn.setPingInterval(50);
+      expect(conn.pingIntervalMs).toBe(50);
+      // The peer never pongs: the second tick finds the first ping unanswered and drops it.
+      expect(await closed).toBe(1006);
+      expect(pings).toBe(1);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it('reports a refused handshake with its HTTP status', async () => {
     const server = new WebSocketServer({ port: 0, host: '127.0.0.1', verifyClient: (_info, cb) => cb(false, 401) });
     await new Promise((r) => server.once('listening', r));
