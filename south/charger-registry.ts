@@ -24,6 +24,7 @@ export interface AuthContext {
 export class ChargerRegistry {
   readonly sessions = new Map<string, ChargerSession>();
   private readonly subs: Subscription[] = [];
+  private readonly stops: (() => void)[] = [];
   private readonly machine = chargerMachine.provide({
     actors: {
       rotatePassword: fromPromise<void, { chargerId: string }>(async ({ input }) => {
@@ -34,21 +35,28 @@ export class ChargerRegistry {
     },
   });
 
-  constructor(private readonly deps: NodeDeps) {
+  constructor(private readonly deps: NodeDeps) {}
+
+  /** Follows configuration (a removed charger or installation is disconnected) and other nodes' connections. */
+  start(): void {
+    const { bus, cache } = this.deps;
     this.subs.push(
-      deps.bus.nc.subscribe(subjects.chargerEvent('*', '*', 'connection'), {
+      bus.nc.subscribe(subjects.chargerEvent('*', '*', 'connection'), {
         callback: (err, msg) => {
           if (!err) this.onRemoteConnection(decodeJson<ConnectionEvent>(msg.data));
         },
       }),
     );
-    deps.cache.on('charger', (id, value) => {
+    const onCharger = (id: string, value: unknown): void => {
       if (!value) this.sessions.get(id)?.rpc.close(CLOSE.chargerRemoved.code, CLOSE.chargerRemoved.reason);
-    });
-    deps.cache.on('installation', (id, value) => {
+    };
+    const onInstallation = (id: string, value: unknown): void => {
       if (value) return;
       for (const s of this.sessions.values()) if (s.installationId === id) s.rpc.close(CLOSE.installationRemoved.code, CLOSE.installationRemoved.reason);
-    });
+    };
+    cache.on('charger', onCharger);
+    cache.on('installation', onInstallation);
+    this.stops.push(() => cache.off('charger', onCharger), () => cache.off('installation', onInstallation));
   }
 
   /** Basic auth (security profile 1): user = charger id; unknown chargers are refused at the handshake. */
@@ -109,7 +117,8 @@ export class ChargerRegistry {
   }
 
   stop(): void {
-    for (const s of this.subs) s.unsubscribe();
+    for (const s of this.subs.splice(0)) s.unsubscribe();
+    for (const stop of this.stops.splice(0)) stop();
     for (const s of [...this.sessions.values()]) s.stop();
   }
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
 import { partnerMachine, type BootAnswer, type PartnerEmitted, type PartnerEvent } from '../../north/partner-machine.js';
 import { capFromProfiles, compositeSchedule, type ChargingProfile, type StoredProfile } from '../../north/partner-profiles.js';
-import { partnerSettingsFromEnv } from '../../north/partner-settings.js';
+import { loadConfig } from '../../core/config.js';
 import { validateResponse } from '../../ocpp/validator.js';
 import { openPartnerConnection, partnerUrl, reconnectDelayMs } from '../../ocpp/partner-client.js';
 import { WebSocketServer } from 'ws';
@@ -41,9 +41,9 @@ describe('partner URL and backoff', () => {
   });
 
   it('reads PARTNER_* settings and refuses nonsense', () => {
-    expect(partnerSettingsFromEnv({ PARTNER_PING_INTERVAL_S: '5' }).pingIntervalS).toBe(5);
-    expect(partnerSettingsFromEnv({}).pingIntervalS).toBe(30);
-    expect(() => partnerSettingsFromEnv({ PARTNER_CALL_TIMEOUT_MS: 'soon' })).toThrow(/PARTNER_CALL_TIMEOUT_MS/);
+    expect(loadConfig({ PARTNER_PING_INTERVAL_S: '5' }).partner.pingIntervalS).toBe(5);
+    expect(loadConfig({}).partner.pingIntervalS).toBe(30);
+    expect(() => loadConfig({ PARTNER_CALL_TIMEOUT_MS: 'soon' })).toThrow(/PARTNER_CALL_TIMEOUT_MS/);
   });
 });
 
