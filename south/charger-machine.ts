@@ -223,9 +223,17 @@ export function registrationOf(snapshot: ChargerSnapshot): Registration {
   return REGISTRATIONS[(snapshot.value as { registration: string }).registration] ?? 'Unknown';
 }
 
+// Asking the machine costs about half an actor step; a snapshot lives until the next event, so its
+// answers are kept with it (periodic calls between two events ask once).
+const allowedBySnapshot = new WeakMap<ChargerSnapshot, Map<string, boolean>>();
+
 /** Whether the machine lets the charger make this call now (its guard on CALL). */
 export function callAllowed(snapshot: ChargerSnapshot, action: string): boolean {
-  return snapshot.can({ type: 'CALL', action, at: 0 });
+  let answers = allowedBySnapshot.get(snapshot);
+  if (!answers) allowedBySnapshot.set(snapshot, (answers = new Map()));
+  let allowed = answers.get(action);
+  if (allowed === undefined) answers.set(action, (allowed = snapshot.can({ type: 'CALL', action, at: 0 })));
+  return allowed;
 }
 
 export function liveStatus(snapshot: ChargerSnapshot): ChargerLiveStatus {
