@@ -2,9 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { pino, type Logger } from 'pino';
-import { localAuthorizer } from './south/charger-handlers.js';
-import { ChargerRegistry } from './south/charger-registry.js';
-import type { NodeDeps } from './south/node-deps.js';
+import { ChargerRegistry, localAuthorizer, type NodeDeps } from './south/index.js';
 import { ChargerStateStore } from './core/charger-state-store.js';
 import { ChargerStore } from './core/charger-store.js';
 import { ConfigCache } from './core/config-cache.js';
@@ -17,8 +15,10 @@ import { connectBus, type Bus } from './core/nats.js';
 import { buckets } from './core/subjects.js';
 import { TransactionStore } from './core/transaction-store.js';
 import { createOcppServer, type OcppServer } from './ocpp/server.js';
-import { PartnerBridge } from './north/partner-bridge.js';
-import { partnerSettingsFromEnv } from './north/partner-settings.js';
+import { PartnerBridge } from './north/index.js';
+import { CapStore } from './core/cap-store.js';
+import { PartnerQueue } from './core/partner-queue.js';
+import { PartnerStore } from './core/partner-store.js';
 import { BalancerManager } from './balancer/balancer-manager.js';
 import { build, timeoutCheckIntervalMs } from './api/app.js';
 import { AvailableCurrentStore } from './core/available-current-store.js';
@@ -47,7 +47,7 @@ export interface PlatformNode {
   stop(): Promise<void>;
 }
 
-export async function startNode(config: NodeConfig, opts: { logger?: Logger; env?: NodeJS.ProcessEnv } = {}): Promise<PlatformNode> {
+export async function startNode(config: NodeConfig, opts: { logger?: Logger } = {}): Promise<PlatformNode> {
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { node: config.nodeId } });
   let embedded: EmbeddedNats | undefined;
   let natsUrl = config.natsUrl;
@@ -68,6 +68,22 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
   };
   const cache = await ConfigCache.start(bus);
   const metrics = createMetrics();
+  const now = Date.now;
+  // Partner OCPP bridge: hears what the charger side did (durable north queue) and asks the partner to authorize.
+  const partner = new PartnerBridge({
+    nodeId: config.nodeId,
+    bus,
+    cache,
+    credentials,
+    chargerState: stores.chargerState,
+    logger,
+    store: new PartnerStore(bus.kv[buckets.north]),
+    caps: new CapStore(bus.kv[buckets.caps]),
+    // A message is redelivered only after the partner had time to answer it (twice the call timeout).
+    queue: new PartnerQueue(bus.js, bus.jsm, Math.max(60_000, config.partner.callTimeoutMs * 2)),
+    settings: config.partner,
+    now,
+  });
   const deps: NodeDeps = {
     nodeId: config.nodeId,
     bus,
@@ -75,7 +91,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
     credentials,
     transactions: stores.transactions,
     chargerState: stores.chargerState,
-    authorizer: localAuthorizer,
+    authorizer: partner.wrapAuthorizer(localAuthorizer),
     metrics,
     logger,
     settings: {
@@ -89,13 +105,11 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
       meterEventDeltaA: config.meterEventDeltaA,
       meterEventMaxAgeMs: config.meterEventMaxAgeMs,
     },
-    observers: [],
+    observers: [partner],
   };
-  // Partner OCPP bridge: observes charger calls (durable north queue) and asks the partner to authorize.
-  const partner = new PartnerBridge(deps, partnerSettingsFromEnv(opts.env ?? process.env, config.ocppLog));
-  deps.observers.push(partner);
-  deps.authorizer = partner.wrapAuthorizer(deps.authorizer);
   const registry = new ChargerRegistry(deps);
+  partner.start();
+  registry.start();
   const { leaseTtlMs, ...tuning } = config.balancer;
   const balancers = new BalancerManager({
     nodeId: config.nodeId,
@@ -109,7 +123,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
     logger,
     tuning,
     leaseTtlMs,
-    now: Date.now,
+    now,
   });
   await balancers.start();
 

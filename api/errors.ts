@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { ERRORS, isPlatformError, type ErrorCode } from '../core/errors.js';
 import { ID_PATTERN } from '../core/ids.js';
 import { chargerInputSchema, installationInputSchema } from '../core/schemas.js';
+import { fieldOfSchemaError, reasonOfSchemaError } from '../core/validate.js';
 
 /** The one error shape of every API response with a 4xx/5xx status. */
 export interface ErrorBody {
@@ -55,18 +56,6 @@ export function sendError(reply: FastifyReply, status: number, body: ErrorBody):
   return reply.code(status).type('application/json; charset=utf-8').send(body);
 }
 
-/** `/fuse/L1` -> `fuse.L1`, with the missing or unknown property appended; the same style as core/validate. */
-export function fieldOfSchemaError(err: FastifySchemaValidationError, context: string | undefined): string {
-  const base = err.instancePath.replace(/^\//, '').replaceAll('/', '.');
-  const extra =
-    err.keyword === 'required'
-      ? String(err.params.missingProperty)
-      : err.keyword === 'additionalProperties'
-        ? String(err.params.additionalProperty)
-        : '';
-  return [base, extra].filter(Boolean).join('.') || `(${context ?? 'body'})`;
-}
-
 /** Plain words for the patterns users meet (ajv would print the regular expression). */
 const PATTERN_REASONS: Record<string, string> = {
   [ID_PATTERN]: 'must be 1-48 characters of A-Z, a-z, 0-9, _ or -',
@@ -74,13 +63,12 @@ const PATTERN_REASONS: Record<string, string> = {
   [chargerInputSchema.properties.ocpp.properties.url.pattern]: 'must be a ws:// or wss:// URL',
 };
 
-function reasonOfSchemaError(err: FastifySchemaValidationError): string {
+/** core/validate's reasons, in plainer words for patterns, types and enums. */
+function reasonOfRequestError(err: FastifySchemaValidationError): string {
   if (err.keyword === 'pattern') return PATTERN_REASONS[String(err.params.pattern)] ?? err.message ?? 'has an invalid format';
-  if (err.keyword === 'additionalProperties') return 'unknown field';
-  if (err.keyword === 'required') return 'is required';
   if (err.keyword === 'type') return `must be ${String(err.params.type).split(',').join(' or ')}`;
   if (err.keyword === 'enum') return `must be one of ${(err.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
-  return err.message ?? err.keyword;
+  return reasonOfSchemaError(err);
 }
 
 /** Turns any thrown error into the one error shape. Messages never carry submitted values of secrets. */
@@ -89,7 +77,7 @@ export function errorHandler(logger: Logger) {
     if (err.validation && err.validation.length > 0) {
       const first = err.validation[0]!;
       const field = fieldOfSchemaError(first, err.validationContext);
-      return sendError(reply, 400, errorBody('VALIDATION', `${field}: ${reasonOfSchemaError(first)}`, { field }));
+      return sendError(reply, 400, errorBody('VALIDATION', `${field}: ${reasonOfRequestError(first)}`, { field }));
     }
     if (isPlatformError(err)) {
       const details = err.details ?? {};

@@ -3,7 +3,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { AvailableCurrent } from '../core/available-current-store.js';
 import { effectiveCap, type ChargerCaps } from '../core/cap-store.js';
-import { sendChargerCommand, STATUS_ACTION } from '../core/commands.js';
+import { refusalOf, sendChargerCommand, STATUS_ACTION } from '../core/commands.js';
 import type { ChargerEvent } from '../core/events.js';
 import { getJson, putJson } from '../core/kv-json.js';
 import type { Metrics } from '../core/metrics.js';
@@ -324,7 +324,7 @@ export class InstallationBalancer {
     let outcome: ProfileOutcome;
     try {
       const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: 'SetChargingProfile', payload: payload as never, timeoutMs: this.deps.tuning.profileTimeoutMs });
-      outcome = reply.ok ? ((reply.response as { status?: string }).status === 'Accepted' ? 'accepted' : 'rejected') : reply.error.code === 'CALL_ERROR' || reply.error.code === 'INVALID' ? 'rejected' : 'timeout';
+      outcome = reply.ok ? ((reply.response as { status?: string }).status === 'Accepted' ? 'accepted' : 'rejected') : refusalOf(reply.error) ? 'rejected' : 'timeout';
     } catch {
       outcome = 'timeout';
     }

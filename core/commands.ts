@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { PlatformError } from './errors.js';
 import { decodeJson, encodeJson } from './nats.js';
+import { classifyNatsError } from './nats-errors.js';
 import { subjects } from './subjects.js';
 
 /**
@@ -24,6 +25,28 @@ export type CommandFailure =
 
 export type CommandReply = { ok: true; response: unknown } | { ok: false; error: CommandFailure };
 
+/**
+ * What each failure means, once for every caller: whether the charger (or the node for it) refused
+ * the command with an OCPP CallError code, so sending it again unchanged will not help, and the
+ * API error it becomes.
+ */
+export function refusalOf(failure: CommandFailure): { ocppCode: string; message: string } | undefined {
+  return failure.code === 'CALL_ERROR' || failure.code === 'INVALID' ? { ocppCode: failure.ocppCode, message: failure.message } : undefined;
+}
+
+export function commandError(failure: CommandFailure): PlatformError {
+  switch (failure.code) {
+    case 'NOT_CONNECTED':
+      return new PlatformError('NOT_CONNECTED', failure.message);
+    case 'TIMEOUT':
+      return new PlatformError('CHARGER_TIMEOUT', failure.message);
+    case 'CALL_ERROR':
+      return new PlatformError('CHARGER_ERROR', `Charger answered ${failure.ocppCode}: ${failure.message}`, { details: { ocppCode: failure.ocppCode } });
+    case 'INVALID':
+      return new PlatformError('VALIDATION', `(body): ${failure.message} (${failure.ocppCode})`, { details: { field: '(body)', ocppCode: failure.ocppCode } });
+  }
+}
+
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** Sends a command to the charger wherever it is connected. "Not connected" and "timeout" differ. */
@@ -34,11 +57,9 @@ export async function sendChargerCommand(nc: NatsConnection, chargerId: string, 
     const msg = await nc.request(subjects.chargerCommand(chargerId), encodeJson({ ...cmd, timeoutMs }), { timeout: timeoutMs + 2_000 });
     return decodeJson<CommandReply>(msg.data);
   } catch (err) {
-    const text = String((err as Error).message ?? err).toLowerCase();
-    if (text.includes('no responders') || (err as { code?: string }).code === '503') {
-      return { ok: false, error: { code: 'NOT_CONNECTED', message: `Charger ${chargerId} is not connected` } };
-    }
-    if (text.includes('timeout')) return { ok: false, error: { code: 'TIMEOUT', message: `Charger ${chargerId} did not answer in time` } };
+    const kind = classifyNatsError(err);
+    if (kind === 'no-responders') return { ok: false, error: { code: 'NOT_CONNECTED', message: `Charger ${chargerId} is not connected` } };
+    if (kind === 'timeout') return { ok: false, error: { code: 'TIMEOUT', message: `Charger ${chargerId} did not answer in time` } };
     throw new PlatformError('INTERNAL', `Command to ${chargerId} failed`, { cause: err });
   }
 }

@@ -46,6 +46,8 @@ export interface NodeConfig {
     keepAliveTimeoutMs: number;
     maxConnections: number;
   };
+  /** The partner OCPP bridge (PARTNER_* variables). */
+  partner: PartnerSettings;
   balancer: {
     leaseTtlMs: number;
     coalesceMs: number;
@@ -57,6 +59,61 @@ export interface NodeConfig {
     reclaimHeadroomA: number;
     reclaimThresholdA: number;
   };
+}
+
+/** Every duration and default of the partner bridge, so tests can run it fast and operators tune it. */
+export interface PartnerSettings {
+  /** Timeout of each OCPP call to the partner. */
+  callTimeoutMs: number;
+  /** WebSocket handshake timeout. */
+  connectTimeoutMs: number;
+  /** Reconnect backoff: doubles from min to max, with jitter. */
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  /** WebSocketPingInterval when a charger has `ocpp.webSocketPing` on and the partner set nothing. */
+  pingIntervalS: number;
+  /** Heartbeat interval when the partner's BootNotification answer says 0. */
+  defaultHeartbeatS: number;
+  /** Next BootNotification after a failed one, or Pending/Rejected with interval 0. */
+  bootRetryS: number;
+  /** Defaults of TransactionMessageAttempts / TransactionMessageRetryInterval. */
+  transactionMessageAttempts: number;
+  transactionMessageRetryIntervalS: number;
+  /** How long a charger's Authorize waits for the partner before the fallback answers. */
+  authorizeTimeoutMs: number;
+  /** A partner answer this recent is reused without asking again (Authorize then StartTransaction). */
+  authCacheFreshMs: number;
+  /** Partner answers older than this are not used as the offline fallback. */
+  authCacheMaxAgeMs: number;
+  /** After the charger disconnects, the partner session stays this long (queue delivery, quick reconnects). */
+  lingerMs: number;
+  /** Publish the partner session's OCPP log (follows OCPP_LOG). */
+  ocppLog: boolean;
+}
+
+/** Partner settings are durations and counts up to ten days. */
+const PARTNER_MAX = 864_000_000;
+
+function partnerSettings(env: NodeJS.ProcessEnv, ocppLog: boolean): PartnerSettings {
+  const p = (name: string, fallback: number): number => num(env, name, fallback, 0, PARTNER_MAX);
+  const settings: PartnerSettings = {
+    callTimeoutMs: p('PARTNER_CALL_TIMEOUT_MS', 30_000),
+    connectTimeoutMs: p('PARTNER_CONNECT_TIMEOUT_MS', 15_000),
+    reconnectMinMs: p('PARTNER_RECONNECT_MIN_MS', 1_000),
+    reconnectMaxMs: p('PARTNER_RECONNECT_MAX_MS', 120_000),
+    pingIntervalS: p('PARTNER_PING_INTERVAL_S', 30),
+    defaultHeartbeatS: p('PARTNER_DEFAULT_HEARTBEAT_S', 300),
+    bootRetryS: p('PARTNER_BOOT_RETRY_S', 30),
+    transactionMessageAttempts: p('PARTNER_TX_MESSAGE_ATTEMPTS', 3),
+    transactionMessageRetryIntervalS: p('PARTNER_TX_MESSAGE_RETRY_INTERVAL_S', 60),
+    authorizeTimeoutMs: p('PARTNER_AUTHORIZE_TIMEOUT_MS', 5_000),
+    authCacheFreshMs: p('PARTNER_AUTH_CACHE_FRESH_MS', 60_000),
+    authCacheMaxAgeMs: p('PARTNER_AUTH_CACHE_MAX_AGE_MS', 24 * 3600 * 1000),
+    lingerMs: p('PARTNER_LINGER_MS', 10_000),
+    ocppLog,
+  };
+  if (settings.reconnectMaxMs < settings.reconnectMinMs) throw new PlatformError('CONFIG', 'PARTNER_RECONNECT_MAX_MS must be >= PARTNER_RECONNECT_MIN_MS');
+  return settings;
 }
 
 function num(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -159,6 +216,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
       // Below the 20,000 open files a process gets here (DESIGN 8), above the bench's 19,000 per process.
       maxConnections: int(env, 'OCPP_MAX_CONNECTIONS', 19_500, 1, 10_000_000),
     },
+    partner: partnerSettings(env, ocppLogMode(env.OCPP_LOG) !== 'off'),
     balancer: {
       leaseTtlMs: int(env, 'BALANCER_LEASE_TTL_MS', 6_000, 300, 600_000),
       coalesceMs: int(env, 'BALANCER_COALESCE_MS', 5, 0, 10_000),

@@ -1,6 +1,7 @@
 import type { KV } from '@nats-io/kv';
 import { getJson, putJson, updateJson } from './kv-json.js';
 import { hashPassword, verifyPassword, type PasswordHash } from './passwords.js';
+import { kvKeys } from './subjects.js';
 
 /** South: how a charger authenticates to us. `pending` is a rotated password not yet confirmed. */
 export interface SouthCredential {
@@ -17,12 +18,7 @@ export interface NorthCredential {
   partnerSet?: string;
 }
 
-const keys = {
-  installationSouth: (id: string) => `inst-south.${id}`,
-  installationNorth: (id: string) => `inst-north.${id}`,
-  chargerSouth: (id: string) => `charger-south.${id}`,
-  chargerNorth: (id: string) => `charger-north.${id}`,
-};
+const keys = kvKeys.credentials;
 
 export type SouthAuthResult = 'current' | 'pending' | 'initial' | 'denied';
 

@@ -1,6 +1,7 @@
 import type { KV } from '@nats-io/kv';
 import { PlatformError } from './errors.js';
 import { decodeJson, encodeJson } from './nats.js';
+import { classifyNatsError } from './nats-errors.js';
 
 export interface Versioned<T> {
   value: T;
@@ -17,10 +18,7 @@ export async function putJson(kv: KV, key: string, value: unknown): Promise<numb
   return kv.put(key, encodeJson(value));
 }
 
-function isWrongLastSequence(err: unknown): boolean {
-  const msg = String((err as Error)?.message ?? err).toLowerCase();
-  return msg.includes('wrong last sequence') || msg.includes('key exists');
-}
+const isWrongLastSequence = (err: unknown): boolean => classifyNatsError(err) === 'wrong-last-sequence';
 
 /** Creates `key`; returns false when it already exists (compare-and-set on "absent"). */
 export async function createJson(kv: KV, key: string, value: unknown): Promise<boolean> {

@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import { classifyNatsError } from './nats-errors.js';
 import { buckets, streams, subjects, type BucketName } from './subjects.js';
 
 const NANOS_PER_MS = 1_000_000;
@@ -67,7 +68,7 @@ async function ensureStream(
     await jsm.streams.info(cfg.name);
     await jsm.streams.update(cfg.name, { subjects: cfg.subjects, ...(cfg.max_age ? { max_age: cfg.max_age } : {}), ...(cfg.duplicate_window ? { duplicate_window: cfg.duplicate_window } : {}) });
   } catch (err) {
-    if (!String((err as Error).message).toLowerCase().includes('not found')) throw err;
+    if (classifyNatsError(err) !== 'not-found') throw err;
     await jsm.streams.add({ ...cfg, storage: StorageType.File });
   }
 }

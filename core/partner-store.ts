@@ -1,6 +1,7 @@
 import type { KV } from '@nats-io/kv';
 import { getJson, putJson, updateJson } from './kv-json.js';
-import type { StoredProfile } from '../north/partner-profiles.js';
+import { kvKeys } from './subjects.js';
+import type { RequestOf } from '../ocpp/actions.js';
 
 /**
  * The partner bridge's memory in the `north` KV bucket, per charger:
@@ -17,17 +18,22 @@ export interface PartnerConfigValues {
   TransactionMessageRetryInterval?: number;
 }
 
+export type ChargingProfile = RequestOf<'SetChargingProfile'>['csChargingProfiles'];
+
+/** A partner charging profile as kept for the bridge (the charger never receives it). */
+export interface StoredProfile {
+  connectorId: number;
+  profile: ChargingProfile;
+  /** ISO time the partner set it: the start of a Relative schedule. */
+  setAt: string;
+}
+
 export interface TxMapping {
   partnerTxId: number;
   connectorId: number;
 }
 
-const keys = {
-  tx: (chargerId: string, transactionId: number) => `tx.${chargerId}.${transactionId}`,
-  ptx: (chargerId: string, partnerTxId: number) => `ptx.${chargerId}.${partnerTxId}`,
-  config: (chargerId: string) => `config.${chargerId}`,
-  profiles: (chargerId: string) => `profiles.${chargerId}`,
-};
+const keys = kvKeys.north;
 
 export class PartnerStore {
   constructor(private readonly kv: KV) {}

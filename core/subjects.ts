@@ -5,6 +5,8 @@
 
 export type EventKind = 'status' | 'meter' | 'transaction' | 'connection' | 'boot' | 'limit';
 
+const TX_START = 'tx.start.';
+
 export const subjects = {
   /** Published by the node that holds a charger's socket. */
   chargerEvent: (installationId: string, chargerId: string, kind: EventKind) =>
@@ -23,9 +25,9 @@ export const subjects = {
    * Transactions stream subjects: starts by installation and charger, stops by the start's
    * installation, charger and transaction id (one lookup per stop).
    */
-  txStart: (installationId: string, chargerId: string) => `tx.start.${installationId}.${chargerId}`,
+  txStart: (installationId: string, chargerId: string) => `${TX_START}${installationId}.${chargerId}`,
   txStop: (installationId: string, chargerId: string, transactionId: number) => `tx.stop.${installationId}.${chargerId}.${transactionId}`,
-  txStartPrefix: 'tx.start.',
+  isTxStart: (subject: string) => subject.startsWith(TX_START),
   txStarts: 'tx.start.*.*',
   txStartsOfInstallation: (installationId: string) => `tx.start.${installationId}.*`,
   txStartsOfCharger: (chargerId: string) => `tx.start.*.${chargerId}`,
@@ -68,6 +70,44 @@ export const streams = {
   transactions: 'TRANSACTIONS',
   ocppLog: 'OCPP_LOG',
   northQueue: 'NORTH_QUEUE',
+} as const;
+
+const NORTH_CREDENTIAL = { charger: 'charger-north', installation: 'inst-north' } as const;
+
+/** Keys inside the KV buckets (ids are validated, so a key never holds a stray `.`). */
+export const kvKeys = {
+  credentials: {
+    installationSouth: (id: string) => `inst-south.${id}`,
+    installationNorth: (id: string) => `${NORTH_CREDENTIAL.installation}.${id}`,
+    chargerSouth: (id: string) => `charger-south.${id}`,
+    chargerNorth: (id: string) => `${NORTH_CREDENTIAL.charger}.${id}`,
+    /** Watch patterns of every north secret (the partner bridge reconnects when one changes). */
+    northWatch: [`${NORTH_CREDENTIAL.charger}.*`, `${NORTH_CREDENTIAL.installation}.*`],
+    /** Whose north secret a key holds, or undefined for any other key. */
+    parseNorth(key: string): { scope: 'charger' | 'installation'; id: string } | undefined {
+      const [prefix, id] = key.split('.', 2);
+      if (!id) return undefined;
+      if (prefix === NORTH_CREDENTIAL.charger) return { scope: 'charger', id };
+      if (prefix === NORTH_CREDENTIAL.installation) return { scope: 'installation', id };
+      return undefined;
+    },
+  },
+  chargerState: {
+    boot: (chargerId: string) => `boot.${chargerId}`,
+  },
+  /** The partner bridge's memory per charger. */
+  north: {
+    tx: (chargerId: string, transactionId: number) => `tx.${chargerId}.${transactionId}`,
+    ptx: (chargerId: string, partnerTxId: number) => `ptx.${chargerId}.${partnerTxId}`,
+    config: (chargerId: string) => `config.${chargerId}`,
+    profiles: (chargerId: string) => `profiles.${chargerId}`,
+  },
+} as const;
+
+/** Durable JetStream consumers. */
+export const consumers = {
+  /** The one consumer of a charger's north queue (`max_ack_pending: 1` keeps its order cluster-wide). */
+  northQueue: (chargerId: string) => `north-${chargerId}`,
 } as const;
 
 export type BucketName = (typeof buckets)[keyof typeof buckets];

@@ -111,7 +111,7 @@ export class TransactionStore {
   async getStart(transactionId: number, chargerId?: string): Promise<TransactionStart | undefined> {
     if (!Number.isSafeInteger(transactionId) || transactionId <= 0) return undefined;
     const msg = await this.jsm.streams.getMessage(streams.transactions, { seq: transactionId }).catch(() => null);
-    if (!msg || !msg.subject.startsWith(subjects.txStartPrefix)) return undefined;
+    if (!msg || !subjects.isTxStart(msg.subject)) return undefined;
     const start = decodeJson<TransactionStart>(msg.data);
     return chargerId && start.chargerId !== chargerId ? undefined : start;
   }

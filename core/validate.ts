@@ -6,18 +6,18 @@ const ajv = new Ajv({ allErrors: false, useDefaults: true, coerceTypes: false, s
 
 const compiled = new WeakMap<object, ValidateFunction>();
 
-function fieldOf(err: ErrorObject): string {
+/** The part of an ajv error that names the failing field (ajv's and Fastify's errors have it). */
+export type SchemaErrorLike = Pick<ErrorObject, 'instancePath' | 'keyword' | 'params' | 'message'>;
+
+/** `/fuse/L1` -> `fuse.L1`, with the missing or unknown property appended; `(context)` at the root. */
+export function fieldOfSchemaError(err: SchemaErrorLike, context = 'body'): string {
+  const params = err.params as Record<string, unknown>;
   const base = err.instancePath.replace(/^\//, '').replaceAll('/', '.');
-  const extra =
-    err.keyword === 'required'
-      ? (err.params as { missingProperty: string }).missingProperty
-      : err.keyword === 'additionalProperties'
-        ? (err.params as { additionalProperty: string }).additionalProperty
-        : '';
-  return [base, extra].filter(Boolean).join('.') || '(body)';
+  const extra = err.keyword === 'required' ? String(params.missingProperty) : err.keyword === 'additionalProperties' ? String(params.additionalProperty) : '';
+  return [base, extra].filter(Boolean).join('.') || `(${context})`;
 }
 
-function reasonOf(err: ErrorObject): string {
+export function reasonOfSchemaError(err: SchemaErrorLike): string {
   if (err.keyword === 'additionalProperties') return 'unknown field';
   if (err.keyword === 'required') return 'is required';
   return err.message ?? err.keyword;
@@ -33,7 +33,7 @@ export function validateWith<T>(schema: object, value: unknown): T {
   const copy = structuredClone(value);
   if (!fn(copy)) {
     const err = fn.errors?.[0];
-    throw err ? new ValidationError(fieldOf(err), reasonOf(err)) : new ValidationError('(body)', 'invalid');
+    throw err ? new ValidationError(fieldOfSchemaError(err), reasonOfSchemaError(err)) : new ValidationError('(body)', 'invalid');
   }
   return copy as T;
 }

@@ -1,32 +1,28 @@
 import type { KvWatchEntry } from '@nats-io/kv';
 import { KvWatchInclude } from '@nats-io/kv';
 import type { Subscription } from '@nats-io/transport-node';
-import { CapStore } from '../core/cap-store.js';
+import type { PartnerSettings } from '../core/config.js';
 import type { ConnectionEvent } from '../core/events.js';
 import type { Installation } from '../core/model.js';
 import { decodeJson } from '../core/nats.js';
-import { buckets, subjects } from '../core/subjects.js';
-import type { RequestOf, ResponseOf } from '../ocpp/actions.js';
+import type { QueueEntry } from '../core/partner-queue.js';
+import { buckets, kvKeys, subjects } from '../core/subjects.js';
+import type { RequestOf } from '../ocpp/actions.js';
 import { partnerUrl } from '../ocpp/partner-client.js';
-import type { Authorizer, IdTagInfo } from '../south/charger-handlers.js';
-import type { ChargerObserver, HandledCall, NodeDeps } from '../south/node-deps.js';
-import { PartnerQueue, type QueueEntry } from './partner-queue.js';
+import type { Authorizer, ChargerObserver, ChargerRef, IdTagInfo } from '../south/index.js';
+import type { PartnerDeps } from './partner-deps.js';
 import { PartnerSession } from './partner-session.js';
-import type { PartnerSettings } from './partner-settings.js';
-import { PartnerStore } from '../core/partner-store.js';
 
 /**
  * The partner OCPP bridge of one node ("cloud based OCPP"): for every charger connected here whose
  * installation has `ocpp.partnerEnabled`, one partner session (an OCPP-J 1.6 client connection to the
  * partner, acting as that charger), started and stopped with the charger's session and kept in line
- * with configuration and credential changes. It observes every charger call (queueing transaction
- * messages durably before the charger hears its answer) and wraps the node's authorizer.
+ * with configuration and credential changes. It hears what the charger side did (queueing
+ * transaction messages durably before the charger hears its answer) and wraps the node's authorizer.
+ * Nothing happens before `start()`.
  */
 export class PartnerBridge implements ChargerObserver {
   readonly sessions = new Map<string, PartnerSession>();
-  readonly store: PartnerStore;
-  readonly queue: PartnerQueue;
-  readonly caps: CapStore;
   /** Chargers whose session runs on this node -> their installation. */
   private readonly connected = new Map<string, string>();
   private readonly lingering = new Map<string, NodeJS.Timeout>();
@@ -37,35 +33,37 @@ export class PartnerBridge implements ChargerObserver {
   private readonly stops: (() => void)[] = [];
   private stopped = false;
 
-  constructor(
-    private readonly deps: NodeDeps,
-    readonly settings: PartnerSettings,
-  ) {
-    this.store = new PartnerStore(deps.bus.kv[buckets.north]);
-    this.caps = new CapStore(deps.bus.kv[buckets.caps]);
-    this.queue = new PartnerQueue(deps.bus.js, deps.bus.jsm, Math.max(60_000, settings.callTimeoutMs * 2));
+  constructor(private readonly deps: PartnerDeps) {}
+
+  /** Follows configuration, credentials and the charger connections of other nodes. */
+  start(): void {
+    const { cache, bus } = this.deps;
     const onInstallation = (id: string): void => {
       for (const [chargerId, inst] of this.connected) if (inst === id) this.reconcile(chargerId);
     };
     const onCharger = (id: string, value: { ocpp: { webSocketPing: boolean } } | undefined, prev: { ocpp: { webSocketPing: boolean } } | undefined): void => {
       // The operator's later ping setting wins over what the partner set before.
       if (value && prev && value.ocpp.webSocketPing !== prev.ocpp.webSocketPing) {
-        void this.store
+        void this.deps.store
           .clearConfig(id, 'WebSocketPingInterval')
           .then(() => this.reconcile(id))
           .catch(() => undefined);
       } else this.reconcile(id);
     };
-    deps.cache.on('installation', onInstallation);
-    deps.cache.on('charger', onCharger);
-    this.stops.push(() => deps.cache.off('installation', onInstallation), () => deps.cache.off('charger', onCharger));
-    const sub: Subscription = deps.bus.nc.subscribe(subjects.chargerEvent('*', '*', 'connection'), {
+    cache.on('installation', onInstallation);
+    cache.on('charger', onCharger);
+    this.stops.push(() => cache.off('installation', onInstallation), () => cache.off('charger', onCharger));
+    const sub: Subscription = bus.nc.subscribe(subjects.chargerEvent('*', '*', 'connection'), {
       callback: (err, msg) => {
         if (!err) this.onRemoteConnection(decodeJson<ConnectionEvent>(msg.data));
       },
     });
     this.stops.push(() => sub.unsubscribe());
     void this.watchCredentials();
+  }
+
+  private get settings(): PartnerSettings {
+    return this.deps.settings;
   }
 
   // ---------------------------------------------------------------- ChargerObserver
@@ -93,40 +91,45 @@ export class PartnerBridge implements ChargerObserver {
     );
   }
 
-  async onCall(call: HandledCall): Promise<void> {
-    const installation = this.deps.cache.installations.get(call.installationId);
-    if (!installation?.ocpp.partnerEnabled) return;
-    const session = this.sessions.get(call.chargerId);
-    const enqueuedAt = new Date().toISOString();
-    switch (call.action) {
-      case 'StartTransaction': {
-        const req = call.request as unknown as RequestOf<'StartTransaction'>;
-        const res = call.response as ResponseOf<'StartTransaction'>;
-        const request = { ...req, idTag: this.partnerIdTag(installation, call.chargerId, req.idTag) };
-        return this.enqueue(call.chargerId, { kind: 'start', transactionId: res.transactionId, request, enqueuedAt });
-      }
-      case 'StopTransaction': {
-        const req = call.request as unknown as RequestOf<'StopTransaction'>;
-        const { idTag, ...rest } = req;
-        const partnerTag = idTag === undefined ? undefined : installation.authorization.required ? idTag : installation.ocpp.defaultIdTag;
-        const request = partnerTag !== undefined ? { ...rest, idTag: partnerTag } : rest;
-        return this.enqueue(call.chargerId, { kind: 'stop', transactionId: req.transactionId, request, enqueuedAt });
-      }
-      case 'MeterValues': {
-        const req = call.request as unknown as RequestOf<'MeterValues'>;
-        if (req.transactionId !== undefined) return this.enqueue(call.chargerId, { kind: 'meter', transactionId: req.transactionId, request: req, enqueuedAt });
-        session?.forwardLive('MeterValues', call.request);
-        return;
-      }
-      case 'StatusNotification':
-        session?.forwardLive('StatusNotification', call.request);
-        return;
-      case 'BootNotification':
-        session?.chargerBooted();
-        return;
-      default:
-        return;
-    }
+  /** The installation of a charger whose calls go to the partner too, else undefined. */
+  private partnerInstallation(charger: ChargerRef): Installation | undefined {
+    const installation = this.deps.cache.installations.get(charger.installationId);
+    return installation?.ocpp.partnerEnabled ? installation : undefined;
+  }
+
+  booted(charger: ChargerRef): void {
+    if (this.partnerInstallation(charger)) this.sessions.get(charger.chargerId)?.chargerBooted();
+  }
+
+  statusNotified(charger: ChargerRef, request: RequestOf<'StatusNotification'>): void {
+    if (this.partnerInstallation(charger)) this.sessions.get(charger.chargerId)?.forwardLive('StatusNotification', request);
+  }
+
+  async transactionStarted(charger: ChargerRef, transactionId: number, req: RequestOf<'StartTransaction'>): Promise<void> {
+    const installation = this.partnerInstallation(charger);
+    if (!installation) return;
+    const request = { ...req, idTag: this.partnerIdTag(installation, charger.chargerId, req.idTag) };
+    await this.enqueue(charger.chargerId, { kind: 'start', transactionId, request, enqueuedAt: this.nowIso() });
+  }
+
+  async transactionStopped(charger: ChargerRef, req: RequestOf<'StopTransaction'>): Promise<void> {
+    const installation = this.partnerInstallation(charger);
+    if (!installation) return;
+    const { idTag, ...rest } = req;
+    const partnerTag = idTag === undefined ? undefined : installation.authorization.required ? idTag : installation.ocpp.defaultIdTag;
+    const request = partnerTag !== undefined ? { ...rest, idTag: partnerTag } : rest;
+    await this.enqueue(charger.chargerId, { kind: 'stop', transactionId: req.transactionId, request, enqueuedAt: this.nowIso() });
+  }
+
+  async meterValues(charger: ChargerRef, req: RequestOf<'MeterValues'>): Promise<void> {
+    if (!this.partnerInstallation(charger)) return;
+    // In a transaction: queued with it, in order. Outside one: live, best effort.
+    if (req.transactionId !== undefined) return this.enqueue(charger.chargerId, { kind: 'meter', transactionId: req.transactionId, request: req, enqueuedAt: this.nowIso() });
+    this.sessions.get(charger.chargerId)?.forwardLive('MeterValues', req);
+  }
+
+  private nowIso(): string {
+    return new Date(this.deps.now()).toISOString();
   }
 
   /**
@@ -137,12 +140,12 @@ export class PartnerBridge implements ChargerObserver {
   private partnerIdTag(installation: Installation, chargerId: string, idTag: string): string {
     if (installation.authorization.required) return idTag;
     const remote = this.remoteStarts.get(chargerId);
-    if (remote && remote.idTag === idTag && Date.now() - remote.at < 10 * 60_000) return idTag;
+    if (remote && remote.idTag === idTag && this.deps.now() - remote.at < 10 * 60_000) return idTag;
     return installation.ocpp.defaultIdTag ?? '';
   }
 
   private async enqueue(chargerId: string, entry: QueueEntry): Promise<void> {
-    await this.queue.enqueue(chargerId, entry);
+    await this.deps.queue.enqueue(chargerId, entry);
   }
 
   // ---------------------------------------------------------------- authorization
@@ -157,7 +160,7 @@ export class PartnerBridge implements ChargerObserver {
     return async (installation, idTag, chargerId) => {
       if (!installation?.ocpp.partnerEnabled || !installation.authorization.required) return inner(installation, idTag, chargerId);
       const key = `${installation.id}\u0000${idTag}`;
-      const now = Date.now();
+      const now = this.deps.now();
       const cached = this.authCache.get(key);
       const usable = cached && !expired(cached.info, now) ? cached : undefined;
       if (usable && now - usable.at < this.settings.authCacheFreshMs) return usable.info;
@@ -177,7 +180,7 @@ export class PartnerBridge implements ChargerObserver {
   }
 
   private cacheAnswer(key: string, info: IdTagInfo): void {
-    const now = Date.now();
+    const now = this.deps.now();
     this.authCache.set(key, { info, at: now });
     if (this.authCache.size <= AUTH_CACHE_MAX_ENTRIES) return;
     for (const [k, v] of this.authCache) if (now - v.at >= this.settings.authCacheMaxAgeMs) this.authCache.delete(k);
@@ -189,7 +192,7 @@ export class PartnerBridge implements ChargerObserver {
   }
 
   private rememberRemoteStart(chargerId: string, idTag: string): void {
-    this.remoteStarts.set(chargerId, { idTag, at: Date.now() });
+    this.remoteStarts.set(chargerId, { idTag, at: this.deps.now() });
     const installationId = this.deps.cache.chargers.get(chargerId)?.installationId;
     if (installationId) this.cacheAnswer(`${installationId}\u0000${idTag}`, { status: 'Accepted' });
   }
@@ -220,11 +223,7 @@ export class PartnerBridge implements ChargerObserver {
       return;
     }
     const created = new PartnerSession(chargerId, charger.installationId, {
-      node: this.deps,
-      settings: this.settings,
-      store: this.store,
-      queue: this.queue,
-      caps: this.caps,
+      ...this.deps,
       rememberRemoteStart: (id, tag) => this.rememberRemoteStart(id, tag),
       clearAuthorizationCache: (id) => this.clearAuthorizationCache(id),
     });
@@ -251,9 +250,9 @@ export class PartnerBridge implements ChargerObserver {
   /** North secrets changed (operator password, partner key, installation initial password). */
   private async watchCredentials(): Promise<void> {
     const kv = this.deps.bus.kv[buckets.credentials];
-    for (const prefix of ['charger-north', 'inst-north']) {
+    for (const key of kvKeys.credentials.northWatch) {
       try {
-        const iter = await kv.watch({ key: `${prefix}.*`, include: KvWatchInclude.UpdatesOnly });
+        const iter = await kv.watch({ key, include: KvWatchInclude.UpdatesOnly });
         if (this.stopped) {
           iter.stop();
           return;
@@ -269,9 +268,10 @@ export class PartnerBridge implements ChargerObserver {
   }
 
   private onCredential(e: KvWatchEntry): void {
-    const [prefix, id] = e.key.split('.', 2) as [string, string | undefined];
-    if (!id) return;
-    if (prefix === 'charger-north') {
+    const whose = kvKeys.credentials.parseNorth(e.key);
+    if (!whose) return;
+    const { id } = whose;
+    if (whose.scope === 'charger') {
       if (this.sessions.has(id)) this.reconcile(id);
     } else {
       for (const s of this.sessions.values()) if (s.installationId === id) this.reconcile(s.chargerId);

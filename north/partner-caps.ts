@@ -18,6 +18,7 @@ export class PartnerCapKeeper {
     private readonly caps: CapStore,
     private readonly phases: () => number,
     private readonly log: Pick<Logger, 'error'>,
+    private readonly now: () => number,
   ) {}
 
   /** Changes the stored profiles (compare-and-set) and the cap with them. */
@@ -32,7 +33,7 @@ export class PartnerCapKeeper {
     this.timer = undefined;
     try {
       const list = profiles ?? (await this.store.profiles(this.chargerId));
-      const now = Date.now();
+      const now = this.now();
       const cap = capFromProfiles(list, now, this.phases());
       if (cap.limitA === undefined) {
         if ((await this.caps.get(this.chargerId)).partner) await this.caps.set(this.chargerId, 'partner', undefined);

@@ -1,4 +1,4 @@
-import type { CommandReply } from '../core/commands.js';
+import { refusalOf, type CommandReply } from '../core/commands.js';
 import type { Charger, ChargerLiveStatus } from '../core/model.js';
 import { fromHexOrPlain } from '../core/passwords.js';
 import type { OcppAction, RequestOf, ResponseOf } from '../ocpp/actions.js';
@@ -54,8 +54,8 @@ type HandlerTable = { [A in OcppAction]?: Handler<A> };
 async function forward<A extends OcppAction>(env: PartnerCommandEnv, action: A, payload: RequestOf<A>, fallback: ResponseOf<A>): Promise<ResponseOf<A>> {
   const reply = await env.toCharger(action, payload as unknown as Record<string, unknown>);
   if (reply.ok) return reply.response as ResponseOf<A>;
-  const e = reply.error;
-  if (e.code === 'CALL_ERROR' || e.code === 'INVALID') throw createCallError(e.ocppCode, `charger answered: ${e.message}`);
+  const refused = refusalOf(reply.error);
+  if (refused) throw createCallError(refused.ocppCode, `charger answered: ${refused.message}`);
   return fallback;
 }
 

@@ -1,3 +1,4 @@
+import type { ChargingProfile, StoredProfile } from '../core/partner-store.js';
 import type { RequestOf, ResponseOf } from '../ocpp/actions.js';
 
 /**
@@ -10,16 +11,9 @@ import type { RequestOf, ResponseOf } from '../ocpp/actions.js';
  * 230 V per phase over the profile's `numberPhases` (else the charger's phases).
  */
 
-export type ChargingProfile = RequestOf<'SetChargingProfile'>['csChargingProfiles'];
+export type { ChargingProfile, StoredProfile };
 export type ChargingSchedule = ChargingProfile['chargingSchedule'];
 export type CompositeSchedule = NonNullable<ResponseOf<'GetCompositeSchedule'>['chargingSchedule']>;
-
-export interface StoredProfile {
-  connectorId: number;
-  profile: ChargingProfile;
-  /** ISO time the partner set it: the start of a Relative schedule. */
-  setAt: string;
-}
 
 export const VOLTS_PER_PHASE = 230;
 const DAY_MS = 24 * 3600 * 1000;

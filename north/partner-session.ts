@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
-import type { CapStore } from '../core/cap-store.js';
 import { sendChargerCommand, STATUS_ACTION } from '../core/commands.js';
 import type { ChargerLiveStatus } from '../core/model.js';
 import { subjects } from '../core/subjects.js';
@@ -8,24 +7,18 @@ import type { RequestOf, ResponseOf } from '../ocpp/actions.js';
 import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError } from '../ocpp/errors.js';
 import { openPartnerConnection, partnerUrl, type PartnerConnection } from '../ocpp/partner-client.js';
 import type { RpcLogEntry } from '../ocpp/rpc-connection.js';
-import type { NodeDeps } from '../south/node-deps.js';
-import { publishOcppLog, shouldLog } from '../south/ocpp-log.js';
+import { publishOcppLog, shouldLog } from '../south/index.js';
 import { PartnerCapKeeper } from './partner-caps.js';
 import { handlePartnerCall, type PartnerCommandEnv } from './partner-commands.js';
 import { effectiveConfig, type EffectiveConfig } from './partner-config.js';
 import { partnerMachine, type BootAnswer } from './partner-machine.js';
-import { runDelivery, type DeliveryOutcome, type PartnerQueue, type QueueEntry, type RetryPolicy } from './partner-queue.js';
-import type { PartnerSettings } from './partner-settings.js';
-import type { PartnerStore } from '../core/partner-store.js';
+import type { QueueEntry } from '../core/partner-queue.js';
+import { runDelivery, type DeliveryOutcome, type RetryPolicy } from './partner-delivery.js';
+import type { PartnerDeps } from './partner-deps.js';
 
-/** What every partner session of a node shares. */
-export interface PartnerSessionDeps {
-  node: NodeDeps;
-  settings: PartnerSettings;
-  store: PartnerStore;
-  queue: PartnerQueue;
-  caps: CapStore;
-  /** Bridge-wide hooks: remote-start id tags and the authorization cache. */
+/** What every partner session of a node shares: the bridge's deps and two bridge-wide hooks. */
+export interface PartnerSessionDeps extends PartnerDeps {
+  /** Remote-start id tags and the authorization cache live in the bridge. */
   rememberRemoteStart(chargerId: string, idTag: string): void;
   clearAuthorizationCache(installationId: string): void;
 }
@@ -59,8 +52,8 @@ export class PartnerSession {
     readonly installationId: string,
     private readonly deps: PartnerSessionDeps,
   ) {
-    this.log = deps.node.logger.child({ chargerId, partner: true });
-    this.cap = new PartnerCapKeeper(chargerId, deps.store, deps.caps, () => deps.node.cache.chargers.get(chargerId)?.phases ?? 3, this.log);
+    this.log = deps.logger.child({ chargerId, partner: true });
+    this.cap = new PartnerCapKeeper(chargerId, deps.store, deps.caps, () => deps.cache.chargers.get(chargerId)?.phases ?? 3, this.log, deps.now);
     const machine = partnerMachine.provide({
       actors: {
         connection: fromCallback(({ sendBack }) => this.connection(sendBack)),
@@ -143,10 +136,10 @@ export class PartnerSession {
   }
 
   /** Best effort, live (not queued): connector statuses and meter values outside transactions. */
-  forwardLive(action: 'StatusNotification' | 'MeterValues', payload: Record<string, unknown>): void {
+  forwardLive<A extends 'StatusNotification' | 'MeterValues'>(action: A, payload: RequestOf<A>): void {
     if (!this.accepted) return;
     this.rpc()
-      .callUntyped(action, payload)
+      .callUntyped(action, payload as unknown as Record<string, unknown>)
       .catch((err: unknown) => this.log.warn({ action, err: String(err) }, 'partner did not take a live message'));
   }
 
@@ -159,7 +152,7 @@ export class PartnerSession {
   }
 
   async target(): Promise<PartnerTarget | undefined> {
-    const { cache, credentials } = this.deps.node;
+    const { cache, credentials } = this.deps;
     const charger = cache.chargers.get(this.chargerId);
     const installation = cache.installations.get(this.installationId);
     if (!charger || !installation) return undefined;
@@ -220,16 +213,16 @@ export class PartnerSession {
   }
 
   private publishLog(entry: RpcLogEntry): void {
-    const { bus, cache } = this.deps.node;
-    if (!shouldLog(entry, cache.chargers.get(this.chargerId), Date.now())) return;
+    const { bus, cache } = this.deps;
+    if (!shouldLog(entry, cache.chargers.get(this.chargerId), this.deps.now())) return;
     publishOcppLog(bus.nc, subjects.partnerOcppLog(this.chargerId), this.chargerId, entry, { side: 'partner' });
   }
 
   // ---------------------------------------------------------------- acting as the charger
 
   private async boot(): Promise<BootAnswer> {
-    const charger = this.deps.node.cache.chargers.get(this.chargerId);
-    const info = await this.deps.node.chargerState.getBoot(this.chargerId);
+    const charger = this.deps.cache.chargers.get(this.chargerId);
+    const info = await this.deps.chargerState.getBoot(this.chargerId);
     const request: RequestOf<'BootNotification'> = info
       ? (() => {
           const { bootedAt: _at, ...reported } = info;
@@ -242,7 +235,7 @@ export class PartnerSession {
   }
 
   private async liveStatus(): Promise<ChargerLiveStatus | undefined> {
-    const reply = await sendChargerCommand(this.deps.node.bus.nc, this.chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: 5_000 }).catch(() => undefined);
+    const reply = await sendChargerCommand(this.deps.bus.nc, this.chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: 5_000 }).catch(() => undefined);
     return reply?.ok ? (reply.response as ChargerLiveStatus) : undefined;
   }
 
@@ -322,7 +315,7 @@ export class PartnerSession {
   // ---------------------------------------------------------------- configuration and caps
 
   async config(): Promise<EffectiveConfig> {
-    const charger = this.deps.node.cache.chargers.get(this.chargerId);
+    const charger = this.deps.cache.chargers.get(this.chargerId);
     const set = await this.deps.store.config(this.chargerId);
     const s = this.deps.settings;
     return effectiveConfig(set, {
@@ -334,11 +327,12 @@ export class PartnerSession {
   }
 
   private commandEnv(): PartnerCommandEnv {
-    const { node, store } = this.deps;
+    const node = this.deps;
+    const { store } = node;
     return {
       chargerId: this.chargerId,
       charger: () => node.cache.chargers.get(this.chargerId),
-      now: () => Date.now(),
+      now: this.deps.now,
       toCharger: (action, payload) => sendChargerCommand(node.bus.nc, this.chargerId, { action, payload, timeoutMs: Math.max(1_000, this.deps.settings.callTimeoutMs - 1_000) }),
       liveStatus: () => this.liveStatus(),
       platformTransaction: (partnerTxId) => store.platformTransaction(this.chargerId, partnerTxId),

@@ -61,61 +61,37 @@ export class PartnerConnectError extends Error {
   }
 }
 
-/** One open connection to the partner. Pings are ours to change at run time (`WebSocketPingInterval`). */
+/** One open connection to the partner; its ping interval is the RpcConnection's (`WebSocketPingInterval`). */
 export class PartnerConnection {
   readonly rpc: RpcConnection;
-  private pingTimer: NodeJS.Timeout | undefined;
-  private pongSeen = true;
-  private pingMs = 0;
 
   constructor(
-    private readonly ws: WebSocket,
+    ws: WebSocket,
     readonly url: string,
     readonly password: string | undefined,
     opts: Pick<PartnerConnectOptions, 'identity' | 'callTimeoutMs' | 'onLog' | 'logger' | 'pingIntervalMs'>,
-    private readonly logger: OcppLogger = silentLogger,
+    logger: OcppLogger = silentLogger,
   ) {
     this.rpc = new RpcConnection(ws, {
       identity: opts.identity,
       callTimeoutMs: opts.callTimeoutMs,
+      pingIntervalMs: opts.pingIntervalMs,
       ...(opts.onLog ? { onLog: opts.onLog } : {}),
       logger,
     });
-    ws.on('pong', () => (this.pongSeen = true));
-    this.rpc.once('close', () => this.stopPing());
-    this.setPingInterval(opts.pingIntervalMs);
   }
 
   get pingIntervalMs(): number {
-    return this.pingMs;
+    return this.rpc.pingIntervalMs;
   }
 
-  /** 0 turns pings off. A ping without a pong by the next one counts the connection dead. */
+  /** 0 turns pings off. */
   setPingInterval(ms: number): void {
-    if (ms === this.pingMs && (ms === 0 || this.pingTimer !== undefined)) return;
-    this.stopPing();
-    this.pingMs = ms;
-    if (ms <= 0 || !this.rpc.isOpen) return;
-    this.pongSeen = true;
-    this.pingTimer = setInterval(() => {
-      if (!this.pongSeen) {
-        this.logger.warn({ url: this.url, pingIntervalMs: ms }, 'partner did not answer our WebSocket ping: reconnecting');
-        this.rpc.terminate();
-        return;
-      }
-      this.pongSeen = false;
-      if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
-    }, ms);
+    this.rpc.setPingInterval(ms);
   }
 
   close(code = 1000, reason = ''): void {
-    this.stopPing();
     this.rpc.close(code, reason);
-  }
-
-  private stopPing(): void {
-    if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
-    this.pingTimer = undefined;
   }
 }
 

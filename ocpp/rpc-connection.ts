@@ -90,7 +90,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
   readonly strict: boolean;
   private readonly ws: WebSocket;
   private readonly callTimeoutMs: number;
-  private readonly pingIntervalMs: number;
+  private pingMs: number;
   private readonly onLog: ((entry: RpcLogEntry) => void) | undefined;
   private readonly logger: OcppLogger;
 
@@ -122,7 +122,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
     this.identity = opts.identity;
     this.strict = opts.strict ?? true;
     this.callTimeoutMs = opts.callTimeoutMs ?? 30_000;
-    this.pingIntervalMs = opts.pingIntervalMs ?? 0;
+    this.pingMs = opts.pingIntervalMs ?? 0;
     this.onLog = opts.onLog;
     this.logger = opts.logger ?? silentLogger;
     // Short per-connection prefix plus a counter: unique per connection, well under 36 chars.
@@ -472,16 +472,32 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
     this.sendNextCall();
   };
 
+  get pingIntervalMs(): number {
+    return this.pingMs;
+  }
+
+  /**
+   * Changes the WebSocket ping interval while connected (OCPP's WebSocketPingInterval); 0 = off. A
+   * ping without a pong by the next one counts the peer dead. Takes effect on open when still connecting.
+   */
+  setPingInterval(ms: number): void {
+    if (ms === this.pingMs && (ms <= 0 || this.pingTimer !== undefined || this.state !== 'open')) return;
+    this.pingMs = ms;
+    if (this.state === 'open') this.startPing();
+  }
+
   private startPing(): void {
-    if (this.pingIntervalMs > 0) {
+    if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+    if (this.pingMs > 0) {
       this.pongSeen = true;
-      this.pingTimer = setInterval(this.onPingTick, this.pingIntervalMs);
+      this.pingTimer = setInterval(this.onPingTick, this.pingMs);
     }
   }
 
   private readonly onPingTick = (): void => {
     if (!this.pongSeen) {
-      this.logger.warn({ identity: this.identity, pingIntervalMs: this.pingIntervalMs }, 'no WebSocket pong since the previous ping: terminating');
+      this.logger.warn({ identity: this.identity, pingIntervalMs: this.pingMs }, 'no WebSocket pong since the previous ping: terminating');
       this.errorReason = 'no pong received';
       this.terminate();
       return;

@@ -1,6 +1,7 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { CLOSE } from './close-codes.js';
 import { silentLogger, type OcppLogger } from './logger.js';
 import { RpcConnection, type RpcConnectionOptions } from './rpc-connection.js';
 
@@ -15,8 +16,8 @@ export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
 const PATH_PREFIX = '/ocpp/';
 const MAX_CHARGER_ID_LENGTH = 48;
 /** Close code and reason an older connection gets when the same charger connects again. */
-export const REPLACED_CLOSE_CODE = 4000;
-export const REPLACED_CLOSE_REASON = 'replaced by a new connection';
+export const REPLACED_CLOSE_CODE = CLOSE.replaced.code;
+export const REPLACED_CLOSE_REASON = CLOSE.replaced.reason;
 
 export interface AuthRequest {
   chargerId: string;

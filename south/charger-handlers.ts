@@ -4,8 +4,8 @@ import type { ChargerStateStore } from '../core/charger-state-store.js';
 import type { TransactionStore } from '../core/transaction-store.js';
 import type { OcppAction, RequestOf, ResponseOf } from '../ocpp/actions.js';
 import { NotImplementedError, SecurityError } from '../ocpp/errors.js';
-import type { ChargerContext, ChargerEvent } from './charger-machine.js';
-import { callAllowed } from './charger-machine.js';
+import type { ChargerContext, ChargerEvent, Registration } from './charger-machine.js';
+import type { ChargerObserver, ChargerRef } from './node-deps.js';
 import { meterEventDue, readMeterValues, type PublishedMeter } from './meter-values.js';
 
 export type IdTagInfo = ResponseOf<'Authorize'>['idTagInfo'];
@@ -27,9 +27,13 @@ export interface HandlerEnv {
   installation(): Installation | undefined;
   now(): Date;
   context(): ChargerContext;
-  /** True while the session still provisions the charger (password rotation). */
-  provisioning(): boolean;
+  /** The registration the machine decided (after BOOT: the answer). */
+  registration(): Registration;
+  /** Whether the machine lets the charger make this call in its registration state. */
+  callAllowed(action: string): boolean;
   send(event: ChargerEvent): void;
+  /** Tells every observer what was done (see ChargerObserver), one after the other. */
+  observe(notify: (observer: ChargerObserver, charger: ChargerRef) => Promise<void> | void): Promise<void>;
   /** The charger said something (any call): cheaper than an actor event for periodic traffic. */
   touch(at: number): void;
   publish(event: BusEvent): void;
@@ -53,10 +57,11 @@ const iso = (d: Date): string => d.toISOString();
 export const chargerHandlers: HandlerTable = {
   async BootNotification(req, env) {
     const now = env.now();
-    const status = !env.installation() ? 'Rejected' : env.provisioning() ? 'Pending' : 'Accepted';
     await env.chargerState.putBoot(env.chargerId, { ...req, bootedAt: iso(now) });
-    env.send({ type: 'BOOT', status, at: now.getTime() });
+    env.send({ type: 'BOOT', installationKnown: !!env.installation(), at: now.getTime() });
+    const status = env.registration() as Exclude<Registration, 'Unknown'>;
     env.publish({ kind: 'boot', chargerId: env.chargerId, installationId: env.charger().installationId, status, at: iso(now) });
+    await env.observe((o, charger) => o.booted?.(charger));
     return { status, currentTime: iso(now), interval: status === 'Accepted' ? env.heartbeatIntervalS : env.pendingIntervalS };
   },
 
@@ -66,7 +71,7 @@ export const chargerHandlers: HandlerTable = {
     return { currentTime: iso(now) };
   },
 
-  StatusNotification(req, env) {
+  async StatusNotification(req, env) {
     const now = env.now();
     const connector = {
       connectorId: req.connectorId,
@@ -78,6 +83,7 @@ export const chargerHandlers: HandlerTable = {
     };
     env.send({ type: 'STATUS', connector, at: now.getTime() });
     env.publish({ kind: 'status', chargerId: env.chargerId, installationId: env.charger().installationId, ...connector, timestamp: connector.updatedAt });
+    await env.observe((o, charger) => o.statusNotified?.(charger, req));
     return {};
   },
 
@@ -104,6 +110,7 @@ export const chargerHandlers: HandlerTable = {
     const tx = { transactionId, connectorId: req.connectorId, idTag: req.idTag, meterStartWh: req.meterStart, startedAt: req.timestamp };
     env.send({ type: 'TX_STARTED', tx, at: now.getTime() });
     env.publish({ kind: 'transaction', chargerId: env.chargerId, installationId, transactionId, connectorId: req.connectorId, event: 'started', at: iso(now) });
+    await env.observe((o, charger) => o.transactionStarted?.(charger, transactionId, req));
     return { transactionId, idTagInfo };
   },
 
@@ -130,6 +137,7 @@ export const chargerHandlers: HandlerTable = {
     env.send({ type: 'TX_STOPPED', transactionId: req.transactionId, at: now.getTime() });
     const connectorId = active?.connectorId ?? start?.connectorId ?? 0;
     env.publish({ kind: 'transaction', chargerId: env.chargerId, installationId, transactionId: req.transactionId, connectorId, event: 'stopped', at: iso(now) });
+    await env.observe((o, charger) => o.transactionStopped?.(charger, req));
     return req.idTag ? { idTagInfo: await env.authorize(env.installation(), req.idTag, env.chargerId) } : {};
   },
 
@@ -144,6 +152,8 @@ export const chargerHandlers: HandlerTable = {
         env.send({ type: 'TX_STARTED', tx, at: now.getTime() });
       }
     }
+    // Every sample reaches the observers (the partner's transaction log), also those the bus skips.
+    await env.observe((o, charger) => o.meterValues?.(charger, req));
     const reading = readMeterValues(req.meterValue, charger.phases);
     if (!reading) {
       env.touch(now.getTime());
@@ -194,7 +204,7 @@ export const chargerHandlers: HandlerTable = {
 export async function handleChargerCall(action: OcppAction, payload: Record<string, unknown>, env: HandlerEnv): Promise<unknown> {
   const handler = chargerHandlers[action] as Handler<OcppAction> | undefined;
   if (!handler) throw new NotImplementedError(`${action} is not supported by this Central System`);
-  if (!callAllowed(env.context().registration, action)) {
+  if (!env.callAllowed(action)) {
     throw new SecurityError(`${action} is not allowed while the charger's registration is Rejected`);
   }
   return handler(payload as never, env);

@@ -1,11 +1,12 @@
-import { assign, emit, fromPromise, setup } from 'xstate';
+import { assign, emit, fromPromise, not, or, setup, stateIn, type SnapshotFrom } from 'xstate';
 import type { ActiveTransaction, ChargerLiveStatus, ConnectorState } from '../core/model.js';
 
 /**
- * One charger's OCPP session as data: registration (BootNotification answers), its connectors and
- * transactions, liveness, and the rotation of its Basic-auth password. No I/O here: the session shell
- * (`charger-session.ts`) does the I/O, sends the facts in as events, and listens to what the machine
- * emits. The password rotation is an invoked actor the shell provides.
+ * One charger's OCPP session as data: registration (the BootNotification answer and which calls are
+ * allowed, both decided here by guards), its connectors and transactions, liveness (`lastSeen`), and
+ * the rotation of its Basic-auth password. No I/O here: the session shell (`charger-session.ts`) does
+ * the I/O, sends the facts in as events, and listens to what the machine emits. The password rotation
+ * is an invoked actor the shell provides.
  */
 
 export type Registration = ChargerLiveStatus['registration'];
@@ -18,7 +19,6 @@ export interface ChargerContext {
   lastSeen: number;
   /** `lastSeen` when the liveness region last (re)armed its timer. */
   livenessCheckpoint: number;
-  registration: Registration;
   heartbeatIntervalS: number;
   livenessGraceS: number;
   connectors: Record<number, ConnectorState>;
@@ -42,7 +42,10 @@ export interface ChargerInput {
 }
 
 export type ChargerEvent =
-  | { type: 'BOOT'; status: 'Accepted' | 'Pending' | 'Rejected'; at: number }
+  /** The charger booted; the machine decides the answer (read it with `registrationOf`). */
+  | { type: 'BOOT'; installationKnown: boolean; at: number }
+  /** Only asked with `callAllowed` (`snapshot.can`), never sent: calls are too frequent for an actor step each. */
+  | { type: 'CALL'; action: string; at: number }
   | { type: 'SEEN'; at: number }
   | { type: 'STATUS'; connector: ConnectorState; at: number }
   | { type: 'TX_STARTED'; tx: ActiveTransaction; at: number }
@@ -79,8 +82,10 @@ export const chargerMachine = setup({
     livenessTimeout: ({ context }) => (context.heartbeatIntervalS + context.livenessGraceS) * 1000,
   },
   guards: {
-    bootAccepted: (_, params: { status: string }) => params.status === 'Accepted',
-    bootPending: (_, params: { status: string }) => params.status === 'Pending',
+    // A charger without an installation is refused; one still being provisioned waits (Pending).
+    installationUnknown: (_, params: { installationKnown: boolean }) => !params.installationKnown,
+    provisioning: stateIn('#charger.credentials.rotating'),
+    isBootCall: ({ event }) => event.type === 'CALL' && event.action === 'BootNotification',
     needsPasswordRotation: ({ context }) => context.needsPasswordRotation,
     seenSinceCheckpoint: ({ context }) => context.lastSeen > context.livenessCheckpoint,
   },
@@ -88,7 +93,6 @@ export const chargerMachine = setup({
     // Every message from the charger proves it alive.
     touch: assign({ lastSeen: (_, params: { at: number }) => params.at }),
     checkpoint: assign({ livenessCheckpoint: ({ context }) => context.lastSeen }),
-    setRegistration: assign({ registration: (_, params: { registration: Registration }) => params.registration }),
     announceRegistration: emit((_, params: { registration: Registration }) => ({ type: 'registrationChanged' as const, registration: params.registration })),
     recordConnector: assign({
       connectors: ({ context }, params: { connector: ConnectorState }) => ({ ...context.connectors, [params.connector.connectorId]: params.connector }),
@@ -123,8 +127,6 @@ export const chargerMachine = setup({
     connectedAt: input.now,
     lastSeen: input.now,
     livenessCheckpoint: input.now,
-    // A reconnecting charger often skips BootNotification; it is served until it says otherwise.
-    registration: 'Unknown',
     heartbeatIntervalS: input.heartbeatIntervalS,
     livenessGraceS: input.livenessGraceS ?? DEFAULT_GRACE_S,
     connectors: {},
@@ -133,6 +135,11 @@ export const chargerMachine = setup({
     needsPasswordRotation: input.needsPasswordRotation,
   }),
   on: {
+    // OCPP 1.6 §4.2: while Rejected, a charger may only boot.
+    CALL: {
+      guard: or([not(stateIn('#charger.registration.rejected')), 'isBootCall']),
+      actions: { type: 'touch', params: ({ event }) => event },
+    },
     STATUS: { actions: [{ type: 'touch', params: ({ event }) => event }, { type: 'recordConnector', params: ({ event }) => event }] },
     TX_STARTED: { actions: [{ type: 'touch', params: ({ event }) => event }, { type: 'recordTxStart', params: ({ event }) => event }] },
     TX_STOPPED: { actions: [{ type: 'touch', params: ({ event }) => event }, { type: 'recordTxStop', params: ({ event }) => event }] },
@@ -147,37 +154,24 @@ export const chargerMachine = setup({
       on: {
         BOOT: [
           {
-            guard: { type: 'bootAccepted', params: ({ event }) => event },
-            target: '.accepted',
+            guard: { type: 'installationUnknown', params: ({ event }) => event },
+            target: '.rejected',
             actions: [{ type: 'touch', params: ({ event }) => event }],
           },
-          {
-            guard: { type: 'bootPending', params: ({ event }) => event },
-            target: '.pending',
-            actions: [{ type: 'touch', params: ({ event }) => event }],
-          },
-          { target: '.rejected', actions: [{ type: 'touch', params: ({ event }) => event }] },
+          { guard: 'provisioning', target: '.pending', actions: [{ type: 'touch', params: ({ event }) => event }] },
+          { target: '.accepted', actions: [{ type: 'touch', params: ({ event }) => event }] },
         ],
       },
       states: {
         unknown: {},
         accepted: {
-          entry: [
-            { type: 'setRegistration', params: { registration: 'Accepted' } },
-            { type: 'announceRegistration', params: { registration: 'Accepted' } },
-          ],
+          entry: { type: 'announceRegistration', params: { registration: 'Accepted' } },
         },
         pending: {
-          entry: [
-            { type: 'setRegistration', params: { registration: 'Pending' } },
-            { type: 'announceRegistration', params: { registration: 'Pending' } },
-          ],
+          entry: { type: 'announceRegistration', params: { registration: 'Pending' } },
         },
         rejected: {
-          entry: [
-            { type: 'setRegistration', params: { registration: 'Rejected' } },
-            { type: 'announceRegistration', params: { registration: 'Rejected' } },
-          ],
+          entry: { type: 'announceRegistration', params: { registration: 'Rejected' } },
         },
       },
     },
@@ -219,20 +213,38 @@ export const chargerMachine = setup({
   },
 });
 
-/** Calls a charger may make in each registration state (OCPP 1.6 §4.2: only boot while Rejected). */
-export function callAllowed(registration: Registration, action: string): boolean {
-  if (registration === 'Rejected') return action === 'BootNotification';
-  return true;
+export type ChargerSnapshot = SnapshotFrom<typeof chargerMachine>;
+
+// A reconnecting charger often skips BootNotification; it is served (Unknown) until it says otherwise.
+const REGISTRATIONS: Record<string, Registration> = { unknown: 'Unknown', accepted: 'Accepted', pending: 'Pending', rejected: 'Rejected' };
+
+/** The registration is the state of the registration region, nothing else. */
+export function registrationOf(snapshot: ChargerSnapshot): Registration {
+  return REGISTRATIONS[(snapshot.value as { registration: string }).registration] ?? 'Unknown';
 }
 
-export function liveStatus(ctx: ChargerContext): ChargerLiveStatus {
+// Asking the machine costs about half an actor step; a snapshot lives until the next event, so its
+// answers are kept with it (periodic calls between two events ask once).
+const allowedBySnapshot = new WeakMap<ChargerSnapshot, Map<string, boolean>>();
+
+/** Whether the machine lets the charger make this call now (its guard on CALL). */
+export function callAllowed(snapshot: ChargerSnapshot, action: string): boolean {
+  let answers = allowedBySnapshot.get(snapshot);
+  if (!answers) allowedBySnapshot.set(snapshot, (answers = new Map()));
+  let allowed = answers.get(action);
+  if (allowed === undefined) answers.set(action, (allowed = snapshot.can({ type: 'CALL', action, at: 0 })));
+  return allowed;
+}
+
+export function liveStatus(snapshot: ChargerSnapshot): ChargerLiveStatus {
+  const ctx = snapshot.context;
   return {
     chargerId: ctx.chargerId,
     installationId: ctx.installationId,
     nodeId: ctx.nodeId,
     connectedAt: new Date(ctx.connectedAt).toISOString(),
     lastSeen: new Date(ctx.lastSeen).toISOString(),
-    registration: ctx.registration,
+    registration: registrationOf(snapshot),
     connectors: Object.values(ctx.connectors).sort((a, b) => a.connectorId - b.connectorId),
     measured: ctx.measured,
     ...(ctx.energyWh !== undefined ? { energyWh: ctx.energyWh } : {}),

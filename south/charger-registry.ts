@@ -4,6 +4,7 @@ import type { ConnectionEvent } from '../core/events.js';
 import { countOcpp } from '../core/metrics.js';
 import { decodeJson } from '../core/nats.js';
 import { subjects } from '../core/subjects.js';
+import { CLOSE } from '../ocpp/close-codes.js';
 import type { RpcConnection, RpcConnectionOptions } from '../ocpp/rpc-connection.js';
 import { chargerMachine } from './charger-machine.js';
 import { ChargerSession } from './charger-session.js';
@@ -23,6 +24,7 @@ export interface AuthContext {
 export class ChargerRegistry {
   readonly sessions = new Map<string, ChargerSession>();
   private readonly subs: Subscription[] = [];
+  private readonly stops: (() => void)[] = [];
   private readonly machine = chargerMachine.provide({
     actors: {
       rotatePassword: fromPromise<void, { chargerId: string }>(async ({ input }) => {
@@ -33,21 +35,28 @@ export class ChargerRegistry {
     },
   });
 
-  constructor(private readonly deps: NodeDeps) {
+  constructor(private readonly deps: NodeDeps) {}
+
+  /** Follows configuration (a removed charger or installation is disconnected) and other nodes' connections. */
+  start(): void {
+    const { bus, cache } = this.deps;
     this.subs.push(
-      deps.bus.nc.subscribe(subjects.chargerEvent('*', '*', 'connection'), {
+      bus.nc.subscribe(subjects.chargerEvent('*', '*', 'connection'), {
         callback: (err, msg) => {
           if (!err) this.onRemoteConnection(decodeJson<ConnectionEvent>(msg.data));
         },
       }),
     );
-    deps.cache.on('charger', (id, value) => {
-      if (!value) this.sessions.get(id)?.rpc.close(4001, 'charger removed from configuration');
-    });
-    deps.cache.on('installation', (id, value) => {
+    const onCharger = (id: string, value: unknown): void => {
+      if (!value) this.sessions.get(id)?.rpc.close(CLOSE.chargerRemoved.code, CLOSE.chargerRemoved.reason);
+    };
+    const onInstallation = (id: string, value: unknown): void => {
       if (value) return;
-      for (const s of this.sessions.values()) if (s.installationId === id) s.rpc.close(4001, 'installation removed');
-    });
+      for (const s of this.sessions.values()) if (s.installationId === id) s.rpc.close(CLOSE.installationRemoved.code, CLOSE.installationRemoved.reason);
+    };
+    cache.on('charger', onCharger);
+    cache.on('installation', onInstallation);
+    this.stops.push(() => cache.off('charger', onCharger), () => cache.off('installation', onInstallation));
   }
 
   /** Basic auth (security profile 1): user = charger id; unknown chargers are refused at the handshake. */
@@ -83,7 +92,7 @@ export class ChargerRegistry {
   readonly onConnection = ({ chargerId, rpc, context }: { chargerId: string; rpc: RpcConnection; context: unknown }): void => {
     const charger = this.deps.cache.chargers.get(chargerId);
     if (!charger) {
-      rpc.close(4001, 'charger removed from configuration');
+      rpc.close(CLOSE.chargerRemoved.code, CLOSE.chargerRemoved.reason);
       return;
     }
     this.sessions.get(chargerId)?.stop();
@@ -103,12 +112,13 @@ export class ChargerRegistry {
     const local = this.sessions.get(evt.chargerId);
     if (local && new Date(evt.at).getTime() >= local.connectedAt) {
       this.deps.logger.info({ chargerId: evt.chargerId, node: evt.nodeId }, 'charger reconnected on another node; closing the old socket');
-      local.rpc.close(4000, 'replaced by a new connection');
+      local.rpc.close(CLOSE.replaced.code, CLOSE.replaced.reason);
     }
   }
 
   stop(): void {
-    for (const s of this.subs) s.unsubscribe();
+    for (const s of this.subs.splice(0)) s.unsubscribe();
+    for (const stop of this.stops.splice(0)) stop();
     for (const s of [...this.sessions.values()]) s.stop();
   }
 }

@@ -15,7 +15,7 @@ import { CENTRAL_SYSTEM_ACTIONS } from '../ocpp/actions.js';
 import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError } from '../ocpp/errors.js';
 import type { RpcConnection } from '../ocpp/rpc-connection.js';
 import { validateRequest } from '../ocpp/validator.js';
-import { liveStatus, type ChargerMachine } from './charger-machine.js';
+import { callAllowed, liveStatus, registrationOf, type ChargerMachine } from './charger-machine.js';
 import { handleChargerCall, type HandlerEnv } from './charger-handlers.js';
 import type { SessionDeps } from './node-deps.js';
 
@@ -33,8 +33,6 @@ export class ChargerSession {
   private readonly actor: Actor<ChargerMachine>;
   private readonly sub: Subscription;
   private readonly env: HandlerEnv;
-  private lastBootAnswer: string | undefined;
-  private lastSeen = 0;
   private lastSeenSent = 0;
   private stopped = false;
 
@@ -65,7 +63,7 @@ export class ChargerSession {
     this.actor.on('passwordRotated', () => {
       deps.logger.info({ chargerId }, 'charger password rotated');
       // A charger told Pending waits for its interval; ask it to boot again now that it is provisioned.
-      if (this.lastBootAnswer === 'Pending') void this.rpc.call('TriggerMessage', { requestedMessage: 'BootNotification' }).catch(() => undefined);
+      if (registrationOf(this.actor.getSnapshot()) === 'Pending') void this.rpc.call('TriggerMessage', { requestedMessage: 'BootNotification' }).catch(() => undefined);
     });
     this.actor.on('passwordRotationFailed', ({ error }) => deps.logger.warn({ chargerId, err: String(error) }, 'charger password rotation failed'));
     this.actor.on('silent', ({ lastSeen }) => deps.logger.warn({ chargerId, lastSeen: new Date(lastSeen).toISOString() }, 'charger silent'));
@@ -78,8 +76,12 @@ export class ChargerSession {
       installation: () => deps.cache.installations.get(installationId),
       now: () => new Date(),
       context: () => this.actor.getSnapshot().context,
-      provisioning: () => this.actor.getSnapshot().matches({ credentials: 'rotating' }),
+      registration: () => registrationOf(this.actor.getSnapshot()),
+      callAllowed: (action) => callAllowed(this.actor.getSnapshot(), action),
       send: (event) => this.actor.send(event),
+      observe: async (notify) => {
+        for (const o of deps.observers) await notify(o, { chargerId, installationId });
+      },
       touch: (at) => this.touch(at),
       publish: (event: BusEvent) => publishChargerEvent(deps.bus.nc, event),
       lastMeterEvent: undefined,
@@ -103,11 +105,7 @@ export class ChargerSession {
     this.actor.start();
     this.rpc.handle(async (action: OcppAction, payload, _ctx) => {
       const result = await handleChargerCall(action, payload, this.env);
-      for (const o of this.deps.observers) {
-        await o.onCall({ chargerId: this.chargerId, installationId: this.installationId, action, request: payload, response: result });
-      }
       countOcpp(this.deps.metrics, 'in', action, 'ok');
-      if (action === 'BootNotification') this.lastBootAnswer = (result as { status: string }).status;
       return result;
     });
     this.rpc.on('close', () => this.stop());
@@ -129,11 +127,11 @@ export class ChargerSession {
   }
 
   /**
-   * Heartbeats and unchanged meter samples only move `lastSeen`: the actor hears of it at most every
-   * few seconds, which keeps its liveness check fed without an actor step per message.
+   * Heartbeats and unchanged meter samples reach the actor (its `lastSeen`) at most every few
+   * seconds: that feeds its liveness check without an actor step per message, and `lastSeen` of
+   * periodic traffic is at most that much behind.
    */
   private touch(at: number): void {
-    this.lastSeen = Math.max(this.lastSeen, at);
     if (at - this.lastSeenSent >= SEEN_FORWARD_MS) {
       this.lastSeenSent = at;
       this.actor.send({ type: 'SEEN', at });
@@ -141,8 +139,7 @@ export class ChargerSession {
   }
 
   status() {
-    const live = liveStatus(this.actor.getSnapshot().context);
-    return this.lastSeen > Date.parse(live.lastSeen) ? { ...live, lastSeen: new Date(this.lastSeen).toISOString() } : live;
+    return liveStatus(this.actor.getSnapshot());
   }
 
   private publishConnection(connected: boolean): void {

@@ -5,6 +5,7 @@ import type { CredentialStore } from '../core/credential-store.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Bus } from '../core/nats.js';
 import type { TransactionStore } from '../core/transaction-store.js';
+import type { RequestOf } from '../ocpp/actions.js';
 import type { Authorizer } from './charger-handlers.js';
 import type { ChargerMachine } from './charger-machine.js';
 
@@ -24,39 +25,41 @@ export interface SessionSettings {
   meterEventMaxAgeMs: number;
 }
 
-/** A charger call the platform answered, as observers see it. */
-export interface HandledCall {
+/** The charger a fact is about. */
+export interface ChargerRef {
   chargerId: string;
   installationId: string;
-  action: string;
-  request: Record<string, unknown>;
-  response: unknown;
 }
 
 /**
- * Sees every call a charger makes, after the platform decided the answer and before the charger
- * hears it. An observer that must not lose a message (the partner bridge's durable queue) awaits its
- * write here; if it throws, the charger gets InternalError and retries.
+ * Hears what the charger side did, as its handler did it: after the platform decided and recorded,
+ * before the charger hears the answer. An observer that must not lose a message (the partner
+ * bridge's durable queue) awaits its write; if it throws, the charger gets InternalError and retries.
+ * Each OCPP action is handled once, in `charger-handlers.ts`; observers only react.
  */
 export interface ChargerObserver {
-  onCall(call: HandledCall): Promise<void> | void;
   onSessionStarted?(chargerId: string, installationId: string): void;
   onSessionStopped?(chargerId: string, installationId: string): void;
+  booted?(charger: ChargerRef): void;
+  statusNotified?(charger: ChargerRef, request: RequestOf<'StatusNotification'>): void;
+  transactionStarted?(charger: ChargerRef, transactionId: number, request: RequestOf<'StartTransaction'>): Promise<void>;
+  transactionStopped?(charger: ChargerRef, request: RequestOf<'StopTransaction'>): Promise<void>;
+  meterValues?(charger: ChargerRef, request: RequestOf<'MeterValues'>): Promise<void>;
 }
 
-/** What the charger sessions of one node share; built once in the composition root. */
+/** What the charger sessions of one node share; built once in the composition root, never changed after. */
 export interface NodeDeps {
-  nodeId: string;
-  bus: Bus;
-  cache: ConfigCache;
-  credentials: CredentialStore;
-  transactions: TransactionStore;
-  chargerState: ChargerStateStore;
-  authorizer: Authorizer;
-  metrics: Metrics;
-  logger: Logger;
-  settings: SessionSettings;
-  observers: ChargerObserver[];
+  readonly nodeId: string;
+  readonly bus: Bus;
+  readonly cache: ConfigCache;
+  readonly credentials: CredentialStore;
+  readonly transactions: TransactionStore;
+  readonly chargerState: ChargerStateStore;
+  readonly authorizer: Authorizer;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly settings: SessionSettings;
+  readonly observers: readonly ChargerObserver[];
 }
 
 export type SessionDeps = NodeDeps & {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { sendChargerCommand } from '../../core/commands.js';
+import { commandError, sendChargerCommand } from '../../core/commands.js';
 import { PlatformError } from '../../core/errors.js';
 import { redactOcppPayload } from '../../core/redact.js';
 import { CENTRAL_SYSTEM_ACTIONS, validateRequest } from '../../ocpp/validator.js';
@@ -78,17 +78,7 @@ export function commandRoutes(deps: ApiDeps): FastifyPluginAsync {
         const reply = await sendChargerCommand(deps.bus.nc, chargerId, { action: Action, payload, timeoutMs: req.query.timeoutMs });
         req.log.info({ chargerId, action: Action, ok: reply.ok, ...(reply.ok ? {} : { error: reply.error.code }) }, 'charger command');
         if (reply.ok) return redactOcppPayload(reply.response);
-        const e = reply.error;
-        switch (e.code) {
-          case 'NOT_CONNECTED':
-            throw new PlatformError('NOT_CONNECTED', e.message);
-          case 'TIMEOUT':
-            throw new PlatformError('CHARGER_TIMEOUT', e.message);
-          case 'CALL_ERROR':
-            throw new PlatformError('CHARGER_ERROR', `Charger answered ${e.ocppCode}: ${e.message}`, { details: { ocppCode: e.ocppCode } });
-          case 'INVALID':
-            throw new PlatformError('VALIDATION', `(body): ${e.message} (${e.ocppCode})`, { details: { field: '(body)', ocppCode: e.ocppCode } });
-        }
+        throw commandError(reply.error);
       },
     );
   };

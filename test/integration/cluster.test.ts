@@ -46,7 +46,10 @@ describe('two nodes on one NATS', () => {
     const taken = await waitFor(() => follower.balancers.balancer('cl-1'), 5_000, 'failover');
     // N1 is offline, counted at its last accepted 16 A: N2 is not raised into it.
     await waitFor(() => (taken.status().chargers.N1?.limit === 16 ? true : undefined), 3_000, 'stored limit');
-    await new Promise((r) => setTimeout(r, 400));
+    // The new leader's own allocation (not a wait): it keeps N2 at 16 A, so no raise is on its way.
+    const decided = await waitFor(() => taken.status().chargers.N2?.target, 3_000, 'an allocation by the new leader');
+    expect(decided).toBe(16);
+    expect(taken.status().chargers.N1?.limit).toBe(16);
     expect(onFollower.limit).toBe(16);
     await onFollower.close();
     if (leader === first) first = await startTestNode(nats.url, env);

@@ -72,16 +72,18 @@ describe('connection', () => {
     expect(await partner.command('PING-ON', 'GetConfiguration', { key: ['WebSocketPingInterval'] })).toEqual({
       configurationKey: [{ key: 'WebSocketPingInterval', readonly: false, value: '1' }],
     });
-    await sleep(2_300);
+    // Both connections are up for the same time: two pings on one, none on the other.
+    await waitFor(() => (partner.pings.get('PING-ON')?.length ?? 0) >= 2, 4_000, 'pings with webSocketPing on');
     expect(partner.pings.get('PING-OFF') ?? []).toEqual([]);
-    expect((partner.pings.get('PING-ON') ?? []).length).toBeGreaterThanOrEqual(2);
 
     expect(await partner.command('PING-OFF', 'ChangeConfiguration', { key: 'WebSocketPingInterval', value: '1' })).toEqual({ status: 'Accepted' });
     await waitFor(() => (partner.pings.get('PING-OFF')?.length ?? 0) >= 2, 4_000, 'pings after ChangeConfiguration');
     expect(await partner.command('PING-OFF', 'ChangeConfiguration', { key: 'WebSocketPingInterval', value: 'soon' })).toEqual({ status: 'Rejected' });
     expect(await partner.command('PING-OFF', 'ChangeConfiguration', { key: 'WebSocketPingInterval', value: '0' })).toEqual({ status: 'Accepted' });
     const count = partner.pings.get('PING-OFF')?.length ?? 0;
-    await sleep(2_300);
+    // PING-ON keeps pinging every second: two more of its pings, and none more on PING-OFF meanwhile.
+    const onCount = partner.pings.get('PING-ON')?.length ?? 0;
+    await waitFor(() => (partner.pings.get('PING-ON')?.length ?? 0) >= onCount + 2, 4_000, 'pings of the control connection');
     expect(partner.pings.get('PING-OFF')?.length).toBe(count);
     // Still connected: it was the ping that stopped, not the connection.
     expect(partner.clients.has('PING-OFF')).toBe(true);
@@ -110,7 +112,9 @@ describe('connection', () => {
     await sleep(Math.max(0, windowEnd - Date.now()) + 300);
     const inWindow = log.filter((e) => e.action === 'Heartbeat').length;
     const heartbeats = partner.callsOf('LOG-1', 'Heartbeat').length;
-    await sleep(2_200);
+    await waitFor(() => partner.callsOf('LOG-1', 'Heartbeat').length >= heartbeats + 2, 4_000, 'heartbeats after the window');
+    // The log is published on this connection before each call goes out: a round trip delivers any of it.
+    await node.bus.nc.flush();
     expect(partner.callsOf('LOG-1', 'Heartbeat').length).toBeGreaterThan(heartbeats);
     expect(log.filter((e) => e.action === 'Heartbeat').length).toBe(inWindow);
     sub.unsubscribe();

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
 import { partnerMachine, type BootAnswer, type PartnerEmitted, type PartnerEvent } from '../../north/partner-machine.js';
 import { capFromProfiles, compositeSchedule, type ChargingProfile, type StoredProfile } from '../../north/partner-profiles.js';
-import { partnerSettingsFromEnv } from '../../north/partner-settings.js';
+import { loadConfig } from '../../core/config.js';
 import { validateResponse } from '../../ocpp/validator.js';
 import { openPartnerConnection, partnerUrl, reconnectDelayMs } from '../../ocpp/partner-client.js';
 import { WebSocketServer } from 'ws';
@@ -41,9 +41,9 @@ describe('partner URL and backoff', () => {
   });
 
   it('reads PARTNER_* settings and refuses nonsense', () => {
-    expect(partnerSettingsFromEnv({ PARTNER_PING_INTERVAL_S: '5' }).pingIntervalS).toBe(5);
-    expect(partnerSettingsFromEnv({}).pingIntervalS).toBe(30);
-    expect(() => partnerSettingsFromEnv({ PARTNER_CALL_TIMEOUT_MS: 'soon' })).toThrow(/PARTNER_CALL_TIMEOUT_MS/);
+    expect(loadConfig({ PARTNER_PING_INTERVAL_S: '5' }).partner.pingIntervalS).toBe(5);
+    expect(loadConfig({}).partner.pingIntervalS).toBe(30);
+    expect(() => loadConfig({ PARTNER_CALL_TIMEOUT_MS: 'soon' })).toThrow(/PARTNER_CALL_TIMEOUT_MS/);
   });
 });
 
@@ -65,6 +65,26 @@ describe('partner connection', () => {
       expect(quiet.rpc.isOpen).toBe(true);
       expect(seen[1]?.auth).toBeUndefined();
       quiet.close();
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('a ping interval set while connected starts pings at once (WebSocketPingInterval)', async () => {
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1', autoPong: false, handleProtocols: () => 'ocpp1.6' });
+    let pings = 0;
+    server.on('connection', (ws) => ws.on('ping', () => (pings += 1)));
+    await new Promise((r) => server.once('listening', r));
+    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/cp/S1`;
+    try {
+      const conn = await openPartnerConnection({ url, identity: 'S1', password: undefined, pingIntervalMs: 0, callTimeoutMs: 1000, connectTimeoutMs: 1000 });
+      expect(conn.pingIntervalMs).toBe(0);
+      const closed = new Promise<number>((resolve) => conn.rpc.once('close', (code) => resolve(code)));
+      conn.setPingInterval(50);
+      expect(conn.pingIntervalMs).toBe(50);
+      // The peer never pongs: the second tick finds the first ping unanswered and drops it.
+      expect(await closed).toBe(1006);
+      expect(pings).toBe(1);
     } finally {
       await new Promise((r) => server.close(r));
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock } from 'xstate';
-import { callAllowed, chargerMachine, liveStatus, type ChargerEmitted, type ChargerInput } from '../../south/charger-machine.js';
+import { callAllowed, chargerMachine, liveStatus, registrationOf, type ChargerEmitted, type ChargerInput } from '../../south/charger-machine.js';
 
 const input = (over: Partial<ChargerInput> = {}): ChargerInput => ({
   chargerId: 'CP-1',
@@ -22,17 +22,22 @@ function start(over: Partial<ChargerInput> = {}, rotate: () => Promise<void> = a
 }
 
 describe('charger machine', () => {
-  it('follows BootNotification answers', () => {
-    const { actor, emitted } = start();
-    expect(actor.getSnapshot().context.registration).toBe('Unknown');
-    actor.send({ type: 'BOOT', status: 'Pending', at: 1 });
+  it('decides BootNotification answers: Pending while provisioning, Rejected without an installation, else Accepted', async () => {
+    let provisioned!: () => void;
+    const rotation = new Promise<void>((resolve) => (provisioned = resolve));
+    const { actor, emitted } = start({ needsPasswordRotation: true }, () => rotation);
+    expect(registrationOf(actor.getSnapshot())).toBe('Unknown');
+    actor.send({ type: 'BOOT', installationKnown: true, at: 1 });
     expect(actor.getSnapshot().matches({ registration: 'pending' })).toBe(true);
-    actor.send({ type: 'BOOT', status: 'Rejected', at: 2 });
-    expect(actor.getSnapshot().context.registration).toBe('Rejected');
-    expect(callAllowed('Rejected', 'Heartbeat')).toBe(false);
-    expect(callAllowed('Rejected', 'BootNotification')).toBe(true);
-    actor.send({ type: 'BOOT', status: 'Accepted', at: 3 });
-    expect(actor.getSnapshot().context.registration).toBe('Accepted');
+    actor.send({ type: 'BOOT', installationKnown: false, at: 2 });
+    expect(registrationOf(actor.getSnapshot())).toBe('Rejected');
+    expect(callAllowed(actor.getSnapshot(), 'Heartbeat')).toBe(false);
+    expect(callAllowed(actor.getSnapshot(), 'BootNotification')).toBe(true);
+    provisioned();
+    await new Promise((r) => setTimeout(r, 0));
+    actor.send({ type: 'BOOT', installationKnown: true, at: 3 });
+    expect(registrationOf(actor.getSnapshot())).toBe('Accepted');
+    expect(callAllowed(actor.getSnapshot(), 'Heartbeat')).toBe(true);
     expect(emitted.filter((e) => e.type === 'registrationChanged').map((e) => (e as { registration: string }).registration)).toEqual(['Pending', 'Rejected', 'Accepted']);
   });
 
@@ -60,13 +65,13 @@ describe('charger machine', () => {
     actor.send({ type: 'TX_STARTED', tx: { transactionId: 7, connectorId: 1, idTag: 'T', meterStartWh: 0, startedAt: 'c' }, at: 3 });
     actor.send({ type: 'METER', measured: { t1: 10, at: 'd' }, energyWh: 500, at: 4 });
     actor.send({ type: 'METER', measured: { t2: 9 }, at: 5 });
-    let live = liveStatus(actor.getSnapshot().context);
+    let live = liveStatus(actor.getSnapshot());
     expect(live.connectors.map((c) => c.status)).toEqual(['Available', 'Charging']);
     expect(live.measured).toEqual({ t1: 10, t2: 9, at: 'd' });
     expect(live.energyWh).toBe(500);
     expect(live.activeTransactions).toHaveLength(1);
     actor.send({ type: 'TX_STOPPED', transactionId: 7, at: 6 });
-    live = liveStatus(actor.getSnapshot().context);
+    live = liveStatus(actor.getSnapshot());
     expect(live.activeTransactions).toEqual([]);
     expect(live.lastSeen).toBe(new Date(6).toISOString());
   });

@@ -8,7 +8,7 @@ import { startNode, type PlatformNode } from '../../main.js';
 /** A platform node in this process, on free ports, against the test's nats-server. */
 export async function startTestNode(natsUrl: string, env: Record<string, string> = {}): Promise<PlatformNode> {
   const nodeEnv = { ...process.env, NATS_URL: natsUrl, API_PORT: '0', OCPP_PORT: '0', HOST: '127.0.0.1', NODE_ID: `test-${Math.random().toString(36).slice(2, 8)}`, ADMIN_TOKEN: 'test-admin-token-0123456789', ...env };
-  return startNode(loadConfig(nodeEnv), { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), env: nodeEnv });
+  return startNode(loadConfig(nodeEnv), { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
 }
 
 export const INITIAL_PASSWORD = 'initial-password-1';
