@@ -122,6 +122,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
     onConnection: registry.onConnection,
     connectionOptions: registry.connectionOptions,
     maxFrameBytes: config.maxFrameBytes,
+    limits: { callsPerSecond: config.ocppCallRate, callBurst: config.ocppCallBurst, maxQueuedCalls: config.ocppMaxQueuedCalls },
     logger,
   });
   await new Promise<void>((resolve) => ocppHttp.listen(config.ocppPort, config.host, resolve));

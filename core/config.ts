@@ -17,6 +17,11 @@ export interface NodeConfig {
   pingIntervalMs: number;
   callTimeoutMs: number;
   maxFrameBytes: number;
+  /** Per charger connection: sustained incoming calls per second (0 = off) and burst. */
+  ocppCallRate: number;
+  ocppCallBurst: number;
+  /** Per charger connection: outgoing calls waiting behind the outstanding one. */
+  ocppMaxQueuedCalls: number;
   /** OCPP_LOG=on: Heartbeat and MeterValues only in a charger's verbose window; all: everything; off: nothing. */
   ocppLog: boolean;
   ocppLogAll: boolean;
@@ -83,6 +88,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     pingIntervalMs: int(env, 'OCPP_PING_INTERVAL_MS', 60_000, 0, 3_600_000),
     callTimeoutMs: int(env, 'OCPP_CALL_TIMEOUT_MS', 30_000, 100, 600_000),
     maxFrameBytes: int(env, 'OCPP_MAX_FRAME_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
+    ocppCallRate: num(env, 'OCPP_CALL_RATE', 50, 0, 100_000),
+    ocppCallBurst: int(env, 'OCPP_CALL_BURST', 200, 1, 1_000_000),
+    ocppMaxQueuedCalls: int(env, 'OCPP_MAX_QUEUED_CALLS', 32, 1, 10_000),
     ocppLog: ocppLogMode(env.OCPP_LOG) !== 'off',
     ocppLogAll: ocppLogMode(env.OCPP_LOG) === 'all',
     pendingIntervalS: int(env, 'BOOT_PENDING_INTERVAL_S', 10, 1, 3_600),

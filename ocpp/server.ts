@@ -2,7 +2,7 @@ import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { silentLogger, type OcppLogger } from './logger.js';
-import { RpcConnection, type RpcConnectionOptions } from './rpc-connection.js';
+import { RpcConnection, type RpcConnectionOptions, type RpcLimits } from './rpc-connection.js';
 
 /**
  * The Central System's OCPP-J 1.6 endpoint on an existing HTTP server: `ws://host/ocpp/<chargerId>`,
@@ -43,6 +43,8 @@ export interface OcppServerOptions<C = unknown> {
   connectionOptions?: (chargerId: string, context: C) => Omit<RpcConnectionOptions, 'identity'>;
   /** Largest accepted WebSocket message; bigger ones close the connection with 1009. Default 64 KiB. */
   maxFrameBytes?: number;
+  /** Per-connection queue, rate and buffer bounds (defaults: DEFAULT_RPC_LIMITS). */
+  limits?: Partial<RpcLimits>;
   logger?: OcppLogger;
 }
 
@@ -159,7 +161,7 @@ export function createOcppServer<C = unknown>(opts: OcppServerOptions<C>): OcppS
     let rpc: RpcConnection;
     try {
       const connOpts = opts.connectionOptions?.(chargerId, context) ?? {};
-      rpc = new RpcConnection(ws, { logger, ...connOpts, identity: chargerId });
+      rpc = new RpcConnection(ws, { logger, ...(opts.limits ? { limits: opts.limits } : {}), ...connOpts, identity: chargerId });
     } catch (err) {
       logger.error({ chargerId, err }, 'could not set up the OCPP connection');
       ws.close(1011, 'internal error');

@@ -4,6 +4,7 @@ import type { ConnectionEvent } from '../core/events.js';
 import { countOcpp } from '../core/metrics.js';
 import { decodeJson } from '../core/nats.js';
 import { subjects } from '../core/subjects.js';
+import { isKnownAction } from '../ocpp/actions.js';
 import type { RpcConnection, RpcConnectionOptions } from '../ocpp/rpc-connection.js';
 import { chargerMachine } from './charger-machine.js';
 import { ChargerSession } from './charger-session.js';
@@ -71,7 +72,7 @@ export class ChargerRegistry {
       onLog: (entry) => {
         // Calls the charger made that we refused (schema, unknown action, handler error) count by code.
         if (entry.direction === 'out' && entry.type === 'CALLERROR') {
-          countOcpp(this.deps.metrics, 'in', entry.action ?? 'unknown', (entry.payload as { code?: string }).code ?? 'unknown');
+          countOcpp(this.deps.metrics, 'in', isKnownAction(entry.action) ? entry.action : 'unknown', (entry.payload as { code?: string }).code ?? 'unknown');
         }
         if (settings.ocppLog && shouldLog(entry, this.deps.cache.chargers.get(chargerId), Date.now(), settings.ocppLogAll)) {
           publishOcppLog(bus.nc, subjects.ocppLog(chargerId), chargerId, entry);

@@ -173,7 +173,7 @@ export class ChargerSession {
     const invalid = validateRequest(cmd.action, cmd.payload);
     if (invalid) return { ok: false, error: { code: 'INVALID', message: invalid.message, ocppCode: invalid.code } };
     try {
-      const response = await this.rpc.callUntyped(cmd.action, cmd.payload, cmd.timeoutMs ? { timeoutMs: cmd.timeoutMs } : {});
+      const response = await this.rpc.callUntyped(cmd.action, cmd.payload, { ...(cmd.timeoutMs ? { timeoutMs: cmd.timeoutMs } : {}), priority: cmd.priority === true });
       countOcpp(this.deps.metrics, 'out', cmd.action, 'ok');
       return { ok: true, response };
     } catch (err) {
