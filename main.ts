@@ -122,6 +122,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
     onConnection: registry.onConnection,
     connectionOptions: registry.connectionOptions,
     maxFrameBytes: config.maxFrameBytes,
+    authThrottle: { maxFailures: config.ocppAuthFailures, windowMs: config.ocppAuthWindowMs },
     limits: { callsPerSecond: config.ocppCallRate, callBurst: config.ocppCallBurst, maxQueuedCalls: config.ocppMaxQueuedCalls },
     logger,
   });

@@ -20,6 +20,9 @@ export interface NodeConfig {
   /** Per charger connection: sustained incoming calls per second (0 = off) and burst. */
   ocppCallRate: number;
   ocppCallBurst: number;
+  /** Failed OCPP handshake authentications per address within the window before it gets 429 (0 = off). */
+  ocppAuthFailures: number;
+  ocppAuthWindowMs: number;
   /** Per charger connection: outgoing calls waiting behind the outstanding one. */
   ocppMaxQueuedCalls: number;
   /** OCPP_LOG=on: Heartbeat and MeterValues only in a charger's verbose window; all: everything; off: nothing. */
@@ -90,6 +93,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     maxFrameBytes: int(env, 'OCPP_MAX_FRAME_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     ocppCallRate: num(env, 'OCPP_CALL_RATE', 50, 0, 100_000),
     ocppCallBurst: int(env, 'OCPP_CALL_BURST', 200, 1, 1_000_000),
+    ocppAuthFailures: int(env, 'OCPP_AUTH_FAILURES', 30, 0, 1_000_000),
+    ocppAuthWindowMs: int(env, 'OCPP_AUTH_WINDOW_S', 60, 1, 86_400) * 1000,
     ocppMaxQueuedCalls: int(env, 'OCPP_MAX_QUEUED_CALLS', 32, 1, 10_000),
     ocppLog: ocppLogMode(env.OCPP_LOG) !== 'off',
     ocppLogAll: ocppLogMode(env.OCPP_LOG) === 'all',

@@ -11,7 +11,7 @@ import { ChargerSession } from './charger-session.js';
 import type { NodeDeps } from './node-deps.js';
 import { publishOcppLog, shouldLog } from './ocpp-log.js';
 
-export type AuthOutcome = { ok: true; context: AuthContext } | { ok: false; status: 401 | 404; reason: string };
+export type AuthOutcome = { ok: true; context: AuthContext } | { ok: false; reason: string };
 export interface AuthContext {
   needsPasswordRotation: boolean;
 }
@@ -54,10 +54,10 @@ export class ChargerRegistry {
   /** Basic auth (security profile 1): user = charger id; unknown chargers are refused at the handshake. */
   readonly authenticate = async ({ chargerId, password }: { chargerId: string; password: string | undefined }): Promise<AuthOutcome> => {
     const charger = this.deps.cache.chargers.get(chargerId);
-    if (!charger) return { ok: false, status: 404, reason: 'unknown charger' };
-    if (password === undefined) return { ok: false, status: 401, reason: 'missing Basic auth' };
+    if (!charger) return { ok: false, reason: 'unknown charger' };
+    if (password === undefined) return { ok: false, reason: 'missing Basic auth' };
     const result = await this.deps.credentials.verifySouth(chargerId, charger.installationId, password);
-    if (result === 'denied') return { ok: false, status: 401, reason: 'wrong password' };
+    if (result === 'denied') return { ok: false, reason: 'wrong password' };
     return { ok: true, context: { needsPasswordRotation: result === 'initial' } };
   };
 

@@ -89,9 +89,9 @@ export async function startTestServer(
     logger,
     maxFrameBytes: opts.maxFrameBytes,
     authenticate: async ({ chargerId, password }) => {
-      if (chargerId.startsWith('unknown-')) return { ok: false, status: 404, reason: 'unknown charger' };
-      if (password === undefined) return { ok: false, status: 401, reason: 'no password' };
-      if (password !== PASSWORD) return { ok: false, status: 401, reason: 'wrong password' };
+      if (chargerId.startsWith('unknown-')) return { ok: false, reason: 'unknown charger' };
+      if (password === undefined) return { ok: false, reason: 'no password' };
+      if (password !== PASSWORD) return { ok: false, reason: 'wrong password' };
       return { ok: true, context: { chargerId } };
     },
     connectionOptions: (chargerId) => ({
