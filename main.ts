@@ -10,6 +10,7 @@ import { ChargerStore } from './core/charger-store.js';
 import { ConfigCache } from './core/config-cache.js';
 import { loadConfig, type NodeConfig } from './core/config.js';
 import { CredentialStore } from './core/credential-store.js';
+import { keyFromFile, SecretBox } from './core/secret-box.js';
 import { startEmbeddedNats, type EmbeddedNats } from './core/embedded-nats.js';
 import { InstallationStore } from './core/installation-store.js';
 import { createMetrics } from './core/metrics.js';
@@ -57,7 +58,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
     logger.info({ url: natsUrl, storeDir: embedded.storeDir }, 'started embedded nats-server');
   }
   const bus = await connectBus({ url: natsUrl, name: `node-${config.nodeId}` });
-  const credentials = new CredentialStore(bus.kv[buckets.credentials]);
+  const credentials = new CredentialStore(bus.kv[buckets.credentials], new SecretBox(secretsKey(config, logger)));
   const installations = new InstallationStore(bus.kv[buckets.installations], credentials);
   const stores = {
     installations,
@@ -160,6 +161,15 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
     })());
 
   return { config, ocppPort, apiPort, bus, stores, cache, registry, balancers, logger, stop };
+}
+
+/** SECRETS_KEY, else a key file in DATA_DIR: fine for one node, wrong for a cluster (each node would have its own). */
+function secretsKey(config: NodeConfig, logger: Logger): Buffer {
+  if (config.secretsKey) return config.secretsKey;
+  const { key, created } = keyFromFile(config.dataDir);
+  if (config.natsUrl) logger.warn('SECRETS_KEY is not set: partner passwords are sealed with a key file in DATA_DIR; every node of a cluster needs the same SECRETS_KEY');
+  else if (created) logger.info({ dataDir: config.dataDir }, 'generated a secrets key file in DATA_DIR');
+  return key;
 }
 
 async function main(): Promise<void> {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { PlatformError } from './errors.js';
+import { parseSecretsKey } from './secret-box.js';
 
 /** A node's configuration, read from the environment once, validated here, typed after. */
 export interface NodeConfig {
@@ -12,6 +13,8 @@ export interface NodeConfig {
   /** True when ADMIN_TOKEN was unset and one was generated for this run. */
   adminTokenGenerated: boolean;
   dataDir: string;
+  /** SECRETS_KEY (32 bytes); unset: a key file in DATA_DIR, for a single node. */
+  secretsKey: Buffer | undefined;
   nodeId: string;
   heartbeatIntervalS: number;
   pingIntervalMs: number;
@@ -86,6 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     adminToken: adminToken || randomBytes(24).toString('base64url'),
     adminTokenGenerated: !adminToken,
     dataDir: env.DATA_DIR || './data',
+    secretsKey: env.SECRETS_KEY ? parseSecretsKey(env.SECRETS_KEY) : undefined,
     nodeId,
     heartbeatIntervalS: int(env, 'HEARTBEAT_INTERVAL_S', 300, 1, 86_400),
     pingIntervalMs: int(env, 'OCPP_PING_INTERVAL_MS', 60_000, 0, 3_600_000),

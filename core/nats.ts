@@ -4,6 +4,8 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { buckets, streams, subjects, type BucketName } from './subjects.js';
 
 const NANOS_PER_MS = 1_000_000;
+/** Buckets that keep one revision: leases and allocations (only the last counts), credentials (no old secrets). */
+const SINGLE_REVISION: ReadonlySet<string> = new Set([buckets.allocations, buckets.leases, buckets.credentials]);
 const DAY_MS = 24 * 3600 * 1000;
 
 /** What every part of the platform receives to talk to NATS: one connection, its buckets and streams. */
@@ -34,7 +36,12 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
   const kvm = new Kvm(nc);
   const kv = {} as Record<BucketName, KV>;
   for (const name of Object.values(buckets)) {
-    kv[name] = await kvm.create(name, { history: name === buckets.allocations || name === buckets.leases ? 1 : 5 });
+    kv[name] = await kvm.create(name, { history: SINGLE_REVISION.has(name) ? 1 : 5 });
+  }
+  // A bucket created before keeps its history until told: secrets keep no earlier revisions.
+  const credentialsStream = `KV_${buckets.credentials}`;
+  if ((await jsm.streams.info(credentialsStream)).config.max_msgs_per_subject !== 1) {
+    await jsm.streams.update(credentialsStream, { max_msgs_per_subject: 1 });
   }
   await ensureStream(jsm, {
     name: streams.transactions,
