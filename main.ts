@@ -93,7 +93,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
     observers: [],
   };
   // Partner OCPP bridge: observes charger calls (durable north queue) and asks the partner to authorize.
-  const partner = new PartnerBridge(deps, partnerSettingsFromEnv(opts.env ?? process.env, config.ocppLog));
+  const partner = new PartnerBridge(deps, { ...partnerSettingsFromEnv(opts.env ?? process.env, config.ocppLog), urlAllow: config.partnerUrlAllow });
   deps.observers.push(partner);
   deps.authorizer = partner.wrapAuthorizer(deps.authorizer);
   const registry = new ChargerRegistry(deps);

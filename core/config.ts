@@ -16,6 +16,8 @@ export interface NodeConfig {
   /** SECRETS_KEY (32 bytes); unset: a key file in DATA_DIR, for a single node. */
   secretsKey: Buffer | undefined;
   nodeId: string;
+  /** PARTNER_URL_ALLOW: hosts partner connections may go to; undefined = any but internal addresses. */
+  partnerUrlAllow: string[] | undefined;
   heartbeatIntervalS: number;
   pingIntervalMs: number;
   callTimeoutMs: number;
@@ -74,6 +76,14 @@ function ocppLogMode(raw: string | undefined): 'on' | 'all' | 'off' {
   return mode;
 }
 
+/** Comma-separated `host`, `host:port` or `*.domain`. */
+function partnerUrlAllow(raw: string | undefined): string[] | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const list = raw.split(',').map((p) => p.trim()).filter((p) => p.length > 0);
+  for (const p of list) if (!/^(\*\.)?[A-Za-z0-9.\-[\]:]+$/.test(p)) throw new PlatformError('CONFIG', `PARTNER_URL_ALLOW: "${p}" is not a host, host:port or *.domain`);
+  return list;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   const adminToken = env.ADMIN_TOKEN ?? '';
   if (adminToken && adminToken.length < 16) throw new PlatformError('CONFIG', 'ADMIN_TOKEN must be at least 16 characters');
@@ -89,6 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     adminToken: adminToken || randomBytes(24).toString('base64url'),
     adminTokenGenerated: !adminToken,
     dataDir: env.DATA_DIR || './data',
+    partnerUrlAllow: partnerUrlAllow(env.PARTNER_URL_ALLOW),
     secretsKey: env.SECRETS_KEY ? parseSecretsKey(env.SECRETS_KEY) : undefined,
     nodeId,
     heartbeatIntervalS: int(env, 'HEARTBEAT_INTERVAL_S', 300, 1, 86_400),

@@ -12,6 +12,7 @@ import type { Authorizer, IdTagInfo } from '../south/charger-handlers.js';
 import type { ChargerObserver, HandledCall, NodeDeps } from '../south/node-deps.js';
 import { PartnerQueue, type QueueEntry } from './partner-queue.js';
 import { PartnerSession } from './partner-session.js';
+import { partnerUrlAllowed } from './partner-url-policy.js';
 import type { PartnerSettings } from './partner-settings.js';
 import { PartnerStore } from '../core/partner-store.js';
 
@@ -207,7 +208,7 @@ export class PartnerBridge implements ChargerObserver {
     const installation = charger ? this.deps.cache.installations.get(charger.installationId) : undefined;
     const here = this.connected.has(chargerId) || this.lingering.has(chargerId);
     const wanted =
-      here && !!charger && !!installation?.ocpp.partnerEnabled && partnerUrl(installation.ocpp.url, charger.serial, charger.ocpp.url) !== undefined;
+      here && !!charger && !!installation?.ocpp.partnerEnabled && partnerUrlAllowed(partnerUrl(installation.ocpp.url, charger.serial, charger.ocpp.url) ?? '', this.settings.urlAllow);
     const session = this.sessions.get(chargerId);
     if (!wanted) {
       if (session) this.stopSession(chargerId);

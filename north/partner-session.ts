@@ -11,6 +11,7 @@ import type { RpcLogEntry } from '../ocpp/rpc-connection.js';
 import type { NodeDeps } from '../south/node-deps.js';
 import { publishOcppLog, shouldLog } from '../south/ocpp-log.js';
 import { PartnerCapKeeper } from './partner-caps.js';
+import { partnerHost, partnerUrlAllowed } from './partner-url-policy.js';
 import { handlePartnerCall, type PartnerCommandEnv } from './partner-commands.js';
 import { effectiveConfig, type EffectiveConfig } from './partner-config.js';
 import { partnerMachine, type BootAnswer } from './partner-machine.js';
@@ -165,9 +166,19 @@ export class PartnerSession {
     if (!charger || !installation) return undefined;
     const url = partnerUrl(installation.ocpp.url, charger.serial, charger.ocpp.url);
     if (!url) return undefined;
+    if (!partnerUrlAllowed(url, this.deps.settings.urlAllow)) {
+      this.log.warn({ url }, 'partner URL not allowed (PARTNER_URL_ALLOW, or an internal address): not connecting');
+      return undefined;
+    }
     const north = await credentials.chargerNorth(this.chargerId);
+    // A password the partner set belongs to that partner: another host never receives it.
+    const partnerSet = north.partnerSetHost === undefined || north.partnerSetHost === partnerHost(url) ? north.partnerSet : undefined;
+    if (north.partnerSet !== undefined && partnerSet === undefined) {
+      this.log.warn({ url, was: north.partnerSetHost }, 'partner host changed: the password the previous partner set is dropped');
+      await credentials.updateChargerNorth(this.chargerId, { partnerSet: undefined, partnerSetHost: undefined });
+    }
     // A charger's own password, else the one the partner set, else the installation's initial one.
-    const password = north.configured ?? north.partnerSet ?? (await credentials.installationNorthPassword(this.installationId));
+    const password = north.configured ?? partnerSet ?? (await credentials.installationNorthPassword(this.installationId));
     const cfg = await this.config();
     return { url, identity: charger.serial, password, pingIntervalS: cfg.webSocketPingIntervalS };
   }
@@ -354,7 +365,8 @@ export class PartnerSession {
         if (this.lastTarget) this.lastTarget = { ...this.lastTarget, pingIntervalS: cfg.webSocketPingIntervalS };
       },
       setAuthorizationKey: async (password) => {
-        await node.credentials.updateChargerNorth(this.chargerId, { partnerSet: password });
+        const host = this.conn ? partnerHost(this.conn.url) : undefined;
+        await node.credentials.updateChargerNorth(this.chargerId, { partnerSet: password, ...(host ? { partnerSetHost: host } : {}) });
         this.afterAnswer(() => this.refresh());
       },
       updateProfiles: (change) => this.cap.update(change),

@@ -28,6 +28,8 @@ export interface PartnerSettings {
   lingerMs: number;
   /** Publish the partner session's OCPP log. */
   ocppLog: boolean;
+  /** PARTNER_URL_ALLOW (core/config.ts); undefined: any host but internal addresses. */
+  urlAllow?: readonly string[] | undefined;
 }
 
 export const DEFAULT_PARTNER_SETTINGS: PartnerSettings = {
@@ -47,7 +49,7 @@ export const DEFAULT_PARTNER_SETTINGS: PartnerSettings = {
   ocppLog: true,
 };
 
-const ENV: Record<Exclude<keyof PartnerSettings, 'ocppLog'>, string> = {
+const ENV: Record<Exclude<keyof PartnerSettings, 'ocppLog' | 'urlAllow'>, string> = {
   callTimeoutMs: 'PARTNER_CALL_TIMEOUT_MS',
   connectTimeoutMs: 'PARTNER_CONNECT_TIMEOUT_MS',
   reconnectMinMs: 'PARTNER_RECONNECT_MIN_MS',
@@ -66,7 +68,7 @@ const ENV: Record<Exclude<keyof PartnerSettings, 'ocppLog'>, string> = {
 /** `PARTNER_*` environment variables over the defaults; `ocppLog` follows the node's OCPP_LOG. */
 export function partnerSettingsFromEnv(env: NodeJS.ProcessEnv, ocppLog = true): PartnerSettings {
   const out: PartnerSettings = { ...DEFAULT_PARTNER_SETTINGS, ocppLog };
-  for (const [field, name] of Object.entries(ENV) as [Exclude<keyof PartnerSettings, 'ocppLog'>, string][]) {
+  for (const [field, name] of Object.entries(ENV) as [Exclude<keyof PartnerSettings, 'ocppLog' | 'urlAllow'>, string][]) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
     const n = Number(raw);
