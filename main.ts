@@ -52,12 +52,14 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { node: config.nodeId } });
   let embedded: EmbeddedNats | undefined;
   let natsUrl = config.natsUrl;
+  let natsAuth = config.natsAuth;
   if (!natsUrl) {
-    embedded = await startEmbeddedNats({ storeDir: `${config.dataDir}/nats` });
+    embedded = await startEmbeddedNats({ storeDir: `${config.dataDir}/nats`, auth: true });
     natsUrl = embedded.url;
+    natsAuth = embedded.auth;
     logger.info({ url: natsUrl, storeDir: embedded.storeDir }, 'started embedded nats-server');
   }
-  const bus = await connectBus({ url: natsUrl, name: `node-${config.nodeId}` });
+  const bus = await connectBus({ url: natsUrl, name: `node-${config.nodeId}`, auth: natsAuth });
   const credentials = new CredentialStore(bus.kv[buckets.credentials], new SecretBox(secretsKey(config, logger)));
   const installations = new InstallationStore(bus.kv[buckets.installations], credentials);
   const stores = {

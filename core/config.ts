@@ -6,6 +6,8 @@ import { parseSecretsKey } from './secret-box.js';
 /** A node's configuration, read from the environment once, validated here, typed after. */
 export interface NodeConfig {
   natsUrl: string | undefined;
+  /** NATS_USER / NATS_PASS for a NATS server that requires them. */
+  natsAuth: { user: string; pass: string } | undefined;
   apiPort: number;
   ocppPort: number;
   host: string;
@@ -91,8 +93,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(nodeId)) throw new PlatformError('CONFIG', 'NODE_ID must match [A-Za-z0-9_-]{1,64}');
   const natsUrl = env.NATS_URL || undefined;
   if (natsUrl && !/^(nats|tls|wss?):\/\//.test(natsUrl)) throw new PlatformError('CONFIG', 'NATS_URL must start with nats://, tls://, ws:// or wss://');
+  if (!!env.NATS_USER !== !!env.NATS_PASS) throw new PlatformError('CONFIG', 'NATS_USER and NATS_PASS go together');
   const config: NodeConfig = {
     natsUrl,
+    natsAuth: env.NATS_USER && env.NATS_PASS ? { user: env.NATS_USER, pass: env.NATS_PASS } : undefined,
     apiPort: int(env, 'API_PORT', 8080, 0, 65535),
     ocppPort: int(env, 'OCPP_PORT', 9000, 0, 65535),
     host: env.HOST || '0.0.0.0',

@@ -22,6 +22,8 @@ export interface BusOptions {
   name?: string;
   /** How long the OCPP message log keeps messages. */
   ocppLogMaxAgeMs?: number;
+  /** User and password the server requires (the embedded server's generated one, or NATS_USER/NATS_PASS). */
+  auth?: { user: string; pass: string } | undefined;
 }
 
 /**
@@ -30,7 +32,7 @@ export interface BusOptions {
  */
 export async function connectBus(opts: BusOptions): Promise<Bus> {
   // No async stack traces: they cost a stack capture on every request (~5% CPU in the balancer bench).
-  const nc = await connect({ servers: opts.url, name: opts.name ?? 'charging-platform', maxReconnectAttempts: -1, noAsyncTraces: true });
+  const nc = await connect({ servers: opts.url, name: opts.name ?? 'charging-platform', maxReconnectAttempts: -1, noAsyncTraces: true, ...(opts.auth ?? {}) });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const kvm = new Kvm(nc);
