@@ -3,7 +3,7 @@ import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
 import type { CapStore } from '../core/cap-store.js';
 import { sendChargerCommand, STATUS_ACTION } from '../core/commands.js';
 import type { ChargerLiveStatus } from '../core/model.js';
-import { subjects } from '../core/subjects.js';
+import { streams, subjects } from '../core/subjects.js';
 import type { RequestOf, ResponseOf } from '../ocpp/actions.js';
 import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError } from '../ocpp/errors.js';
 import { openPartnerConnection, partnerUrl, type PartnerConnection } from '../ocpp/partner-client.js';
@@ -279,7 +279,10 @@ export class PartnerSession {
       deliver: (entry) => this.deliver(entry),
       attempts: this.attempts,
       policy: () => this.retryPolicy,
-      onGiveUp: (entry, reason) => this.log.error({ kind: entry.kind, transactionId: entry.transactionId, reason }, 'partner transaction message given up'),
+      onGiveUp: (entry, reason, detail, seq) => {
+        this.deps.node.metrics.partnerGivenUp.labels(entry.kind, reason).inc();
+        this.log.error({ kind: entry.kind, transactionId: entry.transactionId, reason, detail, stream: streams.northQueue, seq }, 'partner transaction message given up; kept in the queue stream');
+      },
       onError: (err) => this.log.warn({ err: String(err) }, 'partner queue delivery problem'),
     });
     // Refresh the retry policy now and then; the loop reads it synchronously.
