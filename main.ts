@@ -59,7 +59,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
     natsAuth = embedded.auth;
     logger.info({ url: natsUrl, storeDir: embedded.storeDir }, 'started embedded nats-server');
   }
-  const bus = await connectBus({ url: natsUrl, name: `node-${config.nodeId}`, auth: natsAuth });
+  const bus = await connectBus({ url: natsUrl, name: `node-${config.nodeId}`, auth: natsAuth, ocppLogMaxBytes: config.ocppLogMaxBytes, ocppLogMaxPerSubject: config.ocppLogMaxPerCharger });
   const credentials = new CredentialStore(bus.kv[buckets.credentials], new SecretBox(secretsKey(config, logger)));
   const installations = new InstallationStore(bus.kv[buckets.installations], credentials);
   const stores = {

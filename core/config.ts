@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { PlatformError } from './errors.js';
+import { DEFAULT_OCPP_LOG_MAX_BYTES, DEFAULT_OCPP_LOG_MAX_PER_SUBJECT } from './nats.js';
 import { parseSecretsKey } from './secret-box.js';
 
 /** A node's configuration, read from the environment once, validated here, typed after. */
@@ -35,6 +36,9 @@ export interface NodeConfig {
   /** OCPP_LOG=on: Heartbeat and MeterValues only in a charger's verbose window; all: everything; off: nothing. */
   ocppLog: boolean;
   ocppLogAll: boolean;
+  /** Bounds of the OCPP message log stream: bytes in all, messages per charger (and side). */
+  ocppLogMaxBytes: number;
+  ocppLogMaxPerCharger: number;
   /** Interval told to a charger answered Pending. */
   pendingIntervalS: number;
   /** A charger is silent after its heartbeat interval plus this, checked once per interval. */
@@ -117,6 +121,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     ocppMaxQueuedCalls: int(env, 'OCPP_MAX_QUEUED_CALLS', 32, 1, 10_000),
     ocppLog: ocppLogMode(env.OCPP_LOG) !== 'off',
     ocppLogAll: ocppLogMode(env.OCPP_LOG) === 'all',
+    ocppLogMaxBytes: int(env, 'OCPP_LOG_MAX_BYTES', DEFAULT_OCPP_LOG_MAX_BYTES, 1024 * 1024, Number.MAX_SAFE_INTEGER),
+    ocppLogMaxPerCharger: int(env, 'OCPP_LOG_MAX_PER_CHARGER', DEFAULT_OCPP_LOG_MAX_PER_SUBJECT, 10, 100_000_000),
     pendingIntervalS: int(env, 'BOOT_PENDING_INTERVAL_S', 10, 1, 3_600),
     livenessGraceS: int(env, 'LIVENESS_GRACE_S', 30, 0, 3_600),
     meterEventDeltaA: num(env, 'METER_EVENT_DELTA_A', 0.5, 0, 32),
