@@ -12,8 +12,12 @@ import { DEFAULT_MAX_FRAME_BYTES, OCPP_SUBPROTOCOL } from './server.js';
 
 export const DEVICE_ID_PLACEHOLDER = '{deviceId}';
 
-/** A partner's Central System sends a charge point a few commands a minute; far more is a fault or abuse. */
-export const PARTNER_RPC_LIMITS: Partial<RpcLimits> = { callsPerSecond: 10, callBurst: 60, maxQueuedIncoming: 8 };
+/**
+ * A partner's Central System sends a charge point a few commands a minute; far more is a fault or
+ * abuse. Our own calls to the partner follow the charger's pace, so their queue is roomy: a slow
+ * partner should delay live messages, not have them refused.
+ */
+export const PARTNER_RPC_LIMITS: Partial<RpcLimits> = { callsPerSecond: 10, callBurst: 60, maxQueuedIncoming: 8, maxQueuedCalls: 256 };
 
 /**
  * The partner URL of one charger: its own full URL when set, else the installation's template with

@@ -81,10 +81,10 @@ describe('south password rotation', () => {
     expect(await store.verifySouth('CP-R', 'none', 'key-one-aaaaaaaaaaaa')).toBe('current');
   });
 
-  it('a rotation whose .conf is lost does not lock the charger out (real node, real charger socket)', async () => {
+  it('a rotation whose .conf is lost does not lock the charger out (real node, real charger socket)', { timeout: 30_000 }, async () => {
     const lines: string[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
-    const env = { ...process.env, NATS_URL: nats.url, API_PORT: '0', OCPP_PORT: '0', HOST: '127.0.0.1', NODE_ID: 'rot-node', ADMIN_TOKEN: 'test-admin-token-0123456789', SECRETS_KEY: TEST_SECRETS_KEY, OCPP_CALL_TIMEOUT_MS: '400' };
+    const env = { ...process.env, NATS_URL: nats.url, API_PORT: '0', OCPP_PORT: '0', HOST: '127.0.0.1', NODE_ID: 'rot-node', ADMIN_TOKEN: 'test-admin-token-0123456789', SECRETS_KEY: TEST_SECRETS_KEY, OCPP_CALL_TIMEOUT_MS: '1500' };
     const node = await startNode(loadConfig(env), { logger, env });
     try {
       await node.stores.installations.create(anInstallation({ id: 'inst-rot' }));
@@ -101,7 +101,8 @@ describe('south password rotation', () => {
         return { status: 'Accepted' };
       });
       await client.connect();
-      await waitFor(() => lines.some((l) => l.includes('charger password rotation failed')) || undefined, 5_000, 'the rotation to time out');
+      await waitFor(() => key, 10_000, 'the new AuthorizationKey at the charger');
+      await waitFor(() => lines.some((l) => l.includes('charger password rotation failed')) || undefined, 10_000, 'the rotation to time out');
       await client.close({ force: true });
       expect(key).toBeDefined();
       expect(await handshakeStatus(node.ocppPort, '/ocpp/CP-LOST', { protocol: 'ocpp1.6', auth: `CP-LOST:${key}` })).toBe(101);
