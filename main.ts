@@ -8,6 +8,7 @@ import { ChargerStore } from './core/charger-store.js';
 import { ConfigCache } from './core/config-cache.js';
 import { loadConfig, type NodeConfig } from './core/config.js';
 import { CredentialStore } from './core/credential-store.js';
+import { keyFromFile, SecretBox } from './core/secret-box.js';
 import { startEmbeddedNats, type EmbeddedNats } from './core/embedded-nats.js';
 import { InstallationStore } from './core/installation-store.js';
 import { createMetrics } from './core/metrics.js';
@@ -51,13 +52,15 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { node: config.nodeId } });
   let embedded: EmbeddedNats | undefined;
   let natsUrl = config.natsUrl;
+  let natsAuth = config.natsAuth;
   if (!natsUrl) {
-    embedded = await startEmbeddedNats({ storeDir: `${config.dataDir}/nats` });
+    embedded = await startEmbeddedNats({ storeDir: `${config.dataDir}/nats`, auth: true });
     natsUrl = embedded.url;
+    natsAuth = embedded.auth;
     logger.info({ url: natsUrl, storeDir: embedded.storeDir }, 'started embedded nats-server');
   }
-  const bus = await connectBus({ url: natsUrl, name: `node-${config.nodeId}` });
-  const credentials = new CredentialStore(bus.kv[buckets.credentials]);
+  const bus = await connectBus({ url: natsUrl, name: `node-${config.nodeId}`, auth: natsAuth, ocppLogMaxBytes: config.ocppLogMaxBytes, ocppLogMaxPerSubject: config.ocppLogMaxPerCharger });
+  const credentials = new CredentialStore(bus.kv[buckets.credentials], new SecretBox(secretsKey(config, logger)));
   const installations = new InstallationStore(bus.kv[buckets.installations], credentials);
   const stores = {
     installations,
@@ -76,6 +79,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     cache,
     credentials,
     chargerState: stores.chargerState,
+    metrics,
     logger,
     store: new PartnerStore(bus.kv[buckets.north]),
     caps: new CapStore(bus.kv[buckets.caps]),
@@ -144,6 +148,8 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     onConnection: registry.onConnection,
     connectionOptions: registry.connectionOptions,
     maxFrameBytes: config.maxFrameBytes,
+    authThrottle: { maxFailures: config.ocppAuthFailures, windowMs: config.ocppAuthWindowMs },
+    limits: { callsPerSecond: config.ocppCallRate, callBurst: config.ocppCallBurst, maxQueuedCalls: config.ocppMaxQueuedCalls },
     logger,
   });
   ocppHttp.maxConnections = ocppMaxConnections;
@@ -181,6 +187,15 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     })());
 
   return { config, ocppPort, apiPort, bus, stores, cache, registry, balancers, logger, stop };
+}
+
+/** SECRETS_KEY, else a key file in DATA_DIR: fine for one node, wrong for a cluster (each node would have its own). */
+function secretsKey(config: NodeConfig, logger: Logger): Buffer {
+  if (config.secretsKey) return config.secretsKey;
+  const { key, created } = keyFromFile(config.dataDir);
+  if (config.natsUrl) logger.warn('SECRETS_KEY is not set: partner passwords are sealed with a key file in DATA_DIR; every node of a cluster needs the same SECRETS_KEY');
+  else if (created) logger.info({ dataDir: config.dataDir }, 'generated a secrets key file in DATA_DIR');
+  return key;
 }
 
 async function main(): Promise<void> {

@@ -323,7 +323,7 @@ export class InstallationBalancer {
     const payload = limitProfile(charger.profilePurpose, limit, this.deps.now(), c.activeTx);
     let outcome: ProfileOutcome;
     try {
-      const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: 'SetChargingProfile', payload: payload as never, timeoutMs: this.deps.tuning.profileTimeoutMs });
+      const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: 'SetChargingProfile', payload: payload as never, timeoutMs: this.deps.tuning.profileTimeoutMs, priority: true });
       outcome = reply.ok ? ((reply.response as { status?: string }).status === 'Accepted' ? 'accepted' : 'rejected') : refusalOf(reply.error) ? 'rejected' : 'timeout';
     } catch {
       outcome = 'timeout';

@@ -15,6 +15,8 @@ export interface ChargerCommand {
   action: string;
   payload: Record<string, unknown>;
   timeoutMs?: number;
+  /** Sent before the charger's other queued calls (the balancer's SetChargingProfile). */
+  priority?: boolean;
 }
 
 export type CommandFailure =

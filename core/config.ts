@@ -2,10 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { PlatformError } from './errors.js';
+import { DEFAULT_OCPP_LOG_MAX_BYTES, DEFAULT_OCPP_LOG_MAX_PER_SUBJECT } from './nats.js';
+import { parseSecretsKey } from './secret-box.js';
 
 /** A node's configuration, read from the environment once, validated here, typed after. */
 export interface NodeConfig {
   natsUrl: string | undefined;
+  /** NATS_USER / NATS_PASS for a NATS server that requires them. */
+  natsAuth: { user: string; pass: string } | undefined;
   apiPort: number;
   ocppPort: number;
   host: string;
@@ -13,14 +17,28 @@ export interface NodeConfig {
   /** True when ADMIN_TOKEN was unset and one was generated for this run. */
   adminTokenGenerated: boolean;
   dataDir: string;
+  /** SECRETS_KEY (32 bytes); unset: a key file in DATA_DIR, for a single node. */
+  secretsKey: Buffer | undefined;
   nodeId: string;
+  /** PARTNER_URL_ALLOW: hosts partner connections may go to; undefined = any but internal addresses. */
   heartbeatIntervalS: number;
   pingIntervalMs: number;
   callTimeoutMs: number;
   maxFrameBytes: number;
+  /** Per charger connection: sustained incoming calls per second (0 = off) and burst. */
+  ocppCallRate: number;
+  ocppCallBurst: number;
+  /** Failed OCPP handshake authentications per address within the window before it gets 429 (0 = off). */
+  ocppAuthFailures: number;
+  ocppAuthWindowMs: number;
+  /** Per charger connection: outgoing calls waiting behind the outstanding one. */
+  ocppMaxQueuedCalls: number;
   /** OCPP_LOG=on: Heartbeat and MeterValues only in a charger's verbose window; all: everything; off: nothing. */
   ocppLog: boolean;
   ocppLogAll: boolean;
+  /** Bounds of the OCPP message log stream: bytes in all, messages per charger (and side). */
+  ocppLogMaxBytes: number;
+  ocppLogMaxPerCharger: number;
   /** Interval told to a charger answered Pending. */
   pendingIntervalS: number;
   /** A charger is silent after its heartbeat interval plus this, checked once per interval. */
@@ -89,6 +107,8 @@ export interface PartnerSettings {
   lingerMs: number;
   /** Publish the partner session's OCPP log (follows OCPP_LOG). */
   ocppLog: boolean;
+  /** PARTNER_URL_ALLOW; undefined: any host but internal addresses. */
+  urlAllow: readonly string[] | undefined;
 }
 
 /** Partner settings are durations and counts up to ten days. */
@@ -111,6 +131,7 @@ function partnerSettings(env: NodeJS.ProcessEnv, ocppLog: boolean): PartnerSetti
     authCacheMaxAgeMs: p('PARTNER_AUTH_CACHE_MAX_AGE_MS', 24 * 3600 * 1000),
     lingerMs: p('PARTNER_LINGER_MS', 10_000),
     ocppLog,
+    urlAllow: partnerUrlAllow(env.PARTNER_URL_ALLOW),
   };
   if (settings.reconnectMaxMs < settings.reconnectMinMs) throw new PlatformError('CONFIG', 'PARTNER_RECONNECT_MAX_MS must be >= PARTNER_RECONNECT_MIN_MS');
   return settings;
@@ -175,6 +196,14 @@ function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean
   return raw === 'on';
 }
 
+/** Comma-separated `host`, `host:port` or `*.domain`. */
+function partnerUrlAllow(raw: string | undefined): string[] | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const list = raw.split(',').map((p) => p.trim()).filter((p) => p.length > 0);
+  for (const p of list) if (!/^(\*\.)?[A-Za-z0-9.\-[\]:]+$/.test(p)) throw new PlatformError('CONFIG', `PARTNER_URL_ALLOW: "${p}" is not a host, host:port or *.domain`);
+  return list;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   const adminToken = env.ADMIN_TOKEN ?? '';
   if (adminToken && adminToken.length < 16) throw new PlatformError('CONFIG', 'ADMIN_TOKEN must be at least 16 characters');
@@ -182,21 +211,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(nodeId)) throw new PlatformError('CONFIG', 'NODE_ID must match [A-Za-z0-9_-]{1,64}');
   const natsUrl = env.NATS_URL || undefined;
   if (natsUrl && !/^(nats|tls|wss?):\/\//.test(natsUrl)) throw new PlatformError('CONFIG', 'NATS_URL must start with nats://, tls://, ws:// or wss://');
+  if (!!env.NATS_USER !== !!env.NATS_PASS) throw new PlatformError('CONFIG', 'NATS_USER and NATS_PASS go together');
   const config: NodeConfig = {
     natsUrl,
+    natsAuth: env.NATS_USER && env.NATS_PASS ? { user: env.NATS_USER, pass: env.NATS_PASS } : undefined,
     apiPort: int(env, 'API_PORT', 8080, 0, 65535),
     ocppPort: int(env, 'OCPP_PORT', 9000, 0, 65535),
     host: env.HOST || '0.0.0.0',
     adminToken: adminToken || randomBytes(24).toString('base64url'),
     adminTokenGenerated: !adminToken,
     dataDir: env.DATA_DIR || './data',
+    secretsKey: env.SECRETS_KEY ? parseSecretsKey(env.SECRETS_KEY) : undefined,
     nodeId,
     heartbeatIntervalS: int(env, 'HEARTBEAT_INTERVAL_S', 300, 1, 86_400),
     pingIntervalMs: int(env, 'OCPP_PING_INTERVAL_MS', 60_000, 0, 3_600_000),
     callTimeoutMs: int(env, 'OCPP_CALL_TIMEOUT_MS', 30_000, 100, 600_000),
     maxFrameBytes: int(env, 'OCPP_MAX_FRAME_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
+    ocppCallRate: num(env, 'OCPP_CALL_RATE', 50, 0, 100_000),
+    ocppCallBurst: int(env, 'OCPP_CALL_BURST', 200, 1, 1_000_000),
+    ocppAuthFailures: int(env, 'OCPP_AUTH_FAILURES', 30, 0, 1_000_000),
+    ocppAuthWindowMs: int(env, 'OCPP_AUTH_WINDOW_S', 60, 1, 86_400) * 1000,
+    ocppMaxQueuedCalls: int(env, 'OCPP_MAX_QUEUED_CALLS', 32, 1, 10_000),
     ocppLog: ocppLogMode(env.OCPP_LOG) !== 'off',
     ocppLogAll: ocppLogMode(env.OCPP_LOG) === 'all',
+    ocppLogMaxBytes: int(env, 'OCPP_LOG_MAX_BYTES', DEFAULT_OCPP_LOG_MAX_BYTES, 1024 * 1024, Number.MAX_SAFE_INTEGER),
+    ocppLogMaxPerCharger: int(env, 'OCPP_LOG_MAX_PER_CHARGER', DEFAULT_OCPP_LOG_MAX_PER_SUBJECT, 10, 100_000_000),
     pendingIntervalS: int(env, 'BOOT_PENDING_INTERVAL_S', 10, 1, 3_600),
     livenessGraceS: int(env, 'LIVENESS_GRACE_S', 30, 0, 3_600),
     meterEventDeltaA: num(env, 'METER_EVENT_DELTA_A', 0.5, 0, 32),

@@ -18,6 +18,7 @@ export const ERRORS = {
   CONFIG: { status: 500, message: 'Invalid configuration' },
   NATS_SERVER_MISSING: { status: 500, message: 'nats-server binary not found' },
   NATS_SERVER_START: { status: 500, message: 'nats-server failed to start' },
+  NATS_STORE_IN_USE: { status: 500, message: 'the nats store in DATA_DIR belongs to another running node' },
   STORE_CONFLICT: { status: 409, message: 'Concurrent update, retry' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

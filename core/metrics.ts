@@ -12,6 +12,12 @@ export function createMetrics() {
       labelNames: ['direction', 'action', 'result'] as const,
       registers: [registry],
     }),
+    partnerGivenUp: new Counter({
+      name: 'cp_partner_messages_given_up_total',
+      help: 'Partner transaction messages given up (kept in NORTH_QUEUE), by kind and reason (attempts, undeliverable)',
+      labelNames: ['kind', 'reason'] as const,
+      registers: [registry],
+    }),
     balancerRecomputes: new Counter({ name: 'cp_balancer_recomputes_total', help: 'Balancer allocation runs', labelNames: ['installation'] as const, registers: [registry] }),
     profilesSent: new Counter({
       name: 'cp_charging_profiles_sent_total',

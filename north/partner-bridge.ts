@@ -12,6 +12,7 @@ import { partnerUrl } from '../ocpp/partner-client.js';
 import type { Authorizer, ChargerObserver, ChargerRef, IdTagInfo } from '../south/index.js';
 import type { PartnerDeps } from './partner-deps.js';
 import { PartnerSession } from './partner-session.js';
+import { partnerUrlAllowed } from './partner-url-policy.js';
 
 /**
  * The partner OCPP bridge of one node ("cloud based OCPP"): for every charger connected here whose
@@ -210,7 +211,7 @@ export class PartnerBridge implements ChargerObserver {
     const installation = charger ? this.deps.cache.installations.get(charger.installationId) : undefined;
     const here = this.connected.has(chargerId) || this.lingering.has(chargerId);
     const wanted =
-      here && !!charger && !!installation?.ocpp.partnerEnabled && partnerUrl(installation.ocpp.url, charger.serial, charger.ocpp.url) !== undefined;
+      here && !!charger && !!installation?.ocpp.partnerEnabled && partnerUrlAllowed(partnerUrl(installation.ocpp.url, charger.serial, charger.ocpp.url) ?? '', this.settings.urlAllow);
     const session = this.sessions.get(chargerId);
     if (!wanted) {
       if (session) this.stopSession(chargerId);

@@ -4,7 +4,8 @@ import { fromHexOrPlain } from '../core/passwords.js';
 import type { OcppAction, RequestOf, ResponseOf } from '../ocpp/actions.js';
 import { CHARGER_INITIATED_ACTIONS, SECURITY_EXTENSION_ACTIONS } from '../ocpp/actions.js';
 import { createCallError, GenericError, NotImplementedError, NotSupportedError } from '../ocpp/errors.js';
-import { AUTHORIZATION_KEY, bridgeEntries, isBridgeKey, parseBridgeValue, type BridgeKey, type EffectiveConfig } from './partner-config.js';
+import { AUTHORIZATION_KEY, bridgeEntries, bridgeKey, parseBridgeValue, type BridgeKey, type EffectiveConfig } from './partner-config.js';
+import { readableKey, writableKey } from './partner-forwarded-keys.js';
 import { compositeSchedule, matchesClear, withProfile, type StoredProfile } from './partner-profiles.js';
 import type { PartnerConfigValues } from '../core/partner-store.js';
 
@@ -87,10 +88,13 @@ export const partnerHandlers: HandlerTable = {
     return forward(env, 'RemoteStopTransaction', { transactionId }, { status: 'Rejected' });
   },
 
+  // The partner runs the sessions, so it may restart the charger and free a stuck cable; the
+  // charger keeps its charging profiles across a reset (1.6 errata 3.37), so the fuse stays safe.
   Reset: (req, env) => forward(env, 'Reset', req, { status: 'Rejected' }),
   UnlockConnector: (req, env) => forward(env, 'UnlockConnector', req, { status: 'UnlockFailed' }),
   ChangeAvailability: (req, env) => forward(env, 'ChangeAvailability', req, { status: 'Rejected' }),
-  DataTransfer: (req, env) => forward(env, 'DataTransfer', req, { status: 'Rejected' }),
+  // Vendor-specific: it could do anything on the charger, so it is not passed on.
+  DataTransfer: () => ({ status: 'UnknownVendorId' }),
 
   async ClearCache(req, env) {
     // Partner answers the bridge remembered are its cache too.
@@ -126,29 +130,34 @@ export const partnerHandlers: HandlerTable = {
     const cfg = await env.config();
     const asked = req.key;
     if (asked !== undefined && asked.length > 0) {
-      const own = asked.filter(isBridgeKey);
-      const others = asked.filter((k) => !isBridgeKey(k));
+      const own = [...new Set(asked.map(bridgeKey).filter((k): k is BridgeKey => k !== undefined))];
+      const forwarded = [...new Set(asked.map(readableKey).filter((k): k is string => k !== undefined))];
+      // Neither the bridge's nor on the allow list: unknown to the partner, never asked of the charger.
+      const unknownKey = asked.filter((k) => bridgeKey(k) === undefined && readableKey(k) === undefined);
       const entries = bridgeEntries(cfg, own);
-      const unknownKey: string[] = [];
-      if (others.length > 0) {
-        const reply = await env.toCharger('GetConfiguration', { key: others });
+      if (forwarded.length > 0) {
+        const reply = await env.toCharger('GetConfiguration', { key: forwarded });
         if (reply.ok) {
           const r = reply.response as ResponseOf<'GetConfiguration'>;
-          entries.push(...(r.configurationKey ?? []));
-          unknownKey.push(...(r.unknownKey ?? []));
-        } else unknownKey.push(...others);
+          entries.push(...onlyReadable(r.configurationKey ?? []));
+          unknownKey.push(...(r.unknownKey ?? []).filter((k) => readableKey(k) !== undefined));
+        } else unknownKey.push(...forwarded);
       }
       return unknownKey.length > 0 ? { configurationKey: entries, unknownKey } : { configurationKey: entries };
     }
     const reply = await env.toCharger('GetConfiguration', {});
     const charger = reply.ok ? ((reply.response as ResponseOf<'GetConfiguration'>).configurationKey ?? []) : [];
     // The charger's own values of bridge keys describe its link to the platform, not to the partner.
-    return { configurationKey: [...bridgeEntries(cfg), ...charger.filter((e) => !isBridgeKey(e.key))] };
+    return { configurationKey: [...bridgeEntries(cfg), ...onlyReadable(charger)] };
   },
 
   async ChangeConfiguration(req, env) {
-    if (!isBridgeKey(req.key)) return forward(env, 'ChangeConfiguration', req, { status: 'Rejected' });
-    const key: BridgeKey = req.key;
+    const key = bridgeKey(req.key);
+    if (key === undefined) {
+      const forwarded = writableKey(req.key);
+      if (forwarded === undefined) return { status: 'NotSupported' };
+      return forward(env, 'ChangeConfiguration', { key: forwarded, value: req.value }, { status: 'Rejected' });
+    }
     if (key === AUTHORIZATION_KEY) {
       // 1.6 security whitepaper: hex-encoded; partners that send it plain are understood too.
       const password = fromHexOrPlain(req.value);
@@ -196,6 +205,13 @@ export const partnerHandlers: HandlerTable = {
     return { status: 'Accepted', connectorId: req.connectorId, scheduleStart: schedule.startSchedule ?? new Date(now).toISOString(), chargingSchedule: schedule };
   },
 };
+
+type KeyValue = NonNullable<ResponseOf<'GetConfiguration'>['configurationKey']>[number];
+
+/** What the charger answered, kept to the allow list (so never its AuthorizationKey, in any spelling). */
+function onlyReadable(entries: readonly KeyValue[]): KeyValue[] {
+  return entries.filter((e) => typeof e.key === 'string' && readableKey(e.key) !== undefined && bridgeKey(e.key) === undefined);
+}
 
 const CHARGER_SIDE: ReadonlySet<string> = new Set(CHARGER_INITIATED_ACTIONS.filter((a) => a !== 'DataTransfer'));
 

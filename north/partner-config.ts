@@ -10,12 +10,19 @@ type KeyValue = NonNullable<ResponseOf<'GetConfiguration'>['configurationKey']>[
 
 export const AUTHORIZATION_KEY = 'AuthorizationKey';
 
-/** Keys the bridge answers itself (case-sensitive, as 1.6 spells them). */
+/** Keys the bridge answers itself. Matched case-insensitively (chargers do), answered in 1.6's spelling. */
 export const BRIDGE_KEYS = ['AuthorizationKey', 'HeartbeatInterval', 'WebSocketPingInterval', 'TransactionMessageAttempts', 'TransactionMessageRetryInterval'] as const;
 export type BridgeKey = (typeof BRIDGE_KEYS)[number];
 
-export function isBridgeKey(key: string): key is BridgeKey {
-  return (BRIDGE_KEYS as readonly string[]).includes(key);
+const BRIDGE_BY_LOWER: ReadonlyMap<string, BridgeKey> = new Map(BRIDGE_KEYS.map((k) => [k.toLowerCase(), k]));
+
+/** 1.6's spelling of a bridge key in any case, else undefined. */
+export function bridgeKey(key: string): BridgeKey | undefined {
+  return BRIDGE_BY_LOWER.get(key.toLowerCase());
+}
+
+export function isBridgeKey(key: string): boolean {
+  return bridgeKey(key) !== undefined;
 }
 
 /** The values in force: what the partner set, else the defaults. */

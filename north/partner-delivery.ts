@@ -25,6 +25,9 @@ export interface RetryPolicy {
   retryIntervalS: number;
 }
 
+/** Why a message stopped being delivered: too many failures, or its transaction is unknown to the partner. */
+export type GiveUpReason = 'attempts' | 'undeliverable';
+
 export interface DeliveryLoop {
   /** False once the session left the state in which it may deliver. */
   active(): boolean;
@@ -32,7 +35,8 @@ export interface DeliveryLoop {
   /** Failed attempts per stream sequence, kept by the session across redeliveries. */
   readonly attempts: Map<number, number>;
   policy(): RetryPolicy;
-  onGiveUp(entry: QueueEntry, reason: string): void;
+  /** `seq`: where the message stays in NORTH_QUEUE for the operator. */
+  onGiveUp(entry: QueueEntry, reason: GiveUpReason, detail: string, seq: number): void;
   onError(err: unknown): void;
 }
 
@@ -74,7 +78,7 @@ async function deliverOne(queue: PartnerQueue, msg: JsMsg, loop: DeliveryLoop): 
   try {
     entry = decodeJson<QueueEntry>(msg.data);
   } catch {
-    msg.term('not JSON');
+    msg.term();
     await queue.remove(msg.seq);
     return 'dropped';
   }
@@ -94,12 +98,25 @@ async function deliverOne(queue: PartnerQueue, msg: JsMsg, loop: DeliveryLoop): 
       msg.nak(Math.max(0, retryIntervalS * n * 1000));
       return outcome;
     }
-    loop.onGiveUp(entry, `failed ${n} time(s) (TransactionMessageAttempts=${attempts})`);
+    return giveUp(msg, entry, loop, 'attempts', `failed ${n} time(s) (TransactionMessageAttempts=${attempts})`);
   } else if (outcome === 'dropped') {
-    loop.onGiveUp(entry, 'cannot be delivered');
+    return giveUp(msg, entry, loop, 'undeliverable', 'its transaction is not known to the partner');
   }
   loop.attempts.delete(msg.seq);
   await msg.ackAck().catch(() => msg.ack());
   await queue.remove(msg.seq);
   return outcome;
+}
+
+/**
+ * The consumer moves past a message it gives up on, but the message stays in NORTH_QUEUE (terminated,
+ * not deleted): billing data is never thrown away, and the operator can see and resend it. So do the
+ * later messages of a transaction whose StartTransaction was given up.
+ */
+function giveUp(msg: JsMsg, entry: QueueEntry, loop: DeliveryLoop, reason: GiveUpReason, detail: string): DeliveryOutcome {
+  loop.attempts.delete(msg.seq);
+  // No reason text: nats-server 2.9 does not understand "+TERM <reason>" and would leave the message pending.
+  msg.term();
+  loop.onGiveUp(entry, reason, detail, msg.seq);
+  return 'dropped';
 }

@@ -2,13 +2,14 @@ import type { Logger } from 'pino';
 import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
 import { sendChargerCommand, STATUS_ACTION } from '../core/commands.js';
 import type { ChargerLiveStatus } from '../core/model.js';
-import { subjects } from '../core/subjects.js';
+import { streams, subjects } from '../core/subjects.js';
 import type { RequestOf, ResponseOf } from '../ocpp/actions.js';
 import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError } from '../ocpp/errors.js';
 import { openPartnerConnection, partnerUrl, type PartnerConnection } from '../ocpp/partner-client.js';
 import type { RpcLogEntry } from '../ocpp/rpc-connection.js';
 import { publishOcppLog, shouldLog } from '../south/index.js';
 import { PartnerCapKeeper } from './partner-caps.js';
+import { partnerHost, partnerUrlAllowed } from './partner-url-policy.js';
 import { handlePartnerCall, type PartnerCommandEnv } from './partner-commands.js';
 import { effectiveConfig, type EffectiveConfig } from './partner-config.js';
 import { partnerMachine, type BootAnswer } from './partner-machine.js';
@@ -158,9 +159,19 @@ export class PartnerSession {
     if (!charger || !installation) return undefined;
     const url = partnerUrl(installation.ocpp.url, charger.serial, charger.ocpp.url);
     if (!url) return undefined;
+    if (!partnerUrlAllowed(url, this.deps.settings.urlAllow)) {
+      this.log.warn({ url }, 'partner URL not allowed (PARTNER_URL_ALLOW, or an internal address): not connecting');
+      return undefined;
+    }
     const north = await credentials.chargerNorth(this.chargerId);
+    // A password the partner set belongs to that partner: another host never receives it.
+    const partnerSet = north.partnerSetHost === undefined || north.partnerSetHost === partnerHost(url) ? north.partnerSet : undefined;
+    if (north.partnerSet !== undefined && partnerSet === undefined) {
+      this.log.warn({ url, was: north.partnerSetHost }, 'partner host changed: the password the previous partner set is dropped');
+      await credentials.updateChargerNorth(this.chargerId, { partnerSet: undefined, partnerSetHost: undefined });
+    }
     // A charger's own password, else the one the partner set, else the installation's initial one.
-    const password = north.configured ?? north.partnerSet ?? (await credentials.installationNorthPassword(this.installationId));
+    const password = north.configured ?? partnerSet ?? (await credentials.installationNorthPassword(this.installationId));
     const cfg = await this.config();
     return { url, identity: charger.serial, password, pingIntervalS: cfg.webSocketPingIntervalS };
   }
@@ -261,7 +272,10 @@ export class PartnerSession {
       deliver: (entry) => this.deliver(entry),
       attempts: this.attempts,
       policy: () => this.retryPolicy,
-      onGiveUp: (entry, reason) => this.log.error({ kind: entry.kind, transactionId: entry.transactionId, reason }, 'partner transaction message given up'),
+      onGiveUp: (entry, reason, detail, seq) => {
+        this.deps.metrics.partnerGivenUp.labels(entry.kind, reason).inc();
+        this.log.error({ kind: entry.kind, transactionId: entry.transactionId, reason, detail, stream: streams.northQueue, seq }, 'partner transaction message given up; kept in the queue stream');
+      },
       onError: (err) => this.log.warn({ err: String(err) }, 'partner queue delivery problem'),
     });
     // Refresh the retry policy now and then; the loop reads it synchronously.
@@ -348,7 +362,8 @@ export class PartnerSession {
         if (this.lastTarget) this.lastTarget = { ...this.lastTarget, pingIntervalS: cfg.webSocketPingIntervalS };
       },
       setAuthorizationKey: async (password) => {
-        await node.credentials.updateChargerNorth(this.chargerId, { partnerSet: password });
+        const host = this.conn ? partnerHost(this.conn.url) : undefined;
+        await node.credentials.updateChargerNorth(this.chargerId, { partnerSet: password, ...(host ? { partnerSetHost: host } : {}) });
         this.afterAnswer(() => this.refresh());
       },
       updateProfiles: (change) => this.cap.update(change),

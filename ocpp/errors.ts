@@ -179,3 +179,13 @@ export class OcppRemoteError extends Error {
     this.details = details;
   }
 }
+
+/** The connection's queue of outgoing calls is full: the call was not sent. */
+export class OcppBusyError extends Error {
+  readonly action: string;
+  constructor(action: string, maxQueued: number) {
+    super(`${action}: not sent, ${maxQueued} calls are already waiting for this connection`);
+    this.name = 'OcppBusyError';
+    this.action = action;
+  }
+}

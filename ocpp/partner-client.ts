@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import { silentLogger, type OcppLogger } from './logger.js';
-import { RpcConnection, type RpcLogEntry } from './rpc-connection.js';
-import { OCPP_SUBPROTOCOL } from './server.js';
+import { RpcConnection, type RpcLimits, type RpcLogEntry } from './rpc-connection.js';
+import { DEFAULT_MAX_FRAME_BYTES, OCPP_SUBPROTOCOL } from './server.js';
 
 /**
  * The charge-point side of OCPP-J 1.6 towards a partner's Central System: the URL a charger gets at
@@ -11,6 +11,13 @@ import { OCPP_SUBPROTOCOL } from './server.js';
  */
 
 export const DEVICE_ID_PLACEHOLDER = '{deviceId}';
+
+/**
+ * A partner's Central System sends a charge point a few commands a minute; far more is a fault or
+ * abuse. Our own calls to the partner follow the charger's pace, so their queue is roomy: a slow
+ * partner should delay live messages, not have them refused.
+ */
+export const PARTNER_RPC_LIMITS: Partial<RpcLimits> = { callsPerSecond: 10, callBurst: 60, maxQueuedIncoming: 8, maxQueuedCalls: 256 };
 
 /**
  * The partner URL of one charger: its own full URL when set, else the installation's template with
@@ -47,6 +54,8 @@ export interface PartnerConnectOptions {
   pingIntervalMs: number;
   callTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Larger frames from the partner close the connection (1009). Default 64 KiB, as towards chargers. */
+  maxFrameBytes?: number;
   onLog?: (entry: RpcLogEntry) => void;
   logger?: OcppLogger;
 }
@@ -76,6 +85,7 @@ export class PartnerConnection {
       identity: opts.identity,
       callTimeoutMs: opts.callTimeoutMs,
       pingIntervalMs: opts.pingIntervalMs,
+      limits: PARTNER_RPC_LIMITS,
       ...(opts.onLog ? { onLog: opts.onLog } : {}),
       logger,
     });
@@ -105,6 +115,7 @@ export function openPartnerConnection(opts: PartnerConnectOptions): Promise<Part
         headers: opts.password !== undefined ? { authorization: basicAuthHeader(opts.identity, opts.password) } : {},
         handshakeTimeout: opts.connectTimeoutMs,
         perMessageDeflate: false,
+        maxPayload: opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
       });
     } catch (err) {
       reject(new PartnerConnectError(`cannot open ${opts.url}: ${(err as Error).message}`, { cause: err }));

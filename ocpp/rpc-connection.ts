@@ -3,7 +3,8 @@ import { EventEmitter } from 'node:events';
 import type WebSocket from 'ws';
 import type { OcppAction, RequestOf, ResponseOf } from './actions.js';
 import { isKnownAction } from './actions.js';
-import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError, type CallErrorCode } from './errors.js';
+import { OcppBusyError, OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError, type CallErrorCode } from './errors.js';
+import { TokenBucket } from './token-bucket.js';
 import { silentLogger, type OcppLogger } from './logger.js';
 import { validateRequest, validateResponse } from './validator.js';
 
@@ -20,6 +21,31 @@ const WS_OPEN = 1;
 const WS_CONNECTING = 0;
 /** How many answered incoming call ids (with their response frames) are kept for duplicates. */
 const ANSWERED_CACHE_SIZE = 32;
+/** OCPP-J 1.6 section 4.1.3: a message id is at most 36 characters. */
+export const MAX_MESSAGE_ID_LENGTH = 36;
+/** The longest 1.6 action (with the security extension) has 32 characters; longer is not an action name. */
+export const MAX_ACTION_LENGTH = 64;
+
+/** Per-connection bounds, so that one peer cannot take a node's memory or CPU. */
+export interface RpcLimits {
+  /** Outgoing calls waiting behind the outstanding one; more are refused (OcppBusyError). */
+  maxQueuedCalls: number;
+  /** Incoming calls waiting behind the one in the handler; more are answered GenericError. */
+  maxQueuedIncoming: number;
+  /** Sustained incoming calls per second (0 = no limit) and the burst above it. */
+  callsPerSecond: number;
+  callBurst: number;
+  /** A peer that does not read: past this many unsent bytes the socket is dropped. */
+  maxBufferedBytes: number;
+}
+
+export const DEFAULT_RPC_LIMITS: RpcLimits = {
+  maxQueuedCalls: 32,
+  maxQueuedIncoming: 16,
+  callsPerSecond: 50,
+  callBurst: 200,
+  maxBufferedBytes: 1024 * 1024,
+};
 
 export interface RpcLogEntry {
   direction: 'in' | 'out';
@@ -41,10 +67,17 @@ export interface RpcConnectionOptions {
   pingIntervalMs?: number;
   onLog?: (entry: RpcLogEntry) => void;
   logger?: OcppLogger;
+  /** Defaults: DEFAULT_RPC_LIMITS. */
+  limits?: Partial<RpcLimits>;
+  /** Injected for tests of the rate limit; default Date.now. */
+  now?: () => number;
 }
 
 export interface CallOptions {
+  /** Counted from the moment the call is queued, not sent: a call that waited too long is dropped unsent. */
   timeoutMs?: number;
+  /** Goes before every queued call without priority (the balancer's SetChargingProfile). */
+  priority?: boolean;
 }
 
 export interface CallContext {
@@ -63,6 +96,11 @@ interface OutgoingCall {
   action: string;
   payload: unknown;
   timeoutMs: number;
+  /** Epoch ms: queued at + timeoutMs. */
+  deadline: number;
+  priority: boolean;
+  /** Runs from queueing to the answer. */
+  timer: NodeJS.Timeout | undefined;
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
 }
@@ -93,15 +131,20 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
   private pingMs: number;
   private readonly onLog: ((entry: RpcLogEntry) => void) | undefined;
   private readonly logger: OcppLogger;
+  private readonly limits: RpcLimits;
+  private readonly rate: TokenBucket | undefined;
+  /** Refusals since the last warning, so a flood makes one log line per second, not one per frame. */
+  private rateRefused = 0;
+  private rateWarnedAt = 0;
+  private readonly now: () => number;
 
   private state: State;
   private readonly idPrefix: string;
   private idCounter = 0;
 
-  // Outgoing calls: one outstanding, the rest FIFO.
+  // Outgoing calls: one outstanding, the rest FIFO (priority calls ahead of the others).
   private outstanding: OutgoingCall | undefined;
   private readonly outQueue: OutgoingCall[] = [];
-  private callTimer: NodeJS.Timeout | undefined;
 
   // Incoming calls: one in the handler, the rest FIFO; ids queued or in progress; recent answers.
   private handler: CallHandler | undefined;
@@ -125,6 +168,9 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
     this.pingMs = opts.pingIntervalMs ?? 0;
     this.onLog = opts.onLog;
     this.logger = opts.logger ?? silentLogger;
+    this.limits = { ...DEFAULT_RPC_LIMITS, ...opts.limits };
+    this.now = opts.now ?? Date.now;
+    this.rate = this.limits.callsPerSecond > 0 ? new TokenBucket(this.limits.callsPerSecond, Math.max(1, this.limits.callBurst), this.now()) : undefined;
     // Short per-connection prefix plus a counter: unique per connection, well under 36 chars.
     this.idPrefix = `${randomBytes(4).toString('hex')}-`;
 
@@ -165,10 +211,43 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
       this.logger.warn({ identity: this.identity, action, code: invalid.code, reason: invalid.message }, 'sending an invalid OCPP request (lenient mode)');
     }
     return new Promise<unknown>((resolve, reject) => {
-      const entry: OutgoingCall = { id: '', action, payload, timeoutMs: opts?.timeoutMs ?? this.callTimeoutMs, resolve, reject };
-      if (this.outstanding === undefined && this.state === 'open') this.sendCall(entry);
-      else this.outQueue.push(entry);
+      const timeoutMs = opts?.timeoutMs ?? this.callTimeoutMs;
+      const entry: OutgoingCall = { id: '', action, payload, timeoutMs, deadline: Date.now() + timeoutMs, priority: opts?.priority === true, timer: undefined, resolve, reject };
+      if (this.outstanding === undefined && this.state === 'open') {
+        entry.timer = setTimeout(() => this.onCallTimeout(entry), timeoutMs);
+        this.sendCall(entry);
+        return;
+      }
+      if (!this.enqueueCall(entry)) return;
+      entry.timer = setTimeout(() => this.onCallTimeout(entry), timeoutMs);
     });
+  }
+
+  /** Queues a call; a full queue refuses it, or for a priority call, the newest call without priority. */
+  private enqueueCall(entry: OutgoingCall): boolean {
+    if (this.outQueue.length >= this.limits.maxQueuedCalls) {
+      let victim = -1;
+      if (entry.priority) for (let i = this.outQueue.length - 1; i >= 0 && victim < 0; i--) if (!this.outQueue[i]?.priority) victim = i;
+      if (victim < 0) {
+        this.logger.warn({ identity: this.identity, action: entry.action, queued: this.outQueue.length }, 'outgoing OCPP call refused: queue full');
+        entry.reject(new OcppBusyError(entry.action, this.limits.maxQueuedCalls));
+        return false;
+      }
+      const [dropped] = this.outQueue.splice(victim, 1);
+      if (dropped) this.failQueued(dropped, new OcppBusyError(dropped.action, this.limits.maxQueuedCalls));
+    }
+    if (entry.priority) {
+      let at = 0;
+      while (at < this.outQueue.length && this.outQueue[at]?.priority) at++;
+      this.outQueue.splice(at, 0, entry);
+    } else this.outQueue.push(entry);
+    return true;
+  }
+
+  private failQueued(entry: OutgoingCall, err: Error): void {
+    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    entry.timer = undefined;
+    entry.reject(err);
   }
 
   /** Registers the one handler for incoming CALLs. Calls that arrived before are processed now. */
@@ -198,39 +277,49 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
     try {
       frame = JSON.stringify([CALL, id, entry.action, entry.payload]);
     } catch (err) {
-      entry.reject(err instanceof Error ? err : new Error(String(err)));
+      this.failQueued(entry, err instanceof Error ? err : new Error(String(err)));
       return;
     }
     this.outstanding = entry;
-    this.callTimer = setTimeout(this.onCallTimeout, entry.timeoutMs);
+    if (!this.checkBuffered()) return;
     this.ws.send(frame);
     if (this.onLog) this.log('out', 'CALL', id, entry.action, entry.payload);
   }
 
   private sendNextCall(): void {
     while (this.outstanding === undefined && this.state === 'open' && this.outQueue.length > 0) {
-      this.sendCall(this.outQueue.shift() as OutgoingCall);
+      const entry = this.outQueue.shift() as OutgoingCall;
+      // Its timer may not have run yet in this turn of the event loop.
+      if (entry.deadline <= Date.now()) this.failQueued(entry, new OcppTimeoutError(entry.action, entry.timeoutMs));
+      else this.sendCall(entry);
     }
   }
 
-  private readonly onCallTimeout = (): void => {
-    const entry = this.outstanding;
-    this.callTimer = undefined;
-    if (!entry) return;
-    this.outstanding = undefined;
-    this.logger.warn({ identity: this.identity, action: entry.action, id: entry.id, timeoutMs: entry.timeoutMs }, 'OCPP call timed out');
+  /** The deadline of a call passed: unanswered, or still queued (then it is never sent). */
+  private onCallTimeout(entry: OutgoingCall): void {
+    entry.timer = undefined;
+    if (this.outstanding === entry) {
+      this.outstanding = undefined;
+      this.logger.warn({ identity: this.identity, action: entry.action, id: entry.id, timeoutMs: entry.timeoutMs }, 'OCPP call timed out');
+      entry.reject(new OcppTimeoutError(entry.action, entry.timeoutMs));
+      this.sendNextCall();
+      return;
+    }
+    const at = this.outQueue.indexOf(entry);
+    if (at < 0) return;
+    this.outQueue.splice(at, 1);
+    this.logger.warn({ identity: this.identity, action: entry.action, timeoutMs: entry.timeoutMs }, 'OCPP call dropped unsent: its deadline passed while it waited in the queue');
     entry.reject(new OcppTimeoutError(entry.action, entry.timeoutMs));
-    this.sendNextCall();
-  };
+  }
 
   /** Takes the outstanding call if `id` is its id. */
   private takeOutstanding(id: unknown): OutgoingCall | undefined {
     const entry = this.outstanding;
     if (entry === undefined || entry.id !== id) return undefined;
     this.outstanding = undefined;
-    if (this.callTimer !== undefined) {
-      clearTimeout(this.callTimer);
-      this.callTimer = undefined;
+    if (entry.timer !== undefined) {
+      clearTimeout(entry.timer);
+      entry.timer = undefined;
     }
     return entry;
   }
@@ -283,14 +372,22 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
     }
     const type: unknown = msg[0];
     const id: unknown = msg[1];
+    // Replies answer our own calls (bounded by us); everything else costs an answer and is rate limited.
+    const isReply = type === CALLRESULT || type === CALLERROR;
+    if (!isReply && !this.takeRateToken(typeof id === 'string' && id.length <= MAX_MESSAGE_ID_LENGTH ? id : '-1')) return;
     if (typeof id !== 'string') {
       this.formationViolation('-1', 'Message id must be a string');
+      return;
+    }
+    if (id.length > MAX_MESSAGE_ID_LENGTH) {
+      if (!isReply) this.formationViolation('-1', `Message id longer than ${MAX_MESSAGE_ID_LENGTH} characters`);
       return;
     }
     if (type === CALL) {
       if (msg.length !== 4) return this.formationViolation(id, `A CALL has 4 elements, got ${msg.length}`);
       const action: unknown = msg[2];
       if (typeof action !== 'string') return this.formationViolation(id, 'A CALL action must be a string');
+      if (action.length > MAX_ACTION_LENGTH) return this.formationViolation(id, `A CALL action is at most ${MAX_ACTION_LENGTH} characters`);
       const payload: unknown = msg[3];
       if (!isObject(payload)) return this.formationViolation(id, 'A CALL payload must be a JSON object', action);
       this.onCall(id, action, payload);
@@ -324,7 +421,8 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
       return;
     }
     if (!isKnownAction(action)) {
-      this.answerError(id, action, 'NotImplemented', `Action ${action} is not implemented`, {});
+      // The name is not echoed: the answer stays small whatever the peer sends.
+      this.answerError(id, action, 'NotImplemented', 'Requested action is not known by receiver', {});
       return;
     }
     const invalid = validateRequest(action, payload);
@@ -335,6 +433,12 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
         return;
       }
       this.logger.warn({ identity: this.identity, action, id, code: invalid.code, reason: invalid.message }, 'invalid OCPP request processed (lenient mode)');
+    }
+    if (this.inQueue.length >= this.limits.maxQueuedIncoming) {
+      this.answerError(id, action, 'GenericError', `Too many calls waiting: at most ${this.limits.maxQueuedIncoming} behind the one in progress`, {
+        maxQueued: this.limits.maxQueuedIncoming,
+      });
+      return;
     }
     this.inflight.add(id);
     this.inQueue.push({ id, action, payload });
@@ -452,7 +556,37 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
   }
 
   private sendFrame(frame: string): void {
-    if (this.isOpen) this.ws.send(frame);
+    if (this.isOpen && this.checkBuffered()) this.ws.send(frame);
+  }
+
+  /**
+   * False (and the socket dropped) when the peer leaves more than maxBufferedBytes unread: a peer that
+   * does not read would otherwise grow our send buffer without bound.
+   */
+  private checkBuffered(): boolean {
+    if (this.ws.bufferedAmount <= this.limits.maxBufferedBytes) return true;
+    this.logger.warn({ identity: this.identity, bufferedAmount: this.ws.bufferedAmount, max: this.limits.maxBufferedBytes }, 'peer does not read what we send: dropping the connection');
+    this.errorReason = 'peer does not read (send buffer full)';
+    this.terminate();
+    return false;
+  }
+
+  /**
+   * One token per incoming CALL (or malformed frame). Without one the call is answered GenericError,
+   * and not written to the message log, so a flood costs little more than the answer.
+   */
+  private takeRateToken(id: string): boolean {
+    if (!this.rate || this.rate.take(this.now())) return true;
+    this.rateRefused += 1;
+    const now = this.now();
+    if (now - this.rateWarnedAt >= 1_000) {
+      this.logger.warn({ identity: this.identity, refused: this.rateRefused, callsPerSecond: this.limits.callsPerSecond }, 'incoming OCPP calls over the rate limit answered GenericError');
+      this.rateWarnedAt = now;
+      this.rateRefused = 0;
+    }
+    const frame = JSON.stringify([CALLERROR, id, 'GenericError', `Rate limit: at most ${this.limits.callsPerSecond} calls per second`, { callsPerSecond: this.limits.callsPerSecond }]);
+    this.sendFrame(frame);
+    return false;
   }
 
   private log(direction: RpcLogEntry['direction'], type: RpcLogEntry['type'], id: string, action: string | undefined, payload: unknown): void {
@@ -537,12 +671,10 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
     this.state = 'closed';
     if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
     this.pingTimer = undefined;
-    if (this.callTimer !== undefined) clearTimeout(this.callTimer);
-    this.callTimer = undefined;
     const pending = this.outstanding;
     this.outstanding = undefined;
-    if (pending) pending.reject(new OcppClosedError(pending.action));
-    for (const entry of this.outQueue.splice(0)) entry.reject(new OcppClosedError(entry.action));
+    if (pending) this.failQueued(pending, new OcppClosedError(pending.action));
+    for (const entry of this.outQueue.splice(0)) this.failQueued(entry, new OcppClosedError(entry.action));
     this.inQueue.length = 0;
     this.inflight.clear();
     this.current = undefined;

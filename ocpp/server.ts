@@ -2,8 +2,9 @@ import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE } from './close-codes.js';
+import { AuthThrottle, type AuthThrottleOptions } from './auth-throttle.js';
 import { silentLogger, type OcppLogger } from './logger.js';
-import { RpcConnection, type RpcConnectionOptions } from './rpc-connection.js';
+import { RpcConnection, type RpcConnectionOptions, type RpcLimits } from './rpc-connection.js';
 
 /**
  * The Central System's OCPP-J 1.6 endpoint on an existing HTTP server: `ws://host/ocpp/<chargerId>`,
@@ -26,7 +27,8 @@ export interface AuthRequest {
   remoteAddress: string;
 }
 
-export type AuthResult<C> = { ok: true; context: C } | { ok: false; status: 401 | 404; reason: string };
+/** Every refusal answers 401 alike, whether the id is unknown or the password wrong: ids cannot be probed. */
+export type AuthResult<C> = { ok: true; context: C } | { ok: false; reason: string };
 
 export interface OcppConnectionInfo<C> {
   chargerId: string;
@@ -44,6 +46,10 @@ export interface OcppServerOptions<C = unknown> {
   connectionOptions?: (chargerId: string, context: C) => Omit<RpcConnectionOptions, 'identity'>;
   /** Largest accepted WebSocket message; bigger ones close the connection with 1009. Default 64 KiB. */
   maxFrameBytes?: number;
+  /** Failed authentications per address before it is refused (429) ahead of authentication. Default 30 per 60 s. */
+  authThrottle?: Omit<AuthThrottleOptions, 'now'>;
+  /** Per-connection queue, rate and buffer bounds (defaults: DEFAULT_RPC_LIMITS). */
+  limits?: Partial<RpcLimits>;
   logger?: OcppLogger;
 }
 
@@ -102,6 +108,7 @@ function refuse(socket: Duplex, status: number, body: string, headers: Record<st
 export function createOcppServer<C = unknown>(opts: OcppServerOptions<C>): OcppServer {
   const logger = opts.logger ?? silentLogger;
   const connections = new Map<string, RpcConnection>();
+  const throttle = new AuthThrottle(opts.authThrottle ?? { maxFailures: 30, windowMs: 60_000 });
   let closed = false;
 
   const wss = new WebSocketServer({
@@ -131,10 +138,16 @@ export function createOcppServer<C = unknown>(opts: OcppServerOptions<C>): OcppS
       return refuse(socket, 400, 'The WebSocket subprotocol ocpp1.6 is required (Sec-WebSocket-Protocol: ocpp1.6)');
     }
 
-    const unauthorized = (reason: string, status: 401 | 404 = 401): void => {
+    // Before any password check: a guessing address costs no scrypt once it is over its budget.
+    const retryAfterMs = throttle.retryAfterMs(remoteAddress);
+    if (retryAfterMs > 0) {
+      logger.debug({ chargerId, remoteAddress }, 'OCPP upgrade refused: too many failed authentications from this address');
+      return refuse(socket, 429, 'Too many failed authentications', { 'Retry-After': String(Math.ceil(retryAfterMs / 1000)) });
+    }
+    const unauthorized = (reason: string): void => {
+      throttle.fail(remoteAddress);
       logger.warn({ chargerId, remoteAddress, reason }, 'OCPP connection refused');
-      if (status === 401) refuse(socket, 401, 'Unauthorized', { 'WWW-Authenticate': 'Basic realm="ocpp"' });
-      else refuse(socket, 404, 'Not found');
+      refuse(socket, 401, 'Unauthorized', { 'WWW-Authenticate': 'Basic realm="ocpp"' });
     };
     const credentials = parseBasicAuth(req.headers.authorization);
     if (credentials === 'malformed') return unauthorized('malformed Authorization header');
@@ -147,7 +160,7 @@ export function createOcppServer<C = unknown>(opts: OcppServerOptions<C>): OcppS
       logger.error({ chargerId, remoteAddress, err }, 'OCPP authentication failed with an error');
       return refuse(socket, 500, 'Internal error');
     }
-    if (!result.ok) return unauthorized(result.reason, result.status);
+    if (!result.ok) return unauthorized(result.reason);
     if (socket.destroyed) return;
     if (closed) return refuse(socket, 503, 'The OCPP server is shutting down');
 
@@ -160,7 +173,7 @@ export function createOcppServer<C = unknown>(opts: OcppServerOptions<C>): OcppS
     let rpc: RpcConnection;
     try {
       const connOpts = opts.connectionOptions?.(chargerId, context) ?? {};
-      rpc = new RpcConnection(ws, { logger, ...connOpts, identity: chargerId });
+      rpc = new RpcConnection(ws, { logger, ...(opts.limits ? { limits: opts.limits } : {}), ...connOpts, identity: chargerId });
     } catch (err) {
       logger.error({ chargerId, err }, 'could not set up the OCPP connection');
       ws.close(1011, 'internal error');

@@ -5,13 +5,14 @@ import { countOcpp } from '../core/metrics.js';
 import { decodeJson } from '../core/nats.js';
 import { subjects } from '../core/subjects.js';
 import { CLOSE } from '../ocpp/close-codes.js';
+import { isKnownAction } from '../ocpp/actions.js';
 import type { RpcConnection, RpcConnectionOptions } from '../ocpp/rpc-connection.js';
 import { chargerMachine } from './charger-machine.js';
 import { ChargerSession } from './charger-session.js';
 import type { NodeDeps } from './node-deps.js';
 import { publishOcppLog, shouldLog } from './ocpp-log.js';
 
-export type AuthOutcome = { ok: true; context: AuthContext } | { ok: false; status: 401 | 404; reason: string };
+export type AuthOutcome = { ok: true; context: AuthContext } | { ok: false; reason: string };
 export interface AuthContext {
   needsPasswordRotation: boolean;
 }
@@ -62,10 +63,10 @@ export class ChargerRegistry {
   /** Basic auth (security profile 1): user = charger id; unknown chargers are refused at the handshake. */
   readonly authenticate = async ({ chargerId, password }: { chargerId: string; password: string | undefined }): Promise<AuthOutcome> => {
     const charger = this.deps.cache.chargers.get(chargerId);
-    if (!charger) return { ok: false, status: 404, reason: 'unknown charger' };
-    if (password === undefined) return { ok: false, status: 401, reason: 'missing Basic auth' };
+    if (!charger) return { ok: false, reason: 'unknown charger' };
+    if (password === undefined) return { ok: false, reason: 'missing Basic auth' };
     const result = await this.deps.credentials.verifySouth(chargerId, charger.installationId, password);
-    if (result === 'denied') return { ok: false, status: 401, reason: 'wrong password' };
+    if (result === 'denied') return { ok: false, reason: 'wrong password' };
     return { ok: true, context: { needsPasswordRotation: result === 'initial' } };
   };
 
@@ -80,7 +81,7 @@ export class ChargerRegistry {
       onLog: (entry) => {
         // Calls the charger made that we refused (schema, unknown action, handler error) count by code.
         if (entry.direction === 'out' && entry.type === 'CALLERROR') {
-          countOcpp(this.deps.metrics, 'in', entry.action ?? 'unknown', (entry.payload as { code?: string }).code ?? 'unknown');
+          countOcpp(this.deps.metrics, 'in', isKnownAction(entry.action) ? entry.action : 'unknown', (entry.payload as { code?: string }).code ?? 'unknown');
         }
         if (settings.ocppLog && shouldLog(entry, this.deps.cache.chargers.get(chargerId), Date.now(), settings.ocppLogAll)) {
           publishOcppLog(bus.nc, subjects.ocppLog(chargerId), chargerId, entry);

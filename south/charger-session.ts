@@ -170,7 +170,7 @@ export class ChargerSession {
     const invalid = validateRequest(cmd.action, cmd.payload);
     if (invalid) return { ok: false, error: { code: 'INVALID', message: invalid.message, ocppCode: invalid.code } };
     try {
-      const response = await this.rpc.callUntyped(cmd.action, cmd.payload, cmd.timeoutMs ? { timeoutMs: cmd.timeoutMs } : {});
+      const response = await this.rpc.callUntyped(cmd.action, cmd.payload, { ...(cmd.timeoutMs ? { timeoutMs: cmd.timeoutMs } : {}), priority: cmd.priority === true });
       countOcpp(this.deps.metrics, 'out', cmd.action, 'ok');
       return { ok: true, response };
     } catch (err) {
@@ -195,13 +195,9 @@ export class ChargerSession {
   async rotatePassword(): Promise<void> {
     const password = generatePassword();
     await this.deps.credentials.beginSouthRotation(this.chargerId, password);
-    let status: string;
-    try {
-      ({ status } = await this.rpc.call('ChangeConfiguration', { key: 'AuthorizationKey', value: toHex(password) }));
-    } catch (err) {
-      await this.deps.credentials.abortSouthRotation(this.chargerId);
-      throw err;
-    }
+    // No answer is not a refusal: the charger may hold the key already (a lost .conf), so on an
+    // error the pending hash stays valid until a newer rotation is confirmed.
+    const { status } = await this.rpc.call('ChangeConfiguration', { key: 'AuthorizationKey', value: toHex(password) });
     if (status === 'Accepted') return this.deps.credentials.confirmSouthRotation(this.chargerId);
     // RebootRequired: the charger will use the key after its reboot; presenting it then confirms it.
     if (status === 'RebootRequired') return;

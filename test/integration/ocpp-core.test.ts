@@ -51,7 +51,7 @@ describe('handshake', () => {
     expect(await handshakeStatus(port, '/nope/CP-HS', { protocol: 'ocpp1.6', auth: `CP-HS:${INITIAL_PASSWORD}` })).toBe(404);
     expect(await handshakeStatus(port, '/ocpp/CP-HS', { auth: `CP-HS:${INITIAL_PASSWORD}` })).toBe(400);
     expect(await handshakeStatus(port, '/ocpp/CP-HS', { protocol: 'ocpp2.0.1', auth: `CP-HS:${INITIAL_PASSWORD}` })).toBe(400);
-    expect(await handshakeStatus(port, '/ocpp/UNKNOWN', { protocol: 'ocpp1.6', auth: `UNKNOWN:${INITIAL_PASSWORD}` })).toBe(404);
+    expect(await handshakeStatus(port, '/ocpp/UNKNOWN', { protocol: 'ocpp1.6', auth: `UNKNOWN:${INITIAL_PASSWORD}` })).toBe(401);
     expect(await handshakeStatus(port, '/ocpp/CP-HS', { protocol: 'ocpp1.6' })).toBe(401);
     expect(await handshakeStatus(port, '/ocpp/CP-HS', { protocol: 'ocpp1.6', auth: 'CP-HS:wrong-password' })).toBe(401);
     expect(await handshakeStatus(port, '/ocpp/CP-HS', { protocol: 'ocpp1.6', auth: `OTHER:${INITIAL_PASSWORD}` })).toBe(401);

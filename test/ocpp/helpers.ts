@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import type { OcppLogger } from '../../ocpp/logger.js';
-import type { CallHandler, RpcConnectionOptions } from '../../ocpp/rpc-connection.js';
+import type { CallHandler, RpcConnectionOptions, RpcLimits } from '../../ocpp/rpc-connection.js';
 import { createOcppServer, type OcppConnectionInfo, type OcppServer } from '../../ocpp/server.js';
 
 export interface LogLine {
@@ -75,6 +75,7 @@ export async function startTestServer(
     maxFrameBytes?: number;
     pingIntervalMs?: number;
     onLog?: RpcConnectionOptions['onLog'];
+    limits?: Partial<RpcLimits>;
   } = {},
 ): Promise<TestServer> {
   const http = createServer();
@@ -88,9 +89,9 @@ export async function startTestServer(
     logger,
     maxFrameBytes: opts.maxFrameBytes,
     authenticate: async ({ chargerId, password }) => {
-      if (chargerId.startsWith('unknown-')) return { ok: false, status: 404, reason: 'unknown charger' };
-      if (password === undefined) return { ok: false, status: 401, reason: 'no password' };
-      if (password !== PASSWORD) return { ok: false, status: 401, reason: 'wrong password' };
+      if (chargerId.startsWith('unknown-')) return { ok: false, reason: 'unknown charger' };
+      if (password === undefined) return { ok: false, reason: 'no password' };
+      if (password !== PASSWORD) return { ok: false, reason: 'wrong password' };
       return { ok: true, context: { chargerId } };
     },
     connectionOptions: (chargerId) => ({
@@ -98,6 +99,7 @@ export async function startTestServer(
       pingIntervalMs: opts.pingIntervalMs ?? 0,
       callTimeoutMs: 5_000,
       onLog: opts.onLog,
+      ...(opts.limits ? { limits: opts.limits } : {}),
     }),
     onConnection: (conn) => {
       conn.rpc.handle(opts.handler ?? csHandler);

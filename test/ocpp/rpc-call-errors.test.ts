@@ -142,9 +142,11 @@ describe('schema violations (strict)', () => {
 });
 
 describe('other CALLERRORs', () => {
-  it('unknown action -> NotImplemented', async () => {
+  it('unknown action -> NotImplemented, without echoing the name', async () => {
     await connect();
-    expectCallError(await peer.request('u1', 'MakeCoffee', {}), 'u1', 'NotImplemented', 'MakeCoffee');
+    const answer = await peer.request('u1', 'MakeCoffee', {});
+    expectCallError(answer, 'u1', 'NotImplemented', 'not known');
+    expect(JSON.stringify(answer)).not.toContain('MakeCoffee');
   });
 
   it('handler throwing an OcppCallError -> that code and message', async () => {

@@ -68,11 +68,12 @@ describe('handshake', () => {
     expect(res.headers['www-authenticate']).toBe('Basic realm="ocpp"');
   });
 
-  it('authenticate refusing is 401 (or its 404), logged with charger, address and reason, never the password', async () => {
+  it('authenticate refusing is 401 for unknown ids and wrong passwords alike, logged with charger, address and reason, never the password', async () => {
     const wrong = await refusal(`${server.url}/CP1`, ['ocpp1.6'], { authorization: basicAuth('CP1', 'hunter2') });
     expect(wrong.status).toBe(401);
     const unknown = await refusal(`${server.url}/unknown-CP`, ['ocpp1.6'], { authorization: basicAuth('unknown-CP', PASSWORD) });
-    expect(unknown.status).toBe(404);
+    expect(unknown.status).toBe(401);
+    expect(unknown.body).toBe(wrong.body);
     expect(server.logger.find('warn', 'OCPP connection refused')?.obj).toMatchObject({ chargerId: 'CP1', reason: 'wrong password' });
     expect(JSON.stringify(server.logger.lines)).not.toContain('hunter2');
     expect(JSON.stringify(server.logger.lines)).not.toContain(PASSWORD);

@@ -71,14 +71,14 @@ describe("the partner's commands", () => {
     await cp.client.call('StopTransaction', { transactionId: tx.transactionId, meterStop: 1500, timestamp: new Date().toISOString() });
   });
 
-  it('Reset, UnlockConnector, ChangeAvailability, ClearCache and DataTransfer are forwarded and answered by the charger', async () => {
+  it('Reset, UnlockConnector, ChangeAvailability and ClearCache are forwarded and answered by the charger; DataTransfer is not', async () => {
     expect(await partner.command(SERIAL, 'Reset', { type: 'Soft' })).toEqual({ status: 'Accepted' });
     expect(chargerGot('Reset').at(-1)?.params).toEqual({ type: 'Soft' });
     expect(await partner.command(SERIAL, 'UnlockConnector', { connectorId: 1 })).toEqual({ status: 'Unlocked' });
     expect(await partner.command(SERIAL, 'ChangeAvailability', { connectorId: 0, type: 'Inoperative' })).toEqual({ status: 'Accepted' });
     expect(await partner.command(SERIAL, 'ClearCache', {})).toEqual({ status: 'Accepted' });
-    expect(await partner.command(SERIAL, 'DataTransfer', { vendorId: 'com.partner', messageId: 'hello', data: 'x' })).toEqual({ status: 'Accepted' });
-    expect(chargerGot('DataTransfer').at(-1)?.params).toEqual({ vendorId: 'com.partner', messageId: 'hello', data: 'x' });
+    expect(await partner.command(SERIAL, 'DataTransfer', { vendorId: 'com.partner', messageId: 'hello', data: 'x' })).toEqual({ status: 'UnknownVendorId' });
+    expect(chargerGot('DataTransfer')).toEqual([]);
     // A charger's CALLERROR reaches the partner with the charger's code.
     cp.client.handle('Reset', async () => {
       throw createRPCError('NotSupported', 'no hard resets here');
@@ -121,8 +121,8 @@ describe("the partner's commands", () => {
       ],
       unknownKey: ['NoSuchKey'],
     });
-    expect(await partner.command(SERIAL, 'ChangeConfiguration', { key: 'MeterValueSampleInterval', value: '30' })).toEqual({ status: 'Accepted' });
-    expect(chargerGot('ChangeConfiguration').at(-1)?.params).toEqual({ key: 'MeterValueSampleInterval', value: '30' });
+    expect(await partner.command(SERIAL, 'ChangeConfiguration', { key: 'ConnectionTimeOut', value: '30' })).toEqual({ status: 'Accepted' });
+    expect(chargerGot('ChangeConfiguration').at(-1)?.params).toEqual({ key: 'ConnectionTimeOut', value: '30' });
     const forwarded = chargerGot('ChangeConfiguration').length;
     expect(await partner.command(SERIAL, 'ChangeConfiguration', { key: 'TransactionMessageRetryInterval', value: '2' })).toEqual({ status: 'Accepted' });
     expect(await partner.command(SERIAL, 'ChangeConfiguration', { key: 'TransactionMessageAttempts', value: '0' })).toEqual({ status: 'Rejected' });

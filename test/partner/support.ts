@@ -14,6 +14,8 @@ export const PARTNER_TEST_ENV: Record<string, string> = {
   PARTNER_AUTHORIZE_TIMEOUT_MS: '1000',
   PARTNER_AUTH_CACHE_FRESH_MS: '0',
   PARTNER_LINGER_MS: '200',
+  // The test partners listen on loopback, which is refused unless listed.
+  PARTNER_URL_ALLOW: '127.0.0.1',
 };
 
 export function usePartnerTestEnv(): void {

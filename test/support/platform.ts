@@ -5,9 +5,12 @@ import type { OcppAction, RequestOf, ResponseOf } from '../../ocpp/actions.js';
 import { loadConfig } from '../../core/config.js';
 import { startNode, type PlatformNode } from '../../main.js';
 
+/** Every test node of a run shares it, as the nodes of a cluster must. */
+export const TEST_SECRETS_KEY = '7'.repeat(64);
+
 /** A platform node in this process, on free ports, against the test's nats-server. */
 export async function startTestNode(natsUrl: string, env: Record<string, string> = {}): Promise<PlatformNode> {
-  const nodeEnv = { ...process.env, NATS_URL: natsUrl, API_PORT: '0', OCPP_PORT: '0', HOST: '127.0.0.1', NODE_ID: `test-${Math.random().toString(36).slice(2, 8)}`, ADMIN_TOKEN: 'test-admin-token-0123456789', ...env };
+  const nodeEnv = { ...process.env, NATS_URL: natsUrl, API_PORT: '0', OCPP_PORT: '0', HOST: '127.0.0.1', NODE_ID: `test-${Math.random().toString(36).slice(2, 8)}`, ADMIN_TOKEN: 'test-admin-token-0123456789', SECRETS_KEY: TEST_SECRETS_KEY, ...env };
   return startNode(loadConfig(nodeEnv), { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
 }
 
