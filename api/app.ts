@@ -1,7 +1,8 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type RawServerDefault, type RouteOptions } from 'fastify';
-import { AuthFailureLimiter, DEFAULT_AUTH_FAILURE_LIMIT, authenticate, type AuthFailureLimit } from './auth.js';
+import { AuthThrottle } from '../ocpp/auth-throttle.js';
+import { DEFAULT_AUTH_FAILURE_LIMIT, authenticate, type AuthFailureLimit } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { errorBody, errorHandler, errorSchema, sendError } from './errors.js';
 import { availableCurrentRoutes } from './routes/available-current.js';
@@ -129,7 +130,7 @@ export async function build(deps: ApiDeps, opts: BuildOptions = {}): Promise<Fas
 
   await app.register(healthRoutes(deps, { metricsInstallationLabels: opts.metricsInstallationLabels ?? false }));
   await app.register(uiRoutes());
-  const limiter = new AuthFailureLimiter(opts.authFailureLimit ?? DEFAULT_AUTH_FAILURE_LIMIT);
+  const limiter = new AuthThrottle(opts.authFailureLimit ?? DEFAULT_AUTH_FAILURE_LIMIT);
   await app.register(
     async (api) => {
       api.addHook('onRequest', authenticate({ adminToken: deps.adminToken, tokens: deps.tokens, limiter }));

@@ -1,11 +1,12 @@
 import { isIPv6 } from 'node:net';
 
 /**
- * Failed handshake authentications per client address, so guessing passwords (each guess against an
- * installation's initial password costs a scrypt) and probing charger ids are slow. Only failures
- * count; an address past `maxFailures` within `windowMs` is refused before authentication runs,
- * until its window ends. IPv6 addresses count per /64 (one host usually holds a whole /64). The table
- * is bounded: past `maxEntries` the oldest windows are forgotten first.
+ * Failed authentications per client address, for the OCPP handshake and the API alike, so guessing
+ * passwords or tokens (each guess against an installation's initial password costs a scrypt) and
+ * probing charger ids are slow. Only failures count, so a valid credential is never refused: an
+ * address past `maxFailures` within `windowMs` is refused before authentication runs, until its
+ * window ends. IPv6 addresses count per /64 (one host usually holds a whole /64). The table is
+ * bounded: past `maxEntries` expired windows go first, then the oldest.
  */
 export interface AuthThrottleOptions {
   /** 0 = no throttling. */
@@ -20,8 +21,10 @@ interface Window {
   failures: number;
 }
 
+/** IPv4 (also IPv4-mapped IPv6) as is, IPv6 by its /64 whatever the spelling. */
 export function addressKey(address: string): string {
-  const plain = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+  const unzoned = address.split('%')[0]!;
+  const plain = /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(unzoned) ? unzoned.slice(7) : unzoned;
   if (!isIPv6(plain)) return plain;
   const [head = '', tail = ''] = plain.split('::');
   const headParts = head ? head.split(':') : [];
@@ -65,10 +68,15 @@ export class AuthThrottle {
       return;
     }
     this.windows.delete(key);
+    if (this.windows.size >= this.maxEntries) this.evict(now);
     this.windows.set(key, { start: now, failures: 1 });
+  }
+
+  private evict(now: number): void {
+    for (const [k, w] of this.windows) if (now - w.start >= this.opts.windowMs) this.windows.delete(k);
     // A Map iterates in insertion order: the first keys are the oldest windows.
     for (const k of this.windows.keys()) {
-      if (this.windows.size <= this.maxEntries) break;
+      if (this.windows.size < this.maxEntries) break;
       this.windows.delete(k);
     }
   }

@@ -9,7 +9,7 @@ let tokenB = '';
 let tokenAId = '';
 
 beforeAll(async () => {
-  h = await startApi({ authFailureLimit: { max: 5, windowMs: 60_000 } });
+  h = await startApi({ authFailureLimit: { maxFailures: 5, windowMs: 60_000 } });
   for (const id of ['alpha', 'beta', 'gamma']) {
     expect((await h.call({ method: 'POST', url: `${V1}/installations`, payload: anInstallation({ id }) })).statusCode).toBe(201);
     expect((await h.call({ method: 'PUT', url: `${V1}/installations/${id}/chargers/${id}-cp`, payload: aCharger() })).statusCode).toBe(201);

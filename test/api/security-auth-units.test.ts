@@ -1,26 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { AuthFailureLimiter, clientKey } from '../../api/auth.js';
+import { AuthThrottle, addressKey } from '../../ocpp/auth-throttle.js';
 import { loadConfig, parseTrustProxy } from '../../core/config.js';
 
 /** Issue 16: the pure parts of failed-auth throttling (the behaviour over sockets is in security-auth.test.ts). */
 describe('pieces', () => {
-  it('clientKey: IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 by its /64 whatever the spelling', () => {
-    expect(clientKey('192.0.2.1')).toBe('192.0.2.1');
-    expect(clientKey('::ffff:192.0.2.1')).toBe('192.0.2.1');
-    expect(clientKey('2001:db8:0:1::5')).toBe('2001:db8:0:1::/64');
-    expect(clientKey('2001:0DB8:0000:0001:1:2:3:4')).toBe('2001:db8:0:1::/64');
-    expect(clientKey('::1')).toBe('0:0:0:0::/64');
-    expect(clientKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+  it('addressKey: IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 by its /64 whatever the spelling', () => {
+    expect(addressKey('192.0.2.1')).toBe('192.0.2.1');
+    expect(addressKey('::ffff:192.0.2.1')).toBe('192.0.2.1');
+    expect(addressKey('2001:db8:0:1::5')).toBe('2001:db8:0:1::/64');
+    expect(addressKey('2001:0DB8:0000:0001:1:2:3:4')).toBe('2001:db8:0:1::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
   });
 
   it('the failure table stays bounded, dropping expired entries first, then the oldest', () => {
     let now = 0;
-    const limiter = new AuthFailureLimiter({ max: 2, windowMs: 1_000, maxEntries: 100 }, () => now);
+    const limiter = new AuthThrottle({ maxFailures: 2, windowMs: 1_000, maxEntries: 100, now: () => now });
     for (let i = 0; i < 100; i++) limiter.fail(`old-${i}`);
     limiter.fail('keep');
     limiter.fail('keep');
     expect(limiter.size).toBe(100);
-    expect(limiter.blockedFor('keep')).toBeGreaterThan(0);
+    expect(limiter.retryAfterMs('keep')).toBeGreaterThan(0);
     for (let i = 0; i < 10_000; i++) limiter.fail(`spray-${i}`);
     expect(limiter.size).toBe(100);
     now = 2_000;

@@ -13,13 +13,13 @@ let base = '';
 let installerToken = '';
 
 beforeAll(async () => {
-  h = await startApi({ authFailureLimit: { max: 3, windowMs: 60_000 } });
+  h = await startApi({ authFailureLimit: { maxFailures: 3, windowMs: 60_000 } });
   expect((await h.call({ method: 'POST', url: `${V1}/installations`, payload: anInstallation({ id: 'lock-site' }) })).statusCode).toBe(201);
   expect((await h.call({ method: 'PUT', url: `${V1}/installations/lock-site/chargers/lock-cp`, payload: aCharger() })).statusCode).toBe(201);
   installerToken = json<{ token: string }>(await h.call({ method: 'POST', url: `${V1}/tokens`, payload: { installations: ['lock-site'] } })).token;
   await h.app.listen({ port: 0, host: '127.0.0.1' });
   base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
-  behindProxy = await startApi({ authFailureLimit: { max: 3, windowMs: 60_000 }, trustProxy: 1 });
+  behindProxy = await startApi({ authFailureLimit: { maxFailures: 3, windowMs: 60_000 }, trustProxy: 1 });
 });
 afterAll(async () => {
   await h?.close();
