@@ -5,7 +5,7 @@
  * order, whatever order they arrive in).
  *
  * Steps, each in its own function below:
- *  1. Offline chargers are counted first at their worst case on every wired phase.
+ *  1. Offline chargers are counted first at what they will do (`offline-current.ts`) on every wired phase.
  *  2. Online chargers that want energy become sessions: counted phases (wiring + measurement),
  *     minimum and maximum in 0.1 A units (cap and reclaim applied), relay-wear holds.
  *  3. Admission: minimums are reserved in admission order (priority, rotation tier, arrival, id);
@@ -33,6 +33,7 @@ import type {
   PhaseCurrents,
 } from './allocation-types.js';
 import type { Wiring } from './phases.js';
+import { offlineWorstCase } from './offline-current.js';
 import { countedMask, measuredMax, PHASE_NAMES, phasesOf, wiringOf } from './phases.js';
 
 /** Float slack when converting amperes to 0.1 A units (in units: 1e-10 A), and for sums. */
@@ -107,7 +108,7 @@ export function allocate(input: AllocationInput): AllocationResult {
   for (let i = 0; i < n; i++) {
     const c = chargers[i] as ChargerInput;
     if (c.online) continue;
-    const worst = offlineWorstCase(c);
+    const worst = offlineWorstCase(c.currentLimit, c.maxCurrent, c.offlineCurrent).value;
     const mask = wiringOf(c).mask;
     addToPhases(offline, mask, worst);
     out.limit[i] = worst;
@@ -170,17 +171,6 @@ function sortedById(chargers: readonly ChargerInput[]): ChargerInput[] {
 /** A phase limit that is not a number counts as 0 A available: never guess capacity. */
 function safeLimit(a: number): number {
   return Number.isFinite(a) ? a : 0;
-}
-
-/**
- * The most an offline charger may draw: its last accepted limit, or its maximum when none is
- * known. A last accepted 0 is not trusted either (a charger that rebooted out of sight may have
- * lost its profile), so it also counts at its maximum: never zero.
- */
-function offlineWorstCase(c: ChargerInput): number {
-  const cl = c.currentLimit;
-  if (cl !== undefined && cl > 0) return cl;
-  return c.maxCurrent > 0 ? c.maxCurrent : 0;
 }
 
 function addToPhases(sums: number[], mask: number, amount: number): void {

@@ -5,7 +5,8 @@
  * commands `planDispatch` returns; nothing here does I/O or reads the clock.
  */
 import type { ChargerInput as AllocChargerInput, AllocationSettings, Phase, PhaseCurrents } from './allocation-types.js';
-import type { BalancerSettings } from '../core/model.js';
+import type { BalancerSettings, OfflineCurrent } from '../core/model.js';
+import { offlineWorstCase, type OfflineBasis } from './offline-current.js';
 import { countedMask, PHASE_NAMES, phasesOf, wiringOf } from './phases.js';
 
 /** Connector states in which a car is plugged in and wants (or may soon want) energy. */
@@ -19,6 +20,7 @@ export interface ChargerWiring {
   minCurrent: number;
   maxCurrent: number;
   priority: number;
+  offlineCurrent: OfflineCurrent;
 }
 
 export interface ChargerModel {
@@ -52,11 +54,13 @@ export interface ChargerModel {
   /** Change budget: tokens left at `at` (see `raiseHeldUntil`). Undefined = full. */
   budget?: { tokens: number; at: number };
   cap?: number;
+  /** Set while `granted` was raised to the measured draw of a charger above its limit. */
+  overLimit?: boolean;
 }
 
 /** The installation's balancer settings (but the margin, applied to the phase limits) and the node's tuning. */
 export type ModelSettings = AllocationSettings &
-  Omit<BalancerSettings, 'safetyMarginA'> & {
+  Omit<BalancerSettings, 'safetyMarginA' | 'failsafeCurrent' | 'fuseDedicatedToChargers'> & {
     /** An unanswered change older than this is late: its charger is counted off the top. */
     lateAfterMs: number;
     retryMs: number;
@@ -90,6 +94,21 @@ export function wantsEnergy(c: ChargerModel): boolean {
 export function countedValue(c: ChargerModel): number {
   const base = c.granted ?? c.wiring.maxCurrent;
   return c.inFlight && c.inFlight.value > base ? c.inFlight.value : base;
+}
+
+/** Why a charger is counted at its value, as the status shows it. */
+export type CountedBasis = OfflineBasis | 'limit' | 'raise in flight' | 'over limit: draw' | 'not answering';
+
+/**
+ * What the charger is counted at in the committed load, and why: an offline charger at what it will
+ * do offline (`offline-current.ts`), an online one at `countedValue`.
+ */
+export function countedAs(c: ChargerModel): { value: number; basis: CountedBasis } {
+  if (!c.online) return offlineWorstCase(c.granted, c.wiring.maxCurrent, c.wiring.offlineCurrent);
+  const value = countedValue(c);
+  if (c.granted === undefined && !c.inFlight) return { value, basis: 'offline: max' };
+  const basis: CountedBasis = c.overLimit ? 'over limit: draw' : c.inFlight && c.inFlight.value > (c.granted ?? 0) ? 'raise in flight' : 'limit';
+  return { value, basis };
 }
 
 /** The limit the charger was last told: in flight, else settling, else in force. */
@@ -178,6 +197,7 @@ function asAllocInput(c: ChargerModel, now: number, s?: ModelSettings): AllocCha
     minCurrent: w.minCurrent,
     maxCurrent: w.maxCurrent,
     priority: w.priority,
+    offlineCurrent: w.offlineCurrent,
     arrivedAt: c.arrivedAt ?? now,
     ...(c.cap !== undefined ? { cap: c.cap } : {}),
     wantsEnergy: wantsEnergy(c),
@@ -217,7 +237,7 @@ export function countedPhases(c: ChargerModel, now: number): readonly Phase[] {
 export function committedLoad(model: BalancerModel, now: number): PhaseCurrents {
   const load: PhaseCurrents = { L1: 0, L2: 0, L3: 0 };
   for (const c of Object.values(model.chargers)) {
-    const v = countedValue(c);
+    const v = countedAs(c).value;
     if (v <= 0) continue;
     for (const p of countedPhases(c, now)) load[p] += v;
   }
@@ -239,7 +259,12 @@ export function onConnector(c: ChargerModel, connectorId: number, status: string
 }
 
 export function onConnection(c: ChargerModel, connected: boolean): ChargerModel {
-  if (connected) return { ...c, online: true, needsProfile: true };
+  if (connected) {
+    // A charger that drops its profiles offline (or runs a failsafe current of its own) may still do
+    // so until it accepts its limit again: it stays counted there.
+    const worst = c.wiring.offlineCurrent !== 'lastLimit' && c.granted !== undefined ? offlineWorstCase(c.granted, c.wiring.maxCurrent, c.wiring.offlineCurrent).value : c.granted;
+    return { ...c, online: true, needsProfile: true, ...(worst !== undefined ? { granted: worst } : {}) };
+  }
   // Whatever was in flight may or may not have been applied: count the higher value.
   const granted = c.inFlight ? Math.max(c.granted ?? c.wiring.maxCurrent, c.inFlight.value) : c.granted;
   const { inFlight: _f, ...rest } = c;
@@ -255,7 +280,7 @@ export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: num
   // Drawing above what it is counted at: the charger ignores its limit (or lost it). Count what it
   // really draws, and send its profile again.
   if (!next.inFlight && !next.settling && next.granted !== undefined && top > next.granted + toleranceA) {
-    next = { ...next, granted: Math.ceil(top), needsProfile: true };
+    next = { ...next, granted: Math.ceil(top), needsProfile: true, overLimit: true };
   }
   const offer = countedValue(next);
   if (top >= DRAW_A) {
@@ -283,7 +308,8 @@ function settle(c: ChargerModel, now: number): ChargerModel {
 
 function applyGranted(c: ChargerModel, value: number, now: number): ChargerModel {
   const before = c.granted ?? 0;
-  const next: ChargerModel = { ...c, granted: value };
+  const { overLimit: _o, ...rest } = c;
+  const next: ChargerModel = { ...rest, granted: value };
   if (value !== before) next.lastChangeAt = now;
   if (value > 0 && before <= 0) {
     next.runningSince = now;

@@ -73,7 +73,7 @@ export function phaseLimits(installation: Installation, dynamic: AvailableCurren
 }
 
 function wiringOf(c: Charger): ChargerWiring {
-  return { id: c.id, phases: c.phases, phaseRotation: c.phaseRotation, gridPhase: c.gridPhase, minCurrent: c.minCurrent, maxCurrent: c.maxCurrent, priority: c.priority };
+  return { id: c.id, phases: c.phases, phaseRotation: c.phaseRotation, gridPhase: c.gridPhase, minCurrent: c.minCurrent, maxCurrent: c.maxCurrent, priority: c.priority, offlineCurrent: c.offlineCurrent ?? 'lastLimit' };
 }
 
 /**

@@ -11,7 +11,8 @@ import { Site } from './site.js';
 
 /** Platform defaults in scenario time, before compression: read from the platform itself. */
 const nodeDefaults = loadConfig({});
-const schemaDefault = (k: keyof typeof balancerSettingsSchema.properties): number => balancerSettingsSchema.properties[k].default;
+type NumericSetting = Exclude<keyof typeof balancerSettingsSchema.properties, 'failsafeCurrent' | 'fuseDedicatedToChargers'>;
+const schemaDefault = (k: NumericSetting): number => balancerSettingsSchema.properties[k].default;
 const DEFAULTS = {
   heartbeatIntervalS: nodeDefaults.heartbeatIntervalS,
   callTimeoutMs: nodeDefaults.callTimeoutMs,

@@ -4,6 +4,7 @@ import {
   allocationInput,
   asleepState,
   committedLoad,
+  countedAs,
   countedValue,
   markSent,
   newChargerModel,
@@ -31,6 +32,7 @@ const wiring = (id: string, over: Partial<ChargerWiring> = {}): ChargerWiring =>
   minCurrent: 6,
   maxCurrent: 32,
   priority: 0,
+  offlineCurrent: 'lastLimit',
   ...over,
 });
 const online = (c: ChargerModel): ChargerModel => ({ ...onConnection(c, true), fresh: true, needsProfile: false });
@@ -62,6 +64,26 @@ describe('balancer model', () => {
     const c = onConnection(onProfileResult(markSent(online(newChargerModel(wiring('a'), 0)), 20, 0), 20, 'accepted', 1, 500), false);
     expect(c.online).toBe(false);
     expect(countedValue(c)).toBe(20);
+  });
+
+  it('counts an offline charger paused at 0 A at 0 A, and one configured "max" at its maximum until its limit is accepted again', () => {
+    const paused = (w: ChargerWiring) => onConnection(onProfileResult(markSent(online(newChargerModel(w, 10)), 0, 0), 0, 'accepted', 1, 500), false);
+    const keeps = paused(wiring('a'));
+    expect(countedAs(keeps)).toEqual({ value: 10, basis: 'offline: last limit' });
+    const settled = onConnection(settleDue(model({ a: online(keeps) }), 10_000).chargers.a!, false);
+    expect(countedAs(settled)).toEqual({ value: 0, basis: 'offline: last limit' });
+    expect(committedLoad(model({ a: settled }), 10_000)).toEqual({ L1: 0, L2: 0, L3: 0 });
+    const drops = onConnection(settleDue(model({ a: online(paused(wiring('d', { offlineCurrent: 'max' }))) }), 10_000).chargers.a!, false);
+    expect(countedAs(drops)).toEqual({ value: 32, basis: 'offline: max' });
+    const own = onConnection(settleDue(model({ a: online(paused(wiring('f', { offlineCurrent: 13 }))) }), 10_000).chargers.a!, false);
+    expect(countedAs(own)).toEqual({ value: 13, basis: 'failsafe' });
+    // Back online, it may still run at its maximum until it accepts (and settles) its limit again.
+    const back = onConnection(drops, true);
+    expect(countedAs(back)).toEqual({ value: 32, basis: 'limit' });
+    expect(planDispatch(model({ d: back }), targets({ d: 0 }), 20_000)).toEqual([{ chargerId: 'd', limit: 0 }]);
+    const accepted = onProfileResult(markSent(back, 0, 20_000), 0, 'accepted', 20_001, 500);
+    expect(countedAs(accepted).value).toBe(32);
+    expect(countedAs(onMeter(accepted, { t1: 0, t2: 0, t3: 0 }, 20_002, 3)).value).toBe(0);
   });
 
   it('counts an increase at its new value as soon as it is sent, and after a timeout', () => {
