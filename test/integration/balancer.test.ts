@@ -203,20 +203,75 @@ describe('installation balancer with real chargers over real sockets', () => {
     await b2.close();
   });
 
-  it('follows a dynamic available current from an energy manager and falls back to the fuse when it expires', async () => {
-    const { chargers } = await setup('bal-dyn', ['D1'], 32);
+  it('follows a dynamic available current and, when the energy manager goes silent, runs on the failsafe, not the fuse', async () => {
+    const { chargers, log } = await setup('bal-dyn', ['D1'], 32);
     const [a] = chargers as [TestCharger];
     await a.plugIn();
     await a.waitForLimit((l) => l === 32);
-    const res = await fetch(`http://127.0.0.1:${node.apiPort}/api/v1/installations/bal-dyn/available-current`, {
-      method: 'PUT',
-      headers: { authorization: 'Bearer test-admin-token-0123456789', 'content-type': 'application/json' },
-      body: JSON.stringify({ L1: 32, L2: 10, L3: 32, ttlSeconds: 2 }),
-    });
+    const api = (method: string, path: string, body?: unknown) =>
+      fetch(`http://127.0.0.1:${node.apiPort}/api/v1/installations/bal-dyn${path}`, {
+        method,
+        headers: { authorization: 'Bearer test-admin-token-0123456789', ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+    const res = await api('PUT', '/available-current', { L1: 32, L2: 10, L3: 32, ttlSeconds: 2 });
     expect(res.status).toBe(200);
     await a.waitForLimit((l) => l === 10, 'dynamic limit');
-    // After the TTL the static fuse applies again.
-    await a.waitForLimit((l) => l === 32, 'fuse after expiry');
+    // After the TTL the failsafe applies: the lowest dynamic limit of the last hour (10 A on L2).
+    const status = await waitFor(async () => {
+      const body = (await (await api('GET', '/status')).json()) as { failsafe: { inForce: boolean; since: string | null; source: string | null } | null };
+      return body.failsafe?.inForce ? body : undefined;
+    }, 6_000, 'failsafe in force');
+    expect(status.failsafe).toMatchObject({ source: 'lowest dynamic limit of the last hour' });
+    expect(Date.parse(status.failsafe!.since!)).toBeGreaterThan(0);
+    const metrics = await (await fetch(`http://127.0.0.1:${node.apiPort}/metrics`)).text();
+    expect(metrics).toMatch(/^cp_balancer_failsafe_installations 1$/m);
+    expect(a.limit).toBe(10);
+    expect(log.filter((x) => x.chargerId === 'D1').at(-1)?.limit).toBe(10);
+    // The operator says nothing but the chargers hangs on this fuse: the bare fuse applies.
+    expect((await api('PATCH', '', { balancer: { fuseDedicatedToChargers: true } })).status).toBe(200);
+    await a.waitForLimit((l) => l === 32, 'fuse dedicated to chargers');
+    // A configured failsafe current wins.
+    expect((await api('PATCH', '', { balancer: { failsafeCurrent: { L1: 16, L2: 16, L3: 16 } } })).status).toBe(200);
+    await a.waitForLimit((l) => l === 16, 'configured failsafe');
     await a.close();
+  });
+
+  it('keeps the garage charging when a paused charger drops off without a close frame (3x20 A, fuse cut to 3x12 A)', async () => {
+    const ids = ['G1', 'G2', 'G3', 'G4'];
+    const { chargers, log } = await setup('bal-garage', ids, 20);
+    for (const c of chargers) await c.plugIn();
+    // 4 x 6 A does not fit in 20 A: three charge, the last to arrive waits.
+    await waitFor(() => (chargers.filter((c) => (c.limit ?? 0) >= 6).length === 3 ? true : undefined), 8_000, 'three charging');
+    const cutAt = Date.now();
+    await node.stores.installations.patch('bal-garage', { fuse: { L1: 12, L2: 12, L3: 12 } });
+    const balancer = node.balancers.balancer('bal-garage')!;
+    // ... and the decreases settled: the balancer counts each charger at the limit it holds.
+    const settled = () => chargers.every((c) => balancer.status().chargers[c.id]?.limit === c.limit);
+    await waitFor(() => (chargers.filter((c) => c.limit === 6).length === 2 && chargers.filter((c) => c.limit === 0).length === 2 && settled() ? true : undefined), 8_000, 'two at 6 A');
+    const paused = chargers.find((c) => c.limit === 0 && balancer.status().chargers[c.id]?.limit === 0)!;
+    const running = chargers.filter((c) => c.limit === 6);
+    const droppedAt = Date.now();
+    // The socket dies without a close frame (cellular link, Wi-Fi, firmware).
+    await paused.close();
+    // Wait until the balancer saw the charger go and recomputed after that, then look at its state.
+    const seen = await waitFor(() => {
+      const st = balancer.status();
+      return st.chargers[paused.id]?.online === false && (st.computedAt ?? 0) >= droppedAt ? st : undefined;
+    }, 5_000, 'balancer saw the drop');
+    expect(seen.chargers[paused.id]).toMatchObject({ counted: 0, countedBecause: 'offline: last limit' });
+    for (const c of running) {
+      expect(seen.chargers[c.id]).toMatchObject({ limit: 6, target: 6 });
+      expect(c.limit).toBe(6);
+    }
+    // Binding phase at least 90 % used, never over the fuse.
+    for (const p of ['L1', 'L2', 'L3'] as Phase[]) {
+      expect(seen.allocated[p]).toBeGreaterThanOrEqual(0.9 * 12);
+      expect(seen.allocated[p]).toBeLessThanOrEqual(12);
+    }
+    expect(log.filter((x) => x.at >= droppedAt && x.chargerId !== paused.id)).toEqual([]);
+    const wiring: Wiring = Object.fromEntries(ids.map((id) => [id, ['L1', 'L2', 'L3'] as Phase[]]));
+    expect(checkSafety(log, wiring, (t) => (t >= cutAt ? { L1: 12, L2: 12, L3: 12 } : { L1: 20, L2: 20, L3: 20 })).violations).toEqual([]);
+    for (const c of chargers) if (c !== paused) await c.close();
   });
 });
