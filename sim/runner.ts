@@ -91,9 +91,11 @@ export function platformEnv(s: Scenario, k: number): PlatformTiming {
 }
 
 /** The installation's balancer settings for the API, compressed. */
-export function balancerSettings(spec: InstallationSpec, k: number): Record<string, number> {
+export function balancerSettings(spec: InstallationSpec, k: number): Record<string, unknown> {
   const b = { ...DEFAULTS, ...spec.balancer };
   return {
+    ...(spec.balancer?.failsafeCurrent ? { failsafeCurrent: spec.balancer.failsafeCurrent } : {}),
+    ...(spec.balancer?.fuseDedicatedToChargers !== undefined ? { fuseDedicatedToChargers: spec.balancer.fuseDedicatedToChargers } : {}),
     safetyMarginA: spec.safetyMarginA ?? 0,
     deadbandA: b.deadbandA,
     settleMs: Math.round(b.settleMs / k),
@@ -240,6 +242,7 @@ export async function prepareScenario(input: Scenario, opts: RunOptions = {}): P
           ...(c.minCurrent !== undefined ? { minCurrent: c.minCurrent } : {}),
           ...(c.priority !== undefined ? { priority: c.priority } : {}),
           ...(c.profilePurpose ? { profilePurpose: c.profilePurpose } : {}),
+          ...(c.offlineCurrent !== undefined ? { offlineCurrent: c.offlineCurrent } : {}),
         });
       }
     }
@@ -258,6 +261,7 @@ export async function prepareScenario(input: Scenario, opts: RunOptions = {}): P
           listener: recorder,
           rnd,
           initialPassword: INITIAL_PASSWORD,
+          compression: k,
           charger: {
             ocppBaseUrl: platform.ocppBaseUrl,
             meterIntervalMs: scenario.meterIntervalS * 1000,

@@ -9,7 +9,8 @@ export const PHASE_LIST: readonly Phase[] = ['L1', 'L2', 'L3'];
 
 /** What a site needs from the platform's API (an installer and an energy manager use it). */
 export interface SiteApi {
-  putAvailableCurrent(installationId: string, available: PhaseCurrents): Promise<void>;
+  /** `ttlSeconds` in real seconds (the platform's clock); a day when not given. */
+  putAvailableCurrent(installationId: string, available: PhaseCurrents, ttlSeconds?: number): Promise<void>;
   patchFuse(installationId: string, fuse: PhaseCurrents): Promise<void>;
 }
 
@@ -25,8 +26,12 @@ export interface SiteHost {
   readonly rnd: Random;
   readonly charger: Omit<ChargerHost, 'changed' | 'observer' | 'scheduler'>;
   readonly initialPassword: string;
+  /** Scenario time per real time (default 1): converts the energy manager's report lifetime. */
+  readonly compression?: number;
   log(message: string): void;
 }
+
+const HOUR_MS = 3_600_000;
 
 /**
  * One installation's physics: the grid connection with its fuse, the non-charger base load, the
@@ -47,6 +52,10 @@ export class Site {
   private swingOn = false;
   private readonly noise: PhaseCurrents = { L1: 0, L2: 0, L3: 0 };
   private reported: PhaseCurrents | undefined;
+  /** Scenario time of the energy manager's last report, and the reports of the last hour (failsafe). */
+  private reportedAt = 0;
+  private readonly reports: { t: number; v: PhaseCurrents }[] = [];
+  private silentUntil = -Infinity;
   private stopped = false;
 
   constructor(
@@ -150,6 +159,9 @@ export class Site {
           case 'reboot':
             this.charger(e.charger).reboot(t, e.durationS * 1000);
             break;
+          case 'energyManagerSilent':
+            this.goSilent(t, e.durationS * 1000);
+            break;
         }
       });
     }
@@ -183,16 +195,53 @@ export class Site {
    */
   private measure(t: number): void {
     const em = this.spec.energyManager;
-    if (!em.enabled) return;
+    if (!em.enabled || t < this.silentUntil) return;
     const available = { L1: 0, L2: 0, L3: 0 };
     for (const p of PHASE_LIST) available[p] = Math.max(0, Math.floor((this.fuse[p] - this.base[p]) * 10) / 10);
     const last = this.reported;
-    const report = !last || PHASE_LIST.some((p) => available[p] < last[p] - 1e-6 || available[p] >= last[p] + em.deadbandA);
+    const ttl = this.reportTtl();
+    // With a lifetime, an unchanged value is repeated before it expires (a living energy manager's heartbeat).
+    const stale = ttl !== undefined && t - this.reportedAt >= ttl.simMs / 3;
+    const report = !last || stale || PHASE_LIST.some((p) => available[p] < last[p] - 1e-6 || available[p] >= last[p] + em.deadbandA);
     if (!report) return;
     this.reported = available;
+    this.reportedAt = t;
+    this.reports.push({ t, v: available });
+    while (this.reports.length > 1 && this.reports[0]!.t < t - HOUR_MS) this.reports.shift();
     this.told.available = available;
     this.changed(t);
-    void this.host.api.putAvailableCurrent(this.id, available).catch((err: unknown) => this.host.log(`available-current PUT failed: ${String(err)}`));
+    void this.host.api.putAvailableCurrent(this.id, available, ttl?.realS).catch((err: unknown) => this.host.log(`available-current PUT failed: ${String(err)}`));
+  }
+
+  /** The report lifetime in real seconds (whole, at least 1) and what that is in scenario time. */
+  private reportTtl(): { realS: number; simMs: number } | undefined {
+    const ttlS = this.spec.energyManager.ttlS;
+    if (ttlS === undefined) return undefined;
+    const k = this.host.compression ?? 1;
+    const realS = Math.max(1, Math.round(ttlS / k));
+    return { realS, simMs: realS * k * 1000 };
+  }
+
+  /**
+   * The energy manager stops reporting. Once its last report expires the platform is expected on the
+   * installation's failsafe: the configured `failsafeCurrent`, the fuse when dedicated to chargers,
+   * else the lowest value reported in the last hour. That is what the platform then knows.
+   */
+  private goSilent(t: number, durationMs: number): void {
+    this.silentUntil = t + durationMs;
+    const ttl = this.reportTtl();
+    if (ttl === undefined || !this.reported) return;
+    const expiry = this.reportedAt + ttl.simMs;
+    if (expiry >= this.silentUntil) return;
+    this.host.scheduler.at(expiry, (tt) => {
+      if (this.stopped || this.reportedAt + ttl.simMs > tt) return;
+      const b = this.spec.balancer;
+      const failsafe = { ...this.told.fuse };
+      if (b?.failsafeCurrent) Object.assign(failsafe, b.failsafeCurrent);
+      else if (!b?.fuseDedicatedToChargers) for (const p of PHASE_LIST) failsafe[p] = Math.min(...this.reports.filter((r) => r.t >= tt - HOUR_MS).map((r) => r.v[p]), this.reported![p]);
+      this.told.available = failsafe;
+      this.changed(tt);
+    });
   }
 }
 
