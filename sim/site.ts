@@ -143,7 +143,7 @@ export class Site {
             this.told.fuse = { ...e.fuse };
             this.changed(t);
             void this.host.api.patchFuse(this.id, e.fuse).catch((err: unknown) => this.host.log(`fuse PATCH failed: ${String(err)}`));
-            this.measure(t);
+            void this.measure(t);
             break;
           case 'baseLoad':
             for (const p of PHASE_LIST) {
@@ -169,11 +169,17 @@ export class Site {
     if (em.enabled) {
       const tick = (t: number): void => {
         if (this.stopped) return;
-        this.measure(t);
+        void this.measure(t);
         s.at(t + em.intervalS * 1000, tick);
       };
       s.at(t0, tick);
     }
+  }
+
+  /** The energy manager's first report, sent and stored before the run starts. */
+  async reportFirst(t: number): Promise<void> {
+    const put = this.measure(t);
+    if (put) await put;
   }
 
   stop(): void {
@@ -193,9 +199,9 @@ export class Site {
    * The energy manager: the current left for chargers is fuse minus base load. A drop is reported at
    * once; a rise only when it exceeds the deadband (so the platform never works with more than there is).
    */
-  private measure(t: number): void {
+  private measure(t: number): Promise<void> | undefined {
     const em = this.spec.energyManager;
-    if (!em.enabled || t < this.silentUntil) return;
+    if (!em.enabled || t < this.silentUntil) return undefined;
     const available = { L1: 0, L2: 0, L3: 0 };
     for (const p of PHASE_LIST) available[p] = Math.max(0, Math.floor((this.fuse[p] - this.base[p]) * 10) / 10);
     const last = this.reported;
@@ -203,14 +209,14 @@ export class Site {
     // With a lifetime, an unchanged value is repeated before it expires (a living energy manager's heartbeat).
     const stale = ttl !== undefined && t - this.reportedAt >= ttl.simMs / 3;
     const report = !last || stale || PHASE_LIST.some((p) => available[p] < last[p] - 1e-6 || available[p] >= last[p] + em.deadbandA);
-    if (!report) return;
+    if (!report) return undefined;
     this.reported = available;
     this.reportedAt = t;
     this.reports.push({ t, v: available });
     while (this.reports.length > 1 && this.reports[0]!.t < t - HOUR_MS) this.reports.shift();
     this.told.available = available;
     this.changed(t);
-    void this.host.api.putAvailableCurrent(this.id, available, ttl?.realS).catch((err: unknown) => this.host.log(`available-current PUT failed: ${String(err)}`));
+    return this.host.api.putAvailableCurrent(this.id, available, ttl?.realS).catch((err: unknown) => this.host.log(`available-current PUT failed: ${String(err)}`));
   }
 
   /** The report lifetime in real seconds (whole, at least 1) and what that is in scenario time. */
