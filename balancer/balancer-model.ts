@@ -272,7 +272,13 @@ export function onConnection(c: ChargerModel, connected: boolean): ChargerModel 
 }
 
 /** A meter sample (A per terminal). Settles a pending decrease once the draw shows it, and tracks under-draw. */
-export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: number }, at: number, thresholdA: number, toleranceA = 1): ChargerModel {
+/**
+ * `slackA`: readings reach the balancer only when they moved by that much (or grew old), so a car
+ * drifting down crosses the reclaim threshold up to a meter-event age before the balancer sees it.
+ * The under-draw clock therefore starts at a reading within `slackA` of the threshold; `allocate`
+ * still reclaims only on a reading below the threshold itself.
+ */
+export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: number }, at: number, thresholdA: number, toleranceA = 1, slackA = 0): ChargerModel {
   const measured = { t1: m.t1 ?? 0, t2: m.t2 ?? 0, t3: m.t3 ?? 0, at };
   let next: ChargerModel = { ...c, fresh: true, measured };
   const top = Math.max(measured.t1, measured.t2, measured.t3);
@@ -291,7 +297,7 @@ export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: num
   } else if (next.noDrawSince === undefined && offer >= next.wiring.minCurrent && offer > 0 && !next.inFlight) {
     next = { ...next, noDrawSince: at };
   }
-  if (offer > 0 && top < offer - thresholdA) {
+  if (offer > 0 && top < offer - Math.max(0, thresholdA - slackA)) {
     if (next.underDrawSince === undefined) next = { ...next, underDrawSince: at };
   } else if (next.underDrawSince !== undefined) {
     const { underDrawSince: _u, ...rest } = next;

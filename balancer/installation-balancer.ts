@@ -46,6 +46,8 @@ export interface BalancerTuning {
   reclaimAfterMs: number;
   reclaimHeadroomA: number;
   reclaimThresholdA: number;
+  /** How far a meter reading the balancer holds may lag the charger's latest sample (see `onMeter`). */
+  meterSlackA?: number;
 }
 
 export interface BalancerDeps {
@@ -223,7 +225,7 @@ export class InstallationBalancer {
     const now = this.deps.now();
     let c = onConnection(current, true);
     for (const k of live.connectors) c = onConnector(c, k.connectorId, k.status, now);
-    if (live.measured.at) c = onMeter(c, live.measured, Date.parse(live.measured.at), this.model.settings.reclaimThresholdA);
+    if (live.measured.at) c = onMeter(c, live.measured, Date.parse(live.measured.at), this.model.settings.reclaimThresholdA, 1, this.deps.tuning.meterSlackA);
     const tx = live.activeTransactions[0];
     c = { ...c, fresh: true, ...(tx ? { activeTx: { transactionId: tx.transactionId, connectorId: tx.connectorId } } : {}) };
     this.setCharger(chargerId, c);
@@ -239,7 +241,7 @@ export class InstallationBalancer {
         this.setCharger(e.chargerId, onConnector(c, e.connectorId, e.status, now));
         break;
       case 'meter':
-        this.setCharger(e.chargerId, onMeter(c, e.currents, now, this.model.settings.reclaimThresholdA));
+        this.setCharger(e.chargerId, onMeter(c, e.currents, now, this.model.settings.reclaimThresholdA, 1, this.deps.tuning.meterSlackA));
         break;
       case 'connection':
         this.setCharger(e.chargerId, onConnection(c, e.connected));

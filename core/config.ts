@@ -38,6 +38,12 @@ export interface NodeConfig {
     reclaimAfterMs: number;
     reclaimHeadroomA: number;
     reclaimThresholdA: number;
+    /**
+     * METER_EVENT_DELTA_A as the balancer sees it: a reading it holds may be this far from the
+     * charger's latest sample (smaller moves are not republished), so under-draw is timed from a
+     * reading within this of the reclaim threshold; the reclaim itself still needs the threshold.
+     */
+    meterSlackA: number;
   };
 }
 
@@ -70,6 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(nodeId)) throw new PlatformError('CONFIG', 'NODE_ID must match [A-Za-z0-9_-]{1,64}');
   const natsUrl = env.NATS_URL || undefined;
   if (natsUrl && !/^(nats|tls|wss?):\/\//.test(natsUrl)) throw new PlatformError('CONFIG', 'NATS_URL must start with nats://, tls://, ws:// or wss://');
+  const meterEventDeltaA = num(env, 'METER_EVENT_DELTA_A', 0.5, 0, 32);
   const config: NodeConfig = {
     natsUrl,
     apiPort: int(env, 'API_PORT', 8080, 0, 65535),
@@ -87,7 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     ocppLogAll: ocppLogMode(env.OCPP_LOG) === 'all',
     pendingIntervalS: int(env, 'BOOT_PENDING_INTERVAL_S', 10, 1, 3_600),
     livenessGraceS: int(env, 'LIVENESS_GRACE_S', 30, 0, 3_600),
-    meterEventDeltaA: num(env, 'METER_EVENT_DELTA_A', 0.5, 0, 32),
+    meterEventDeltaA,
     meterEventMaxAgeMs: int(env, 'METER_EVENT_MAX_AGE_MS', 30_000, 0, 3_600_000),
     logLevel: env.LOG_LEVEL || 'info',
     balancer: {
@@ -99,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
       reclaimAfterMs: int(env, 'BALANCER_RECLAIM_AFTER_MS', 30_000, 0, 3_600_000),
       reclaimHeadroomA: num(env, 'BALANCER_RECLAIM_HEADROOM_A', 2, 0, 32),
       reclaimThresholdA: num(env, 'BALANCER_RECLAIM_THRESHOLD_A', 1, 0, 32),
+      meterSlackA: meterEventDeltaA,
     },
   };
   // A reclaimed offer (draw + headroom) must not look like under-draw again, or reclaim flaps.

@@ -21,6 +21,7 @@ import {
   tokensAt,
   withPhaseLimits,
 } from '../../balancer/balancer-model.js';
+import { allocate } from '../../balancer/allocate.js';
 import { limitProfile } from '../../balancer/charging-profile.js';
 import { validateRequest } from '../../ocpp/validator.js';
 
@@ -84,6 +85,24 @@ describe('balancer model', () => {
     const accepted = onProfileResult(markSent(back, 0, 20_000), 0, 'accepted', 20_001, 500);
     expect(countedAs(accepted).value).toBe(32);
     expect(countedAs(onMeter(accepted, { t1: 0, t2: 0, t3: 0 }, 20_002, 3)).value).toBe(0);
+  });
+
+  it('times under-draw from a reading within the meter slack of the threshold, and reclaims only below the threshold', () => {
+    // Limit 16 A, threshold 3 A, readings republished only after a 0.5 A move: 13.2 A may hide 12.8 A.
+    const c = online(onConnector(newChargerModel(wiring('a', { maxCurrent: 16 }), 16), 1, 'Charging', 0));
+    const m3 = (t: number, a: number, slack: number) => onMeter(c, { t1: a, t2: a, t3: a }, t, 3, 1, slack);
+    expect(m3(1_000, 13.2, 0).underDrawSince).toBeUndefined();
+    const early = m3(1_000, 13.2, 0.5);
+    expect(early.underDrawSince).toBe(1_000);
+    // 60 s later the reading still sits above the threshold: nothing is reclaimed.
+    const still = allocate(allocationInput(model({ a: early }), 61_000)).allocations[0]!;
+    expect(still).toMatchObject({ limit: 16, reason: 'charging' });
+    // The next published reading is below it: reclaimed at once, the clock having run since 1 s.
+    const below = onMeter(early, { t1: 12.8, t2: 12.8, t3: 12.8 }, 61_000, 3, 1, 0.5);
+    expect(below.underDrawSince).toBe(1_000);
+    expect(allocate(allocationInput(model({ a: below }), 61_000)).allocations[0]).toMatchObject({ limit: 14.8, reason: 'reclaimed' });
+    // A reading back within the slack-reduced threshold stops the clock.
+    expect(onMeter(below, { t1: 13.6, t2: 13.6, t3: 13.6 }, 62_000, 3, 1, 0.5).underDrawSince).toBeUndefined();
   });
 
   it('counts an increase at its new value as soon as it is sent, and after a timeout', () => {
