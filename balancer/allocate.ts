@@ -34,7 +34,7 @@ import type {
 } from './allocation-types.js';
 import type { Wiring } from './phases.js';
 import { offlineWorstCase } from './offline-current.js';
-import { countedMask, measuredMax, PHASE_NAMES, phasesOf, wiringOf } from './phases.js';
+import { countedMask, measuredMax, phasesOf, wiringOf, PHASES } from './phases.js';
 
 /** Float slack when converting amperes to 0.1 A units (in units: 1e-10 A), and for sums. */
 const EPS = 1e-9;
@@ -117,7 +117,7 @@ export function allocate(input: AllocationInput): AllocationResult {
   }
   const { L1, L2, L3 } = input.phaseLimits;
   const avail = [safeLimit(L1) - (offline[0] ?? 0), safeLimit(L2) - (offline[1] ?? 0), safeLimit(L3) - (offline[2] ?? 0)];
-  const overloaded = PHASE_NAMES.filter((_n, p) => (avail[p] ?? 0) < -EPS);
+  const overloaded = PHASES.filter((_n, p) => (avail[p] ?? 0) < -EPS);
 
   // 2. Online chargers that want energy become sessions; the others are idle (already set).
   const sessions: Session[] = [];
@@ -140,7 +140,7 @@ export function allocate(input: AllocationInput): AllocationResult {
   // 3-5. Admission, fair filling, anti-flap.
   const capacity = [deciDown(avail[0] ?? 0), deciDown(avail[1] ?? 0), deciDown(avail[2] ?? 0)];
   const stable = input.admissionLimits ?? input.phaseLimits;
-  const stableCapacity = PHASE_NAMES.map((p, i) => Math.min(capacity[i] ?? 0, deciDown(safeLimit(stable[p]) - (offline[i] ?? 0))));
+  const stableCapacity = PHASES.map((p, i) => Math.min(capacity[i] ?? 0, deciDown(safeLimit(stable[p]) - (offline[i] ?? 0))));
   const swinging = stableCapacity.some((c, p) => c < (capacity[p] ?? 0));
   admit(sessions, capacity, stableCapacity);
   // Fair shares come out of the stable capacity; what a swinging limit adds on top goes to one session.

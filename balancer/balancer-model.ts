@@ -7,7 +7,7 @@
 import type { ChargerInput as AllocChargerInput, AllocationSettings, Phase, PhaseCurrents } from './allocation-types.js';
 import type { BalancerSettings, OfflineCurrent } from '../core/model.js';
 import { offlineWorstCase, type OfflineBasis } from './offline-current.js';
-import { countedMask, PHASE_NAMES, phasesOf, wiringOf } from './phases.js';
+import { countedMask, DRAWING_A, PHASES, phasesOf, wiringOf } from './phases.js';
 
 /** Connector states in which a car is plugged in and wants (or may soon want) energy. */
 const WANTS_ENERGY = new Set(['Preparing', 'Charging', 'SuspendedEV', 'SuspendedEVSE']);
@@ -76,8 +76,6 @@ export interface BalancerModel {
   chargers: Record<string, ChargerModel>;
 }
 
-/** Below this a phase counts as not drawn (A). */
-const DRAW_A = 1;
 /** A raise needs the token it spends and one for the decrease that may follow it. */
 const RAISE_TOKENS = 2;
 const HOUR_MS = 3_600_000;
@@ -152,7 +150,7 @@ function nextAsleepChange(c: ChargerModel, now: number, s: ModelSettings): numbe
 export function withPhaseLimits(model: BalancerModel, limits: PhaseCurrents, now: number): BalancerModel {
   const history = model.limitHistory ?? [];
   const last = history[history.length - 1];
-  const same = last !== undefined && PHASE_NAMES.every((p) => last.limits[p] === limits[p]);
+  const same = last !== undefined && PHASES.every((p) => last.limits[p] === limits[p]);
   const next = same ? history : [...history, { from: now, limits }];
   const horizon = now - model.settings.admissionWindowMs;
   let drop = 0;
@@ -167,7 +165,7 @@ export function admissionLimits(model: BalancerModel, now: number): PhaseCurrent
   const horizon = now - model.settings.admissionWindowMs;
   history.forEach((h, i) => {
     const end = history[i + 1]?.from ?? Infinity;
-    if (end > horizon) for (const p of PHASE_NAMES) out[p] = Math.min(out[p], h.limits[p]);
+    if (end > horizon) for (const p of PHASES) out[p] = Math.min(out[p], h.limits[p]);
   });
   return out;
 }
@@ -289,7 +287,7 @@ export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: num
     next = { ...next, granted: Math.ceil(top), needsProfile: true, overLimit: true };
   }
   const offer = countedValue(next);
-  if (top >= DRAW_A) {
+  if (top >= DRAWING_A) {
     if (next.noDrawSince !== undefined) {
       const { noDrawSince: _n, ...rest } = next;
       next = rest;
@@ -395,7 +393,7 @@ export function planDispatch(model: BalancerModel, targets: ReadonlyMap<string, 
     const next = { ...committed };
     for (const p of oldPhases) next[p] -= oldValue;
     for (const p of t!.phases) next[p] += t!.limit;
-    if (PHASE_NAMES.every((p) => next[p] <= limits[p] + 1e-9 || next[p] <= committed[p])) {
+    if (PHASES.every((p) => next[p] <= limits[p] + 1e-9 || next[p] <= committed[p])) {
       commands.push({ chargerId: id, limit: t!.limit });
       Object.assign(committed, next);
     }

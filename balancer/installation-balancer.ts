@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { AvailableCurrent } from '../core/available-current-store.js';
 import { effectiveCap, type ChargerCaps } from '../core/cap-store.js';
 import { sendChargerCommand, STATUS_ACTION } from '../core/commands.js';
+import type { NodeConfig } from '../core/config.js';
 import type { ChargerEvent } from '../core/events.js';
 import { getJson, putJson } from '../core/kv-json.js';
 import type { Metrics } from '../core/metrics.js';
@@ -35,20 +36,10 @@ import {
 } from './balancer-model.js';
 import { limitProfile } from './charging-profile.js';
 import { phaseLimitsAt, type Failsafe } from './phase-limits.js';
-import { PHASE_NAMES } from './phases.js';
+import { PHASES } from './phases.js';
 
-export interface BalancerTuning {
-  /** Events arriving within this window are handled by one recompute. */
-  coalesceMs: number;
-  profileTimeoutMs: number;
-  lateAfterMs: number;
-  retryMs: number;
-  reclaimAfterMs: number;
-  reclaimHeadroomA: number;
-  reclaimThresholdA: number;
-  /** How far a meter reading the balancer holds may lag the charger's latest sample (see `onMeter`). */
-  meterSlackA?: number;
-}
+/** The node's balancer settings (core/config.ts, documented there); the lease belongs to the manager. */
+export type BalancerTuning = Omit<NodeConfig['balancer'], 'leaseTtlMs'>;
 
 export interface BalancerDeps {
   nc: NatsConnection;
@@ -123,7 +114,7 @@ export class InstallationBalancer {
     this.subs.push(
       nc.subscribe(subjects.installationEvents(this.id), {
         callback: (err, msg) => {
-          if (!err && msg.subject.includes('.charger.')) this.onEvent(decodeJson<ChargerEvent>(msg.data));
+          if (!err) this.onEvent(decodeJson<ChargerEvent>(msg.data));
         },
       }),
       nc.subscribe(subjects.balancerStatus(this.id), {
@@ -311,7 +302,7 @@ export class InstallationBalancer {
     this.model = model;
     this.deps.metrics.balancerRecomputes.inc({ installation: this.id });
     const load = committedLoad(model, now);
-    for (const p of PHASE_NAMES) this.deps.metrics.phaseAllocation.set({ installation: this.id, phase: p }, load[p]);
+    for (const p of PHASES) this.deps.metrics.phaseAllocation.set({ installation: this.id, phase: p }, load[p]);
     // The worst case is durable before any charger may act on a raise.
     await this.persist();
     for (const cmd of commands) void this.send(cmd.chargerId, cmd.limit);

@@ -5,7 +5,8 @@
  */
 import { lowestDynamic, type AvailableCurrent } from '../core/available-current-store.js';
 import type { Installation, PhaseCurrents } from '../core/model.js';
-import { PHASE_NAMES } from './phases.js';
+import { PHASES } from './phases.js';
+
 
 /** Where the failsafe current came from. */
 export type FailsafeSource = 'configured' | 'lowest dynamic limit of the last hour' | 'fuse dedicated to chargers';
@@ -34,7 +35,7 @@ export interface PhaseLimitsInForce {
 export function phaseLimitsAt(installation: Installation, dynamic: AvailableCurrent | undefined, now: number): PhaseLimitsInForce {
   const b = installation.balancer;
   const fuse = { L1: 0, L2: 0, L3: 0 };
-  for (const p of PHASE_NAMES) fuse[p] = installation.fuse[p] - b.safetyMarginA;
+  for (const p of PHASES) fuse[p] = installation.fuse[p] - b.safetyMarginA;
   const expiresAt = dynamic ? Date.parse(dynamic.expiresAt) : NaN;
   let cap: PhaseCurrents | undefined;
   let failsafe: Failsafe | undefined;
@@ -50,6 +51,6 @@ export function phaseLimitsAt(installation: Installation, dynamic: AvailableCurr
     cap = current;
   }
   const limits = { L1: 0, L2: 0, L3: 0 };
-  for (const p of PHASE_NAMES) limits[p] = Math.max(0, cap ? Math.min(fuse[p], cap[p]) : fuse[p]);
+  for (const p of PHASES) limits[p] = Math.max(0, cap ? Math.min(fuse[p], cap[p]) : fuse[p]);
   return failsafe ? { limits, failsafe } : { limits };
 }

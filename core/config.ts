@@ -30,6 +30,7 @@ export interface NodeConfig {
   logLevel: string;
   balancer: {
     leaseTtlMs: number;
+    /** Events arriving within this window are handled by one recompute. */
     coalesceMs: number;
     profileTimeoutMs: number;
     /** A charger that has not answered a SetChargingProfile this long is late: counted off the top. */

@@ -1,6 +1,6 @@
 import type { Recorder, Series, SessionTrack } from './recorder.js';
 import { balancerSettingsSchema } from '../core/schemas.js';
-import { PHASE_LIST } from './site.js';
+import { PHASES } from '../core/model.js';
 
 const DEFAULT_CHANGE_BURST = balancerSettingsSchema.properties.changeBurst.default;
 
@@ -141,7 +141,7 @@ export function fairness(rec: Recorder, endMs: number): ScenarioMetrics['jain'] 
       }
       if (competing.length < 2) continue;
       epochs.push({
-        phases: PHASE_LIST.filter((_p, i2) => (Number(key.split('|')[1]) & (1 << i2)) !== 0).join('+'),
+        phases: PHASES.filter((_p, i2) => (Number(key.split('|')[1]) & (1 << i2)) !== 0).join('+'),
         fromS: r3(a / 1000),
         toS: r3(b / 1000),
         sessions: competing.map((c) => c.id),
@@ -207,7 +207,7 @@ export function computeMetrics(rec: Recorder, info: { scenario: string; duration
   for (const site of rec.sites.values()) {
     delivered += site.deliveredAs;
     achievable += site.achievableAs;
-    for (const p of PHASE_LIST) {
+    for (const p of PHASES) {
       const ph = site.phases[p]!;
       overAs += ph.overAs;
       overS += ph.overS;

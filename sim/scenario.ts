@@ -1,6 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { BalancerSettings, OfflineCurrent, Phase, PhaseCurrents, PhaseRotation, ProfilePurpose } from '../core/model.js';
+import { PHASES } from '../core/model.js';
 import { validateWith } from '../core/validate.js';
 import { Random, seedOf } from './random.js';
 
@@ -357,7 +358,6 @@ export function loadScenario(name: string, dir?: string): Scenario & { file: str
 }
 
 const ROTATIONS: readonly PhaseRotation[] = ['L1L2L3', 'L2L3L1', 'L3L1L2'];
-const PHASES: readonly Phase[] = ['L1', 'L2', 'L3'];
 
 /** The load scenario's installations: fixed seed, so every run sees the same cars. */
 export function generateInstallations(g: GenerateSpec, seed: number, durationS: number): InstallationSpec[] {

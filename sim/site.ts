@@ -1,11 +1,11 @@
-import type { Phase, PhaseCurrents } from '../core/model.js';
+import type { PhaseCurrents } from '../core/model.js';
+import { PHASES } from '../core/model.js';
 import type { Scheduler } from './clock.js';
 import { SimCharger, type ChargerHost, type ChargerObserver } from './charger.js';
 import { Car } from './ev.js';
 import type { Random } from './random.js';
 import type { InstallationSpec } from './scenario.js';
 
-export const PHASE_LIST: readonly Phase[] = ['L1', 'L2', 'L3'];
 
 /** What a site needs from the platform's API (an installer and an energy manager use it). */
 export interface SiteApi {
@@ -86,7 +86,7 @@ export class Site {
   /** The limit the platform works with per phase: told fuse minus margin, or the reported available current when lower. */
   knownLimit(): PhaseCurrents {
     const out = { L1: 0, L2: 0, L3: 0 };
-    for (const p of PHASE_LIST) out[p] = Math.max(0, Math.min(this.told.fuse[p] - this.safetyMarginA, this.told.available?.[p] ?? Infinity));
+    for (const p of PHASES) out[p] = Math.max(0, Math.min(this.told.fuse[p] - this.safetyMarginA, this.told.available?.[p] ?? Infinity));
     return out;
   }
 
@@ -127,7 +127,7 @@ export class Site {
     const noise = spec.baseLoad.noise;
     if (noise) {
       const redraw = (t: number): void => {
-        for (const p of PHASE_LIST) this.noise[p] = this.host.rnd.between(-noise.amplitudeA, noise.amplitudeA);
+        for (const p of PHASES) this.noise[p] = this.host.rnd.between(-noise.amplitudeA, noise.amplitudeA);
         this.recomputeBase();
         this.changed(t);
         s.at(t + noise.intervalS * 1000, redraw);
@@ -146,7 +146,7 @@ export class Site {
             void this.measure(t);
             break;
           case 'baseLoad':
-            for (const p of PHASE_LIST) {
+            for (const p of PHASES) {
               if (e.set?.[p] !== undefined) this.staticBase[p] = e.set[p];
               if (e.add?.[p] !== undefined) this.staticBase[p] += e.add[p];
             }
@@ -189,7 +189,7 @@ export class Site {
 
   private recomputeBase(): void {
     const swing = this.spec.baseLoad.swing;
-    for (const p of PHASE_LIST) {
+    for (const p of PHASES) {
       const v = this.staticBase[p] + this.noise[p] + (this.swingOn && swing?.phases.includes(p) ? swing.amplitudeA : 0);
       this.base[p] = Math.max(0, Math.round(v * 100) / 100);
     }
@@ -203,12 +203,12 @@ export class Site {
     const em = this.spec.energyManager;
     if (!em.enabled || t < this.silentUntil) return undefined;
     const available = { L1: 0, L2: 0, L3: 0 };
-    for (const p of PHASE_LIST) available[p] = Math.max(0, Math.floor((this.fuse[p] - this.base[p]) * 10) / 10);
+    for (const p of PHASES) available[p] = Math.max(0, Math.floor((this.fuse[p] - this.base[p]) * 10) / 10);
     const last = this.reported;
     const ttl = this.reportTtl();
     // With a lifetime, an unchanged value is repeated before it expires (a living energy manager's heartbeat).
     const stale = ttl !== undefined && t - this.reportedAt >= ttl.simMs / 3;
-    const report = !last || stale || PHASE_LIST.some((p) => available[p] < last[p] - 1e-6 || available[p] >= last[p] + em.deadbandA);
+    const report = !last || stale || PHASES.some((p) => available[p] < last[p] - 1e-6 || available[p] >= last[p] + em.deadbandA);
     if (!report) return undefined;
     this.reported = available;
     this.reportedAt = t;
@@ -244,7 +244,7 @@ export class Site {
       const b = this.spec.balancer;
       const failsafe = { ...this.told.fuse };
       if (b?.failsafeCurrent) Object.assign(failsafe, b.failsafeCurrent);
-      else if (!b?.fuseDedicatedToChargers) for (const p of PHASE_LIST) failsafe[p] = Math.min(...this.reports.filter((r) => r.t >= tt - HOUR_MS).map((r) => r.v[p]), this.reported![p]);
+      else if (!b?.fuseDedicatedToChargers) for (const p of PHASES) failsafe[p] = Math.min(...this.reports.filter((r) => r.t >= tt - HOUR_MS).map((r) => r.v[p]), this.reported![p]);
       this.told.available = failsafe;
       this.changed(tt);
     });
