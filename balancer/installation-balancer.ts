@@ -167,11 +167,18 @@ export class InstallationBalancer {
   /** The live view the API's status route asks for: also what it assumes (counted values, failsafe) and why. */
   status() {
     const now = this.deps.now();
-    const chargers: Record<string, { limit: number; target?: number; phases: readonly string[]; online: boolean; counted: number; countedBecause: string }> = {};
+    const chargers: Record<string, { limit: number; target?: number; reason?: string; phases: readonly string[]; online: boolean; counted: number; countedBecause: string }> = {};
     for (const [id, c] of Object.entries(this.model.chargers)) {
-      const target = this.lastResult?.allocations.find((a) => a.id === id)?.limit;
+      const allocation = this.lastResult?.allocations.find((a) => a.id === id);
       const counted = countedAs(c);
-      chargers[id] = { limit: countedValue(c), ...(target !== undefined ? { target } : {}), phases: countedPhases(c, now), online: c.online, counted: counted.value, countedBecause: counted.basis };
+      chargers[id] = {
+        limit: countedValue(c),
+        ...(allocation ? { target: allocation.limit, reason: allocation.reason } : {}),
+        phases: countedPhases(c, now),
+        online: c.online,
+        counted: counted.value,
+        countedBecause: counted.basis,
+      };
     }
     const f = this.failsafe;
     const failsafe = f ? { inForce: true, since: new Date(f.since).toISOString(), source: f.source, current: f.current } : { inForce: false };

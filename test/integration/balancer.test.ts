@@ -19,6 +19,11 @@ afterAll(async () => {
   await nats?.cleanup();
 });
 
+/** Waits until the installation's balancer has decided `reason` for the charger (so it saw the event that leads there). */
+function decided(installationId: string, chargerId: string, reason: string) {
+  return waitFor(() => (node.balancers.balancer(installationId)?.status().chargers[chargerId]?.reason === reason ? true : undefined), 5_000, `${chargerId} ${reason}`);
+}
+
 /** Grid phases per charger, from the wiring the test configured. */
 type Wiring = Record<string, Phase[]>;
 
@@ -87,7 +92,7 @@ describe('installation balancer with real chargers over real sockets', () => {
     await a.waitForLimit((l) => l === 7);
     await c.plugIn();
     // 3 x 6 A > 14 A: the last to arrive waits at 0 and gets no offer in (0, 6).
-    await new Promise((r) => setTimeout(r, 500));
+    await decided('bal-short', 'S3', 'paused');
     expect(c.limit).toBe(0);
     expect(log.every((x) => x.limit === 0 || x.limit >= 6)).toBe(true);
     // The first car leaves: the waiting one is admitted, after the decrease that makes room.
@@ -112,7 +117,7 @@ describe('installation balancer with real chargers over real sockets', () => {
     await a.waitForLimit((l) => l === 16);
     await b.waitForLimit((l) => l === 16);
     await a.close();
-    await new Promise((r) => setTimeout(r, 600));
+    await decided('bal-offline', 'O1', 'offline');
     // O1 may still draw 16 A: O2 must not be raised into it.
     expect(b.limit).toBe(16);
     const status = node.balancers.balancer('bal-offline')!.status();
@@ -131,7 +136,8 @@ describe('installation balancer with real chargers over real sockets', () => {
     await b.plugIn();
     // R2 (higher priority) wants its share; R1 refuses to go down, so R2 must stay where it is safe.
     await waitFor(() => log.some((x) => x.chargerId === 'R1' && x.answered === 'Rejected') || undefined, 5_000, 'rejection');
-    await new Promise((r) => setTimeout(r, 800));
+    // The balancer handled the rejection: R1 is counted at its old limit until its retry.
+    await decided('bal-reject', 'R1', 'offline');
     expect(b.limit ?? 0).toBe(0);
     const wiring: Wiring = { R1: ['L1', 'L2', 'L3'], R2: ['L1', 'L2', 'L3'] };
     expect(checkSafety(log, wiring, () => ({ L1: 32, L2: 32, L3: 32 })).violations).toEqual([]);
@@ -198,7 +204,8 @@ describe('installation balancer with real chargers over real sockets', () => {
     b2.password = b.password;
     await b2.reconnect();
     await ocppCall(b2.client, 'StatusNotification', { connectorId: 1, status: 'Charging', errorCode: 'NoError' });
-    await new Promise((r) => setTimeout(r, 600));
+    // It wants energy now, and the balancer decided: nothing fits beside X1's stored 32 A.
+    await decided('bal-restart', 'X2', 'paused');
     expect(log.every((x) => x.limit === 0)).toBe(true);
     await b2.close();
   });
