@@ -295,13 +295,26 @@ export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: num
   } else if (next.noDrawSince === undefined && offer >= next.wiring.minCurrent && offer > 0 && !next.inFlight) {
     next = { ...next, noDrawSince: at };
   }
+  return trackUnderDraw(next, at, thresholdA, slackA);
+}
+
+/**
+ * Starts or stops the under-draw clock from the last reading against the offer. Run on every reading
+ * and when an offer rises: a car that keeps drawing its own 8 A when offered more sends no new
+ * reading (it did not move), so without this its clock started only at the next max-age reading.
+ */
+export function trackUnderDraw(c: ChargerModel, at: number, thresholdA: number, slackA = 0): ChargerModel {
+  const offer = countedValue(c);
+  const m = c.measured;
+  if (!m) return c;
+  const top = Math.max(m.t1, m.t2, m.t3);
   if (offer > 0 && top < offer - Math.max(0, thresholdA - slackA)) {
-    if (next.underDrawSince === undefined) next = { ...next, underDrawSince: at };
-  } else if (next.underDrawSince !== undefined) {
-    const { underDrawSince: _u, ...rest } = next;
-    next = rest;
+    if (c.underDrawSince === undefined) return { ...c, underDrawSince: at };
+  } else if (c.underDrawSince !== undefined) {
+    const { underDrawSince: _u, ...rest } = c;
+    return rest;
   }
-  return next;
+  return c;
 }
 
 function settle(c: ChargerModel, now: number): ChargerModel {

@@ -28,6 +28,7 @@ import {
   onProfileResult,
   planDispatch,
   settleDue,
+  trackUnderDraw,
   type BalancerModel,
   type ChargerModel,
   type ChargerWiring,
@@ -343,7 +344,10 @@ export class InstallationBalancer {
     if (outcome !== 'accepted') this.deps.logger.warn({ chargerId, limit, outcome }, 'SetChargingProfile not accepted');
     const current = this.model.chargers[chargerId];
     if (!current || this.stopped) return;
-    this.setCharger(chargerId, onProfileResult(current, limit, outcome, this.deps.now(), this.model.settings.retryMs));
+    const now = this.deps.now();
+    const answered = onProfileResult(current, limit, outcome, now, this.model.settings.retryMs);
+    // A raised offer the car does not follow is under-draw from now, not from its next reading.
+    this.setCharger(chargerId, outcome === 'accepted' && limit > (current.granted ?? 0) ? trackUnderDraw(answered, now, this.model.settings.reclaimThresholdA, this.deps.tuning.meterSlackA) : answered);
     await this.persist();
     this.schedule();
   }

@@ -19,6 +19,7 @@ import {
   type ChargerModel,
   type ChargerWiring,
   tokensAt,
+  trackUnderDraw,
   withPhaseLimits,
 } from '../../balancer/balancer-model.js';
 import { allocate } from '../../balancer/allocate.js';
@@ -103,6 +104,16 @@ describe('balancer model', () => {
     expect(allocate(allocationInput(model({ a: below }), 61_000)).allocations[0]).toMatchObject({ limit: 14.8, reason: 'reclaimed' });
     // A reading back within the slack-reduced threshold stops the clock.
     expect(onMeter(below, { t1: 13.6, t2: 13.6, t3: 13.6 }, 62_000, 3, 1, 0.5).underDrawSince).toBeUndefined();
+  });
+
+  it('starts the under-draw clock when an offer rises above a draw that does not follow', () => {
+    const c = online(onConnector(newChargerModel(wiring('a'), 6), 1, 'Charging', 0));
+    const drawing = onMeter(c, { t1: 6, t2: 6, t3: 6 }, 1_000, 1);
+    expect(drawing.underDrawSince).toBeUndefined();
+    const raised = onProfileResult(markSent(drawing, 13, 2_000), 13, 'accepted', 2_100, 500);
+    // No new reading comes (the car stays at 6 A): the clock starts with the raise.
+    expect(trackUnderDraw(raised, 2_100, 1).underDrawSince).toBe(2_100);
+    expect(trackUnderDraw(onMeter(raised, { t1: 12.5, t2: 12.5, t3: 12.5 }, 2_200, 1), 2_300, 1).underDrawSince).toBeUndefined();
   });
 
   it('counts an increase at its new value as soon as it is sent, and after a timeout', () => {
