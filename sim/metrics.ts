@@ -226,9 +226,8 @@ export function computeMetrics(rec: Recorder, info: { scenario: string; duration
   const reclaimed = rec.reclaims.filter((r) => r.reclaimS !== undefined).map((r) => r.reclaimS!);
   const unreclaimed = rec.reclaims.filter((r) => r.reclaimS === undefined && r.durationS > PASS_LINES.reclaimMaxS);
   const reclaimMax = Math.max(-Infinity, ...reclaimed, ...unreclaimed.map((r) => r.durationS));
-  const profileRates = chargers.map((c) => c.profiles / hours);
   const burst = info.changeBurst ?? DEFAULT_CHANGE_BURST;
-  const profileMax = Math.max(0, ...chargers.map((c) => profilesPerHour(c.profileLog.map((p) => p.t), endMs, burst)));
+  const profileRates = chargers.map((c) => profilesPerHour(c.profileLog.map((p) => p.t), endMs, burst));
   const jain = fairness(rec, endMs);
   const m: Omit<ScenarioMetrics, 'pass' | 'passed'> = {
     scenario: info.scenario,
@@ -258,7 +257,7 @@ export function computeMetrics(rec: Recorder, info: { scenario: string; duration
     longestQueueWaitS: r3(Math.max(0, ...sessions.map((s) => s.longestWaitMs / 1000))),
     pausesPerChargerHour: r3(Math.max(0, ...chargers.map((c) => c.pauses / hours))),
     resumesPerChargerHour: r3(Math.max(0, ...chargers.map((c) => c.resumes / hours))),
-    profilesPerChargerHour: { max: r3(profileMax), mean: r3(profileRates.reduce((a, b) => a + b, 0) / Math.max(1, profileRates.length)) },
+    profilesPerChargerHour: { max: r3(Math.max(0, ...profileRates)), mean: r3(profileRates.reduce((a, b) => a + b, 0) / Math.max(1, profileRates.length)) },
     reclaim: { maxS: Number.isFinite(reclaimMax) ? r3(reclaimMax) : null, episodes: rec.reclaims.length, unreclaimed: unreclaimed.length },
     orderingViolations: rec.orderingViolations.length,
     offersInGap: chargers.reduce((a, c) => a + c.offersInGap, 0),
