@@ -27,7 +27,8 @@ export async function liveStatus(nc: NatsConnection, chargerId: string, timeoutM
 /** What the installation's balancer leader answers on `balancer.status.<id>`. */
 export interface BalancerStatusReply {
   allocated: { L1: number; L2: number; L3: number };
-  chargers: Record<string, { limit: number; phases?: unknown }>;
+  chargers: Record<string, { limit: number; phases?: unknown; counted?: number; countedBecause?: string }>;
+  failsafe?: { inForce: boolean; since?: string; source?: string; current?: { L1: number; L2: number; L3: number } };
 }
 
 /** The balancer's live allocation, or undefined when no leader answers within the timeout. */
@@ -36,7 +37,7 @@ export async function balancerStatus(nc: NatsConnection, installationId: string,
     const msg = await nc.request(subjects.balancerStatus(installationId), encodeJson({}), { timeout: timeoutMs });
     const reply = decodeJson<Partial<BalancerStatusReply>>(msg.data);
     if (typeof reply !== 'object' || reply === null || typeof reply.allocated !== 'object' || reply.allocated === null) return undefined;
-    return { allocated: reply.allocated, chargers: reply.chargers ?? {} };
+    return { allocated: reply.allocated, chargers: reply.chargers ?? {}, ...(reply.failsafe ? { failsafe: reply.failsafe } : {}) };
   } catch {
     return undefined;
   }

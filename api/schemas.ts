@@ -97,7 +97,8 @@ export const installationRecord: JsonSchema = (() => {
   props(ocpp).hasInitialPassword = { type: 'boolean', description: 'Whether ocpp.initialPassword is set (the password itself is write-only)' };
   ocpp.required = ['partnerEnabled'];
   (p.authorization as JsonSchema).required = ['required', 'idTags'];
-  (p.balancer as JsonSchema).required = Object.keys(props(p.balancer as JsonSchema));
+  // failsafeCurrent is optional: unset means "the lowest dynamic limit of the last hour".
+  (p.balancer as JsonSchema).required = Object.keys(props(p.balancer as JsonSchema)).filter((k) => k !== 'failsafeCurrent');
   Object.assign(p, timestamps);
   s.required = ['id', 'name', 'fuse', 'authorization', 'ocpp', 'balancer', 'createdAt', 'updatedAt'];
   return s;

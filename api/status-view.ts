@@ -19,8 +19,19 @@ export interface ChargerStatus {
   lastSeen: string | null;
   connectors: ConnectorState[];
   currentLimit: number | null;
+  /** What the balancer counts the charger at (A per phase) and why; null when no balancer answered. */
+  countedA: number | null;
+  countedBecause: string | null;
   measured: Nullable<PhaseCurrents> | null;
   activeTransactions: ActiveTransaction[];
+}
+
+/** Whether the installation runs on its failsafe current (the energy manager's limit expired), since when, and why that value. */
+export interface FailsafeStatus {
+  inForce: boolean;
+  since: string | null;
+  source: string | null;
+  current: PhaseCurrents | null;
 }
 
 export interface InstallationStatus {
@@ -28,6 +39,8 @@ export interface InstallationStatus {
   at: string;
   dynamicLimitExpiresAt: string | null;
   balancerReachable: boolean;
+  /** Null when no balancer answered. */
+  failsafe: FailsafeStatus | null;
   phases: Record<Phase, PhaseStatus>;
   chargers: ChargerStatus[];
 }
@@ -68,7 +81,8 @@ export function buildInstallationStatus(input: {
     const status = live.state === 'connected' ? live.status : undefined;
     const measured = status?.measured ? terminalsToGrid(c, status.measured) : null;
     if (measured) for (const p of PHASES) measuredSum[p] += measured[p] ?? 0;
-    const limit = input.balancer?.chargers[c.id]?.limit;
+    const fromBalancer = input.balancer?.chargers[c.id];
+    const limit = fromBalancer?.limit;
     return {
       id: c.id,
       connected: live.state !== 'not-connected',
@@ -76,6 +90,8 @@ export function buildInstallationStatus(input: {
       lastSeen: status?.lastSeen ?? null,
       connectors: status?.connectors ?? [],
       currentLimit: typeof limit === 'number' ? limit : null,
+      countedA: typeof fromBalancer?.counted === 'number' ? fromBalancer.counted : null,
+      countedBecause: typeof fromBalancer?.countedBecause === 'string' ? fromBalancer.countedBecause : null,
       measured,
       activeTransactions: status?.activeTransactions ?? [],
     };
@@ -94,7 +110,15 @@ export function buildInstallationStatus(input: {
     at: input.now.toISOString(),
     dynamicLimitExpiresAt: input.dynamicLimit?.expiresAt ?? null,
     balancerReachable: input.balancer !== undefined,
+    failsafe: failsafeStatus(input.balancer),
     phases: { L1: phase('L1'), L2: phase('L2'), L3: phase('L3') },
     chargers,
   };
+}
+
+function failsafeStatus(balancer: BalancerStatusReply | undefined): FailsafeStatus | null {
+  if (!balancer) return null;
+  const f = balancer.failsafe;
+  if (!f?.inForce) return { inForce: false, since: null, source: null, current: null };
+  return { inForce: true, since: f.since ?? null, source: f.source ?? null, current: f.current ?? null };
 }

@@ -5,7 +5,7 @@
  * order, whatever order they arrive in).
  *
  * Steps, each in its own function below:
- *  1. Offline chargers are counted first at their worst case on every wired phase.
+ *  1. Offline chargers are counted first at what they will do (`offline-current.ts`) on every wired phase.
  *  2. Online chargers that want energy become sessions: counted phases (wiring + measurement),
  *     minimum and maximum in 0.1 A units (cap and reclaim applied), relay-wear holds.
  *  3. Admission: minimums are reserved in admission order (priority, rotation tier, arrival, id);
@@ -33,7 +33,8 @@ import type {
   PhaseCurrents,
 } from './allocation-types.js';
 import type { Wiring } from './phases.js';
-import { countedMask, measuredMax, PHASE_NAMES, phasesOf, wiringOf } from './phases.js';
+import { offlineWorstCase } from './offline-current.js';
+import { countedMask, measuredMax, phasesOf, wiringOf, PHASES } from './phases.js';
 
 /** Float slack when converting amperes to 0.1 A units (in units: 1e-10 A), and for sums. */
 const EPS = 1e-9;
@@ -54,8 +55,10 @@ const enum Tier {
 
 interface Session {
   readonly charger: ChargerInput;
-  /** Position in id order: the deterministic tie-breaker and the index of its outcome. */
+  /** Position in id order: the deterministic tie-breaker. */
   readonly pos: number;
+  /** Its charger's outcome, written by the anti-flap step. */
+  readonly out: Outcome;
   readonly priority: number;
   readonly arrivedAt: number;
   readonly mask: number;
@@ -83,40 +86,33 @@ interface Session {
   growing: boolean;
 }
 
-/** Per charger, in id order: what `buildResult` turns into allocations. */
-interface Outcomes {
-  readonly limit: number[];
-  readonly reason: AllocationReason[];
-  readonly held: (AllocationHold | undefined)[];
-  readonly mask: number[];
+/** What one charger gets, filled in by the steps below; `buildResult` turns it into its allocation. */
+interface Outcome {
+  limit: number;
+  reason: AllocationReason;
+  held: AllocationHold | undefined;
+  mask: number;
 }
 
 export function allocate(input: AllocationInput): AllocationResult {
   const { now, settings } = input;
   const chargers = sortedById(input.chargers);
   const n = chargers.length;
-  const out: Outcomes = {
-    limit: new Array<number>(n).fill(0),
-    reason: new Array<AllocationReason>(n).fill('idle'),
-    held: new Array<AllocationHold | undefined>(n).fill(undefined),
-    mask: new Array<number>(n).fill(0),
-  };
+  const out: Outcome[] = chargers.map(() => ({ limit: 0, reason: 'idle', held: undefined, mask: 0 }));
 
   // 1. Offline chargers: worst case on every wired phase, off the top.
   const offline = [0, 0, 0];
   for (let i = 0; i < n; i++) {
     const c = chargers[i] as ChargerInput;
     if (c.online) continue;
-    const worst = offlineWorstCase(c);
+    const worst = offlineWorstCase(c.currentLimit, c.maxCurrent, c.offlineCurrent).value;
     const mask = wiringOf(c).mask;
     addToPhases(offline, mask, worst);
-    out.limit[i] = worst;
-    out.reason[i] = 'offline';
-    out.mask[i] = mask;
+    Object.assign(out[i] as Outcome, { limit: worst, reason: 'offline', mask });
   }
   const { L1, L2, L3 } = input.phaseLimits;
   const avail = [safeLimit(L1) - (offline[0] ?? 0), safeLimit(L2) - (offline[1] ?? 0), safeLimit(L3) - (offline[2] ?? 0)];
-  const overloaded = PHASE_NAMES.filter((_n, p) => (avail[p] ?? 0) < -EPS);
+  const overloaded = PHASES.filter((_n, p) => (avail[p] ?? 0) < -EPS);
 
   // 2. Online chargers that want energy become sessions; the others are idle (already set).
   const sessions: Session[] = [];
@@ -124,22 +120,21 @@ export function allocate(input: AllocationInput): AllocationResult {
     const c = chargers[i] as ChargerInput;
     if (!c.online || !c.wantsEnergy) continue;
     if (c.asleep === 'sleeping') {
-      out.reason[i] = 'asleep';
-      out.mask[i] = countedMask(c, wiringOf(c));
+      Object.assign(out[i] as Outcome, { reason: 'asleep', mask: countedMask(c, wiringOf(c)) });
       continue;
     }
-    const s = toSession(c, i, now, settings);
-    out.mask[i] = s.mask;
-    out.reason[i] = 'paused';
-    if (s.maxQ < s.minQ) out.reason[i] = deciDown(c.maxCurrent) < s.minQ ? 'misconfigured' : 'capped';
-    // Rule 8: when offline chargers alone overload a phase, every online charger is shed.
+    const s = toSession(c, i, now, settings, out[i] as Outcome);
+    s.out.mask = s.mask;
+    s.out.reason = 'paused';
+    if (s.maxQ < s.minQ) s.out.reason = deciDown(c.maxCurrent) < s.minQ ? 'misconfigured' : 'capped';
+    // Offline overload: when offline chargers alone overload a phase, every online charger is paused.
     else if (overloaded.length === 0) sessions.push(s);
   }
 
   // 3-5. Admission, fair filling, anti-flap.
   const capacity = [deciDown(avail[0] ?? 0), deciDown(avail[1] ?? 0), deciDown(avail[2] ?? 0)];
   const stable = input.admissionLimits ?? input.phaseLimits;
-  const stableCapacity = PHASE_NAMES.map((p, i) => Math.min(capacity[i] ?? 0, deciDown(safeLimit(stable[p]) - (offline[i] ?? 0))));
+  const stableCapacity = PHASES.map((p, i) => Math.min(capacity[i] ?? 0, deciDown(safeLimit(stable[p]) - (offline[i] ?? 0))));
   const swinging = stableCapacity.some((c, p) => c < (capacity[p] ?? 0));
   admit(sessions, capacity, stableCapacity);
   // Fair shares come out of the stable capacity; what a swinging limit adds on top goes to one session.
@@ -150,8 +145,8 @@ export function allocate(input: AllocationInput): AllocationResult {
     for (let p = 0; p < 3; p++) capacity[p] = (capacity[p] ?? 0) - ((unused[p] ?? 0) - (fairRoom[p] ?? 0));
     fillSurplus(sessions, capacity);
   }
-  applyHolds(sessions, avail, settings.deadbandA, out);
-  for (const s of sessions) out.reason[s.pos] = reasonOf(s, out.limit[s.pos] ?? 0);
+  applyHolds(sessions, avail, settings.deadbandA);
+  for (const s of sessions) s.out.reason = reasonOf(s, s.out.limit);
 
   return buildResult(chargers, out, overloaded);
 }
@@ -172,22 +167,11 @@ function safeLimit(a: number): number {
   return Number.isFinite(a) ? a : 0;
 }
 
-/**
- * The most an offline charger may draw: its last accepted limit, or its maximum when none is
- * known. A last accepted 0 is not trusted either (a charger that rebooted out of sight may have
- * lost its profile), so it also counts at its maximum: never zero.
- */
-function offlineWorstCase(c: ChargerInput): number {
-  const cl = c.currentLimit;
-  if (cl !== undefined && cl > 0) return cl;
-  return c.maxCurrent > 0 ? c.maxCurrent : 0;
-}
-
 function addToPhases(sums: number[], mask: number, amount: number): void {
-  for (let p = 0; p < 3; p++) if ((mask & (1 << p)) !== 0) sums[p] = (sums[p] ?? 0) + amount;
+  for (let p = 0; p < 3; p++) if (onPhase(mask, p)) sums[p] = (sums[p] ?? 0) + amount;
 }
 
-function toSession(c: ChargerInput, pos: number, now: number, settings: AllocationSettings): Session {
+function toSession(c: ChargerInput, pos: number, now: number, settings: AllocationSettings, out: Outcome): Session {
   const wiring = wiringOf(c);
   const mask = countedMask(c, wiring);
   const minQ = Math.max(0, deciUp(c.minCurrent));
@@ -219,6 +203,7 @@ function toSession(c: ChargerInput, pos: number, now: number, settings: Allocati
   return {
     charger: c,
     pos,
+    out,
     priority: Number.isFinite(c.priority) ? c.priority : 0,
     arrivedAt: Number.isFinite(c.arrivedAt) ? c.arrivedAt : Infinity,
     mask,
@@ -246,7 +231,7 @@ function raiseHoldOf(c: ChargerInput, now: number, s: AllocationSettings): Alloc
 }
 
 /**
- * Reclaim (rule 6): the caller reports since when the car under-draws (`underDrawSince`); after
+ * Reclaim: the caller reports since when the car under-draws (`underDrawSince`); after
  * `reclaimAfterMs` of that, and if the current sample still shows every drawn phase below
  * `currentLimit - reclaimThresholdA`, the offer shrinks to max(min, draw + headroom), rounded up to 0.1 A.
  */
@@ -288,13 +273,16 @@ function admissionTier(
   return { tier: Tier.Waiting, tierKey: 0 };
 }
 
+/** Whether phase index `p` (0 = L1) is in the phase set `mask`. */
+const onPhase = (mask: number, p: number): boolean => (mask & (1 << p)) !== 0;
+
 function hasRoom(mask: number, room: readonly number[], need: number): boolean {
-  for (let p = 0; p < 3; p++) if ((mask & (1 << p)) !== 0 && (room[p] ?? 0) < need) return false;
+  for (let p = 0; p < 3; p++) if (onPhase(mask, p) && (room[p] ?? 0) < need) return false;
   return true;
 }
 
 function take(mask: number, room: number[], amount: number): void {
-  for (let p = 0; p < 3; p++) if ((mask & (1 << p)) !== 0) room[p] = (room[p] ?? 0) - amount;
+  for (let p = 0; p < 3; p++) if (onPhase(mask, p)) room[p] = (room[p] ?? 0) - amount;
 }
 
 /**
@@ -416,7 +404,7 @@ function fillSurplus(sessions: readonly Session[], room: number[]): void {
     .sort((x, y) => y.priority - x.priority || Number(y.cur * 10 > y.a) - Number(x.cur * 10 > x.a) || x.steadySince - y.steadySince || x.a - y.a || x.pos - y.pos);
   for (const s of order) {
     let grow = s.fillMax - s.a;
-    for (let p = 0; p < 3; p++) if ((s.mask & (1 << p)) !== 0) grow = Math.min(grow, room[p] ?? 0);
+    for (let p = 0; p < 3; p++) if (onPhase(s.mask, p)) grow = Math.min(grow, room[p] ?? 0);
     if (grow <= 0) continue;
     s.a += grow;
     take(s.mask, room, grow);
@@ -443,11 +431,11 @@ function sortedBy(group: readonly Session[], order: (x: Session, y: Session) => 
  * session that is being commanded anyway can give up the difference (a donor): when a limit
  * comes down, the session that moves most takes it all rather than every session moving a little.
  */
-function applyHolds(sessions: readonly Session[], avail: readonly number[], deadbandA: number, out: Outcomes): void {
+function applyHolds(sessions: readonly Session[], avail: readonly number[], deadbandA: number): void {
   const used = [0, 0, 0];
   for (const s of sessions) {
-    out.limit[s.pos] = s.a / 10;
-    out.held[s.pos] = s.startHold;
+    s.out.limit = s.a / 10;
+    s.out.held = s.startHold;
     addToPhases(used, s.mask, s.a / 10);
   }
   const keepsHigher: Session[] = [];
@@ -456,11 +444,11 @@ function applyHolds(sessions: readonly Session[], avail: readonly number[], dead
     if (s.a === 0 || s.cur === 0 || s.cur * 10 < s.minQ - EPS || s.cur * 10 > s.maxQ + EPS) continue;
     const diff = s.a / 10 - s.cur;
     if (diff > 0 && diff < deadbandA) {
-      out.limit[s.pos] = s.cur;
-      out.held[s.pos] = 'deadband';
+      s.out.limit = s.cur;
+      s.out.held = 'deadband';
       addToPhases(used, s.mask, -diff);
     } else if (diff === 0 && intervalHeld(s)) {
-      out.held[s.pos] = s.raiseHold;
+      s.out.held = s.raiseHold;
     } else if (diff < 0 && (-diff < deadbandA || intervalHeld(s))) {
       // Interval-held: the fill stopped at the limit in force rounded down to 0.1 A; keep it exactly.
       keepsHigher.push(s);
@@ -470,8 +458,8 @@ function applyHolds(sessions: readonly Session[], avail: readonly number[], dead
   // may itself be kept is none: its limit is about to be overwritten.
   const keeping = new Set(keepsHigher);
   const donors = keepsHigher.length === 0 ? [] : sessions.filter((d) => {
-    const q = Math.round((out.limit[d.pos] ?? 0) * 10);
-    return q > d.minQ && out.held[d.pos] === undefined && !keeping.has(d) && Math.abs(q / 10 - d.cur) >= deadbandA;
+    const q = Math.round(d.out.limit * 10);
+    return q > d.minQ && d.out.held === undefined && !keeping.has(d) && Math.abs(q / 10 - d.cur) >= deadbandA;
   });
   for (const s of keepsHigher) {
     const extra = s.cur - s.a / 10;
@@ -479,20 +467,20 @@ function applyHolds(sessions: readonly Session[], avail: readonly number[], dead
     let shortMask = 0;
     for (let p = 0; p < 3; p++) {
       const over = (used[p] ?? 0) + extra - (avail[p] ?? 0);
-      if ((s.mask & (1 << p)) !== 0 && over > EPS / 10) {
+      if (onPhase(s.mask, p) && over > EPS / 10) {
         short = Math.max(short, over);
         shortMask |= 1 << p;
       }
     }
     if (short > 0) {
       const shortQ = deciUp(short);
-      const donor = donors.find((d) => (d.mask & shortMask) === shortMask && Math.round((out.limit[d.pos] ?? 0) * 10) - shortQ >= d.minQ);
+      const donor = donors.find((d) => (d.mask & shortMask) === shortMask && Math.round(d.out.limit * 10) - shortQ >= d.minQ);
       if (!donor) continue;
-      out.limit[donor.pos] = (Math.round((out.limit[donor.pos] ?? 0) * 10) - shortQ) / 10;
+      donor.out.limit = (Math.round(donor.out.limit * 10) - shortQ) / 10;
       addToPhases(used, donor.mask, -shortQ / 10);
     }
-    out.limit[s.pos] = s.cur;
-    out.held[s.pos] = intervalHeld(s) ? s.raiseHold : 'deadband';
+    s.out.limit = s.cur;
+    s.out.held = intervalHeld(s) ? s.raiseHold : 'deadband';
     addToPhases(used, s.mask, extra);
   }
 }
@@ -509,14 +497,11 @@ function reasonOf(s: Session, limit: number): AllocationReason {
   return 'charging';
 }
 
-function buildResult(chargers: readonly ChargerInput[], out: Outcomes, overloaded: readonly Phase[]): AllocationResult {
+function buildResult(chargers: readonly ChargerInput[], out: readonly Outcome[], overloaded: readonly Phase[]): AllocationResult {
   const load = [0, 0, 0];
   const allocations = new Array<ChargerAllocation>(chargers.length);
   for (let i = 0; i < chargers.length; i++) {
-    const limit = out.limit[i] ?? 0;
-    const mask = out.mask[i] ?? 0;
-    const reason = out.reason[i] ?? 'paused';
-    const held = out.held[i];
+    const { limit, mask, reason, held } = out[i] as Outcome;
     addToPhases(load, mask, limit);
     const id = (chargers[i] as ChargerInput).id;
     const phases = phasesOf(mask);

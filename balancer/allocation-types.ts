@@ -6,9 +6,9 @@
  * Inputs are assumed validated (finite numbers, unique charger ids); `allocate` still degrades to
  * the safe side where a bad value could overload a phase.
  */
-import type { Phase, PhaseCurrents, PhaseRotation } from '../core/model.js';
+import type { OfflineCurrent, Phase, PhaseCurrents, PhaseRotation } from '../core/model.js';
 
-export type { Phase, PhaseCurrents, PhaseRotation };
+export type { OfflineCurrent, Phase, PhaseCurrents, PhaseRotation };
 
 /** One charger as the balancer sees it this round. */
 export interface ChargerInput {
@@ -38,13 +38,15 @@ export interface ChargerInput {
   readonly wantsEnergy: boolean;
   /** False when offline, silent or unknown: it cannot be commanded, so it is counted at its worst case. */
   readonly online: boolean;
+  /** What it does while it cannot be commanded (default `lastLimit`); see `offline-current.ts`. */
+  readonly offlineCurrent?: OfflineCurrent;
   /**
    * Last measured current per charger terminal (A) and the sample time. Decides which grid phases
    * the car actually loads (>= 1 A counts as drawing) and feeds reclaim. `at` is not used by
    * `allocate`: the caller drops samples it considers stale.
    */
   readonly measured?: { readonly t1: number; readonly t2: number; readonly t3: number; readonly at: number };
-  /** The limit in force now (last accepted); the offline worst case and the anti-flap reference. */
+  /** The limit in force now (last accepted; undefined = never); the offline worst case and the anti-flap reference. */
   readonly currentLimit?: number;
   /** When the limit last changed; increases within `minChangeIntervalMs` of it are held. */
   readonly lastChangeAt?: number;

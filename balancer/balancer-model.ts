@@ -5,8 +5,9 @@
  * commands `planDispatch` returns; nothing here does I/O or reads the clock.
  */
 import type { ChargerInput as AllocChargerInput, AllocationSettings, Phase, PhaseCurrents } from './allocation-types.js';
-import type { BalancerSettings } from '../core/model.js';
-import { countedMask, PHASE_NAMES, phasesOf, wiringOf } from './phases.js';
+import type { BalancerSettings, OfflineCurrent } from '../core/model.js';
+import { offlineWorstCase, type OfflineBasis } from './offline-current.js';
+import { countedMask, DRAWING_A, PHASES, phasesOf, wiringOf } from './phases.js';
 
 /** Connector states in which a car is plugged in and wants (or may soon want) energy. */
 const WANTS_ENERGY = new Set(['Preparing', 'Charging', 'SuspendedEV', 'SuspendedEVSE']);
@@ -19,6 +20,7 @@ export interface ChargerWiring {
   minCurrent: number;
   maxCurrent: number;
   priority: number;
+  offlineCurrent: OfflineCurrent;
 }
 
 export interface ChargerModel {
@@ -52,11 +54,13 @@ export interface ChargerModel {
   /** Change budget: tokens left at `at` (see `raiseHeldUntil`). Undefined = full. */
   budget?: { tokens: number; at: number };
   cap?: number;
+  /** Set while `granted` was raised to the measured draw of a charger above its limit. */
+  overLimit?: boolean;
 }
 
 /** The installation's balancer settings (but the margin, applied to the phase limits) and the node's tuning. */
 export type ModelSettings = AllocationSettings &
-  Omit<BalancerSettings, 'safetyMarginA'> & {
+  Omit<BalancerSettings, 'safetyMarginA' | 'failsafeCurrent' | 'fuseDedicatedToChargers'> & {
     /** An unanswered change older than this is late: its charger is counted off the top. */
     lateAfterMs: number;
     retryMs: number;
@@ -72,8 +76,6 @@ export interface BalancerModel {
   chargers: Record<string, ChargerModel>;
 }
 
-/** Below this a phase counts as not drawn (A). */
-const DRAW_A = 1;
 /** A raise needs the token it spends and one for the decrease that may follow it. */
 const RAISE_TOKENS = 2;
 const HOUR_MS = 3_600_000;
@@ -90,6 +92,21 @@ export function wantsEnergy(c: ChargerModel): boolean {
 export function countedValue(c: ChargerModel): number {
   const base = c.granted ?? c.wiring.maxCurrent;
   return c.inFlight && c.inFlight.value > base ? c.inFlight.value : base;
+}
+
+/** Why a charger is counted at its value, as the status shows it. */
+export type CountedBasis = OfflineBasis | 'limit' | 'raise in flight' | 'over limit: draw' | 'not answering';
+
+/**
+ * What the charger is counted at in the committed load, and why: an offline charger at what it will
+ * do offline (`offline-current.ts`), an online one at `countedValue`.
+ */
+export function countedAs(c: ChargerModel): { value: number; basis: CountedBasis } {
+  if (!c.online) return offlineWorstCase(c.granted, c.wiring.maxCurrent, c.wiring.offlineCurrent);
+  const value = countedValue(c);
+  if (c.granted === undefined && !c.inFlight) return { value, basis: 'offline: max' };
+  const basis: CountedBasis = c.overLimit ? 'over limit: draw' : c.inFlight && c.inFlight.value > (c.granted ?? 0) ? 'raise in flight' : 'limit';
+  return { value, basis };
 }
 
 /** The limit the charger was last told: in flight, else settling, else in force. */
@@ -133,7 +150,7 @@ function nextAsleepChange(c: ChargerModel, now: number, s: ModelSettings): numbe
 export function withPhaseLimits(model: BalancerModel, limits: PhaseCurrents, now: number): BalancerModel {
   const history = model.limitHistory ?? [];
   const last = history[history.length - 1];
-  const same = last !== undefined && PHASE_NAMES.every((p) => last.limits[p] === limits[p]);
+  const same = last !== undefined && PHASES.every((p) => last.limits[p] === limits[p]);
   const next = same ? history : [...history, { from: now, limits }];
   const horizon = now - model.settings.admissionWindowMs;
   let drop = 0;
@@ -148,7 +165,7 @@ export function admissionLimits(model: BalancerModel, now: number): PhaseCurrent
   const horizon = now - model.settings.admissionWindowMs;
   history.forEach((h, i) => {
     const end = history[i + 1]?.from ?? Infinity;
-    if (end > horizon) for (const p of PHASE_NAMES) out[p] = Math.min(out[p], h.limits[p]);
+    if (end > horizon) for (const p of PHASES) out[p] = Math.min(out[p], h.limits[p]);
   });
   return out;
 }
@@ -178,6 +195,7 @@ function asAllocInput(c: ChargerModel, now: number, s?: ModelSettings): AllocCha
     minCurrent: w.minCurrent,
     maxCurrent: w.maxCurrent,
     priority: w.priority,
+    offlineCurrent: w.offlineCurrent,
     arrivedAt: c.arrivedAt ?? now,
     ...(c.cap !== undefined ? { cap: c.cap } : {}),
     wantsEnergy: wantsEnergy(c),
@@ -217,7 +235,7 @@ export function countedPhases(c: ChargerModel, now: number): readonly Phase[] {
 export function committedLoad(model: BalancerModel, now: number): PhaseCurrents {
   const load: PhaseCurrents = { L1: 0, L2: 0, L3: 0 };
   for (const c of Object.values(model.chargers)) {
-    const v = countedValue(c);
+    const v = countedAs(c).value;
     if (v <= 0) continue;
     for (const p of countedPhases(c, now)) load[p] += v;
   }
@@ -239,7 +257,12 @@ export function onConnector(c: ChargerModel, connectorId: number, status: string
 }
 
 export function onConnection(c: ChargerModel, connected: boolean): ChargerModel {
-  if (connected) return { ...c, online: true, needsProfile: true };
+  if (connected) {
+    // A charger that drops its profiles offline (or runs a failsafe current of its own) may still do
+    // so until it accepts its limit again: it stays counted there.
+    const worst = c.wiring.offlineCurrent !== 'lastLimit' && c.granted !== undefined ? offlineWorstCase(c.granted, c.wiring.maxCurrent, c.wiring.offlineCurrent).value : c.granted;
+    return { ...c, online: true, needsProfile: true, ...(worst !== undefined ? { granted: worst } : {}) };
+  }
   // Whatever was in flight may or may not have been applied: count the higher value.
   const granted = c.inFlight ? Math.max(c.granted ?? c.wiring.maxCurrent, c.inFlight.value) : c.granted;
   const { inFlight: _f, ...rest } = c;
@@ -247,7 +270,13 @@ export function onConnection(c: ChargerModel, connected: boolean): ChargerModel 
 }
 
 /** A meter sample (A per terminal). Settles a pending decrease once the draw shows it, and tracks under-draw. */
-export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: number }, at: number, thresholdA: number, toleranceA = 1): ChargerModel {
+/**
+ * `slackA`: readings reach the balancer only when they moved by that much (or grew old), so a car
+ * drifting down crosses the reclaim threshold up to a meter-event age before the balancer sees it.
+ * The under-draw clock therefore starts at a reading within `slackA` of the threshold; `allocate`
+ * still reclaims only on a reading below the threshold itself.
+ */
+export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: number }, at: number, thresholdA: number, toleranceA = 1, slackA = 0): ChargerModel {
   const measured = { t1: m.t1 ?? 0, t2: m.t2 ?? 0, t3: m.t3 ?? 0, at };
   let next: ChargerModel = { ...c, fresh: true, measured };
   const top = Math.max(measured.t1, measured.t2, measured.t3);
@@ -255,10 +284,10 @@ export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: num
   // Drawing above what it is counted at: the charger ignores its limit (or lost it). Count what it
   // really draws, and send its profile again.
   if (!next.inFlight && !next.settling && next.granted !== undefined && top > next.granted + toleranceA) {
-    next = { ...next, granted: Math.ceil(top), needsProfile: true };
+    next = { ...next, granted: Math.ceil(top), needsProfile: true, overLimit: true };
   }
   const offer = countedValue(next);
-  if (top >= DRAW_A) {
+  if (top >= DRAWING_A) {
     if (next.noDrawSince !== undefined) {
       const { noDrawSince: _n, ...rest } = next;
       next = rest;
@@ -266,13 +295,26 @@ export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: num
   } else if (next.noDrawSince === undefined && offer >= next.wiring.minCurrent && offer > 0 && !next.inFlight) {
     next = { ...next, noDrawSince: at };
   }
-  if (offer > 0 && top < offer - thresholdA) {
-    if (next.underDrawSince === undefined) next = { ...next, underDrawSince: at };
-  } else if (next.underDrawSince !== undefined) {
-    const { underDrawSince: _u, ...rest } = next;
-    next = rest;
+  return trackUnderDraw(next, at, thresholdA, slackA);
+}
+
+/**
+ * Starts or stops the under-draw clock from the last reading against the offer. Run on every reading
+ * and when an offer rises: a car that keeps drawing its own 8 A when offered more sends no new
+ * reading (it did not move), so without this its clock started only at the next max-age reading.
+ */
+export function trackUnderDraw(c: ChargerModel, at: number, thresholdA: number, slackA = 0): ChargerModel {
+  const offer = countedValue(c);
+  const m = c.measured;
+  if (!m) return c;
+  const top = Math.max(m.t1, m.t2, m.t3);
+  if (offer > 0 && top < offer - Math.max(0, thresholdA - slackA)) {
+    if (c.underDrawSince === undefined) return { ...c, underDrawSince: at };
+  } else if (c.underDrawSince !== undefined) {
+    const { underDrawSince: _u, ...rest } = c;
+    return rest;
   }
-  return next;
+  return c;
 }
 
 function settle(c: ChargerModel, now: number): ChargerModel {
@@ -283,7 +325,8 @@ function settle(c: ChargerModel, now: number): ChargerModel {
 
 function applyGranted(c: ChargerModel, value: number, now: number): ChargerModel {
   const before = c.granted ?? 0;
-  const next: ChargerModel = { ...c, granted: value };
+  const { overLimit: _o, ...rest } = c;
+  const next: ChargerModel = { ...rest, granted: value };
   if (value !== before) next.lastChangeAt = now;
   if (value > 0 && before <= 0) {
     next.runningSince = now;
@@ -363,7 +406,7 @@ export function planDispatch(model: BalancerModel, targets: ReadonlyMap<string, 
     const next = { ...committed };
     for (const p of oldPhases) next[p] -= oldValue;
     for (const p of t!.phases) next[p] += t!.limit;
-    if (PHASE_NAMES.every((p) => next[p] <= limits[p] + 1e-9 || next[p] <= committed[p])) {
+    if (PHASES.every((p) => next[p] <= limits[p] + 1e-9 || next[p] <= committed[p])) {
       commands.push({ chargerId: id, limit: t!.limit });
       Object.assign(committed, next);
     }

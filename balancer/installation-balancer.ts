@@ -4,10 +4,11 @@ import type { Logger } from 'pino';
 import type { AvailableCurrent } from '../core/available-current-store.js';
 import { effectiveCap, type ChargerCaps } from '../core/cap-store.js';
 import { refusalOf, sendChargerCommand, STATUS_ACTION } from '../core/commands.js';
+import type { NodeConfig } from '../core/config.js';
 import type { ChargerEvent } from '../core/events.js';
 import { getJson, putJson } from '../core/kv-json.js';
 import type { Metrics } from '../core/metrics.js';
-import type { Charger, ChargerLiveStatus, Installation, PhaseCurrents } from '../core/model.js';
+import type { Charger, ChargerLiveStatus, Installation } from '../core/model.js';
 import { decodeJson, encodeJson } from '../core/nats.js';
 import { subjects } from '../core/subjects.js';
 import { allocate } from './allocate.js';
@@ -15,6 +16,7 @@ import type { AllocationResult } from './allocation-types.js';
 import {
   allocationInput,
   committedLoad,
+  countedAs,
   countedPhases,
   countedValue,
   markSent,
@@ -26,6 +28,7 @@ import {
   onProfileResult,
   planDispatch,
   settleDue,
+  trackUnderDraw,
   type BalancerModel,
   type ChargerModel,
   type ChargerWiring,
@@ -33,18 +36,11 @@ import {
   withPhaseLimits,
 } from './balancer-model.js';
 import { limitProfile } from './charging-profile.js';
-import { PHASE_NAMES } from './phases.js';
+import { phaseLimitsAt, type Failsafe } from './phase-limits.js';
+import { PHASES } from './phases.js';
 
-export interface BalancerTuning {
-  /** Events arriving within this window are handled by one recompute. */
-  coalesceMs: number;
-  profileTimeoutMs: number;
-  lateAfterMs: number;
-  retryMs: number;
-  reclaimAfterMs: number;
-  reclaimHeadroomA: number;
-  reclaimThresholdA: number;
-}
+/** The node's balancer settings (core/config.ts, documented there); the lease belongs to the manager. */
+export type BalancerTuning = Omit<NodeConfig['balancer'], 'leaseTtlMs'>;
 
 export interface BalancerDeps {
   nc: NatsConnection;
@@ -61,19 +57,8 @@ interface StoredAllocation {
   at: string;
 }
 
-/** Per-phase current available to chargers: fuse minus margin, or the dynamic limit when lower and unexpired. */
-export function phaseLimits(installation: Installation, dynamic: AvailableCurrent | undefined, now: number): PhaseCurrents {
-  const live = dynamic && Date.parse(dynamic.expiresAt) > now ? dynamic : undefined;
-  const out = { L1: 0, L2: 0, L3: 0 };
-  for (const p of PHASE_NAMES) {
-    const fuse = installation.fuse[p] - installation.balancer.safetyMarginA;
-    out[p] = Math.max(0, live ? Math.min(fuse, live[p]) : fuse);
-  }
-  return out;
-}
-
 function wiringOf(c: Charger): ChargerWiring {
-  return { id: c.id, phases: c.phases, phaseRotation: c.phaseRotation, gridPhase: c.gridPhase, minCurrent: c.minCurrent, maxCurrent: c.maxCurrent, priority: c.priority };
+  return { id: c.id, phases: c.phases, phaseRotation: c.phaseRotation, gridPhase: c.gridPhase, minCurrent: c.minCurrent, maxCurrent: c.maxCurrent, priority: c.priority, offlineCurrent: c.offlineCurrent ?? 'lastLimit' };
 }
 
 /**
@@ -94,7 +79,11 @@ export class InstallationBalancer {
   private again = false;
   private stopped = false;
   private lastResult: AllocationResult | undefined;
+  /** When `lastResult` was computed (the balancer's clock), so a reader knows which events it saw. */
+  private computedAt: number | undefined;
   private readonly persisted = new Map<string, number>();
+  /** Set while the installation runs on its failsafe current (counted once in the node's gauge). */
+  private failsafe: Failsafe | undefined;
 
   constructor(
     installation: Installation,
@@ -126,7 +115,7 @@ export class InstallationBalancer {
     this.subs.push(
       nc.subscribe(subjects.installationEvents(this.id), {
         callback: (err, msg) => {
-          if (!err && msg.subject.includes('.charger.')) this.onEvent(decodeJson<ChargerEvent>(msg.data));
+          if (!err) this.onEvent(decodeJson<ChargerEvent>(msg.data));
         },
       }),
       nc.subscribe(subjects.balancerStatus(this.id), {
@@ -144,6 +133,7 @@ export class InstallationBalancer {
     for (const s of this.subs) s.unsubscribe();
     clearTimeout(this.timer);
     clearTimeout(this.wakeTimer);
+    this.setFailsafe(undefined);
   }
 
   updateInstallation(installation: Installation): void {
@@ -175,15 +165,34 @@ export class InstallationBalancer {
     this.schedule();
   }
 
-  /** The live view the API's status route asks for. */
+  /** The live view the API's status route asks for: also what it assumes (counted values, failsafe) and why. */
   status() {
     const now = this.deps.now();
-    const chargers: Record<string, { limit: number; target?: number; phases: readonly string[]; online: boolean }> = {};
+    const chargers: Record<string, { limit: number; target?: number; reason?: string; phases: readonly string[]; online: boolean; counted: number; countedBecause: string }> = {};
     for (const [id, c] of Object.entries(this.model.chargers)) {
-      const target = this.lastResult?.allocations.find((a) => a.id === id)?.limit;
-      chargers[id] = { limit: countedValue(c), ...(target !== undefined ? { target } : {}), phases: countedPhases(c, now), online: c.online };
+      const allocation = this.lastResult?.allocations.find((a) => a.id === id);
+      const counted = countedAs(c);
+      chargers[id] = {
+        limit: countedValue(c),
+        ...(allocation ? { target: allocation.limit, reason: allocation.reason } : {}),
+        phases: countedPhases(c, now),
+        online: c.online,
+        counted: counted.value,
+        countedBecause: counted.basis,
+      };
     }
-    return { allocated: committedLoad(this.model, now), limits: this.model.phaseLimits, chargers };
+    const f = this.failsafe;
+    const failsafe = f ? { inForce: true, since: new Date(f.since).toISOString(), source: f.source, current: f.current } : { inForce: false };
+    return { allocated: committedLoad(this.model, now), limits: this.model.phaseLimits, chargers, failsafe, ...(this.computedAt !== undefined ? { computedAt: this.computedAt } : {}) };
+  }
+
+  private setFailsafe(next: Failsafe | undefined): void {
+    if (!!next !== !!this.failsafe) {
+      this.deps.metrics.failsafeInstallations.inc(next ? 1 : -1);
+      if (next) this.deps.logger.warn({ installationId: this.id, since: new Date(next.since).toISOString(), source: next.source, current: next.current }, 'dynamic limit expired: installation on its failsafe current');
+      else this.deps.logger.info({ installationId: this.id }, 'installation off its failsafe current');
+    }
+    this.failsafe = next;
   }
 
   private settingsOf(i: Installation): BalancerModel['settings'] {
@@ -215,7 +224,7 @@ export class InstallationBalancer {
     const now = this.deps.now();
     let c = onConnection(current, true);
     for (const k of live.connectors) c = onConnector(c, k.connectorId, k.status, now);
-    if (live.measured.at) c = onMeter(c, live.measured, Date.parse(live.measured.at), this.model.settings.reclaimThresholdA);
+    if (live.measured.at) c = onMeter(c, live.measured, Date.parse(live.measured.at), this.model.settings.reclaimThresholdA, 1, this.deps.tuning.meterSlackA);
     const tx = live.activeTransactions[0];
     c = { ...c, fresh: true, ...(tx ? { activeTx: { transactionId: tx.transactionId, connectorId: tx.connectorId } } : {}) };
     this.setCharger(chargerId, c);
@@ -231,7 +240,7 @@ export class InstallationBalancer {
         this.setCharger(e.chargerId, onConnector(c, e.connectorId, e.status, now));
         break;
       case 'meter':
-        this.setCharger(e.chargerId, onMeter(c, e.currents, now, this.model.settings.reclaimThresholdA));
+        this.setCharger(e.chargerId, onMeter(c, e.currents, now, this.model.settings.reclaimThresholdA, 1, this.deps.tuning.meterSlackA));
         break;
       case 'connection':
         this.setCharger(e.chargerId, onConnection(c, e.connected));
@@ -289,16 +298,19 @@ export class InstallationBalancer {
       const { cap: _old, ...rest } = c;
       chargers[id] = cap !== undefined ? { ...rest, cap } : rest;
     }
-    model = withPhaseLimits({ ...model, chargers }, phaseLimits(this.installation, this.dynamic, now), now);
+    const inForce = phaseLimitsAt(this.installation, this.dynamic, now);
+    if (!this.stopped) this.setFailsafe(inForce.failsafe);
+    model = withPhaseLimits({ ...model, chargers }, inForce.limits, now);
     const result = allocate(allocationInput(model, now));
     this.lastResult = result;
+    this.computedAt = now;
     const targets = new Map(result.allocations.map((a) => [a.id, { limit: a.limit, phases: a.phases }]));
     const commands = planDispatch(model, targets, now);
     for (const cmd of commands) model.chargers[cmd.chargerId] = markSent(model.chargers[cmd.chargerId]!, cmd.limit, now, model.settings);
     this.model = model;
     this.deps.metrics.balancerRecomputes.inc({ installation: this.id });
     const load = committedLoad(model, now);
-    for (const p of PHASE_NAMES) this.deps.metrics.phaseAllocation.set({ installation: this.id, phase: p }, load[p]);
+    for (const p of PHASES) this.deps.metrics.phaseAllocation.set({ installation: this.id, phase: p }, load[p]);
     // The worst case is durable before any charger may act on a raise.
     await this.persist();
     for (const cmd of commands) void this.send(cmd.chargerId, cmd.limit);
@@ -332,14 +344,17 @@ export class InstallationBalancer {
     if (outcome !== 'accepted') this.deps.logger.warn({ chargerId, limit, outcome }, 'SetChargingProfile not accepted');
     const current = this.model.chargers[chargerId];
     if (!current || this.stopped) return;
-    this.setCharger(chargerId, onProfileResult(current, limit, outcome, this.deps.now(), this.model.settings.retryMs));
+    const now = this.deps.now();
+    const answered = onProfileResult(current, limit, outcome, now, this.model.settings.retryMs);
+    // A raised offer the car does not follow is under-draw from now, not from its next reading.
+    this.setCharger(chargerId, outcome === 'accepted' && limit > (current.granted ?? 0) ? trackUnderDraw(answered, now, this.model.settings.reclaimThresholdA, this.deps.tuning.meterSlackA) : answered);
     await this.persist();
     this.schedule();
   }
 
   private armWake(now: number): void {
     clearTimeout(this.wakeTimer);
-    // The dynamic limit falls back to the fuse when it expires: wake then too.
+    // The dynamic limit gives way to the failsafe when it expires: wake then too.
     const expiry = this.dynamic ? Date.parse(this.dynamic.expiresAt) : Infinity;
     const at = Math.min(nextWakeAt(this.model, now) ?? Infinity, expiry > now ? expiry : Infinity);
     if (at === Infinity || this.stopped) return;

@@ -3,8 +3,11 @@
  * (L1 = 1, L2 = 2, L3 = 4) so the allocator's inner loops stay cheap. Pure, imports only types.
  */
 import type { ChargerInput, Phase } from './allocation-types.js';
+import { PHASES } from '../core/model.js';
 
-export const PHASE_NAMES: readonly Phase[] = ['L1', 'L2', 'L3'];
+/** The grid phases, in order (written once, in core/model.ts). */
+export { PHASES };
+
 export const ALL_PHASES = 0b111;
 /** A terminal drawing at least this much counts as loading its phase. */
 export const DRAWING_A = 1;
@@ -18,7 +21,7 @@ export interface Wiring {
 
 /** Frozen, shared phase lists per mask, so results stay cheap and deep-equal. */
 const PHASE_LISTS: readonly (readonly Phase[])[] = Array.from({ length: 8 }, (_, mask) =>
-  Object.freeze(PHASE_NAMES.filter((_p, i) => (mask & (1 << i)) !== 0)),
+  Object.freeze(PHASES.filter((_p, i) => (mask & (1 << i)) !== 0)),
 );
 
 export function phasesOf(mask: number): readonly Phase[] {

@@ -68,6 +68,7 @@ export interface NodeConfig {
   partner: PartnerSettings;
   balancer: {
     leaseTtlMs: number;
+    /** Events arriving within this window are handled by one recompute. */
     coalesceMs: number;
     profileTimeoutMs: number;
     /** A charger that has not answered a SetChargingProfile this long is late: counted off the top. */
@@ -76,6 +77,12 @@ export interface NodeConfig {
     reclaimAfterMs: number;
     reclaimHeadroomA: number;
     reclaimThresholdA: number;
+    /**
+     * METER_EVENT_DELTA_A as the balancer sees it: a reading it holds may be this far from the
+     * charger's latest sample (smaller moves are not republished), so under-draw is timed from a
+     * reading within this of the reclaim threshold; the reclaim itself still needs the threshold.
+     */
+    meterSlackA: number;
   };
 }
 
@@ -212,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   const natsUrl = env.NATS_URL || undefined;
   if (natsUrl && !/^(nats|tls|wss?):\/\//.test(natsUrl)) throw new PlatformError('CONFIG', 'NATS_URL must start with nats://, tls://, ws:// or wss://');
   if (!!env.NATS_USER !== !!env.NATS_PASS) throw new PlatformError('CONFIG', 'NATS_USER and NATS_PASS go together');
+  const meterEventDeltaA = num(env, 'METER_EVENT_DELTA_A', 0.5, 0, 32);
   const config: NodeConfig = {
     natsUrl,
     natsAuth: env.NATS_USER && env.NATS_PASS ? { user: env.NATS_USER, pass: env.NATS_PASS } : undefined,
@@ -238,7 +246,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     ocppLogMaxPerCharger: int(env, 'OCPP_LOG_MAX_PER_CHARGER', DEFAULT_OCPP_LOG_MAX_PER_SUBJECT, 10, 100_000_000),
     pendingIntervalS: int(env, 'BOOT_PENDING_INTERVAL_S', 10, 1, 3_600),
     livenessGraceS: int(env, 'LIVENESS_GRACE_S', 30, 0, 3_600),
-    meterEventDeltaA: num(env, 'METER_EVENT_DELTA_A', 0.5, 0, 32),
+    meterEventDeltaA,
     meterEventMaxAgeMs: int(env, 'METER_EVENT_MAX_AGE_MS', 30_000, 0, 3_600_000),
     logLevel: env.LOG_LEVEL || 'info',
     api: {
@@ -265,6 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
       reclaimAfterMs: int(env, 'BALANCER_RECLAIM_AFTER_MS', 30_000, 0, 3_600_000),
       reclaimHeadroomA: num(env, 'BALANCER_RECLAIM_HEADROOM_A', 2, 0, 32),
       reclaimThresholdA: num(env, 'BALANCER_RECLAIM_THRESHOLD_A', 1, 0, 32),
+      meterSlackA: meterEventDeltaA,
     },
   };
   // Node refuses a header timeout longer than the whole request's.

@@ -25,6 +25,11 @@ export function createMetrics() {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    failsafeInstallations: new Gauge({
+      name: 'cp_balancer_failsafe_installations',
+      help: "Installations this node balances on their failsafe current (the energy manager's dynamic limit expired)",
+      registers: [registry],
+    }),
     phaseAllocation: new Gauge({
       name: 'cp_phase_allocated_amperes',
       help: 'Current allocated per grid phase per installation',

@@ -35,6 +35,13 @@ export interface BalancerSettings {
   /** ... except for a probe of `wakeProbeMs` at its minimum every `wakeProbeIntervalMs`. */
   wakeProbeIntervalMs: number;
   wakeProbeMs: number;
+  /**
+   * Per-phase current for the chargers while the energy manager's dynamic limit has expired (it went
+   * silent). Unset: the lowest dynamic limit of the last hour, or the fuse when `fuseDedicatedToChargers`.
+   */
+  failsafeCurrent?: PhaseCurrents;
+  /** Nothing but the chargers hangs on the fuse: a silent energy manager may fall back to the bare fuse. */
+  fuseDedicatedToChargers: boolean;
 }
 
 export interface Installation {
@@ -60,6 +67,13 @@ export interface ChargerOcppSettings {
   verboseLoggingUntil?: string;
 }
 
+/**
+ * What an offline (or rebooted) charger does, so what the balancer counts it at: its last accepted
+ * limit (OCPP 1.6 profiles persist and are used offline), its maximum (it drops them), or its own
+ * failsafe current in amperes.
+ */
+export type OfflineCurrent = 'lastLimit' | 'max' | number;
+
 export interface Charger {
   id: string;
   installationId: string;
@@ -72,6 +86,8 @@ export interface Charger {
   minCurrent: number;
   maxCurrent: number;
   priority: number;
+  /** Absent on records written before the setting existed: `lastLimit`. */
+  offlineCurrent?: OfflineCurrent;
   profilePurpose: ProfilePurpose;
   ocppValidation: 'strict' | 'lenient';
   ocpp: ChargerOcppSettings;

@@ -21,6 +21,8 @@ export const idTagSchema = { type: 'string', maxLength: 20 } as const;
 const wsUrl = { type: 'string', maxLength: 512, pattern: '^wss?://[^\\s]+$' } as const;
 const secret = { type: 'string', minLength: 8, maxLength: 64, writeOnly: true } as const;
 
+const failsafePhase = { type: 'number', minimum: 0, maximum: MAX_FUSE_A } as const;
+
 export const balancerSettingsSchema = {
   type: 'object',
   additionalProperties: false,
@@ -38,6 +40,13 @@ export const balancerSettingsSchema = {
     idleAfterMs: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 180_000 },
     wakeProbeIntervalMs: { type: 'integer', minimum: 1000, maximum: 86_400_000, default: 900_000 },
     wakeProbeMs: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 60_000 },
+    failsafeCurrent: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['L1', 'L2', 'L3'],
+      properties: { L1: failsafePhase, L2: failsafePhase, L3: failsafePhase },
+    },
+    fuseDedicatedToChargers: { type: 'boolean', default: false },
   },
 } as const;
 
@@ -86,6 +95,10 @@ export const chargerInputSchema = {
     minCurrent: { type: 'number', minimum: 0, maximum: MAX_CHARGER_A, default: 6 },
     maxCurrent: current(MAX_CHARGER_A),
     priority: { type: 'integer', minimum: 0, maximum: 100, default: 0 },
+    offlineCurrent: {
+      oneOf: [{ type: 'string', enum: ['lastLimit', 'max'] }, { type: 'number', minimum: 0, maximum: MAX_CHARGER_A }],
+      default: 'lastLimit',
+    },
     profilePurpose: { type: 'string', enum: ['ChargePointMaxProfile', 'TxDefaultProfile', 'TxProfile'], default: 'TxDefaultProfile' },
     ocppValidation: { type: 'string', enum: ['strict', 'lenient'], default: 'strict' },
     ocpp: {

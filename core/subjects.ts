@@ -11,14 +11,17 @@ export const subjects = {
   /** Published by the node that holds a charger's socket. */
   chargerEvent: (installationId: string, chargerId: string, kind: EventKind) =>
     `evt.inst.${installationId}.charger.${chargerId}.${kind}`,
-  /** Every charger event of one installation (the balancer's input). */
-  installationEvents: (installationId: string) => `evt.inst.${installationId}.>`,
+  /** Every charger event of one installation (the balancer's input), and nothing else. */
+  installationEvents: (installationId: string) => `evt.inst.${installationId}.charger.>`,
   /** Every charger event of every installation. */
-  allChargerEvents: 'evt.inst.>',
+  allChargerEvents: 'evt.inst.*.charger.>',
   /** Request/reply to whichever node holds the charger's socket. No responder = not connected. */
   chargerCommand: (chargerId: string) => `cmd.charger.${chargerId}`,
-  /** Dynamic available current from an energy manager (also stored in KV with its expiry). */
-  availableCurrent: (installationId: string) => `evt.inst.${installationId}.available-current`,
+  /**
+   * Dynamic available current from an energy manager (also stored in KV with its expiry). Its own
+   * subject tree: a charger-event subscriber never sees it, so nobody filters subjects by substring.
+   */
+  availableCurrent: (installationId: string) => `energy.inst.${installationId}.available-current`,
   /** Request/reply answered by the node leading an installation's balancer: its live allocation. */
   balancerStatus: (installationId: string) => `balancer.status.${installationId}`,
   /**

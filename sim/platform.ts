@@ -185,8 +185,8 @@ export class PlatformApi implements SiteApi {
     await this.request('PATCH', `/installations/${installationId}`, { fuse });
   }
 
-  async putAvailableCurrent(installationId: string, available: PhaseCurrents): Promise<void> {
-    await this.request('PUT', `/installations/${installationId}/available-current`, { ...available, ttlSeconds: 86_400 });
+  async putAvailableCurrent(installationId: string, available: PhaseCurrents, ttlSeconds = 86_400): Promise<void> {
+    await this.request('PUT', `/installations/${installationId}/available-current`, { ...available, ttlSeconds });
   }
 
   /** The balancer's own view (`balancer.status.<id>` over NATS); undefined when no balancer answers. */

@@ -1,8 +1,9 @@
 import type { PhaseCurrents } from '../core/model.js';
+import { PHASES } from '../core/model.js';
 import { achievableCurrent, type CarDemand } from './capacity.js';
 import type { SimCharger } from './charger.js';
 import { PILOT_MIN_A } from './ev.js';
-import { PHASE_LIST, type Site, type SiteListener } from './site.js';
+import { type Site, type SiteListener } from './site.js';
 import { newSeries, pushStep as push, type ChargerTrack, type OrderingViolation, type OvershootEpisode, type PhaseTrack, type ReclaimEpisode, type RecorderOptions, type SessionTrack, type SiteTrack } from './trace.js';
 
 export type { ChargerTrack, OrderingViolation, OvershootEpisode, PhaseTrack, ReclaimEpisode, RecorderOptions, Series, SessionTrack, SiteTrack } from './trace.js';
@@ -35,7 +36,7 @@ export class Recorder implements SiteListener {
   private addSite(site: Site): void {
     const zero = (): PhaseCurrents => ({ L1: 0, L2: 0, L3: 0 });
     const phases: Record<string, PhaseTrack> = {};
-    for (const p of PHASE_LIST) {
+    for (const p of PHASES) {
       phases[p] = {
         current: newSeries(),
         fuse: newSeries(),
@@ -128,7 +129,7 @@ export class Recorder implements SiteListener {
     const t = tAbs - this.origin;
     if (event === 'arrived') {
       let mask = 0;
-      for (const p of c.carPhases()) mask |= 1 << PHASE_LIST.indexOf(p);
+      for (const p of c.carPhases()) mask |= 1 << PHASES.indexOf(p);
       track.sessions.push({ charger: c.id, mask, arriveT: t, longestWaitMs: 0 });
     }
     const s = track.sessions[track.sessions.length - 1];
@@ -146,7 +147,7 @@ export class Recorder implements SiteListener {
     const site = this.sites.get(siteId);
     if (!site) return;
     const t = tAbs - this.origin;
-    for (const p of PHASE_LIST) push(site.phases[p]!.allocated, t, Math.round(allocated[p] * 10) / 10);
+    for (const p of PHASES) push(site.phases[p]!.allocated, t, Math.round(allocated[p] * 10) / 10);
   }
 
   // ---- the core: integrate, then take the new state ----
@@ -159,14 +160,14 @@ export class Recorder implements SiteListener {
     const snap = track.snapshot;
     const known = site.knownLimit();
     const lastKnown = track.knownHistory[track.knownHistory.length - 1]!.k;
-    if (PHASE_LIST.some((p) => lastKnown[p] !== known[p])) track.knownHistory.push({ t, k: known });
+    if (PHASES.some((p) => lastKnown[p] !== known[p])) track.knownHistory.push({ t, k: known });
     snap.known = known;
     snap.fuse = { ...site.fuse };
     snap.current = site.gridCurrents();
     snap.chargerSum = { L1: snap.current.L1 - site.base.L1, L2: snap.current.L2 - site.base.L2, L3: snap.current.L3 - site.base.L3 };
     snap.commanded = commandedLoad(site);
     snap.achievable = this.achievable(track, site, tAbs);
-    for (const p of PHASE_LIST) {
+    for (const p of PHASES) {
       const ph = track.phases[p]!;
       // A platform-caused episode lasts until its plan is safe again and the phase is back under the fuse.
       if (ph.platformFlag && snap.commanded[p] <= known[p] + EPS && snap.current[p] <= snap.fuse[p] + EPS) ph.platformFlag = false;
@@ -189,7 +190,7 @@ export class Recorder implements SiteListener {
   finish(t: number): void {
     for (const [id, track] of this.sites) {
       this.integrate(track, t);
-      for (const p of PHASE_LIST) {
+      for (const p of PHASES) {
         const ph = track.phases[p]!;
         if (ph.episodeStart !== undefined) this.closeEpisode(id, p, ph, t);
       }
@@ -207,7 +208,7 @@ export class Recorder implements SiteListener {
     const dtS = dt / 1000;
     const snap = track.snapshot;
     let delivered = 0;
-    for (const p of PHASE_LIST) {
+    for (const p of PHASES) {
       const ph = track.phases[p]!;
       delivered += snap.chargerSum[p];
       const over = Math.max(0, snap.current[p] - snap.fuse[p]);
@@ -263,7 +264,7 @@ export class Recorder implements SiteListener {
     for (const c of site.chargers) {
       if (!c.car) continue;
       let mask = 0;
-      for (const p of c.carPhases()) mask |= 1 << PHASE_LIST.indexOf(p);
+      for (const p of c.carPhases()) mask |= 1 << PHASES.indexOf(p);
       cars.push({ mask, min: Math.max(c.minCurrent, PILOT_MIN_A), demand: Math.min(c.spec.maxCurrent, c.car.demandA(t)) });
     }
     const headroom: [number, number, number] = [site.fuse.L1 - site.base.L1, site.fuse.L2 - site.base.L2, site.fuse.L3 - site.base.L3];
@@ -340,7 +341,7 @@ function permissiveKnown(track: SiteTrack, t: number, graceMs: number): PhaseCur
   const out = { L1: 0, L2: 0, L3: 0 };
   for (let i = h.length - 1; i >= 0; i--) {
     const e = h[i]!;
-    for (const p of PHASE_LIST) out[p] = Math.max(out[p], e.k[p]);
+    for (const p of PHASES) out[p] = Math.max(out[p], e.k[p]);
     if (e.t <= t - graceMs) break;
   }
   return out;

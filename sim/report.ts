@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Series } from './recorder.js';
 import type { RunResult } from './runner.js';
-import { PHASE_LIST } from './site.js';
+import { PHASES } from '../core/model.js';
 
 /**
  * The report folder of a run: `metrics.json` and `index.html` with inline SVG plots (no scripts,
@@ -132,7 +132,7 @@ export function renderHtml(result: RunResult, opts: { maxSites?: number; maxChar
   ];
   const sites = [...rec.sites.values()].slice(0, opts.maxSites ?? 6);
   const siteHtml = sites.map((site) => {
-    const phaseCharts = PHASE_LIST.map((p) => {
+    const phaseCharts = PHASES.map((p) => {
       const ph = site.phases[p]!;
       return chart(`${site.id} ${p}: grid current against the fuse`, [
         { name: 'grid current', color: '#1f4e9c', data: ph.current, width: 1.8 },

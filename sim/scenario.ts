@@ -1,6 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import type { BalancerSettings, Phase, PhaseCurrents, PhaseRotation, ProfilePurpose } from '../core/model.js';
+import type { BalancerSettings, OfflineCurrent, Phase, PhaseCurrents, PhaseRotation, ProfilePurpose } from '../core/model.js';
+import { PHASES } from '../core/model.js';
 import { validateWith } from '../core/validate.js';
 import { Random, seedOf } from './random.js';
 
@@ -45,8 +46,12 @@ export interface InstallationSpec {
   /** Balancer settings in scenario ms; unset ones keep the platform's defaults. */
   balancer?: Partial<Omit<BalancerSettings, 'safetyMarginA'>>;
   baseLoad: BaseLoadSpec;
-  /** The site's energy manager: measures the non-charger load and reports the available current. */
-  energyManager: { enabled: boolean; intervalS: number; deadbandA: number };
+  /**
+   * The site's energy manager: measures the non-charger load and reports the available current.
+   * With `ttlS` its reports expire after that long (scenario s) and it repeats them at least every
+   * third of it; without, they live a day.
+   */
+  energyManager: { enabled: boolean; intervalS: number; deadbandA: number; ttlS?: number };
   chargers: ChargerSpec[];
   cars: CarSpec[];
   events: EventSpec[];
@@ -82,6 +87,8 @@ export interface ChargerSpec {
   minCurrent?: number;
   priority?: number;
   profilePurpose?: ProfilePurpose;
+  /** The platform's `offlineCurrent` setting for this charger (what it does offline or after a reboot). */
+  offlineCurrent?: OfflineCurrent;
   behaviour: ChargerBehaviour;
 }
 
@@ -111,7 +118,9 @@ export type EventSpec =
   | { atS: number; type: 'fuse'; fuse: PhaseCurrents }
   | { atS: number; type: 'baseLoad'; set?: Partial<PhaseCurrents>; add?: Partial<PhaseCurrents> }
   | { atS: number; type: 'offline'; charger: string; durationS: number }
-  | { atS: number; type: 'reboot'; charger: string; durationS: number };
+  | { atS: number; type: 'reboot'; charger: string; durationS: number }
+  /** The energy manager stops reporting for `durationS`: its last report expires (`energyManager.ttlS`). */
+  | { atS: number; type: 'energyManagerSilent'; durationS: number };
 
 /** Cars arriving at random over many installations (the load scenario). */
 export interface GenerateSpec {
@@ -151,7 +160,11 @@ const installationSchema = {
     balancer: {
       type: 'object',
       additionalProperties: false,
-      properties: Object.fromEntries(['settleMs', 'deadbandA', 'minChangeIntervalMs', 'rotationIntervalMs', 'minRunMs', 'minPauseMs', 'admissionWindowMs', 'changesPerHour', 'changeBurst', 'idleAfterMs', 'wakeProbeIntervalMs', 'wakeProbeMs'].map((k) => [k, nonNeg])),
+      properties: {
+        ...Object.fromEntries(['settleMs', 'deadbandA', 'minChangeIntervalMs', 'rotationIntervalMs', 'minRunMs', 'minPauseMs', 'admissionWindowMs', 'changesPerHour', 'changeBurst', 'idleAfterMs', 'wakeProbeIntervalMs', 'wakeProbeMs'].map((k) => [k, nonNeg])),
+        failsafeCurrent: phaseCurrents,
+        fuseDedicatedToChargers: { type: 'boolean' },
+      },
     },
     baseLoad: {
       type: 'object',
@@ -183,6 +196,7 @@ const installationSchema = {
         enabled: { type: 'boolean', default: true },
         intervalS: { type: 'number', exclusiveMinimum: 0, default: 1 },
         deadbandA: { ...nonNeg, default: 0.5 },
+        ttlS: { type: 'number', exclusiveMinimum: 0 },
       },
     },
     chargers: {
@@ -200,6 +214,7 @@ const installationSchema = {
           minCurrent: nonNeg,
           priority: { type: 'integer', minimum: 0, maximum: 100 },
           profilePurpose: { type: 'string', enum: ['ChargePointMaxProfile', 'TxDefaultProfile', 'TxProfile'] },
+          offlineCurrent: { oneOf: [{ type: 'string', enum: ['lastLimit', 'max'] }, nonNeg] },
           behaviour: {
             type: 'object',
             additionalProperties: false,
@@ -250,7 +265,7 @@ const installationSchema = {
         required: ['atS', 'type'],
         properties: {
           atS: nonNeg,
-          type: { type: 'string', enum: ['fuse', 'baseLoad', 'offline', 'reboot'] },
+          type: { type: 'string', enum: ['fuse', 'baseLoad', 'offline', 'reboot', 'energyManagerSilent'] },
           fuse: phaseCurrents,
           set: partialCurrents,
           add: {
@@ -343,7 +358,6 @@ export function loadScenario(name: string, dir?: string): Scenario & { file: str
 }
 
 const ROTATIONS: readonly PhaseRotation[] = ['L1L2L3', 'L2L3L1', 'L3L1L2'];
-const PHASES: readonly Phase[] = ['L1', 'L2', 'L3'];
 
 /** The load scenario's installations: fixed seed, so every run sees the same cars. */
 export function generateInstallations(g: GenerateSpec, seed: number, durationS: number): InstallationSpec[] {

@@ -1,15 +1,16 @@
-import type { Phase, PhaseCurrents } from '../core/model.js';
+import type { PhaseCurrents } from '../core/model.js';
+import { PHASES } from '../core/model.js';
 import type { Scheduler } from './clock.js';
 import { SimCharger, type ChargerHost, type ChargerObserver } from './charger.js';
 import { Car } from './ev.js';
 import type { Random } from './random.js';
 import type { InstallationSpec } from './scenario.js';
 
-export const PHASE_LIST: readonly Phase[] = ['L1', 'L2', 'L3'];
 
 /** What a site needs from the platform's API (an installer and an energy manager use it). */
 export interface SiteApi {
-  putAvailableCurrent(installationId: string, available: PhaseCurrents): Promise<void>;
+  /** `ttlSeconds` in real seconds (the platform's clock); a day when not given. */
+  putAvailableCurrent(installationId: string, available: PhaseCurrents, ttlSeconds?: number): Promise<void>;
   patchFuse(installationId: string, fuse: PhaseCurrents): Promise<void>;
 }
 
@@ -25,8 +26,12 @@ export interface SiteHost {
   readonly rnd: Random;
   readonly charger: Omit<ChargerHost, 'changed' | 'observer' | 'scheduler'>;
   readonly initialPassword: string;
+  /** Scenario time per real time (default 1): converts the energy manager's report lifetime. */
+  readonly compression?: number;
   log(message: string): void;
 }
+
+const HOUR_MS = 3_600_000;
 
 /**
  * One installation's physics: the grid connection with its fuse, the non-charger base load, the
@@ -47,6 +52,10 @@ export class Site {
   private swingOn = false;
   private readonly noise: PhaseCurrents = { L1: 0, L2: 0, L3: 0 };
   private reported: PhaseCurrents | undefined;
+  /** Scenario time of the energy manager's last report, and the reports of the last hour (failsafe). */
+  private reportedAt = 0;
+  private readonly reports: { t: number; v: PhaseCurrents }[] = [];
+  private silentUntil = -Infinity;
   private stopped = false;
 
   constructor(
@@ -77,7 +86,7 @@ export class Site {
   /** The limit the platform works with per phase: told fuse minus margin, or the reported available current when lower. */
   knownLimit(): PhaseCurrents {
     const out = { L1: 0, L2: 0, L3: 0 };
-    for (const p of PHASE_LIST) out[p] = Math.max(0, Math.min(this.told.fuse[p] - this.safetyMarginA, this.told.available?.[p] ?? Infinity));
+    for (const p of PHASES) out[p] = Math.max(0, Math.min(this.told.fuse[p] - this.safetyMarginA, this.told.available?.[p] ?? Infinity));
     return out;
   }
 
@@ -118,7 +127,7 @@ export class Site {
     const noise = spec.baseLoad.noise;
     if (noise) {
       const redraw = (t: number): void => {
-        for (const p of PHASE_LIST) this.noise[p] = this.host.rnd.between(-noise.amplitudeA, noise.amplitudeA);
+        for (const p of PHASES) this.noise[p] = this.host.rnd.between(-noise.amplitudeA, noise.amplitudeA);
         this.recomputeBase();
         this.changed(t);
         s.at(t + noise.intervalS * 1000, redraw);
@@ -134,10 +143,10 @@ export class Site {
             this.told.fuse = { ...e.fuse };
             this.changed(t);
             void this.host.api.patchFuse(this.id, e.fuse).catch((err: unknown) => this.host.log(`fuse PATCH failed: ${String(err)}`));
-            this.measure(t);
+            void this.measure(t);
             break;
           case 'baseLoad':
-            for (const p of PHASE_LIST) {
+            for (const p of PHASES) {
               if (e.set?.[p] !== undefined) this.staticBase[p] = e.set[p];
               if (e.add?.[p] !== undefined) this.staticBase[p] += e.add[p];
             }
@@ -150,6 +159,9 @@ export class Site {
           case 'reboot':
             this.charger(e.charger).reboot(t, e.durationS * 1000);
             break;
+          case 'energyManagerSilent':
+            this.goSilent(t, e.durationS * 1000);
+            break;
         }
       });
     }
@@ -157,11 +169,17 @@ export class Site {
     if (em.enabled) {
       const tick = (t: number): void => {
         if (this.stopped) return;
-        this.measure(t);
+        void this.measure(t);
         s.at(t + em.intervalS * 1000, tick);
       };
       s.at(t0, tick);
     }
+  }
+
+  /** The energy manager's first report, sent and stored before the run starts. */
+  async reportFirst(t: number): Promise<void> {
+    const put = this.measure(t);
+    if (put) await put;
   }
 
   stop(): void {
@@ -171,7 +189,7 @@ export class Site {
 
   private recomputeBase(): void {
     const swing = this.spec.baseLoad.swing;
-    for (const p of PHASE_LIST) {
+    for (const p of PHASES) {
       const v = this.staticBase[p] + this.noise[p] + (this.swingOn && swing?.phases.includes(p) ? swing.amplitudeA : 0);
       this.base[p] = Math.max(0, Math.round(v * 100) / 100);
     }
@@ -181,18 +199,65 @@ export class Site {
    * The energy manager: the current left for chargers is fuse minus base load. A drop is reported at
    * once; a rise only when it exceeds the deadband (so the platform never works with more than there is).
    */
-  private measure(t: number): void {
+  private measure(t: number): Promise<void> | undefined {
     const em = this.spec.energyManager;
-    if (!em.enabled) return;
+    if (!em.enabled || t < this.silentUntil) return undefined;
     const available = { L1: 0, L2: 0, L3: 0 };
-    for (const p of PHASE_LIST) available[p] = Math.max(0, Math.floor((this.fuse[p] - this.base[p]) * 10) / 10);
+    for (const p of PHASES) available[p] = Math.max(0, Math.floor((this.fuse[p] - this.base[p]) * 10) / 10);
     const last = this.reported;
-    const report = !last || PHASE_LIST.some((p) => available[p] < last[p] - 1e-6 || available[p] >= last[p] + em.deadbandA);
-    if (!report) return;
+    const ttl = this.reportTtl();
+    // With a lifetime, an unchanged value is repeated before it expires (a living energy manager's heartbeat).
+    const stale = ttl !== undefined && t - this.reportedAt >= ttl.simMs / 3;
+    const report = !last || stale || PHASES.some((p) => available[p] < last[p] - 1e-6 || available[p] >= last[p] + em.deadbandA);
+    if (!report) return undefined;
     this.reported = available;
-    this.told.available = available;
-    this.changed(t);
-    void this.host.api.putAvailableCurrent(this.id, available).catch((err: unknown) => this.host.log(`available-current PUT failed: ${String(err)}`));
+    this.reportedAt = t;
+    this.reports.push({ t, v: available });
+    while (this.reports.length > 1 && this.reports[0]!.t < t - HOUR_MS) this.reports.shift();
+    // The platform knows the report once it answered the PUT, not when it was sent: judged from the
+    // send, raises the platform decided before the report reached it counted as ordering violations
+    // whenever the simulator or the platform lagged more than the grace (the load run's last two).
+    return this.host.api
+      .putAvailableCurrent(this.id, available, ttl?.realS)
+      .then(() =>
+        this.host.scheduler.external((tt) => {
+          if (this.stopped || this.reported !== available) return;
+          this.told.available = available;
+          this.changed(tt);
+        }),
+      )
+      .catch((err: unknown) => this.host.log(`available-current PUT failed: ${String(err)}`));
+  }
+
+  /** The report lifetime in real seconds (whole, at least 1) and what that is in scenario time. */
+  private reportTtl(): { realS: number; simMs: number } | undefined {
+    const ttlS = this.spec.energyManager.ttlS;
+    if (ttlS === undefined) return undefined;
+    const k = this.host.compression ?? 1;
+    const realS = Math.max(1, Math.round(ttlS / k));
+    return { realS, simMs: realS * k * 1000 };
+  }
+
+  /**
+   * The energy manager stops reporting. Once its last report expires the platform is expected on the
+   * installation's failsafe: the configured `failsafeCurrent`, the fuse when dedicated to chargers,
+   * else the lowest value reported in the last hour. That is what the platform then knows.
+   */
+  private goSilent(t: number, durationMs: number): void {
+    this.silentUntil = t + durationMs;
+    const ttl = this.reportTtl();
+    if (ttl === undefined || !this.reported) return;
+    const expiry = this.reportedAt + ttl.simMs;
+    if (expiry >= this.silentUntil) return;
+    this.host.scheduler.at(expiry, (tt) => {
+      if (this.stopped || this.reportedAt + ttl.simMs > tt) return;
+      const b = this.spec.balancer;
+      const failsafe = { ...this.told.fuse };
+      if (b?.failsafeCurrent) Object.assign(failsafe, b.failsafeCurrent);
+      else if (!b?.fuseDedicatedToChargers) for (const p of PHASES) failsafe[p] = Math.min(...this.reports.filter((r) => r.t >= tt - HOUR_MS).map((r) => r.v[p]), this.reported![p]);
+      this.told.available = failsafe;
+      this.changed(tt);
+    });
   }
 }
 

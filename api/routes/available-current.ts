@@ -22,7 +22,7 @@ const body: JsonSchema = {
       type: 'integer',
       minimum: 1,
       maximum: MAX_AVAILABLE_CURRENT_TTL_S,
-      description: `Seconds until the limit expires and the static fuse applies again (default ${DEFAULT_AVAILABLE_CURRENT_TTL_S})`,
+      description: `Seconds until the limit expires and the installation's failsafe current applies (default ${DEFAULT_AVAILABLE_CURRENT_TTL_S})`,
     },
   },
 };
@@ -85,7 +85,7 @@ export function availableCurrentRoutes(deps: ApiDeps): FastifyPluginAsync {
       {
         schema: {
           tags,
-          summary: 'Remove the dynamic available current; the static fuse applies',
+          summary: 'Remove the dynamic available current (no energy manager any more); the static fuse applies, not the failsafe',
           security: SECURITY,
           params: installationParams,
           response: { 204: { type: 'null', description: 'Removed' }, ...errorResponses(400, 401, 404, 429) },

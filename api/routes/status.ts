@@ -51,19 +51,31 @@ const activeTransaction: JsonSchema = {
 const statusSchema: JsonSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['installationId', 'at', 'dynamicLimitExpiresAt', 'balancerReachable', 'phases', 'chargers'],
+  required: ['installationId', 'at', 'dynamicLimitExpiresAt', 'balancerReachable', 'failsafe', 'phases', 'chargers'],
   properties: {
     installationId: { type: 'string' },
     at: { type: 'string', format: 'date-time' },
     dynamicLimitExpiresAt: nullableString,
     balancerReachable: { type: 'boolean' },
+    failsafe: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['inForce', 'since', 'source', 'current'],
+      description: "Whether the installation runs on its failsafe current because the energy manager's dynamic limit expired; null when no balancer answered",
+      properties: {
+        inForce: { type: 'boolean' },
+        since: { ...nullableString, description: 'When the dynamic limit expired' },
+        source: { ...nullableString, description: 'configured | lowest dynamic limit of the last hour | fuse dedicated to chargers' },
+        current: { ...phaseNumbers(false), type: ['object', 'null'], description: 'The failsafe current per phase (A), before the fuse caps it' },
+      },
+    },
     phases: { type: 'object', additionalProperties: false, required: ['L1', 'L2', 'L3'], properties: { L1: phaseStatus, L2: phaseStatus, L3: phaseStatus } },
     chargers: {
       type: 'array',
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['id', 'connected', 'nodeId', 'lastSeen', 'connectors', 'currentLimit', 'measured', 'activeTransactions'],
+        required: ['id', 'connected', 'nodeId', 'lastSeen', 'connectors', 'currentLimit', 'countedA', 'countedBecause', 'measured', 'activeTransactions'],
         properties: {
           id: { type: 'string' },
           connected: { type: 'boolean' },
@@ -71,6 +83,11 @@ const statusSchema: JsonSchema = {
           lastSeen: nullableString,
           connectors: { type: 'array', items: connector },
           currentLimit: { ...nullableNumber, description: "The balancer's current limit for this charger (A per phase)" },
+          countedA: { ...nullableNumber, description: 'What the balancer counts this charger at (A per phase): its worst case' },
+          countedBecause: {
+            ...nullableString,
+            description: "Why: limit | raise in flight | over limit: draw | offline: last limit | offline: max | failsafe (the charger's own offline current)",
+          },
           measured: { ...phaseNumbers(true), type: ['object', 'null'], description: 'Measured current per grid phase, through the charger wiring' },
           activeTransactions: { type: 'array', items: activeTransaction },
         },

@@ -44,6 +44,7 @@ const chargerArb = fc
     cap: opt(fc.constantFrom(5, 8, 10.05, 20)),
     wantsEnergy: fc.constantFrom(true, true, true, true, false),
     online: fc.constantFrom(true, true, true, true, true, true, true, true, true, false),
+    offlineCurrent: opt(fc.constantFrom<NonNullable<ChargerInput['offlineCurrent']>>('lastLimit', 'max', 0, 6, 10, 40)),
     measured: opt(fc.record({ t1: draw, t2: draw, t3: draw, at: time })),
     currentLimit: opt(limitInForce),
     lastChangeAt: opt(time),
@@ -95,6 +96,19 @@ function installationArb(settings: fc.Arbitrary<AllocationSettings>): fc.Arbitra
 
 const anyInstallation = installationArb(settingsArb);
 
+/**
+ * What an offline charger is counted at, written from the issue's rule, not from the implementation:
+ * never accepted: max; `max`: max (or more if its last limit was above); a number n: the higher of its
+ * last limit and n (at most max); otherwise its last limit, 0 A included.
+ */
+function offlineOracle(c: ChargerInput): number {
+  const max = Math.max(0, c.maxCurrent);
+  if (c.currentLimit === undefined) return max;
+  if (c.offlineCurrent === 'max') return Math.max(c.currentLimit, max);
+  if (typeof c.offlineCurrent === 'number') return Math.max(c.currentLimit, Math.min(c.offlineCurrent, max));
+  return c.currentLimit;
+}
+
 /** Wired grid phases, computed independently of the implementation. */
 function wiredPhases(c: ChargerInput): Phase[] {
   if (c.phases === 1) return [c.gridPhase ?? 'L1'];
@@ -126,7 +140,7 @@ function checkSafety(input: AllocationInput, result: AllocationResult): void {
     expect(a.phases.every((p) => wired.includes(p))).toBe(true);
     if (!c.online) {
       expect(a.phases).toEqual(wired);
-      expect(a.limit).toBe(c.currentLimit !== undefined && c.currentLimit > 0 ? c.currentLimit : c.maxCurrent);
+      expect(a.limit).toBe(offlineOracle(c));
     } else if (c.wantsEnergy) {
       expect(a.phases.length).toBeGreaterThan(0);
       if (c.measured === undefined) expect(a.phases).toEqual(wired);
@@ -357,6 +371,50 @@ describe('allocate: properties on random installations', () => {
           // Running sessions' minimums may exceed the lows; then nothing may have started on that phase.
           if (starts) expect(used).toBeLessThanOrEqual(lows[p] + 1e-6);
         }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('(h) with offline chargers counted at their configured worst case, no phase exceeds its limit', () => {
+    // Every input where the offline chargers' worst cases fit: the sum of everything counted, offline
+    // chargers at the oracle's value, stays within each phase's limit.
+    fc.assert(
+      fc.property(anyInstallation, (input) => {
+        const result = allocate(input);
+        if (result.overloadedPhases.length > 0) return;
+        const out = resultById(result);
+        for (const p of PHASES) {
+          let sum = 0;
+          for (const c of input.chargers) {
+            const a = get(out, c.id);
+            if (!c.online) sum += wiredPhases(c).includes(p) ? offlineOracle(c) : 0;
+            else if (a.phases.includes(p)) sum += a.limit;
+          }
+          expect(sum).toBeLessThanOrEqual(input.phaseLimits[p] + TOL);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('(i) an offline charger counted at 0 A leaves every online charger\'s share unchanged', () => {
+    // A paused charger dropping off (last limit 0, `lastLimit`): the others get what they would get
+    // without it, whatever else the installation holds.
+    const paused = fc.record({
+      phases: fc.constantFrom(1 as const, 3 as const),
+      gridPhase: fc.constantFrom(...PHASES),
+      wantsEnergy: fc.boolean(),
+      offlineCurrent: fc.constantFrom<ChargerInput['offlineCurrent']>(undefined, 'lastLimit', 0),
+    });
+    fc.assert(
+      fc.property(anyInstallation, paused, (input, p) => {
+        const gone: ChargerInput = { id: 'zz-gone', minCurrent: 6, maxCurrent: 32, priority: 0, arrivedAt: 0, online: false, currentLimit: 0, ...p };
+        const without = allocate(input);
+        const withGone = allocate({ ...input, chargers: [...input.chargers, gone] });
+        expect(resultById(withGone).get('zz-gone')).toMatchObject({ limit: 0, reason: 'offline' });
+        expect(withGone.allocations.filter((a) => a.id !== 'zz-gone')).toEqual(without.allocations);
+        expect(withGone.phaseLoad).toEqual(without.phaseLoad);
       }),
       { numRuns: RUNS },
     );

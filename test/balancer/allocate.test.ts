@@ -126,13 +126,32 @@ describe('allocate: offline chargers', () => {
     expect(result.phaseLoad).toEqual({ L1: 10, L2: 20, L3: 10 });
   });
 
-  it('counts an offline charger at its maximum when no limit (or 0) is known, even if it wants nothing', () => {
+  it('counts an offline charger at its maximum when no limit was ever accepted, even if it wants nothing', () => {
     const unknown = aCharger({ id: 'a', online: false, wantsEnergy: false, maxCurrent: 13 });
-    const zero = aCharger({ id: 'b', online: false, currentLimit: 0, maxCurrent: 7, phaseRotation: 'L2L3L1' });
-    const result = allocate(anInstallation([unknown, zero]));
+    const never = aCharger({ id: 'b', online: false, maxCurrent: 7, phaseRotation: 'L2L3L1' });
+    const result = allocate(anInstallation([unknown, never]));
     expect(limits(result)).toEqual({ a: 13, b: 7 });
     expect(byId(result).b?.phases).toEqual(['L1', 'L2', 'L3']);
     expect(result.phaseLoad).toEqual({ L1: 20, L2: 20, L3: 20 });
+  });
+
+  it('counts an offline charger paused at 0 A at 0 A (profiles persist offline), so the others keep charging', () => {
+    const gone = aCharger({ id: 'gone', online: false, currentLimit: 0, maxCurrent: 20 });
+    const others = ['a', 'b', 'c'].map((id) => aCharger({ id, maxCurrent: 20, currentLimit: 4 }));
+    const result = allocate(anInstallation([gone, ...others], { L1: 12, L2: 12, L3: 12 }, { minChangeIntervalMs: 0 }));
+    expect(byId(result).gone).toMatchObject({ limit: 0, reason: 'offline' });
+    // 3 x 6 A > 12 A: two of the three charge at 6 A, exactly as without the offline charger.
+    expect(result.phaseLoad).toEqual({ L1: 12, L2: 12, L3: 12 });
+    expect(Object.values(limits(result)).filter((l) => l === 6)).toHaveLength(2);
+  });
+
+  it('counts an offline charger configured "max" at its maximum, and one with a failsafe current at the higher of it and its last limit', () => {
+    const drops = aCharger({ id: 'drops', online: false, currentLimit: 0, maxCurrent: 16, offlineCurrent: 'max' });
+    const own = aCharger({ id: 'own', online: false, currentLimit: 6, maxCurrent: 32, offlineCurrent: 10 });
+    const keeps = aCharger({ id: 'keeps', online: false, currentLimit: 13, maxCurrent: 32, offlineCurrent: 10 });
+    const on = aCharger({ id: 'on', maxCurrent: 32 });
+    const result = allocate(anInstallation([drops, own, keeps, on], { L1: 45, L2: 45, L3: 45 }));
+    expect(limits(result)).toEqual({ drops: 16, own: 10, keeps: 13, on: 6 });
   });
 
   it('pauses every online charger when the offline ones alone overload a phase', () => {

@@ -4,6 +4,7 @@ import {
   allocationInput,
   asleepState,
   committedLoad,
+  countedAs,
   countedValue,
   markSent,
   newChargerModel,
@@ -18,8 +19,10 @@ import {
   type ChargerModel,
   type ChargerWiring,
   tokensAt,
+  trackUnderDraw,
   withPhaseLimits,
 } from '../../balancer/balancer-model.js';
+import { allocate } from '../../balancer/allocate.js';
 import { limitProfile } from '../../balancer/charging-profile.js';
 import { validateRequest } from '../../ocpp/validator.js';
 
@@ -31,6 +34,7 @@ const wiring = (id: string, over: Partial<ChargerWiring> = {}): ChargerWiring =>
   minCurrent: 6,
   maxCurrent: 32,
   priority: 0,
+  offlineCurrent: 'lastLimit',
   ...over,
 });
 const online = (c: ChargerModel): ChargerModel => ({ ...onConnection(c, true), fresh: true, needsProfile: false });
@@ -62,6 +66,54 @@ describe('balancer model', () => {
     const c = onConnection(onProfileResult(markSent(online(newChargerModel(wiring('a'), 0)), 20, 0), 20, 'accepted', 1, 500), false);
     expect(c.online).toBe(false);
     expect(countedValue(c)).toBe(20);
+  });
+
+  it('counts an offline charger paused at 0 A at 0 A, and one configured "max" at its maximum until its limit is accepted again', () => {
+    const paused = (w: ChargerWiring) => onConnection(onProfileResult(markSent(online(newChargerModel(w, 10)), 0, 0), 0, 'accepted', 1, 500), false);
+    const keeps = paused(wiring('a'));
+    expect(countedAs(keeps)).toEqual({ value: 10, basis: 'offline: last limit' });
+    const settled = onConnection(settleDue(model({ a: online(keeps) }), 10_000).chargers.a!, false);
+    expect(countedAs(settled)).toEqual({ value: 0, basis: 'offline: last limit' });
+    expect(committedLoad(model({ a: settled }), 10_000)).toEqual({ L1: 0, L2: 0, L3: 0 });
+    const drops = onConnection(settleDue(model({ a: online(paused(wiring('d', { offlineCurrent: 'max' }))) }), 10_000).chargers.a!, false);
+    expect(countedAs(drops)).toEqual({ value: 32, basis: 'offline: max' });
+    const own = onConnection(settleDue(model({ a: online(paused(wiring('f', { offlineCurrent: 13 }))) }), 10_000).chargers.a!, false);
+    expect(countedAs(own)).toEqual({ value: 13, basis: 'failsafe' });
+    // Back online, it may still run at its maximum until it accepts (and settles) its limit again.
+    const back = onConnection(drops, true);
+    expect(countedAs(back)).toEqual({ value: 32, basis: 'limit' });
+    expect(planDispatch(model({ d: back }), targets({ d: 0 }), 20_000)).toEqual([{ chargerId: 'd', limit: 0 }]);
+    const accepted = onProfileResult(markSent(back, 0, 20_000), 0, 'accepted', 20_001, 500);
+    expect(countedAs(accepted).value).toBe(32);
+    expect(countedAs(onMeter(accepted, { t1: 0, t2: 0, t3: 0 }, 20_002, 3)).value).toBe(0);
+  });
+
+  it('times under-draw from a reading within the meter slack of the threshold, and reclaims only below the threshold', () => {
+    // Limit 16 A, threshold 3 A, readings republished only after a 0.5 A move: 13.2 A may hide 12.8 A.
+    const c = online(onConnector(newChargerModel(wiring('a', { maxCurrent: 16 }), 16), 1, 'Charging', 0));
+    const m3 = (t: number, a: number, slack: number) => onMeter(c, { t1: a, t2: a, t3: a }, t, 3, 1, slack);
+    expect(m3(1_000, 13.2, 0).underDrawSince).toBeUndefined();
+    const early = m3(1_000, 13.2, 0.5);
+    expect(early.underDrawSince).toBe(1_000);
+    // 60 s later the reading still sits above the threshold: nothing is reclaimed.
+    const still = allocate(allocationInput(model({ a: early }), 61_000)).allocations[0]!;
+    expect(still).toMatchObject({ limit: 16, reason: 'charging' });
+    // The next published reading is below it: reclaimed at once, the clock having run since 1 s.
+    const below = onMeter(early, { t1: 12.8, t2: 12.8, t3: 12.8 }, 61_000, 3, 1, 0.5);
+    expect(below.underDrawSince).toBe(1_000);
+    expect(allocate(allocationInput(model({ a: below }), 61_000)).allocations[0]).toMatchObject({ limit: 14.8, reason: 'reclaimed' });
+    // A reading back within the slack-reduced threshold stops the clock.
+    expect(onMeter(below, { t1: 13.6, t2: 13.6, t3: 13.6 }, 62_000, 3, 1, 0.5).underDrawSince).toBeUndefined();
+  });
+
+  it('starts the under-draw clock when an offer rises above a draw that does not follow', () => {
+    const c = online(onConnector(newChargerModel(wiring('a'), 6), 1, 'Charging', 0));
+    const drawing = onMeter(c, { t1: 6, t2: 6, t3: 6 }, 1_000, 1);
+    expect(drawing.underDrawSince).toBeUndefined();
+    const raised = onProfileResult(markSent(drawing, 13, 2_000), 13, 'accepted', 2_100, 500);
+    // No new reading comes (the car stays at 6 A): the clock starts with the raise.
+    expect(trackUnderDraw(raised, 2_100, 1).underDrawSince).toBe(2_100);
+    expect(trackUnderDraw(onMeter(raised, { t1: 12.5, t2: 12.5, t3: 12.5 }, 2_200, 1), 2_300, 1).underDrawSince).toBeUndefined();
   });
 
   it('counts an increase at its new value as soon as it is sent, and after a timeout', () => {

@@ -24,6 +24,7 @@ const aWiring = fc.record({
   grid: fc.constantFrom<Phase>('L1', 'L2', 'L3'),
   max: fc.integer({ min: 6, max: 32 }),
   priority: fc.integer({ min: 0, max: 2 }),
+  offlineCurrent: fc.constantFrom<ChargerWiring['offlineCurrent']>('lastLimit', 'lastLimit', 'max', 10),
 });
 
 type Step =
@@ -69,6 +70,7 @@ describe('dispatch (property): no command ever lets a phase exceed its limit', (
             minCurrent: 6,
             maxCurrent: w.max,
             priority: w.priority,
+            offlineCurrent: w.offlineCurrent,
           }));
           let now = 1_000_000;
           let limit = fuse0;
@@ -130,6 +132,11 @@ describe('dispatch (property): no command ever lets a phase exceed its limit', (
                 unknown[id]!.push(inFlight.get(id)!);
                 inFlight.delete(id);
               }
+              // Out of sight it may reboot: one that drops its profiles runs at its maximum, one with
+              // a failsafe current of its own at that, until a new limit is accepted and settled.
+              const w = wiring[step.i]!;
+              if (!step.on && w.offlineCurrent === 'max') unknown[id]!.push(w.maxCurrent);
+              if (!step.on && typeof w.offlineCurrent === 'number') unknown[id]!.push(Math.min(w.offlineCurrent, w.maxCurrent));
             }
             const answers = step.kind === 'answer' ? [{ i: step.i, outcome: step.outcome }] : step.kind === 'answerAll' ? ids.map((_, i) => ({ i, outcome: 'accepted' as const })) : [];
             for (const answer of answers) {
