@@ -56,7 +56,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
     natsUrl = embedded.url;
     logger.info({ url: natsUrl, storeDir: embedded.storeDir }, 'started embedded nats-server');
   }
-  const bus = await connectBus({ url: natsUrl, name: `node-${config.nodeId}` });
+  const bus = await connectBus({ url: natsUrl, name: `node-${config.nodeId}`, replicas: config.natsReplicas });
   const credentials = new CredentialStore(bus.kv[buckets.credentials]);
   const installations = new InstallationStore(bus.kv[buckets.installations], credentials);
   const stores = {

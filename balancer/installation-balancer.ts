@@ -33,6 +33,7 @@ import {
   withPhaseLimits,
 } from './balancer-model.js';
 import { limitProfile } from './charging-profile.js';
+import { fenced } from './fencing.js';
 import { PHASE_NAMES } from './phases.js';
 
 export interface BalancerTuning {
@@ -95,6 +96,8 @@ export class InstallationBalancer {
   private stopped = false;
   private lastResult: AllocationResult | undefined;
   private readonly persisted = new Map<string, number>();
+  /** Leadership epoch (lease revision) sent with every command, so a deposed leader's limits are refused. */
+  epoch: number | undefined;
 
   constructor(
     installation: Installation,
@@ -208,7 +211,7 @@ export class InstallationBalancer {
 
   /** Fresh data after (re)start: the charger's live status from the node that holds it. */
   private async sync(chargerId: string): Promise<void> {
-    const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: 2_000 }).catch(() => undefined);
+    const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: 2_000, ...fenced(this.epoch) }).catch(() => undefined);
     const current = this.model.chargers[chargerId];
     if (!current || !reply?.ok) return;
     const live = reply.response as ChargerLiveStatus;
@@ -323,8 +326,8 @@ export class InstallationBalancer {
     const payload = limitProfile(charger.profilePurpose, limit, this.deps.now(), c.activeTx);
     let outcome: ProfileOutcome;
     try {
-      const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: 'SetChargingProfile', payload: payload as never, timeoutMs: this.deps.tuning.profileTimeoutMs });
-      outcome = reply.ok ? ((reply.response as { status?: string }).status === 'Accepted' ? 'accepted' : 'rejected') : reply.error.code === 'CALL_ERROR' || reply.error.code === 'INVALID' ? 'rejected' : 'timeout';
+      const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: 'SetChargingProfile', payload: payload as never, timeoutMs: this.deps.tuning.profileTimeoutMs, ...fenced(this.epoch) });
+      outcome = reply.ok ? ((reply.response as { status?: string }).status === 'Accepted' ? 'accepted' : 'rejected') : reply.error.code === 'CALL_ERROR' || reply.error.code === 'INVALID' || reply.error.code === 'FENCED' ? 'rejected' : 'timeout';
     } catch {
       outcome = 'timeout';
     }

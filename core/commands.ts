@@ -14,13 +14,19 @@ export interface ChargerCommand {
   action: string;
   payload: Record<string, unknown>;
   timeoutMs?: number;
+  /**
+   * The sending balancer's leadership epoch for the charger's installation. The charger's node
+   * refuses a SetChargingProfile from an epoch older than the newest it has seen (FENCED).
+   */
+  epoch?: number;
 }
 
 export type CommandFailure =
   | { code: 'TIMEOUT'; message: string }
   | { code: 'CALL_ERROR'; message: string; ocppCode: string; details?: unknown }
   | { code: 'INVALID'; message: string; ocppCode: string }
-  | { code: 'NOT_CONNECTED'; message: string };
+  | { code: 'NOT_CONNECTED'; message: string }
+  | { code: 'FENCED'; message: string };
 
 export type CommandReply = { ok: true; response: unknown } | { ok: false; error: CommandFailure };
 

@@ -17,6 +17,7 @@ export const ERRORS = {
   CONFIG: { status: 500, message: 'Invalid configuration' },
   NATS_SERVER_MISSING: { status: 500, message: 'nats-server binary not found' },
   NATS_SERVER_START: { status: 500, message: 'nats-server failed to start' },
+  NATS_REPLICAS: { status: 500, message: 'A bucket or stream does not have the replicas NATS_REPLICAS asks for' },
   STORE_CONFLICT: { status: 409, message: 'Concurrent update, retry' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import { PlatformError } from './errors.js';
 import { buckets, streams, subjects, type BucketName } from './subjects.js';
 
 const NANOS_PER_MS = 1_000_000;
@@ -16,8 +17,11 @@ export interface Bus {
 }
 
 export interface BusOptions {
+  /** One server URL, or a comma-separated list of a cluster's servers (the client fails over between them). */
   url: string;
   name?: string;
+  /** Replicas of every bucket and stream (NATS_REPLICAS); existing ones with fewer are scaled up. */
+  replicas?: number;
   /** How long the OCPP message log keeps messages. */
   ocppLogMaxAgeMs?: number;
 }
@@ -28,26 +32,31 @@ export interface BusOptions {
  */
 export async function connectBus(opts: BusOptions): Promise<Bus> {
   // No async stack traces: they cost a stack capture on every request (~5% CPU in the balancer bench).
-  const nc = await connect({ servers: opts.url, name: opts.name ?? 'charging-platform', maxReconnectAttempts: -1, noAsyncTraces: true });
+  const replicas = opts.replicas ?? 1;
+  const nc = await connect({
+    servers: natsServers(opts.url),
+    name: opts.name ?? 'charging-platform',
+    maxReconnectAttempts: -1,
+    // Fail over to another cluster server quickly; the order is shuffled so nodes spread over servers.
+    reconnectTimeWait: 500,
+    noAsyncTraces: true,
+  });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const kvm = new Kvm(nc);
   const kv = {} as Record<BucketName, KV>;
-  for (const name of Object.values(buckets)) {
-    kv[name] = await kvm.create(name, { history: name === buckets.allocations || name === buckets.leases ? 1 : 5 });
+  try {
+    for (const name of Object.values(buckets)) {
+      kv[name] = await kvm.create(name, { history: name === buckets.allocations || name === buckets.leases ? 1 : 5, replicas }).catch((err: unknown) => {
+        throw replicasError(`${KV_STREAM_PREFIX}${name}`, replicas, 'create', err);
+      });
+      await ensureReplicas(jsm, `${KV_STREAM_PREFIX}${name}`, replicas);
+    }
+    await ensureStreams(jsm, replicas, opts.ocppLogMaxAgeMs);
+  } catch (err) {
+    await nc.close();
+    throw err;
   }
-  await ensureStream(jsm, {
-    name: streams.transactions,
-    subjects: [subjects.txAll],
-    // A StartTransaction retried after a lost reply within this window gets the same id (msgID dedupe).
-    duplicate_window: DAY_MS * NANOS_PER_MS,
-  });
-  await ensureStream(jsm, {
-    name: streams.ocppLog,
-    subjects: [subjects.ocppLogAll],
-    max_age: (opts.ocppLogMaxAgeMs ?? 7 * DAY_MS) * NANOS_PER_MS,
-  });
-  await ensureStream(jsm, { name: streams.northQueue, subjects: [subjects.northQueueAll] });
   return {
     nc,
     js,
@@ -59,17 +68,74 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
   };
 }
 
+const KV_STREAM_PREFIX = 'KV_';
+
+/** `NATS_URL` may list a cluster's servers separated by commas. */
+export function natsServers(url: string): string[] {
+  return url
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+async function ensureStreams(jsm: JetStreamManager, replicas: number, ocppLogMaxAgeMs: number | undefined): Promise<void> {
+  await ensureStream(jsm, {
+    name: streams.transactions,
+    subjects: [subjects.txAll],
+    // A StartTransaction retried after a lost reply within this window gets the same id (msgID dedupe).
+    duplicate_window: DAY_MS * NANOS_PER_MS,
+    num_replicas: replicas,
+  });
+  await ensureStream(jsm, {
+    name: streams.ocppLog,
+    subjects: [subjects.ocppLogAll],
+    max_age: (ocppLogMaxAgeMs ?? 7 * DAY_MS) * NANOS_PER_MS,
+    num_replicas: replicas,
+  });
+  await ensureStream(jsm, { name: streams.northQueue, subjects: [subjects.northQueueAll], num_replicas: replicas });
+}
+
 async function ensureStream(
   jsm: JetStreamManager,
-  cfg: { name: string; subjects: string[]; max_age?: number; duplicate_window?: number },
+  cfg: { name: string; subjects: string[]; max_age?: number; duplicate_window?: number; num_replicas: number },
 ): Promise<void> {
+  let exists = true;
   try {
     await jsm.streams.info(cfg.name);
-    await jsm.streams.update(cfg.name, { subjects: cfg.subjects, ...(cfg.max_age ? { max_age: cfg.max_age } : {}), ...(cfg.duplicate_window ? { duplicate_window: cfg.duplicate_window } : {}) });
   } catch (err) {
     if (!String((err as Error).message).toLowerCase().includes('not found')) throw err;
-    await jsm.streams.add({ ...cfg, storage: StorageType.File });
+    exists = false;
   }
+  if (!exists) {
+    await jsm.streams.add({ ...cfg, storage: StorageType.File }).catch((err: unknown) => {
+      throw replicasError(cfg.name, cfg.num_replicas, 'create', err);
+    });
+    return;
+  }
+  await jsm.streams.update(cfg.name, { subjects: cfg.subjects, ...(cfg.max_age ? { max_age: cfg.max_age } : {}), ...(cfg.duplicate_window ? { duplicate_window: cfg.duplicate_window } : {}) });
+  await ensureReplicas(jsm, cfg.name, cfg.num_replicas);
+}
+
+/**
+ * A bucket or stream made before NATS_REPLICAS was raised (or by a node with a lower setting) is
+ * scaled up, never down: a node started with a lower value must not remove another's copies.
+ */
+async function ensureReplicas(jsm: JetStreamManager, stream: string, replicas: number): Promise<void> {
+  const info = await jsm.streams.info(stream);
+  if (info.config.num_replicas >= replicas) return;
+  await jsm.streams.update(stream, { num_replicas: replicas }).catch((err: unknown) => {
+    throw replicasError(stream, replicas, `scale from ${info.config.num_replicas} to`, err);
+  });
+}
+
+function replicasError(stream: string, replicas: number, what: string, cause: unknown): PlatformError {
+  return new PlatformError(
+    'NATS_REPLICAS',
+    `Could not ${what} ${replicas} replicas for stream ${stream}: ${String((cause as Error)?.message ?? cause)}. ` +
+      `NATS_REPLICAS must not exceed the number of JetStream servers in the cluster; to fix a stream by hand: ` +
+      `\`nats stream edit ${stream} --replicas ${replicas}\`.`,
+    { cause },
+  );
 }
 
 const encoder = new TextEncoder();

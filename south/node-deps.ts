@@ -7,6 +7,7 @@ import type { Bus } from '../core/nats.js';
 import type { TransactionStore } from '../core/transaction-store.js';
 import type { Authorizer } from './charger-handlers.js';
 import type { ChargerMachine } from './charger-machine.js';
+import type { LimitFence } from './limit-fence.js';
 
 export interface SessionSettings {
   heartbeatIntervalS: number;
@@ -63,4 +64,6 @@ export type SessionDeps = NodeDeps & {
   /** The charger machine with the node's implementations, provided once (not per session). */
   machine: ChargerMachine;
   onSessionStopped(session: { chargerId: string; connectionId: string }): void;
+  /** The node's fence against limits from a deposed balancer leader. */
+  fence?: LimitFence;
 };
