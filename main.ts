@@ -127,6 +127,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
   await new Promise<void>((resolve) => ocppHttp.listen(config.ocppPort, config.host, resolve));
   const ocppPort = (ocppHttp.address() as AddressInfo).port;
 
+  let stopping: Promise<void> | undefined;
   const api = await build({
     bus,
     nodeId: config.nodeId,
@@ -137,21 +138,24 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
     metrics,
     logger,
     adminToken: config.adminToken,
+    draining: () => stopping !== undefined,
   });
   await api.listen({ port: config.apiPort, host: config.host });
   const apiPort = (api.server.address() as AddressInfo).port;
 
   logger.info(`listening api=${apiPort} ocpp=${ocppPort}`);
 
-  let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
+      // Graceful order: no new chargers here; leaderships handed off at once (the others take them
+      // now, not after the lease expires); then the chargers are told to go (1001) and reconnect elsewhere.
+      ocppHttp.close();
       await balancers.stop();
       await ocpp.close();
       registry.stop();
       partner.stop();
       ocppHttp.closeAllConnections();
-      await Promise.all([new Promise((r) => ocppHttp.close(r)), api.close()]);
+      await api.close();
       cache.stop();
       await bus.close();
       await embedded?.stop();
@@ -159,6 +163,8 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger; env
 
   return { config, ocppPort, apiPort, bus, stores, cache, registry, balancers, logger, stop };
 }
+
+const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -170,6 +176,8 @@ async function main(): Promise<void> {
   const node = await startNode(config, { logger });
   const shutdown = (signal: string): void => {
     logger.info({ signal }, 'shutting down');
+    // A shutdown stuck on an unreachable NATS must not keep the process (and its sockets) alive.
+    setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS).unref();
     node.stop().then(
       () => process.exit(0),
       (err: unknown) => {

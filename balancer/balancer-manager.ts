@@ -5,7 +5,8 @@ import type { ConfigCache } from '../core/config-cache.js';
 import { watchBucket } from '../core/kv-watch.js';
 import { InstallationBalancer, type BalancerDeps } from './installation-balancer.js';
 import { putJson } from '../core/kv-json.js';
-import { BALANCER_LEASE_PREFIX, balancerLeaseKey, Lease, PRESENCE_PREFIX, preferredNode, presenceKey, type LeaseValue, type PresenceValue } from './leadership.js';
+import { leaseKeys } from '../core/subjects.js';
+import { Lease, preferredNode, type LeaseValue, type PresenceValue } from './leadership.js';
 
 export interface ManagerDeps extends BalancerDeps {
   nodeId: string;
@@ -31,7 +32,8 @@ export class BalancerManager {
   private readonly caps = new Map<string, ChargerCaps>();
   private readonly dynamic = new Map<string, AvailableCurrent>();
   private readonly stops: (() => void)[] = [];
-  private readonly presence = new Map<string, number>();
+  private readonly presence = new Map<string, PresenceValue>();
+  private readonly since = Date.now();
   private loop: NodeJS.Timeout | undefined;
   private stopped = false;
   private ticking: Promise<void> | undefined;
@@ -56,12 +58,15 @@ export class BalancerManager {
       }),
       // Presence of the nodes, and leases handed back (a node stopping or handing off): act at once.
       this.watch(this.deps.leases, (key, v) => {
-        if (key.startsWith(PRESENCE_PREFIX)) {
+        if (key.startsWith(leaseKeys.presencePrefix)) {
+          const node = key.slice(leaseKeys.presencePrefix.length);
           const value = v as PresenceValue | undefined;
-          if (value) this.presence.set(key.slice(PRESENCE_PREFIX.length), value.expiresAt);
-          else this.presence.delete(key.slice(PRESENCE_PREFIX.length));
-          void this.tick();
-        } else if (key.startsWith(BALANCER_LEASE_PREFIX) && (v as LeaseValue | undefined)?.nodeId === '') void this.tick();
+          const known = this.presence.has(node);
+          if (value) this.presence.set(node, value);
+          else this.presence.delete(node);
+          // Renewals change nothing; a node joining or leaving changes who is preferred.
+          if (known !== !!value && node !== this.deps.nodeId) void this.tick();
+        } else if (key.startsWith(leaseKeys.balancerPrefix) && (v as LeaseValue | undefined)?.nodeId === '') void this.tick();
       }),
     ]);
     await this.announce();
@@ -87,7 +92,7 @@ export class BalancerManager {
     this.stopped = true;
     clearInterval(this.loop);
     for (const s of this.stops) s();
-    await this.deps.leases.delete(presenceKey(this.deps.nodeId)).catch(() => undefined);
+    await this.deps.leases.delete(leaseKeys.presence(this.deps.nodeId)).catch(() => undefined);
     await Promise.all([...this.leases.keys()].map((id) => this.release(id)));
   }
 
@@ -98,15 +103,15 @@ export class BalancerManager {
 
   /** The nodes this node sees alive (presence not expired), itself included while running. */
   liveNodes(now = this.deps.now()): string[] {
-    const live = [...this.presence].filter(([, expiresAt]) => expiresAt > now).map(([id]) => id);
+    const live = [...this.presence].filter(([, p]) => p.expiresAt > now).map(([id]) => id);
     if (!this.stopped && !live.includes(this.deps.nodeId)) live.push(this.deps.nodeId);
     return live.sort();
   }
 
   private async announce(): Promise<void> {
-    const expiresAt = this.deps.now() + this.deps.leaseTtlMs;
-    this.presence.set(this.deps.nodeId, expiresAt);
-    await putJson(this.deps.leases, presenceKey(this.deps.nodeId), { nodeId: this.deps.nodeId, expiresAt } satisfies PresenceValue).catch(() => undefined);
+    const value: PresenceValue = { nodeId: this.deps.nodeId, since: this.since, expiresAt: this.deps.now() + this.deps.leaseTtlMs };
+    this.presence.set(this.deps.nodeId, value);
+    await putJson(this.deps.leases, leaseKeys.presence(this.deps.nodeId), value).catch(() => undefined);
   }
 
   balancer(installationId: string): InstallationBalancer | undefined {
@@ -143,12 +148,12 @@ export class BalancerManager {
       [...cache.installations.keys()].map(async (id) => {
         let lease = this.leases.get(id);
         if (!lease) {
-          lease = new Lease(this.deps.leases, balancerLeaseKey(id), nodeId, leaseTtlMs);
+          lease = new Lease(this.deps.leases, leaseKeys.balancer(id), nodeId, leaseTtlMs);
           this.leases.set(id, lease);
         }
         const preferred = preferredNode(live, id);
-        if (lease.held && preferred !== nodeId && this.running.has(id)) {
-          // A node that joined (or came back) wins this installation: hand it over now.
+        if (lease.held && preferred !== nodeId && this.running.has(id) && now - (this.presence.get(preferred ?? '')?.since ?? now) >= leaseTtlMs) {
+          // A node that joined (or came back) wins this installation: hand it over once it has been up a lease period.
           this.deps.logger.info({ installationId: id, to: preferred }, 'handing the balancer to its preferred node');
           return this.release(id);
         }

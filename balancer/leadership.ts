@@ -12,13 +12,11 @@ export interface LeaseValue {
 /** A node's presence in the leases bucket, renewed with its leases; gone when it expires or the node leaves. */
 export interface PresenceValue {
   nodeId: string;
+  /** When the node started: a balancer is handed to a node only once it has been up a lease period. */
+  since: number;
   expiresAt: number;
 }
 
-export const BALANCER_LEASE_PREFIX = 'balancer.';
-export const PRESENCE_PREFIX = 'node.';
-export const balancerLeaseKey = (installationId: string): string => `${BALANCER_LEASE_PREFIX}${installationId}`;
-export const presenceKey = (nodeId: string): string => `${PRESENCE_PREFIX}${nodeId}`;
 
 /**
  * Rendezvous (highest random weight) hashing: every node computes the same preferred node for an

@@ -1,4 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { getJson } from '../../core/kv-json.js';
+import { buckets, leaseKeys } from '../../core/subjects.js';
 import type { ApiDeps } from '../deps.js';
 import { errorResponses } from '../errors.js';
 import { balancerStatus, liveStatus, type LiveState } from '../live-status.js';
@@ -51,12 +53,13 @@ const activeTransaction: JsonSchema = {
 const statusSchema: JsonSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['installationId', 'at', 'dynamicLimitExpiresAt', 'balancerReachable', 'phases', 'chargers'],
+  required: ['installationId', 'at', 'dynamicLimitExpiresAt', 'balancerReachable', 'balancerNodeId', 'phases', 'chargers'],
   properties: {
     installationId: { type: 'string' },
     at: { type: 'string', format: 'date-time' },
     dynamicLimitExpiresAt: nullableString,
     balancerReachable: { type: 'boolean' },
+    balancerNodeId: { ...nullableString, description: "NODE_ID of the node running this installation's balancer (its lease holder); null while none leads it" },
     phases: { type: 'object', additionalProperties: false, required: ['L1', 'L2', 'L3'], properties: { L1: phaseStatus, L2: phaseStatus, L3: phaseStatus } },
     chargers: {
       type: 'array',
@@ -67,7 +70,7 @@ const statusSchema: JsonSchema = {
         properties: {
           id: { type: 'string' },
           connected: { type: 'boolean' },
-          nodeId: nullableString,
+          nodeId: { ...nullableString, description: "NODE_ID of the node holding the charger's socket; null when not connected" },
           lastSeen: nullableString,
           connectors: { type: 'array', items: connector },
           currentLimit: { ...nullableNumber, description: "The balancer's current limit for this charger (A per phase)" },
@@ -94,13 +97,14 @@ export function statusRoutes(deps: ApiDeps): FastifyPluginAsync {
       },
       async (req) => {
         const installation = await requireInstallation(deps, req, req.params.id);
-        const [chargers, dynamicLimit, balancer] = await Promise.all([
+        const [chargers, dynamicLimit, balancer, lease] = await Promise.all([
           deps.chargers.listByInstallation(installation.id),
           deps.availableCurrent.get(installation.id),
           balancerStatus(deps.bus.nc, installation.id),
+          getJson<{ nodeId: string; expiresAt: number }>(deps.bus.kv[buckets.leases], leaseKeys.balancer(installation.id)).catch(() => undefined),
         ]);
         const live = new Map<string, LiveState>(await Promise.all(chargers.map(async (c) => [c.id, await liveStatus(deps.bus.nc, c.id)] as const)));
-        return buildInstallationStatus({ installation, chargers, live, dynamicLimit, balancer, now: new Date() });
+        return buildInstallationStatus({ installation, chargers, live, dynamicLimit, balancer, balancerLease: lease?.value, now: new Date() });
       },
     );
   };
