@@ -42,17 +42,18 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
     noAsyncTraces: true,
   });
   const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
-  const kvm = new Kvm(nc);
+  // Replicated streams are created by consensus: slower than the client's 5 s default under load.
+  const jsm = await jetstreamManager(nc, { timeout: JS_API_TIMEOUT_MS });
+  const kvm = new Kvm(jsm.jetstream());
   const kv = {} as Record<BucketName, KV>;
   try {
     for (const name of Object.values(buckets)) {
-      kv[name] = await kvm.create(name, { history: name === buckets.allocations || name === buckets.leases ? 1 : 5, replicas }).catch((err: unknown) => {
+      kv[name] = await retryTransient(() => kvm.create(name, { history: name === buckets.allocations || name === buckets.leases ? 1 : 5, replicas })).catch((err: unknown) => {
         throw replicasError(`${KV_STREAM_PREFIX}${name}`, replicas, 'create', err);
       });
-      await ensureReplicas(jsm, `${KV_STREAM_PREFIX}${name}`, replicas);
+      await retryTransient(() => ensureReplicas(jsm, `${KV_STREAM_PREFIX}${name}`, replicas));
     }
-    await ensureStreams(jsm, replicas, opts.ocppLogMaxAgeMs);
+    await retryTransient(() => ensureStreams(jsm, replicas, opts.ocppLogMaxAgeMs));
   } catch (err) {
     await nc.close();
     throw err;
@@ -69,6 +70,25 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
 }
 
 const KV_STREAM_PREFIX = 'KV_';
+const JS_API_TIMEOUT_MS = 20_000;
+const SETUP_ATTEMPTS = 5;
+
+/**
+ * Several nodes starting at once against a cluster that is still electing stream leaders see
+ * timeouts and "temporarily unavailable": those pass, so they are retried; anything else is final.
+ */
+async function retryTransient<T>(op: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      const text = String((err as Error)?.message ?? err).toLowerCase();
+      const transient = text.includes('timeout') || text.includes('temporarily unavailable') || text.includes('no responders');
+      if (!transient || attempt >= SETUP_ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
+}
 
 /** `NATS_URL` may list a cluster's servers separated by commas. */
 export function natsServers(url: string): string[] {

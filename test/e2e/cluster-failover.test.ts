@@ -1,0 +1,107 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { killAll, waitUntil } from './processes.js';
+import {
+  balancerNodes,
+  chargeEverywhere,
+  commandsWorkFrom,
+  configureSite,
+  expectFuseHeld,
+  expectTransactionsComplete,
+  reconnectDropped,
+  startSite,
+  status,
+  type Site,
+} from './cluster-site.js';
+
+/**
+ * The clustered backend with real processes: 3 nats-servers (JetStream, R3), 3 platform nodes
+ * started as `npm start` starts them, strict ocpp-rpc chargers spread over the nodes.
+ */
+
+const FAILOVER_BUDGET_MS = 10_000;
+let site: Site | undefined;
+
+afterEach(async () => {
+  await Promise.all(site?.chargers.map((c) => c.close()) ?? []);
+  await site?.nats.stop().catch(() => undefined);
+  await killAll();
+  site = undefined;
+});
+
+describe('clustered backend, real processes', () => {
+  it('SIGKILL of the node running the balancer: chargers move, the balancer fails over within 10 s, the fuse holds, nothing is lost', { timeout: 60_000 }, async () => {
+    site = await startSite();
+    await configureSite(site);
+    await chargeEverywhere(site);
+    const before = await status(site.nodes[0]!);
+    // Each charger's socket is on the node it connected to, as the status says from any node.
+    for (const c of site.chargers) expect(before.chargers.find((s) => s.id === c.id)?.nodeId).toBe(c.node!.nodeId);
+    expect((await balancerNodes(site.nodes[1]!)).size, 'balancers spread over the nodes').toBeGreaterThan(1);
+
+    const victim = site.nodes.find((n) => n.nodeId === before.balancerNodeId)!;
+    expect(victim).toBeDefined();
+    const survivors = site.nodes.filter((n) => n !== victim);
+    const orphans = site.chargers.filter((c) => c.node === victim);
+    expect(orphans.length).toBeGreaterThan(0);
+
+    const killedAt = Date.now();
+    await victim.proc.kill('SIGKILL');
+    await waitUntil(() => orphans.every((c) => !c.connected), 5_000, 'the dead node’s sockets to drop');
+    await reconnectDropped(site, survivors);
+    const after = await waitUntil(
+      async () => {
+        const s = await status(survivors[0]!);
+        return s.balancerReachable && s.balancerNodeId && s.balancerNodeId !== victim.nodeId ? s : undefined;
+      },
+      FAILOVER_BUDGET_MS,
+      'the balancer on a survivor',
+    );
+    const failoverMs = Date.now() - killedAt;
+    expect(failoverMs).toBeLessThan(FAILOVER_BUDGET_MS);
+    expect(survivors.map((n) => n.nodeId)).toContain(after.balancerNodeId);
+    for (const c of orphans) expect(after.chargers.find((s) => s.id === c.id)?.nodeId).toBe(c.node!.nodeId);
+
+    // The new leader balances on fresh data: one car leaves, the other five get its share (40 / 5 = 8 A).
+    const leaving = site.chargers[0]!;
+    await leaving.unplug();
+    await waitUntil(() => site!.chargers.filter((c) => c !== leaving).every((c) => (c.limit ?? 0) >= 7.5), 15_000, 'the five remaining cars raised');
+
+    await commandsWorkFrom(survivors, site.chargers);
+    await expectTransactionsComplete(site, survivors[1]!);
+    expectFuseHeld(site);
+    console.info(`[e2e] node kill: balancer back on ${after.balancerNodeId} ${failoverMs} ms after SIGKILL; ${site.log.length} profiles applied`);
+  });
+
+  it('SIGKILL of one nats-server of three: the platform carries on (R3), the fuse holds, nothing is lost', { timeout: 60_000 }, async () => {
+    site = await startSite();
+    await configureSite(site);
+    await chargeEverywhere(site);
+
+    const killedAt = Date.now();
+    await site.nats.kill(0, 'SIGKILL');
+    // Every node reconnects to a surviving server and reports healthy again.
+    for (const n of site.nodes) {
+      await waitUntil(async () => (await fetch(`http://127.0.0.1:${n.apiPort}/health`)).status === 200, FAILOVER_BUDGET_MS, `${n.nodeId} healthy`);
+    }
+    const after = await waitUntil(async () => {
+      const s = await status(site!.nodes[2]!);
+      return s.balancerReachable && s.balancerNodeId ? s : undefined;
+    }, FAILOVER_BUDGET_MS, 'a balancer after the server loss');
+    const recoveredMs = Date.now() - killedAt;
+    expect(recoveredMs).toBeLessThan(FAILOVER_BUDGET_MS);
+    expect(site.chargers.every((c) => c.connected)).toBe(true);
+
+    // Durable writes still work on two servers of three: a car leaves and comes back.
+    const again = site.chargers[1]!;
+    await again.unplug();
+    await again.plugIn();
+    const leaving = site.chargers[0]!;
+    await leaving.unplug();
+    await waitUntil(() => site!.chargers.filter((c) => c !== leaving).every((c) => (c.limit ?? 0) >= 7.5), 15_000, 'the five remaining cars raised');
+
+    await commandsWorkFrom(site.nodes, site.chargers);
+    await expectTransactionsComplete(site, site.nodes[0]!);
+    expectFuseHeld(site);
+    console.info(`[e2e] nats-server kill: balancer on ${after.balancerNodeId}, platform healthy ${recoveredMs} ms after SIGKILL; ${site.log.length} profiles applied`);
+  });
+});

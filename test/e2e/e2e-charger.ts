@@ -1,0 +1,136 @@
+import { RPCClient } from 'ocpp-rpc';
+import type { NodeProcess } from './processes.js';
+
+type ClientOptions = ConstructorParameters<typeof RPCClient>[0];
+interface IncomingCall {
+  method?: string;
+  params?: Record<string, unknown>;
+}
+
+/** A SetChargingProfile as the charger applied it (on arrival: the worst case for the fuse). */
+export interface GrantedLimit {
+  chargerId: string;
+  limit: number;
+  at: number;
+}
+
+export const INITIAL_PASSWORD = 'e2e-initial-password';
+
+/**
+ * A simulated charger speaking through ocpp-rpc's strict client (an independent OCPP-J 1.6
+ * implementation validating every message both ways). It keeps the password the platform pushes,
+ * applies SetChargingProfile (recorded in a shared log), draws its limit while charging, and after
+ * losing its socket connects to another node as a real charger behind a load balancer would.
+ */
+export class E2eCharger {
+  client: RPCClient | undefined;
+  node: NodeProcess | undefined;
+  password = INITIAL_PASSWORD;
+  keyReceived = false;
+  limit: number | undefined;
+  txId: number | undefined;
+  /** Every transaction id the platform answered StartTransaction with. */
+  readonly started: number[] = [];
+  drops = 0;
+  readonly failures: unknown[] = [];
+  private meterTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly id: string,
+    private readonly log: GrantedLimit[],
+  ) {}
+
+  get connected(): boolean {
+    return this.client?.state === 1;
+  }
+
+  async connect(node: NodeProcess): Promise<void> {
+    const client = new RPCClient({
+      endpoint: `ws://127.0.0.1:${node.ocppPort}/ocpp`,
+      identity: this.id,
+      password: this.password,
+      protocols: ['ocpp1.6'],
+      strictMode: true,
+      reconnect: false,
+    } as ClientOptions);
+    client.on('strictValidationFailure', (f: unknown) => this.failures.push(f));
+    client.handle(async ({ method, params = {} }: IncomingCall): Promise<Record<string, unknown>> => {
+      if (method === 'ChangeConfiguration' && params.key === 'AuthorizationKey') {
+        this.password = Buffer.from(String(params.value), 'hex').toString('utf8');
+        this.keyReceived = true;
+        return { status: 'Accepted' };
+      }
+      if (method === 'SetChargingProfile') {
+        const p = params.csChargingProfiles as { chargingSchedule: { chargingSchedulePeriod: { limit: number }[] } };
+        const limit = p.chargingSchedule.chargingSchedulePeriod[0]!.limit;
+        this.limit = limit;
+        this.log.push({ chargerId: this.id, limit, at: performance.now() });
+        return { status: 'Accepted' };
+      }
+      return { status: 'Accepted' };
+    });
+    await client.connect();
+    this.client = client;
+    this.node = node;
+    client.once('close', () => {
+      if (this.client === client) this.drops++;
+    });
+    await client.call('BootNotification', { chargePointVendor: 'E2E', chargePointModel: 'Strict' });
+    await client.call('StatusNotification', { connectorId: 1, status: this.txId ? 'Charging' : 'Available', errorCode: 'NoError' });
+  }
+
+  async plugIn(): Promise<void> {
+    const c = this.client!;
+    await c.call('StatusNotification', { connectorId: 1, status: 'Preparing', errorCode: 'NoError' });
+    const res = (await c.call('StartTransaction', { connectorId: 1, idTag: 'E2ETAG', meterStart: 0, timestamp: new Date().toISOString() })) as { transactionId: number };
+    this.txId = res.transactionId;
+    this.started.push(res.transactionId);
+    await c.call('StatusNotification', { connectorId: 1, status: 'Charging', errorCode: 'NoError' });
+    this.meterTimer = setInterval(() => void this.meter().catch(() => undefined), 500);
+  }
+
+  async unplug(): Promise<void> {
+    clearInterval(this.meterTimer);
+    const c = this.client!;
+    await c.call('StopTransaction', { transactionId: this.txId!, meterStop: 1000, timestamp: new Date().toISOString(), reason: 'EVDisconnected' });
+    this.txId = undefined;
+    await c.call('StatusNotification', { connectorId: 1, status: 'Available', errorCode: 'NoError' });
+  }
+
+  /** Draws what it was granted on all three phases. */
+  private async meter(): Promise<void> {
+    if (!this.connected || !this.txId) return;
+    const a = String(this.limit ?? 0);
+    await this.client!.call('MeterValues', {
+      connectorId: 1,
+      transactionId: this.txId,
+      meterValue: [
+        {
+          timestamp: new Date().toISOString(),
+          sampledValue: ['L1', 'L2', 'L3'].map((phase) => ({ value: a, measurand: 'Current.Import', phase, unit: 'A' })),
+        },
+      ],
+    });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.meterTimer);
+    await this.client?.close({ force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * The highest per-phase sum of granted limits at any instant (every charger here is 3-phase on
+ * L1L2L3, so each phase carries the same sum): each charger counts at the last limit it applied,
+ * which is what it may draw, from the moment the SetChargingProfile arrived.
+ */
+export function worstGrantedSum(log: readonly GrantedLimit[]): { max: number; at: number } {
+  const granted = new Map<string, number>();
+  let max = { max: 0, at: 0 };
+  for (const e of [...log].sort((a, b) => a.at - b.at)) {
+    granted.set(e.chargerId, e.limit);
+    const sum = [...granted.values()].reduce((a, b) => a + b, 0);
+    if (sum > max.max) max = { max: sum, at: e.at };
+  }
+  return max;
+}
