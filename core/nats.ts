@@ -42,7 +42,7 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
     noAsyncTraces: true,
   });
   const js = jetstream(nc);
-  // Replicated streams are created by consensus: slower than the client's 5 s default under load.
+  // A create racing another node's create of the same stream can go unanswered: time out and retry.
   const jsm = await jetstreamManager(nc, { timeout: JS_API_TIMEOUT_MS });
   const kvm = new Kvm(jsm.jetstream());
   const kv = {} as Record<BucketName, KV>;
@@ -70,8 +70,8 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
 }
 
 const KV_STREAM_PREFIX = 'KV_';
-const JS_API_TIMEOUT_MS = 20_000;
-const SETUP_ATTEMPTS = 5;
+const JS_API_TIMEOUT_MS = 4_000;
+const SETUP_ATTEMPTS = 10;
 
 /**
  * Several nodes starting at once against a cluster that is still electing stream leaders see

@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import { connectBus } from '../../core/nats.js';
 import { E2eCharger, INITIAL_PASSWORD, worstGrantedSum, type GrantedLimit } from './e2e-charger.js';
 import { startNatsCluster, startPlatformNode, waitUntil, type NatsCluster, type NodeProcess } from './processes.js';
 
@@ -37,10 +38,11 @@ export interface Site {
 
 export async function startSite(): Promise<Site> {
   const nats = await startNatsCluster(3);
-  // The first node creates the replicated buckets and streams (seconds on a busy 2-core machine);
-  // the other two then start side by side and find them.
-  const first = await startPlatformNode('e2e-node-0', { ...NODE_ENV, NATS_URL: nats.natsUrl });
-  const nodes = [first, ...(await Promise.all([1, 2].map((i) => startPlatformNode(`e2e-node-${i}`, { ...NODE_ENV, NATS_URL: nats.natsUrl }))))];
+  // The replicated buckets and streams exist before the nodes start, as on any start but the very
+  // first (three nodes racing to create 13 R3 streams on a busy 2-core machine take tens of seconds).
+  const bus = await connectBus({ url: nats.natsUrl, replicas: Number(NODE_ENV.NATS_REPLICAS), name: 'e2e-provision' });
+  await bus.close();
+  const nodes = await Promise.all([0, 1, 2].map((i) => startPlatformNode(`e2e-node-${i}`, { ...NODE_ENV, NATS_URL: nats.natsUrl })));
   const log: GrantedLimit[] = [];
   const chargers = Array.from({ length: CHARGERS }, (_, i) => new E2eCharger(`E2E-${i + 1}`, log));
   return { nats, nodes, chargers, log };
@@ -68,9 +70,19 @@ export async function chargeEverywhere(site: Site): Promise<void> {
     ),
   );
   await waitUntil(() => site.chargers.every((c) => c.keyReceived && c.limit !== undefined), 10_000, 'passwords rotated and first limits applied');
-  for (const c of site.chargers) await c.plugIn();
-  // Six cars under 40 A: 6.6 A each once the balancer has seen them all.
+  await plugInAll(site);
+}
+
+/** Every car not charging starts a transaction; then all six share 40 A (6.6 A each). */
+export async function plugInAll(site: Site): Promise<void> {
+  for (const c of site.chargers) if (!c.txId) await c.plugIn();
   await waitUntil(() => site.chargers.every((c) => (c.limit ?? 0) >= 6), 15_000, 'every car charging at >= 6 A');
+}
+
+/** The status, or undefined while the node cannot build it (e.g. JetStream electing new stream leaders). */
+export async function statusIfAvailable(node: NodeProcess, id = SITE): Promise<InstallationStatusBody | undefined> {
+  const res = await node.api<InstallationStatusBody>('GET', `/api/v1/installations/${id}/status`).catch(() => undefined);
+  return res?.status === 200 ? res.body : undefined;
 }
 
 export async function status(node: NodeProcess, id = SITE): Promise<InstallationStatusBody> {

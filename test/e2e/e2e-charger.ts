@@ -129,7 +129,8 @@ export function worstGrantedSum(log: readonly GrantedLimit[]): { max: number; at
   let max = { max: 0, at: 0 };
   for (const e of [...log].sort((a, b) => a.at - b.at)) {
     granted.set(e.chargerId, e.limit);
-    const sum = [...granted.values()].reduce((a, b) => a + b, 0);
+    // Limits have one decimal: rounding to milliamperes drops the float noise of the sum, nothing real.
+    const sum = Math.round([...granted.values()].reduce((a, b) => a + b, 0) * 1000) / 1000;
     if (sum > max.max) max = { max: sum, at: e.at };
   }
   return max;

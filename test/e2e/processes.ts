@@ -64,14 +64,18 @@ class Proc {
   }
 
   async waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-    return waitUntil(
-      () => {
-        if (!this.alive) throw new Error(`${this.name} exited:\n${this.tail()}`);
-        return this.output.match(pattern) ?? undefined;
-      },
-      timeoutMs,
-      `${this.name} to log ${pattern}`,
-    );
+    try {
+      return await waitUntil(
+        () => {
+          if (!this.alive) throw new Error(`${this.name} exited:\n${this.tail()}`);
+          return this.output.match(pattern) ?? undefined;
+        },
+        timeoutMs,
+        `${this.name} to log ${pattern}`,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- ${this.name} output ---\n${this.tail()}`, { cause: err });
+    }
   }
 }
 
@@ -155,7 +159,7 @@ export async function startPlatformNode(nodeId: string, env: Record<string, stri
   });
   const proc = new Proc(nodeId, child);
   try {
-    await proc.waitFor(/listening api=\d+ ocpp=\d+/, 30_000);
+    await proc.waitFor(/listening api=\d+ ocpp=\d+/, 45_000);
   } catch (err) {
     await proc.kill();
     throw err;
