@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getJson } from '../../core/kv-json.js';
+import { connectBus } from '../../core/nats.js';
+import { buckets, leaseKeys } from '../../core/subjects.js';
 import { killAll, startPlatformNode, waitUntil } from './processes.js';
 import {
   balancerNodes,
@@ -10,6 +13,7 @@ import {
   NODE_ENV,
   plugInAll,
   reconnectDropped,
+  SITE,
   startSite,
   status,
   statusIfAvailable,
@@ -29,7 +33,7 @@ let site: Site;
 beforeAll(async () => {
   site = await startSite();
   await configureSite(site);
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   await Promise.all(site?.chargers.map((c) => c.close()) ?? []);
@@ -114,5 +118,40 @@ describe('clustered backend, real processes', () => {
     await expectTransactionsComplete(site, site.nodes[0]!);
     expectFuseHeld(site);
     console.info(`[e2e] nats-server kill: balancer on ${after.balancerNodeId}, platform healthy ${recoveredMs} ms after SIGKILL; ${site.log.length} profiles applied`);
+  });
+
+  it('SIGTERM: the node hands its balancers off at once and tells its chargers to go; they reconnect elsewhere', { timeout: 40_000 }, async () => {
+    await plugInAll(site);
+    const before = await waitUntil(() => statusIfAvailable(site.nodes[1]!), 5_000, 'status');
+    const bus = await connectBus({ url: site.nats.natsUrl, replicas: 3, name: 'e2e-observer' });
+    const leaseHolder = async (): Promise<string | undefined> => (await getJson<{ nodeId: string }>(bus.kv[buckets.leases], leaseKeys.balancer(SITE)))?.value.nodeId;
+    const leaving = site.nodes.find((n) => n.nodeId === before.balancerNodeId)!;
+    const others = site.nodes.filter((n) => n !== leaving);
+    // Two chargers on the leaving node, wherever they were.
+    for (const c of site.chargers.slice(2, 4)) if (c.node !== leaving) await c.moveTo(leaving);
+    const movers = site.chargers.filter((c) => c.node === leaving);
+    expect(movers.length).toBeGreaterThan(1);
+
+    await leaving.proc.kill('SIGTERM');
+    // The process is gone well before its lease (renewed every second for 3 s) could expire: the
+    // lease was handed back, so the installation is not shown on the leaving node any more.
+    const holder = await leaseHolder();
+    await bus.close();
+    expect(holder).not.toBe(leaving.nodeId);
+    await waitUntil(() => movers.every((c) => !c.connected), 3_000, 'the leaving node’s chargers closed');
+    for (const c of movers) expect(c.lastClose, `${c.id} told why`).toMatchObject({ code: 1001 });
+    await reconnectDropped(site, others);
+    const after = await waitUntil(
+      async () => {
+        const s = await statusIfAvailable(others[0]!);
+        return s?.balancerReachable && s.balancerNodeId ? s : undefined;
+      },
+      FAILOVER_BUDGET_MS,
+      'the balancer on a remaining node',
+    );
+    expect(others.map((n) => n.nodeId)).toContain(after.balancerNodeId);
+    await commandsWorkFrom(others, site.chargers);
+    await expectTransactionsComplete(site, others[0]!);
+    expectFuseHeld(site);
   });
 });

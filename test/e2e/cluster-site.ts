@@ -87,7 +87,7 @@ export async function statusIfAvailable(node: NodeProcess, id = SITE): Promise<I
 
 export async function status(node: NodeProcess, id = SITE): Promise<InstallationStatusBody> {
   const res = await node.api<InstallationStatusBody>('GET', `/api/v1/installations/${id}/status`);
-  expect(res.status).toBe(200);
+  expect(res.status, `status via ${node.nodeId}: ${JSON.stringify(res.body)}\n${node.proc.tail(5)}`).toBe(200);
   return res.body;
 }
 

@@ -32,6 +32,7 @@ export class E2eCharger {
   /** Every transaction id the platform answered StartTransaction with. */
   readonly started: number[] = [];
   drops = 0;
+  lastClose: { code: number; reason: string } | undefined;
   readonly failures: unknown[] = [];
   private meterTimer: NodeJS.Timeout | undefined;
 
@@ -72,11 +73,21 @@ export class E2eCharger {
     await client.connect();
     this.client = client;
     this.node = node;
-    client.once('close', () => {
-      if (this.client === client) this.drops++;
+    client.once('close', (e: { code?: number; reason?: unknown }) => {
+      if (this.client !== client) return;
+      this.drops++;
+      this.lastClose = { code: e?.code ?? 0, reason: String(e?.reason ?? '') };
     });
     await client.call('BootNotification', { chargePointVendor: 'E2E', chargePointModel: 'Strict' });
     await client.call('StatusNotification', { connectorId: 1, status: this.txId ? 'Charging' : 'Available', errorCode: 'NoError' });
+  }
+
+  /** Closes its socket and connects to `node` (its transaction goes on). */
+  async moveTo(node: NodeProcess): Promise<void> {
+    const old = this.client;
+    this.client = undefined;
+    await old?.close({ force: true }).catch(() => undefined);
+    await this.connect(node);
   }
 
   async plugIn(): Promise<void> {

@@ -159,7 +159,7 @@ export async function startPlatformNode(nodeId: string, env: Record<string, stri
   });
   const proc = new Proc(nodeId, child);
   try {
-    await proc.waitFor(/listening api=\d+ ocpp=\d+/, 45_000);
+    await proc.waitFor(/listening api=\d+ ocpp=\d+/, 90_000);
   } catch (err) {
     await proc.kill();
     throw err;
