@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getJson } from '../../core/kv-json.js';
 import { connectBus } from '../../core/nats.js';
@@ -36,6 +39,10 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  // The nodes' logs, for reading after a failure.
+  const dir = mkdtempSync(join(tmpdir(), 'e2e-cluster-logs-'));
+  for (const n of site?.nodes ?? []) writeFileSync(join(dir, `${n.nodeId}.log`), n.proc.output);
+  console.info(`[e2e] node logs in ${dir}`);
   await Promise.all(site?.chargers.map((c) => c.close()) ?? []);
   await site?.nats.stop().catch(() => undefined);
   await killAll();
