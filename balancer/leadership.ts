@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
-import { createJson, getJson } from '../core/kv-json.js';
+import { createJson, getJson, isWrongLastSequence } from '../core/kv-json.js';
 import { encodeJson } from '../core/nats.js';
+
+/** A holder that cannot renew stops leading this fraction of the lease before its expiry (clock skew). */
+const EXPIRY_MARGIN = 0.1;
 
 export interface LeaseValue {
   /** Empty when released. */
@@ -44,6 +47,7 @@ export function preferredNode(liveNodes: Iterable<string>, installationId: strin
  */
 export class Lease {
   private revision: number | undefined;
+  private expiresAt = 0;
   /** The leadership epoch while held: the KV revision of the write that took the lease. */
   epoch: number | undefined;
 
@@ -62,26 +66,37 @@ export class Lease {
    * Renews the lease if ours; otherwise takes it when free or expired for at least `takeAfterMs`
    * (0 for the installation's preferred node; the others wait, so the preferred one wins unless it
    * is gone). Returns whether we hold it.
+   *
+   * While NATS or the bucket's stream leader is unavailable (a JetStream election after a server
+   * died takes seconds) the lease stays ours until its own expiry, and its revision is kept: once
+   * writes work again, a compare-and-set on that revision proves nobody took it meanwhile, so the
+   * same epoch goes on instead of a needless change of leader.
    */
   async acquireOrRenew(now: number, takeAfterMs = 0): Promise<boolean> {
     const value: LeaseValue = { nodeId: this.nodeId, expiresAt: now + this.ttlMs };
     try {
+      if (this.revision !== undefined) {
+        try {
+          this.revision = await this.kv.update(this.key, encodeJson(value), this.revision);
+          this.expiresAt = value.expiresAt;
+          return true;
+        } catch (err) {
+          if (isWrongLastSequence(err)) return this.lost();
+          throw err;
+        }
+      }
       const current = await getJson<LeaseValue>(this.kv, this.key);
       if (!current) {
         if (!(await createJson(this.kv, this.key, value))) return this.lost();
         const revision = (await this.kv.get(this.key))?.revision;
-        return revision === undefined ? this.lost() : this.taken(revision);
-      }
-      if (this.revision !== undefined && current.revision === this.revision && current.value.nodeId === this.nodeId) {
-        this.revision = await this.kv.update(this.key, encodeJson(value), current.revision);
-        return true;
+        return revision === undefined ? this.lost() : this.taken(revision, value.expiresAt);
       }
       // Someone else's (or ours from before a restart: a new epoch either way).
-      if (current.value.nodeId !== '' && current.value.nodeId !== this.nodeId && current.value.expiresAt + takeAfterMs > now) return this.lost();
-      if (current.value.nodeId === '' && current.value.expiresAt + takeAfterMs > now) return this.lost();
-      return this.taken(await this.kv.update(this.key, encodeJson(value), current.revision));
+      if (current.value.nodeId !== this.nodeId && current.value.expiresAt + takeAfterMs > now) return this.lost();
+      return this.taken(await this.kv.update(this.key, encodeJson(value), current.revision), value.expiresAt);
     } catch {
-      return this.lost();
+      // Unreachable: held while surely unexpired (a margin for clock skew), revision kept either way.
+      return this.revision !== undefined && now < this.expiresAt - this.ttlMs * EXPIRY_MARGIN;
     }
   }
 
@@ -97,9 +112,10 @@ export class Lease {
     }
   }
 
-  private taken(revision: number): boolean {
+  private taken(revision: number, expiresAt: number): boolean {
     this.revision = revision;
     this.epoch = revision;
+    this.expiresAt = expiresAt;
     return true;
   }
 

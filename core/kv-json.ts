@@ -17,7 +17,7 @@ export async function putJson(kv: KV, key: string, value: unknown): Promise<numb
   return kv.put(key, encodeJson(value));
 }
 
-function isWrongLastSequence(err: unknown): boolean {
+export function isWrongLastSequence(err: unknown): boolean {
   const msg = String((err as Error)?.message ?? err).toLowerCase();
   return msg.includes('wrong last sequence') || msg.includes('key exists');
 }
