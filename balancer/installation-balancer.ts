@@ -278,6 +278,9 @@ export class InstallationBalancer {
       } while (this.again && !this.stopped);
     } catch (err) {
       this.deps.logger.error({ err, installationId: this.id }, 'balancer recompute failed');
+      // E.g. KV unavailable during a JetStream election: try again, also without new events.
+      clearTimeout(this.wakeTimer);
+      if (!this.stopped) this.wakeTimer = setTimeout(() => this.schedule(), this.deps.tuning.retryMs);
     } finally {
       this.running = false;
     }
@@ -303,7 +306,13 @@ export class InstallationBalancer {
     const load = committedLoad(model, now);
     for (const p of PHASE_NAMES) this.deps.metrics.phaseAllocation.set({ installation: this.id, phase: p }, load[p]);
     // The worst case is durable before any charger may act on a raise.
-    await this.persist();
+    try {
+      await this.persist();
+    } catch (err) {
+      // Nothing was sent: the planned changes count as unanswered (at their worst) and are retried.
+      for (const cmd of commands) this.setCharger(cmd.chargerId, onProfileResult(this.model.chargers[cmd.chargerId]!, cmd.limit, 'timeout', now, this.model.settings.retryMs));
+      throw err;
+    }
     for (const cmd of commands) void this.send(cmd.chargerId, cmd.limit);
     this.armWake(now);
   }
@@ -314,7 +323,13 @@ export class InstallationBalancer {
       const v = countedValue(c);
       if (this.persisted.get(id) === v) continue;
       this.persisted.set(id, v);
-      writes.push(putJson(this.deps.allocations, id, { limit: v, at: new Date(this.deps.now()).toISOString() } satisfies StoredAllocation));
+      writes.push(
+        putJson(this.deps.allocations, id, { limit: v, at: new Date(this.deps.now()).toISOString() } satisfies StoredAllocation).catch((err: unknown) => {
+          // Not written: written again by the next persist.
+          if (this.persisted.get(id) === v) this.persisted.delete(id);
+          throw err;
+        }),
+      );
     }
     await Promise.all(writes);
   }
@@ -336,7 +351,8 @@ export class InstallationBalancer {
     const current = this.model.chargers[chargerId];
     if (!current || this.stopped) return;
     this.setCharger(chargerId, onProfileResult(current, limit, outcome, this.deps.now(), this.model.settings.retryMs));
-    await this.persist();
+    // A write that fails here is made by the next recompute (scheduled now), before any raise.
+    await this.persist().catch((err: unknown) => this.deps.logger.warn({ err, installationId: this.id }, 'allocation not persisted'));
     this.schedule();
   }
 

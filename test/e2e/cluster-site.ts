@@ -124,8 +124,17 @@ export async function commandsWorkFrom(nodes: NodeProcess[], chargers: E2eCharge
 /** Every car leaves; every transaction appears exactly once, with its stop. */
 export async function expectTransactionsComplete(site: Site, via: NodeProcess): Promise<void> {
   for (const c of site.chargers) if (c.txId) await c.unplug();
-  const res = await via.api<{ items: { transactionId: number; chargerId: string; stoppedAt?: string }[] }>('GET', `/api/v1/installations/${SITE}/transactions`);
-  expect(res.status).toBe(200);
+  // Listing reads the stream through a consumer, which can time out for a few seconds after a
+  // nats-server died (500): retried, and the answer then must be complete.
+  type Listing = { items: { transactionId: number; chargerId: string; stoppedAt?: string }[] };
+  const res = await waitUntil(
+    async () => {
+      const r = await via.api<Listing>('GET', `/api/v1/installations/${SITE}/transactions`).catch(() => undefined);
+      return r?.status === 200 ? r : undefined;
+    },
+    15_000,
+    'the transaction listing',
+  );
   const items = res.body.items;
   expect(new Set(items.map((t) => t.transactionId)).size).toBe(items.length);
   for (const c of site.chargers) {
