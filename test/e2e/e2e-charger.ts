@@ -32,6 +32,7 @@ export class E2eCharger {
   /** Every transaction id the platform answered StartTransaction with. */
   readonly started: number[] = [];
   drops = 0;
+  retriedTransactionMessages = 0;
   lastClose: { code: number; reason: string } | undefined;
   readonly failures: unknown[] = [];
   private meterTimer: NodeJS.Timeout | undefined;
@@ -93,7 +94,8 @@ export class E2eCharger {
   async plugIn(): Promise<void> {
     const c = this.client!;
     await c.call('StatusNotification', { connectorId: 1, status: 'Preparing', errorCode: 'NoError' });
-    const res = (await c.call('StartTransaction', { connectorId: 1, idTag: 'E2ETAG', meterStart: 0, timestamp: new Date().toISOString() })) as { transactionId: number };
+    const start = { connectorId: 1, idTag: 'E2ETAG', meterStart: 0, timestamp: new Date().toISOString() };
+    const res = (await this.transactionMessage(() => c.call('StartTransaction', start))) as { transactionId: number };
     this.txId = res.transactionId;
     this.started.push(res.transactionId);
     await c.call('StatusNotification', { connectorId: 1, status: 'Charging', errorCode: 'NoError' });
@@ -103,9 +105,27 @@ export class E2eCharger {
   async unplug(): Promise<void> {
     clearInterval(this.meterTimer);
     const c = this.client!;
-    await c.call('StopTransaction', { transactionId: this.txId!, meterStop: 1000, timestamp: new Date().toISOString(), reason: 'EVDisconnected' });
+    const stop = { transactionId: this.txId!, meterStop: 1000, timestamp: new Date().toISOString(), reason: 'EVDisconnected' };
+    await this.transactionMessage(() => c.call('StopTransaction', stop));
     this.txId = undefined;
     await c.call('StatusNotification', { connectorId: 1, status: 'Available', errorCode: 'NoError' });
+  }
+
+  /**
+   * Transaction messages are retried as OCPP 1.6 says a charger does (TransactionMessageAttempts,
+   * TransactionMessageRetryInterval): the platform answers one only once it is durable, and refuses
+   * it (InternalError) while JetStream cannot store it. The same message is sent again each time.
+   */
+  private async transactionMessage(send: () => Promise<unknown>, attempts = 10, intervalMs = 1_000): Promise<unknown> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await send();
+      } catch (err) {
+        if ((err as { rpcErrorCode?: string }).rpcErrorCode !== 'InternalError' || attempt >= attempts) throw err;
+        this.retriedTransactionMessages++;
+        await new Promise((r) => setTimeout(r, intervalMs));
+      }
+    }
   }
 
   /** Draws what it was granted on all three phases. */
