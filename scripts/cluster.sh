@@ -31,12 +31,19 @@ done
 
 # Streams can be created only once JetStream has elected a meta leader.
 echo -n "cluster: waiting for the JetStream meta leader"
+leader=""
 for _ in $(seq 1 60); do
-  if curl -sf http://127.0.0.1:8222/jsz 2>/dev/null | grep -q '"leader": *"[^"]'; then break; fi
+  for i in 1 2 3; do
+    if ! kill -0 "${nats_pids[$((i - 1))]}" 2>/dev/null; then
+      echo; echo "cluster: nats-$i exited (a port of cluster/nats-$i.conf in use?):"; tail -3 "$LOGS/nats-$i.log"; exit 1
+    fi
+  done
+  if curl -sf http://127.0.0.1:8222/jsz 2>/dev/null | grep -q '"leader": *"[^"]'; then leader=yes; break; fi
   echo -n "."
   sleep 0.5
 done
 echo
+[ -n "$leader" ] || { echo "cluster: no JetStream meta leader after 30 s; see $LOGS"; exit 1; }
 
 for i in 1 2 3; do
   NODE_ID="node-$i" NATS_URL="$NATS_URL" NATS_REPLICAS=3 API_PORT=$((8080 + i)) OCPP_PORT=$((9000 + i)) \
