@@ -146,6 +146,8 @@ export async function expectTransactionsComplete(site: Site, via: NodeProcess): 
 
 export function expectFuseHeld(site: Site): void {
   const worst = worstGrantedSum(site.log);
-  expect(worst.max, `granted sum per phase at worst (${site.log.length} profiles)`).toBeLessThanOrEqual(FUSE_A);
+  const t0 = site.log[0]?.at ?? 0;
+  const trail = site.log.map((e) => `${Math.round(e.at - t0)}ms ${e.chargerId}=${e.limit}`).join(', ');
+  expect(worst.max, `granted sum per phase at worst (${site.log.length} profiles): ${JSON.stringify(worst.granted)} at ${Math.round(worst.at - t0)}ms; ${trail}`).toBeLessThanOrEqual(FUSE_A);
   for (const c of site.chargers) expect(c.failures, `${c.id} strict validation`).toEqual([]);
 }

@@ -155,14 +155,14 @@ export class E2eCharger {
  * L1L2L3, so each phase carries the same sum): each charger counts at the last limit it applied,
  * which is what it may draw, from the moment the SetChargingProfile arrived.
  */
-export function worstGrantedSum(log: readonly GrantedLimit[]): { max: number; at: number } {
+export function worstGrantedSum(log: readonly GrantedLimit[]): { max: number; at: number; granted?: Record<string, number> } {
   const granted = new Map<string, number>();
-  let max = { max: 0, at: 0 };
+  let max: { max: number; at: number; granted?: Record<string, number> } = { max: 0, at: 0 };
   for (const e of [...log].sort((a, b) => a.at - b.at)) {
     granted.set(e.chargerId, e.limit);
     // Limits have one decimal: rounding to milliamperes drops the float noise of the sum, nothing real.
     const sum = Math.round([...granted.values()].reduce((a, b) => a + b, 0) * 1000) / 1000;
-    if (sum > max.max) max = { max: sum, at: e.at };
+    if (sum > max.max) max = { max: sum, at: e.at, granted: Object.fromEntries(granted) };
   }
   return max;
 }
