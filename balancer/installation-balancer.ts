@@ -313,6 +313,8 @@ export class InstallationBalancer {
       for (const cmd of commands) this.setCharger(cmd.chargerId, onProfileResult(this.model.chargers[cmd.chargerId]!, cmd.limit, 'timeout', now, this.model.settings.retryMs));
       throw err;
     }
+    // Stopped meanwhile (lease handed off or lost): the successor may already have read the limits.
+    if (this.stopped) return;
     for (const cmd of commands) void this.send(cmd.chargerId, cmd.limit);
     this.armWake(now);
   }
