@@ -59,7 +59,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     natsAuth = embedded.auth;
     logger.info({ url: natsUrl, storeDir: embedded.storeDir }, 'started embedded nats-server');
   }
-  const bus = await connectBus({ url: natsUrl, name: `node-${config.nodeId}`, auth: natsAuth, ocppLogMaxBytes: config.ocppLogMaxBytes, ocppLogMaxPerSubject: config.ocppLogMaxPerCharger });
+  const bus = await connectBus({ url: natsUrl, name: `node-${config.nodeId}`, auth: natsAuth, ocppLogMaxBytes: config.ocppLogMaxBytes, ocppLogMaxPerSubject: config.ocppLogMaxPerCharger, replicas: config.natsReplicas });
   const credentials = new CredentialStore(bus.kv[buckets.credentials], new SecretBox(secretsKey(config, logger)));
   const installations = new InstallationStore(bus.kv[buckets.installations], credentials);
   const stores = {
@@ -156,6 +156,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
   await new Promise<void>((resolve) => ocppHttp.listen(config.ocppPort, config.host, resolve));
   const ocppPort = (ocppHttp.address() as AddressInfo).port;
 
+  let stopping: Promise<void> | undefined;
   const api = await build({
     bus,
     nodeId: config.nodeId,
@@ -166,21 +167,24 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     metrics,
     logger,
     adminToken: config.adminToken,
+    draining: () => stopping !== undefined,
   }, { trustProxy: config.api.trustProxy, limits: config.api, metricsInstallationLabels: config.api.metricsInstallationLabels });
   await api.listen({ port: config.apiPort, host: config.host });
   const apiPort = (api.server.address() as AddressInfo).port;
 
   logger.info(`listening api=${apiPort} ocpp=${ocppPort}`);
 
-  let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
+      // Graceful order: no new chargers here; leaderships handed off at once (the others take them
+      // now, not after the lease expires); then the chargers are told to go (1001) and reconnect elsewhere.
+      ocppHttp.close();
       await balancers.stop();
       await ocpp.close();
       registry.stop();
       partner.stop();
       ocppHttp.closeAllConnections();
-      await Promise.all([new Promise((r) => ocppHttp.close(r)), api.close()]);
+      await api.close();
       cache.stop();
       await bus.close();
       await embedded?.stop();
@@ -198,6 +202,8 @@ function secretsKey(config: NodeConfig, logger: Logger): Buffer {
   return key;
 }
 
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = pino({ level: config.logLevel, base: { node: config.nodeId } });
@@ -208,6 +214,8 @@ async function main(): Promise<void> {
   const node = await startNode(config, { logger });
   const shutdown = (signal: string): void => {
     logger.info({ signal }, 'shutting down');
+    // A shutdown stuck on an unreachable NATS must not keep the process (and its sockets) alive.
+    setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS).unref();
     node.stop().then(
       () => process.exit(0),
       (err: unknown) => {

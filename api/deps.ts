@@ -23,4 +23,6 @@ export interface ApiDeps {
   metrics: Metrics;
   logger: Logger;
   adminToken: string;
+  /** True once the node is shutting down: /health answers 503 so load balancers stop sending to it. */
+  draining?: () => boolean;
 }

@@ -41,6 +41,8 @@ export interface InstallationStatus {
   balancerReachable: boolean;
   /** Null when no balancer answered. */
   failsafe: FailsafeStatus | null;
+  /** The node running the installation's balancer (its lease holder), null while no node leads it. */
+  balancerNodeId: string | null;
   phases: Record<Phase, PhaseStatus>;
   chargers: ChargerStatus[];
 }
@@ -73,6 +75,8 @@ export function buildInstallationStatus(input: {
   live: ReadonlyMap<string, LiveState>;
   dynamicLimit: AvailableCurrent | undefined;
   balancer: BalancerStatusReply | undefined;
+  /** The balancer lease as stored in KV. */
+  balancerLease?: { nodeId: string; expiresAt: number } | undefined;
   now: Date;
 }): InstallationStatus {
   const measuredSum: PhaseCurrents = { L1: 0, L2: 0, L3: 0 };
@@ -111,6 +115,7 @@ export function buildInstallationStatus(input: {
     dynamicLimitExpiresAt: input.dynamicLimit?.expiresAt ?? null,
     balancerReachable: input.balancer !== undefined,
     failsafe: failsafeStatus(input.balancer),
+    balancerNodeId: input.balancerLease && input.balancerLease.nodeId !== '' && input.balancerLease.expiresAt > input.now.getTime() ? input.balancerLease.nodeId : null,
     phases: { L1: phase('L1'), L2: phase('L2'), L3: phase('L3') },
     chargers,
   };

@@ -4,7 +4,9 @@ import type { ChargerCaps } from '../core/cap-store.js';
 import type { ConfigCache } from '../core/config-cache.js';
 import { watchBucket } from '../core/kv-watch.js';
 import { InstallationBalancer, type BalancerDeps } from './installation-balancer.js';
-import { Lease } from './leadership.js';
+import { putJson } from '../core/kv-json.js';
+import { leaseKeys } from '../core/subjects.js';
+import { Lease, preferredNode, type LeaseValue, type PresenceValue } from './leadership.js';
 
 export interface ManagerDeps extends BalancerDeps {
   nodeId: string;
@@ -18,7 +20,10 @@ export interface ManagerDeps extends BalancerDeps {
 
 /**
  * Runs the balancers this node leads: one per installation cluster-wide, held by a KV lease that
- * another node takes over when it expires. Feeds config, caps and dynamic limits to them.
+ * another node takes over when it expires. Installations spread over the live nodes by rendezvous
+ * hashing over their presence entries: the preferred node takes a free lease at once, the others
+ * only once it has stayed free for a lease period (so someone leads even if the views differ).
+ * Feeds config, caps and dynamic limits to the balancers.
  */
 export class BalancerManager {
   private readonly leases = new Map<string, Lease>();
@@ -27,8 +32,12 @@ export class BalancerManager {
   private readonly caps = new Map<string, ChargerCaps>();
   private readonly dynamic = new Map<string, AvailableCurrent>();
   private readonly stops: (() => void)[] = [];
+  private readonly presence = new Map<string, PresenceValue>();
+  private readonly since = Date.now();
   private loop: NodeJS.Timeout | undefined;
   private stopped = false;
+  private ticking: Promise<void> | undefined;
+  private tickAgain = false;
 
   constructor(private readonly deps: ManagerDeps) {}
 
@@ -47,7 +56,20 @@ export class BalancerManager {
         else this.dynamic.delete(key);
         this.running.get(key)?.updateDynamic(value);
       }),
+      // Presence of the nodes, and leases handed back (a node stopping or handing off): act at once.
+      this.watch(this.deps.leases, (key, v) => {
+        if (key.startsWith(leaseKeys.presencePrefix)) {
+          const node = key.slice(leaseKeys.presencePrefix.length);
+          const value = v as PresenceValue | undefined;
+          const known = this.presence.has(node);
+          if (value) this.presence.set(node, value);
+          else this.presence.delete(node);
+          // Renewals change nothing; a node joining or leaving changes who is preferred.
+          if (known !== !!value && node !== this.deps.nodeId) void this.tick();
+        } else if (key.startsWith(leaseKeys.balancerPrefix) && (v as LeaseValue | undefined)?.nodeId === '') void this.tick();
+      }),
     ]);
+    await this.announce();
     const onInstallation = (id: string, value: unknown): void => {
       const b = this.running.get(id);
       if (!b) return void this.tick();
@@ -65,30 +87,78 @@ export class BalancerManager {
     this.loop = setInterval(() => void this.tick(), Math.max(100, Math.floor(this.deps.leaseTtlMs / 3)));
   }
 
+  /** Leaves the cluster at once: presence removed first, so the others do not hand leases back to us. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.loop);
     for (const s of this.stops) s();
-    await Promise.all([...this.running.keys()].map((id) => this.release(id)));
+    await this.deps.leases.delete(leaseKeys.presence(this.deps.nodeId)).catch(() => undefined);
+    await Promise.all([...this.leases.keys()].map((id) => this.release(id)));
+  }
+
+  /** This node's leadership epoch for an installation, while it leads it. */
+  epoch(installationId: string): number | undefined {
+    return this.running.has(installationId) ? this.leases.get(installationId)?.epoch : undefined;
+  }
+
+  /** The nodes this node sees alive (presence not expired), itself included while running. */
+  liveNodes(now = this.deps.now()): string[] {
+    const live = [...this.presence].filter(([, p]) => p.expiresAt > now).map(([id]) => id);
+    if (!this.stopped && !live.includes(this.deps.nodeId)) live.push(this.deps.nodeId);
+    return live.sort();
+  }
+
+  private async announce(): Promise<void> {
+    const value: PresenceValue = { nodeId: this.deps.nodeId, since: this.since, expiresAt: this.deps.now() + this.deps.leaseTtlMs };
+    this.presence.set(this.deps.nodeId, value);
+    await putJson(this.deps.leases, leaseKeys.presence(this.deps.nodeId), value).catch(() => undefined);
   }
 
   balancer(installationId: string): InstallationBalancer | undefined {
     return this.running.get(installationId);
   }
 
-  /** Renews held leases, tries to take free ones, starts and stops balancers accordingly. */
-  private async tick(): Promise<void> {
+  /** One tick at a time; a tick asked for while one runs runs once more after it. */
+  private tick(): Promise<void> {
+    if (this.ticking) {
+      this.tickAgain = true;
+      return this.ticking;
+    }
+    this.ticking = (async () => {
+      try {
+        do {
+          this.tickAgain = false;
+          await this.tickOnce();
+        } while (this.tickAgain && !this.stopped);
+      } finally {
+        this.ticking = undefined;
+      }
+    })();
+    return this.ticking;
+  }
+
+  /** Renews presence and held leases, takes free ones it is preferred for, hands off the others. */
+  private async tickOnce(): Promise<void> {
     if (this.stopped) return;
-    const { cache } = this.deps;
+    const { cache, nodeId, leaseTtlMs } = this.deps;
+    await this.announce();
+    const now = this.deps.now();
+    const live = this.liveNodes(now);
     await Promise.all(
       [...cache.installations.keys()].map(async (id) => {
         let lease = this.leases.get(id);
         if (!lease) {
-          lease = new Lease(this.deps.leases, `balancer.${id}`, this.deps.nodeId, this.deps.leaseTtlMs);
+          lease = new Lease(this.deps.leases, leaseKeys.balancer(id), nodeId, leaseTtlMs);
           this.leases.set(id, lease);
         }
-        const held = await lease.acquireOrRenew();
-        if (held && !this.running.has(id) && !this.starting.has(id)) await this.startBalancer(id);
+        const preferred = preferredNode(live, id);
+        if (lease.held && preferred !== nodeId && this.running.has(id) && now - (this.presence.get(preferred ?? '')?.since ?? now) >= leaseTtlMs) {
+          // A node that joined (or came back) wins this installation: hand it over once it has been up a lease period.
+          this.deps.logger.info({ installationId: id, to: preferred }, 'handing the balancer to its preferred node');
+          return this.release(id);
+        }
+        const held = await lease.acquireOrRenew(now, preferred === nodeId ? 0 : leaseTtlMs);
+        if (held && !this.running.has(id) && !this.starting.has(id)) await this.startBalancer(id, lease.epoch);
         else if (!held && this.running.has(id)) {
           this.deps.logger.warn({ installationId: id }, 'balancer lease lost');
           await this.running.get(id)?.stop();
@@ -99,12 +169,13 @@ export class BalancerManager {
     for (const id of [...this.running.keys()]) if (!cache.installations.has(id)) await this.release(id);
   }
 
-  private async startBalancer(id: string): Promise<void> {
+  private async startBalancer(id: string, epoch: number | undefined): Promise<void> {
     const installation = this.deps.cache.installations.get(id);
     if (!installation || this.stopped) return;
     this.starting.add(id);
     try {
       const balancer = new InstallationBalancer(installation, this.deps.cache.chargersOf(id), this.deps);
+      balancer.epoch = epoch;
       for (const c of this.deps.cache.chargersOf(id)) {
         const caps = this.caps.get(c.id);
         if (caps) balancer.updateCaps(c.id, caps);
@@ -113,7 +184,7 @@ export class BalancerManager {
       await balancer.start();
       if (this.stopped) return void (await balancer.stop());
       this.running.set(id, balancer);
-      this.deps.logger.info({ installationId: id }, 'balancer started on this node');
+      this.deps.logger.info({ installationId: id, epoch }, 'balancer started on this node');
     } finally {
       this.starting.delete(id);
     }
@@ -122,7 +193,7 @@ export class BalancerManager {
   private async release(id: string): Promise<void> {
     await this.running.get(id)?.stop();
     this.running.delete(id);
-    await this.leases.get(id)?.release();
+    await this.leases.get(id)?.release(this.deps.now());
     this.leases.delete(id);
   }
 

@@ -36,6 +36,7 @@ import {
   withPhaseLimits,
 } from './balancer-model.js';
 import { limitProfile } from './charging-profile.js';
+import { fenced } from './fencing.js';
 import { phaseLimitsAt, type Failsafe } from './phase-limits.js';
 import { PHASES } from './phases.js';
 
@@ -84,6 +85,8 @@ export class InstallationBalancer {
   private readonly persisted = new Map<string, number>();
   /** Set while the installation runs on its failsafe current (counted once in the node's gauge). */
   private failsafe: Failsafe | undefined;
+  /** Leadership epoch (lease revision) sent with every command, so a deposed leader's limits are refused. */
+  epoch: number | undefined;
 
   constructor(
     installation: Installation,
@@ -217,7 +220,7 @@ export class InstallationBalancer {
 
   /** Fresh data after (re)start: the charger's live status from the node that holds it. */
   private async sync(chargerId: string): Promise<void> {
-    const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: 2_000 }).catch(() => undefined);
+    const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: 2_000, ...fenced(this.epoch) }).catch(() => undefined);
     const current = this.model.chargers[chargerId];
     if (!current || !reply?.ok) return;
     const live = reply.response as ChargerLiveStatus;
@@ -284,6 +287,9 @@ export class InstallationBalancer {
       } while (this.again && !this.stopped);
     } catch (err) {
       this.deps.logger.error({ err, installationId: this.id }, 'balancer recompute failed');
+      // E.g. KV unavailable during a JetStream election: try again, also without new events.
+      clearTimeout(this.wakeTimer);
+      if (!this.stopped) this.wakeTimer = setTimeout(() => this.schedule(), this.deps.tuning.retryMs);
     } finally {
       this.running = false;
     }
@@ -312,7 +318,15 @@ export class InstallationBalancer {
     const load = committedLoad(model, now);
     for (const p of PHASES) this.deps.metrics.phaseAllocation.set({ installation: this.id, phase: p }, load[p]);
     // The worst case is durable before any charger may act on a raise.
-    await this.persist();
+    try {
+      await this.persist();
+    } catch (err) {
+      // Nothing was sent: the planned changes count as unanswered (at their worst) and are retried.
+      for (const cmd of commands) this.setCharger(cmd.chargerId, onProfileResult(this.model.chargers[cmd.chargerId]!, cmd.limit, 'timeout', now, this.model.settings.retryMs));
+      throw err;
+    }
+    // Stopped meanwhile (lease handed off or lost): the successor may already have read the limits.
+    if (this.stopped) return;
     for (const cmd of commands) void this.send(cmd.chargerId, cmd.limit);
     this.armWake(now);
   }
@@ -323,7 +337,13 @@ export class InstallationBalancer {
       const v = countedValue(c);
       if (this.persisted.get(id) === v) continue;
       this.persisted.set(id, v);
-      writes.push(putJson(this.deps.allocations, id, { limit: v, at: new Date(this.deps.now()).toISOString() } satisfies StoredAllocation));
+      writes.push(
+        putJson(this.deps.allocations, id, { limit: v, at: new Date(this.deps.now()).toISOString() } satisfies StoredAllocation).catch((err: unknown) => {
+          // Not written: written again by the next persist.
+          if (this.persisted.get(id) === v) this.persisted.delete(id);
+          throw err;
+        }),
+      );
     }
     await Promise.all(writes);
   }
@@ -335,8 +355,8 @@ export class InstallationBalancer {
     const payload = limitProfile(charger.profilePurpose, limit, this.deps.now(), c.activeTx);
     let outcome: ProfileOutcome;
     try {
-      const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: 'SetChargingProfile', payload: payload as never, timeoutMs: this.deps.tuning.profileTimeoutMs, priority: true });
-      outcome = reply.ok ? ((reply.response as { status?: string }).status === 'Accepted' ? 'accepted' : 'rejected') : refusalOf(reply.error) ? 'rejected' : 'timeout';
+      const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: 'SetChargingProfile', payload: payload as never, timeoutMs: this.deps.tuning.profileTimeoutMs, priority: true, ...fenced(this.epoch) });
+      outcome = reply.ok ? ((reply.response as { status?: string }).status === 'Accepted' ? 'accepted' : 'rejected') : refusalOf(reply.error) || reply.error.code === 'FENCED' ? 'rejected' : 'timeout';
     } catch {
       outcome = 'timeout';
     }
@@ -348,7 +368,8 @@ export class InstallationBalancer {
     const answered = onProfileResult(current, limit, outcome, now, this.model.settings.retryMs);
     // A raised offer the car does not follow is under-draw from now, not from its next reading.
     this.setCharger(chargerId, outcome === 'accepted' && limit > (current.granted ?? 0) ? trackUnderDraw(answered, now, this.model.settings.reclaimThresholdA, this.deps.tuning.meterSlackA) : answered);
-    await this.persist();
+    // A write that fails here is made by the next recompute (scheduled now), before any raise.
+    await this.persist().catch((err: unknown) => this.deps.logger.warn({ err, installationId: this.id }, 'allocation not persisted'));
     this.schedule();
   }
 

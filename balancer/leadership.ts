@@ -1,18 +1,55 @@
+import { createHash } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
-import { createJson, getJson } from '../core/kv-json.js';
+import { createJson, getJson, isWrongLastSequence } from '../core/kv-json.js';
 import { encodeJson } from '../core/nats.js';
 
-interface LeaseValue {
+/** A holder that cannot renew stops leading this fraction of the lease before its expiry (clock skew). */
+const EXPIRY_MARGIN = 0.1;
+
+export interface LeaseValue {
+  /** Empty when released. */
   nodeId: string;
   expiresAt: number;
 }
 
+/** A node's presence in the leases bucket, renewed with its leases; gone when it expires or the node leaves. */
+export interface PresenceValue {
+  nodeId: string;
+  /** When the node started: a balancer is handed to a node only once it has been up a lease period. */
+  since: number;
+  expiresAt: number;
+}
+
+
+/**
+ * Rendezvous (highest random weight) hashing: every node computes the same preferred node for an
+ * installation from the same set of live nodes, installations spread evenly, and a node leaving or
+ * joining moves only the installations it wins or loses.
+ */
+export function preferredNode(liveNodes: Iterable<string>, installationId: string): string | undefined {
+  let best: string | undefined;
+  let bestScore = -1n;
+  for (const node of liveNodes) {
+    const score = createHash('sha1').update(node).update('\0').update(installationId).digest().readBigUInt64BE(0);
+    if (score > bestScore || (score === bestScore && best !== undefined && node < best)) {
+      best = node;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
 /**
  * A lease in KV with its own expiry (nats-server 2.9 ignores per-key TTL), taken and renewed with
- * compare-and-set by revision, so at most one node holds it at a time.
+ * compare-and-set by revision, so at most one node holds it at a time. The revision at which it was
+ * taken is the holder's epoch: a later holder always has a higher one (KV revisions only grow), so a
+ * charger's node can refuse a limit from an earlier holder.
  */
 export class Lease {
   private revision: number | undefined;
+  private expiresAt = 0;
+  /** The leadership epoch while held: the KV revision of the write that took the lease. */
+  epoch: number | undefined;
 
   constructor(
     private readonly kv: KV,
@@ -21,32 +58,70 @@ export class Lease {
     private readonly ttlMs: number,
   ) {}
 
-  /** Takes the lease if free, expired or already ours; renews it if ours. Returns whether we hold it. */
-  async acquireOrRenew(now = Date.now()): Promise<boolean> {
+  get held(): boolean {
+    return this.revision !== undefined;
+  }
+
+  /**
+   * Renews the lease if ours; otherwise takes it when free or expired for at least `takeAfterMs`
+   * (0 for the installation's preferred node; the others wait, so the preferred one wins unless it
+   * is gone). Returns whether we hold it.
+   *
+   * While NATS or the bucket's stream leader is unavailable (a JetStream election after a server
+   * died takes seconds) the lease stays ours until its own expiry, and its revision is kept: once
+   * writes work again, a compare-and-set on that revision proves nobody took it meanwhile, so the
+   * same epoch goes on instead of a needless change of leader.
+   */
+  async acquireOrRenew(now: number, takeAfterMs = 0): Promise<boolean> {
     const value: LeaseValue = { nodeId: this.nodeId, expiresAt: now + this.ttlMs };
     try {
+      if (this.revision !== undefined) {
+        try {
+          this.revision = await this.kv.update(this.key, encodeJson(value), this.revision);
+          this.expiresAt = value.expiresAt;
+          return true;
+        } catch (err) {
+          if (isWrongLastSequence(err)) return this.lost();
+          throw err;
+        }
+      }
       const current = await getJson<LeaseValue>(this.kv, this.key);
       if (!current) {
-        if (!(await createJson(this.kv, this.key, value))) return false;
-        this.revision = (await this.kv.get(this.key))?.revision;
-        return this.revision !== undefined;
+        if (!(await createJson(this.kv, this.key, value))) return this.lost();
+        const revision = (await this.kv.get(this.key))?.revision;
+        return revision === undefined ? this.lost() : this.taken(revision, value.expiresAt);
       }
-      if (current.value.nodeId !== this.nodeId && current.value.expiresAt > now) return false;
-      this.revision = await this.kv.update(this.key, encodeJson(value), current.revision);
-      return true;
+      // Someone else's (or ours from before a restart: a new epoch either way).
+      if (current.value.nodeId !== this.nodeId && current.value.expiresAt + takeAfterMs > now) return this.lost();
+      return this.taken(await this.kv.update(this.key, encodeJson(value), current.revision), value.expiresAt);
     } catch {
-      this.revision = undefined;
-      return false;
+      // Unreachable: held while surely unexpired (a margin for clock skew), revision kept either way.
+      return this.revision !== undefined && now < this.expiresAt - this.ttlMs * EXPIRY_MARGIN;
     }
   }
 
-  async release(): Promise<void> {
+  /** Hands the lease back at once (graceful stop, or a handoff to the preferred node). */
+  async release(now: number): Promise<void> {
     if (this.revision === undefined) return;
+    const revision = this.revision;
+    this.lost();
     try {
-      await this.kv.update(this.key, encodeJson({ nodeId: '', expiresAt: 0 }), this.revision);
+      await this.kv.update(this.key, encodeJson({ nodeId: '', expiresAt: now } satisfies LeaseValue), revision);
     } catch {
       // Someone else holds it already.
     }
+  }
+
+  private taken(revision: number, expiresAt: number): boolean {
+    this.revision = revision;
+    this.epoch = revision;
+    this.expiresAt = expiresAt;
+    return true;
+  }
+
+  private lost(): false {
     this.revision = undefined;
+    this.epoch = undefined;
+    return false;
   }
 }

@@ -17,13 +17,19 @@ export interface ChargerCommand {
   timeoutMs?: number;
   /** Sent before the charger's other queued calls (the balancer's SetChargingProfile). */
   priority?: boolean;
+  /**
+   * The sending balancer's leadership epoch for the charger's installation. The charger's node
+   * refuses a SetChargingProfile from an epoch older than the newest it has seen (FENCED).
+   */
+  epoch?: number;
 }
 
 export type CommandFailure =
   | { code: 'TIMEOUT'; message: string }
   | { code: 'CALL_ERROR'; message: string; ocppCode: string; details?: unknown }
   | { code: 'INVALID'; message: string; ocppCode: string }
-  | { code: 'NOT_CONNECTED'; message: string };
+  | { code: 'NOT_CONNECTED'; message: string }
+  | { code: 'FENCED'; message: string };
 
 export type CommandReply = { ok: true; response: unknown } | { ok: false; error: CommandFailure };
 
@@ -46,6 +52,9 @@ export function commandError(failure: CommandFailure): PlatformError {
       return new PlatformError('CHARGER_ERROR', `Charger answered ${failure.ocppCode}: ${failure.message}`, { details: { ocppCode: failure.ocppCode } });
     case 'INVALID':
       return new PlatformError('VALIDATION', `(body): ${failure.message} (${failure.ocppCode})`, { details: { field: '(body)', ocppCode: failure.ocppCode } });
+    case 'FENCED':
+      // Only a balancer's SetChargingProfile carries an epoch, and the API refuses those anyway.
+      return new PlatformError('CONFLICT', failure.message);
   }
 }
 

@@ -7,9 +7,12 @@ import { parseSecretsKey } from './secret-box.js';
 
 /** A node's configuration, read from the environment once, validated here, typed after. */
 export interface NodeConfig {
+  /** One NATS server URL or a comma-separated list of a cluster's servers. */
   natsUrl: string | undefined;
   /** NATS_USER / NATS_PASS for a NATS server that requires them. */
   natsAuth: { user: string; pass: string } | undefined;
+  /** Replicas of every KV bucket and stream the platform creates (3 on a 3-server cluster). */
+  natsReplicas: number;
   apiPort: number;
   ocppPort: number;
   host: string;
@@ -217,11 +220,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   const nodeId = env.NODE_ID ?? `${hostname()}-${process.pid}`;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(nodeId)) throw new PlatformError('CONFIG', 'NODE_ID must match [A-Za-z0-9_-]{1,64}');
   const natsUrl = env.NATS_URL || undefined;
-  if (natsUrl && !/^(nats|tls|wss?):\/\//.test(natsUrl)) throw new PlatformError('CONFIG', 'NATS_URL must start with nats://, tls://, ws:// or wss://');
+  for (const server of natsUrl?.split(',').map((s) => s.trim()) ?? []) {
+    if (!/^(nats|tls|wss?):\/\/[^\s,]+$/.test(server)) throw new PlatformError('CONFIG', `NATS_URL must be a comma-separated list of nats://, tls://, ws:// or wss:// URLs, got "${server}"`);
+  }
+  const natsReplicas = int(env, 'NATS_REPLICAS', 1, 1, 5);
+  if (!natsUrl && natsReplicas > 1) throw new PlatformError('CONFIG', 'NATS_REPLICAS > 1 needs NATS_URL pointing at a NATS cluster (the embedded nats-server is a single server)');
   if (!!env.NATS_USER !== !!env.NATS_PASS) throw new PlatformError('CONFIG', 'NATS_USER and NATS_PASS go together');
   const meterEventDeltaA = num(env, 'METER_EVENT_DELTA_A', 0.5, 0, 32);
   const config: NodeConfig = {
     natsUrl,
+    natsReplicas,
     natsAuth: env.NATS_USER && env.NATS_PASS ? { user: env.NATS_USER, pass: env.NATS_PASS } : undefined,
     apiPort: int(env, 'API_PORT', 8080, 0, 65535),
     ocppPort: int(env, 'OCPP_PORT', 9000, 0, 65535),

@@ -19,6 +19,7 @@ export const ERRORS = {
   NATS_SERVER_MISSING: { status: 500, message: 'nats-server binary not found' },
   NATS_SERVER_START: { status: 500, message: 'nats-server failed to start' },
   NATS_STORE_IN_USE: { status: 500, message: 'the nats store in DATA_DIR belongs to another running node' },
+  NATS_REPLICAS: { status: 500, message: 'A bucket or stream does not have the replicas NATS_REPLICAS asks for' },
   STORE_CONFLICT: { status: 409, message: 'Concurrent update, retry' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

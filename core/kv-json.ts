@@ -18,7 +18,7 @@ export async function putJson(kv: KV, key: string, value: unknown): Promise<numb
   return kv.put(key, encodeJson(value));
 }
 
-const isWrongLastSequence = (err: unknown): boolean => classifyNatsError(err) === 'wrong-last-sequence';
+export const isWrongLastSequence = (err: unknown): boolean => classifyNatsError(err) === 'wrong-last-sequence';
 
 /** Creates `key`; returns false when it already exists (compare-and-set on "absent"). */
 export async function createJson(kv: KV, key: string, value: unknown): Promise<boolean> {

@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { DiscardPolicy, jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import { PlatformError } from './errors.js';
 import { classifyNatsError } from './nats-errors.js';
 import { buckets, streams, subjects, type BucketName } from './subjects.js';
 
@@ -21,8 +22,11 @@ export interface Bus {
 }
 
 export interface BusOptions {
+  /** One server URL, or a comma-separated list of a cluster's servers (the client fails over between them). */
   url: string;
   name?: string;
+  /** Replicas of every bucket and stream (NATS_REPLICAS); existing ones with fewer are scaled up. */
+  replicas?: number;
   /** How long the OCPP message log keeps messages. */
   ocppLogMaxAgeMs?: number;
   /**
@@ -41,34 +45,38 @@ export interface BusOptions {
  */
 export async function connectBus(opts: BusOptions): Promise<Bus> {
   // No async stack traces: they cost a stack capture on every request (~5% CPU in the balancer bench).
-  const nc = await connect({ servers: opts.url, name: opts.name ?? 'charging-platform', maxReconnectAttempts: -1, noAsyncTraces: true, ...(opts.auth ?? {}) });
+  const replicas = opts.replicas ?? 1;
+  const nc = await connect({
+    servers: natsServers(opts.url),
+    name: opts.name ?? 'charging-platform',
+    maxReconnectAttempts: -1,
+    // Fail over to another cluster server quickly; the order is shuffled so nodes spread over servers.
+    reconnectTimeWait: 500,
+    noAsyncTraces: true,
+    ...(opts.auth ?? {}),
+  });
   const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
-  const kvm = new Kvm(nc);
+  // A create racing another node's create of the same stream can go unanswered: time out and retry.
+  const jsm = await jetstreamManager(nc, { timeout: JS_API_TIMEOUT_MS });
+  const kvm = new Kvm(jsm.jetstream());
   const kv = {} as Record<BucketName, KV>;
-  for (const name of Object.values(buckets)) {
-    kv[name] = await kvm.create(name, { history: SINGLE_REVISION.has(name) ? 1 : 5 });
+  try {
+    for (const name of Object.values(buckets)) {
+      kv[name] = await retryTransient(() => kvm.create(name, { history: SINGLE_REVISION.has(name) ? 1 : 5, replicas })).catch((err: unknown) => {
+        throw replicasError(`${KV_STREAM_PREFIX}${name}`, replicas, 'create', err);
+      });
+      await retryTransient(() => ensureReplicas(jsm, `${KV_STREAM_PREFIX}${name}`, replicas));
+    }
+    // A bucket created before keeps its history until told: secrets keep no earlier revisions.
+    const credentialsStream = `${KV_STREAM_PREFIX}${buckets.credentials}`;
+    if ((await jsm.streams.info(credentialsStream)).config.max_msgs_per_subject !== 1) {
+      await jsm.streams.update(credentialsStream, { max_msgs_per_subject: 1 });
+    }
+    await retryTransient(() => ensureStreams(jsm, replicas, opts));
+  } catch (err) {
+    await nc.close();
+    throw err;
   }
-  // A bucket created before keeps its history until told: secrets keep no earlier revisions.
-  const credentialsStream = `KV_${buckets.credentials}`;
-  if ((await jsm.streams.info(credentialsStream)).config.max_msgs_per_subject !== 1) {
-    await jsm.streams.update(credentialsStream, { max_msgs_per_subject: 1 });
-  }
-  await ensureStream(jsm, {
-    name: streams.transactions,
-    subjects: [subjects.txAll],
-    // A StartTransaction retried after a lost reply within this window gets the same id (msgID dedupe).
-    duplicate_window: DAY_MS * NANOS_PER_MS,
-  });
-  await ensureStream(jsm, {
-    name: streams.ocppLog,
-    subjects: [subjects.ocppLogAll],
-    max_age: (opts.ocppLogMaxAgeMs ?? 7 * DAY_MS) * NANOS_PER_MS,
-    max_bytes: opts.ocppLogMaxBytes ?? DEFAULT_OCPP_LOG_MAX_BYTES,
-    max_msgs_per_subject: opts.ocppLogMaxPerSubject ?? DEFAULT_OCPP_LOG_MAX_PER_SUBJECT,
-    discard: DiscardPolicy.Old,
-  });
-  await ensureStream(jsm, { name: streams.northQueue, subjects: [subjects.northQueueAll] });
   return {
     nc,
     js,
@@ -80,18 +88,98 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
   };
 }
 
+const KV_STREAM_PREFIX = 'KV_';
+const JS_API_TIMEOUT_MS = 4_000;
+const SETUP_ATTEMPTS = 10;
+
+/**
+ * Several nodes starting at once against a cluster that is still electing stream leaders see
+ * timeouts and "temporarily unavailable": those pass, so they are retried; anything else is final.
+ */
+async function retryTransient<T>(op: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      const text = String((err as Error)?.message ?? err).toLowerCase();
+      const transient = text.includes('timeout') || text.includes('temporarily unavailable') || text.includes('no responders');
+      if (!transient || attempt >= SETUP_ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
+}
+
+/** `NATS_URL` may list a cluster's servers separated by commas. */
+export function natsServers(url: string): string[] {
+  return url
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+async function ensureStreams(jsm: JetStreamManager, replicas: number, opts: BusOptions): Promise<void> {
+  await ensureStream(jsm, {
+    name: streams.transactions,
+    subjects: [subjects.txAll],
+    // A StartTransaction retried after a lost reply within this window gets the same id (msgID dedupe).
+    duplicate_window: DAY_MS * NANOS_PER_MS,
+    num_replicas: replicas,
+  });
+  await ensureStream(jsm, {
+    name: streams.ocppLog,
+    subjects: [subjects.ocppLogAll],
+    max_age: (opts.ocppLogMaxAgeMs ?? 7 * DAY_MS) * NANOS_PER_MS,
+    max_bytes: opts.ocppLogMaxBytes ?? DEFAULT_OCPP_LOG_MAX_BYTES,
+    max_msgs_per_subject: opts.ocppLogMaxPerSubject ?? DEFAULT_OCPP_LOG_MAX_PER_SUBJECT,
+    discard: DiscardPolicy.Old,
+    num_replicas: replicas,
+  });
+  await ensureStream(jsm, { name: streams.northQueue, subjects: [subjects.northQueueAll], num_replicas: replicas });
+}
+
 async function ensureStream(
   jsm: JetStreamManager,
-  cfg: { name: string; subjects: string[]; max_age?: number; duplicate_window?: number; max_bytes?: number; max_msgs_per_subject?: number; discard?: DiscardPolicy },
+  cfg: { name: string; subjects: string[]; max_age?: number; duplicate_window?: number; max_bytes?: number; max_msgs_per_subject?: number; discard?: DiscardPolicy; num_replicas: number },
 ): Promise<void> {
+  let exists = true;
   try {
     await jsm.streams.info(cfg.name);
-    const { name: _name, ...update } = cfg;
-    await jsm.streams.update(cfg.name, update);
   } catch (err) {
     if (classifyNatsError(err) !== 'not-found') throw err;
-    await jsm.streams.add({ ...cfg, storage: StorageType.File });
+    exists = false;
   }
+  if (!exists) {
+    await jsm.streams.add({ ...cfg, storage: StorageType.File }).catch((err: unknown) => {
+      throw replicasError(cfg.name, cfg.num_replicas, 'create', err);
+    });
+    return;
+  }
+  // Limits follow the node's settings; replicas only ever go up (ensureReplicas).
+  const { name: _name, num_replicas: _replicas, ...update } = cfg;
+  await jsm.streams.update(cfg.name, update);
+  await ensureReplicas(jsm, cfg.name, cfg.num_replicas);
+}
+
+/**
+ * A bucket or stream made before NATS_REPLICAS was raised (or by a node with a lower setting) is
+ * scaled up, never down: a node started with a lower value must not remove another's copies.
+ */
+async function ensureReplicas(jsm: JetStreamManager, stream: string, replicas: number): Promise<void> {
+  const info = await jsm.streams.info(stream);
+  if (info.config.num_replicas >= replicas) return;
+  await jsm.streams.update(stream, { num_replicas: replicas }).catch((err: unknown) => {
+    throw replicasError(stream, replicas, `scale from ${info.config.num_replicas} to`, err);
+  });
+}
+
+function replicasError(stream: string, replicas: number, what: string, cause: unknown): PlatformError {
+  return new PlatformError(
+    'NATS_REPLICAS',
+    `Could not ${what} ${replicas} replicas for stream ${stream}: ${String((cause as Error)?.message ?? cause)}. ` +
+      `NATS_REPLICAS must not exceed the number of JetStream servers in the cluster; to fix a stream by hand: ` +
+      `\`nats stream edit ${stream} --replicas ${replicas}\`.`,
+    { cause },
+  );
 }
 
 const encoder = new TextEncoder();

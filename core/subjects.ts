@@ -69,6 +69,16 @@ export const buckets = {
   tokens: 'tokens',
 } as const;
 
+/** Keys in the leases bucket. */
+export const leaseKeys = {
+  /** Balancer leadership of one installation: `{ nodeId, expiresAt }` (nodeId empty when released). */
+  balancerPrefix: 'balancer.',
+  balancer: (installationId: string) => `balancer.${installationId}`,
+  /** A node's presence, renewed with its leases: the live nodes balancers spread over. */
+  presencePrefix: 'node.',
+  presence: (nodeId: string) => `node.${nodeId}`,
+} as const;
+
 export const streams = {
   transactions: 'TRANSACTIONS',
   ocppLog: 'OCPP_LOG',

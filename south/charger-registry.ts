@@ -10,6 +10,7 @@ import type { RpcConnection, RpcConnectionOptions } from '../ocpp/rpc-connection
 import { chargerMachine } from './charger-machine.js';
 import { ChargerSession } from './charger-session.js';
 import type { NodeDeps } from './node-deps.js';
+import { LimitFence } from './limit-fence.js';
 import { publishOcppLog, shouldLog } from './ocpp-log.js';
 
 export type AuthOutcome = { ok: true; context: AuthContext } | { ok: false; reason: string };
@@ -26,6 +27,7 @@ export class ChargerRegistry {
   readonly sessions = new Map<string, ChargerSession>();
   private readonly subs: Subscription[] = [];
   private readonly stops: (() => void)[] = [];
+  private readonly fence = new LimitFence();
   private readonly machine = chargerMachine.provide({
     actors: {
       rotatePassword: fromPromise<void, { chargerId: string }>(async ({ input }) => {
@@ -100,6 +102,7 @@ export class ChargerRegistry {
     const session = new ChargerSession(charger, rpc, (context as AuthContext).needsPasswordRotation, {
       ...this.deps,
       machine: this.machine,
+      fence: this.fence,
       onSessionStopped: (s) => {
         if (this.sessions.get(s.chargerId)?.connectionId === s.connectionId) this.sessions.delete(s.chargerId);
       },

@@ -18,6 +18,7 @@ import { validateRequest } from '../ocpp/validator.js';
 import { callAllowed, liveStatus, registrationOf, type ChargerMachine } from './charger-machine.js';
 import { handleChargerCall, type HandlerEnv } from './charger-handlers.js';
 import type { SessionDeps } from './node-deps.js';
+import { fenceCommand } from './limit-fence.js';
 
 const CS_ACTIONS: ReadonlySet<string> = new Set(CENTRAL_SYSTEM_ACTIONS);
 /** How often periodic traffic is forwarded to the actor as SEEN (far below any heartbeat interval). */
@@ -163,6 +164,8 @@ export class ChargerSession {
     } catch {
       return { ok: false, error: { code: 'INVALID', message: 'command is not JSON', ocppCode: 'FormationViolation' } };
     }
+    const fenced = fenceCommand(this.deps.fence, this.installationId, cmd);
+    if (fenced) return fenced;
     if (cmd.action === STATUS_ACTION) return { ok: true, response: this.status() };
     if (!CS_ACTIONS.has(cmd.action)) {
       return { ok: false, error: { code: 'INVALID', message: `${cmd.action} is not a Central-System-initiated OCPP 1.6 action`, ocppCode: 'NotImplemented' } };

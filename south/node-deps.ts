@@ -8,6 +8,7 @@ import type { TransactionStore } from '../core/transaction-store.js';
 import type { RequestOf } from '../ocpp/actions.js';
 import type { Authorizer } from './charger-handlers.js';
 import type { ChargerMachine } from './charger-machine.js';
+import type { LimitFence } from './limit-fence.js';
 
 export interface SessionSettings {
   heartbeatIntervalS: number;
@@ -66,4 +67,6 @@ export type SessionDeps = NodeDeps & {
   /** The charger machine with the node's implementations, provided once (not per session). */
   machine: ChargerMachine;
   onSessionStopped(session: { chargerId: string; connectionId: string }): void;
+  /** The node's fence against limits from a deposed balancer leader. */
+  fence?: LimitFence;
 };

@@ -26,7 +26,7 @@ const healthBody = {
   additionalProperties: false,
   required: ['status', 'nats', 'nodeId'],
   properties: {
-    status: { type: 'string', enum: ['ok', 'degraded'] },
+    status: { type: 'string', enum: ['ok', 'degraded', 'draining'] },
     nats: { type: 'boolean', description: 'Whether this node reaches NATS' },
     nodeId: { type: 'string' },
   },
@@ -40,13 +40,14 @@ export function healthRoutes(deps: ApiDeps, opts: { metricsInstallationLabels?: 
       {
         schema: {
           tags: ['operations'],
-          summary: 'Node health (503 when NATS is unreachable)',
-          response: { 200: healthBody, 503: { ...healthBody, description: 'NATS unreachable' } },
+          summary: 'Node health (503 when NATS is unreachable or the node is shutting down)',
+          response: { 200: healthBody, 503: { ...healthBody, description: 'NATS unreachable (degraded) or shutting down (draining)' } },
         },
       },
       async (_req, reply) => {
         const nats = await natsConnected(deps);
-        return reply.code(nats ? 200 : 503).send({ status: nats ? 'ok' : 'degraded', nats, nodeId: deps.nodeId });
+        const status = deps.draining?.() ? 'draining' : nats ? 'ok' : 'degraded';
+        return reply.code(status === 'ok' ? 200 : 503).send({ status, nats, nodeId: deps.nodeId });
       },
     );
 

@@ -1,4 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { getJson } from '../../core/kv-json.js';
+import { buckets, leaseKeys } from '../../core/subjects.js';
 import type { ApiDeps } from '../deps.js';
 import { errorResponses } from '../errors.js';
 import { balancerStatus, liveStatus, type LiveState } from '../live-status.js';
@@ -51,7 +53,7 @@ const activeTransaction: JsonSchema = {
 const statusSchema: JsonSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['installationId', 'at', 'dynamicLimitExpiresAt', 'balancerReachable', 'failsafe', 'phases', 'chargers'],
+  required: ['installationId', 'at', 'dynamicLimitExpiresAt', 'balancerReachable', 'failsafe', 'balancerNodeId', 'phases', 'chargers'],
   properties: {
     installationId: { type: 'string' },
     at: { type: 'string', format: 'date-time' },
@@ -79,7 +81,7 @@ const statusSchema: JsonSchema = {
         properties: {
           id: { type: 'string' },
           connected: { type: 'boolean' },
-          nodeId: nullableString,
+          nodeId: { ...nullableString, description: "NODE_ID of the node holding the charger's socket; null when not connected" },
           lastSeen: nullableString,
           connectors: { type: 'array', items: connector },
           currentLimit: { ...nullableNumber, description: "The balancer's current limit for this charger (A per phase)" },
@@ -111,13 +113,14 @@ export function statusRoutes(deps: ApiDeps): FastifyPluginAsync {
       },
       async (req) => {
         const installation = await requireInstallation(deps, req, req.params.id);
-        const [chargers, dynamicLimit, balancer] = await Promise.all([
+        const [chargers, dynamicLimit, balancer, lease] = await Promise.all([
           deps.chargers.listByInstallation(installation.id),
           deps.availableCurrent.get(installation.id),
           balancerStatus(deps.bus.nc, installation.id),
+          getJson<{ nodeId: string; expiresAt: number }>(deps.bus.kv[buckets.leases], leaseKeys.balancer(installation.id)).catch(() => undefined),
         ]);
         const live = new Map<string, LiveState>(await Promise.all(chargers.map(async (c) => [c.id, await liveStatus(deps.bus.nc, c.id)] as const)));
-        return buildInstallationStatus({ installation, chargers, live, dynamicLimit, balancer, now: new Date() });
+        return buildInstallationStatus({ installation, chargers, live, dynamicLimit, balancer, balancerLease: lease?.value, now: new Date() });
       },
     );
   };

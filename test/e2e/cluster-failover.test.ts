@@ -1,0 +1,164 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getJson } from '../../core/kv-json.js';
+import { connectBus } from '../../core/nats.js';
+import { buckets, leaseKeys } from '../../core/subjects.js';
+import { killAll, startPlatformNode, waitUntil } from './processes.js';
+import {
+  balancerNodes,
+  chargeEverywhere,
+  commandsWorkFrom,
+  configureSite,
+  expectFuseHeld,
+  expectTransactionsComplete,
+  NODE_ENV,
+  plugInAll,
+  reconnectDropped,
+  SITE,
+  startSite,
+  status,
+  statusIfAvailable,
+  type Site,
+} from './cluster-site.js';
+
+/**
+ * The clustered backend with real processes: 3 nats-servers (JetStream, R3), 3 platform nodes
+ * started as `npm start` starts them, strict ocpp-rpc chargers spread over the nodes. The site is
+ * started once (tens of seconds on a busy 2-core machine); the tests run on it in order: the first
+ * kills a platform node (and starts it again at the end), the second kills a nats-server.
+ */
+
+const FAILOVER_BUDGET_MS = 10_000;
+let site: Site;
+
+beforeAll(async () => {
+  site = await startSite();
+  await configureSite(site);
+}, 180_000);
+
+afterAll(async () => {
+  // The nodes' logs, for reading after a failure.
+  const dir = mkdtempSync(join(tmpdir(), 'e2e-cluster-logs-'));
+  for (const n of site?.nodes ?? []) writeFileSync(join(dir, `${n.nodeId}.log`), n.proc.output);
+  console.info(`[e2e] node logs in ${dir}`);
+  await Promise.all(site?.chargers.map((c) => c.close()) ?? []);
+  await site?.nats.stop().catch(() => undefined);
+  await killAll();
+});
+
+describe('clustered backend, real processes', () => {
+  it('SIGKILL of the node running the balancer: chargers move, the balancer fails over within 10 s, the fuse holds, nothing is lost', { timeout: 50_000 }, async () => {
+    await chargeEverywhere(site);
+    const before = await status(site.nodes[0]!);
+    // Each charger's socket is on the node it connected to, as the status says from any node.
+    for (const c of site.chargers) expect(before.chargers.find((s) => s.id === c.id)?.nodeId).toBe(c.node!.nodeId);
+    expect((await balancerNodes(site.nodes[1]!)).size, 'balancers spread over the nodes').toBeGreaterThan(1);
+
+    const victim = site.nodes.find((n) => n.nodeId === before.balancerNodeId)!;
+    expect(victim).toBeDefined();
+    const survivors = site.nodes.filter((n) => n !== victim);
+    const orphans = site.chargers.filter((c) => c.node === victim);
+    expect(orphans.length).toBeGreaterThan(0);
+
+    const killedAt = Date.now();
+    await victim.proc.kill('SIGKILL');
+    await waitUntil(() => orphans.every((c) => !c.connected), 5_000, 'the dead node’s sockets to drop');
+    await reconnectDropped(site, survivors);
+    const after = await waitUntil(
+      async () => {
+        const s = await statusIfAvailable(survivors[0]!);
+        return s?.balancerReachable && s.balancerNodeId && s.balancerNodeId !== victim.nodeId ? s : undefined;
+      },
+      FAILOVER_BUDGET_MS,
+      'the balancer on a survivor',
+    );
+    const failoverMs = Date.now() - killedAt;
+    expect(failoverMs).toBeLessThan(FAILOVER_BUDGET_MS);
+    expect(survivors.map((n) => n.nodeId)).toContain(after.balancerNodeId);
+    for (const c of orphans) expect(after.chargers.find((s) => s.id === c.id)?.nodeId).toBe(c.node!.nodeId);
+
+    // The new leader balances on fresh data: one car leaves, the other five get its share (40 / 5 = 8 A).
+    const leaving = site.chargers[0]!;
+    await leaving.unplug();
+    await waitUntil(() => site.chargers.filter((c) => c !== leaving).every((c) => (c.limit ?? 0) >= 7.5), 15_000, 'the five remaining cars raised');
+
+    await commandsWorkFrom(survivors, site.chargers);
+    await expectTransactionsComplete(site, survivors[1]!);
+    expectFuseHeld(site);
+    console.info(`[e2e] node kill: balancer back on ${after.balancerNodeId} ${failoverMs} ms after SIGKILL; ${site.log.length} profiles applied`);
+
+    // The node comes back (same NODE_ID) for the next test.
+    site.nodes[site.nodes.indexOf(victim)] = await startPlatformNode(victim.nodeId, { ...NODE_ENV, NATS_URL: site.nats.natsUrl });
+  });
+
+  it('SIGKILL of one nats-server of three: the platform carries on (R3), the fuse holds, nothing is lost', { timeout: 50_000 }, async () => {
+    await plugInAll(site);
+    const killedAt = Date.now();
+    await site.nats.kill(0, 'SIGKILL');
+    // Every node reconnects to a surviving server and reports healthy again.
+    for (const n of site.nodes) {
+      await waitUntil(async () => (await fetch(`http://127.0.0.1:${n.apiPort}/health`)).status === 200, FAILOVER_BUDGET_MS, `${n.nodeId} healthy`);
+    }
+    const after = await waitUntil(
+      async () => {
+        const s = await statusIfAvailable(site.nodes[2]!);
+        return s?.balancerReachable && s.balancerNodeId ? s : undefined;
+      },
+      FAILOVER_BUDGET_MS,
+      'a balancer after the server loss',
+    );
+    const recoveredMs = Date.now() - killedAt;
+    expect(recoveredMs).toBeLessThan(FAILOVER_BUDGET_MS);
+    expect(site.chargers.every((c) => c.connected)).toBe(true);
+
+    // Durable writes still work on two servers of three: a car leaves and comes back, another leaves.
+    const again = site.chargers[1]!;
+    await again.unplug();
+    await again.plugIn();
+    const leaving = site.chargers[0]!;
+    await leaving.unplug();
+    await waitUntil(() => site.chargers.filter((c) => c !== leaving).every((c) => (c.limit ?? 0) >= 7.5), 15_000, 'the five remaining cars raised');
+
+    await commandsWorkFrom(site.nodes, site.chargers);
+    await expectTransactionsComplete(site, site.nodes[0]!);
+    expectFuseHeld(site);
+    console.info(`[e2e] nats-server kill: balancer on ${after.balancerNodeId}, platform healthy ${recoveredMs} ms after SIGKILL; ${site.log.length} profiles applied`);
+  });
+
+  it('SIGTERM: the node hands its balancers off at once and tells its chargers to go; they reconnect elsewhere', { timeout: 40_000 }, async () => {
+    await plugInAll(site);
+    const before = await waitUntil(() => statusIfAvailable(site.nodes[1]!), 5_000, 'status');
+    const bus = await connectBus({ url: site.nats.natsUrl, replicas: 3, name: 'e2e-observer' });
+    const leaseHolder = async (): Promise<string | undefined> => (await getJson<{ nodeId: string }>(bus.kv[buckets.leases], leaseKeys.balancer(SITE)))?.value.nodeId;
+    const leaving = site.nodes.find((n) => n.nodeId === before.balancerNodeId)!;
+    const others = site.nodes.filter((n) => n !== leaving);
+    // Two chargers on the leaving node, wherever they were.
+    for (const c of site.chargers.slice(2, 4)) if (c.node !== leaving) await c.moveTo(leaving);
+    const movers = site.chargers.filter((c) => c.node === leaving);
+    expect(movers.length).toBeGreaterThan(1);
+
+    await leaving.proc.kill('SIGTERM');
+    // The process is gone well before its lease (renewed every second for 3 s) could expire: the
+    // lease was handed back, so the installation is not shown on the leaving node any more.
+    const holder = await leaseHolder();
+    await bus.close();
+    expect(holder).not.toBe(leaving.nodeId);
+    await waitUntil(() => movers.every((c) => !c.connected), 3_000, 'the leaving node’s chargers closed');
+    for (const c of movers) expect(c.lastClose, `${c.id} told why`).toMatchObject({ code: 1001 });
+    await reconnectDropped(site, others);
+    const after = await waitUntil(
+      async () => {
+        const s = await statusIfAvailable(others[0]!);
+        return s?.balancerReachable && s.balancerNodeId ? s : undefined;
+      },
+      FAILOVER_BUDGET_MS,
+      'the balancer on a remaining node',
+    );
+    expect(others.map((n) => n.nodeId)).toContain(after.balancerNodeId);
+    await commandsWorkFrom(others, site.chargers);
+    await expectTransactionsComplete(site, others[0]!);
+    expectFuseHeld(site);
+  });
+});
