@@ -219,7 +219,10 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
         return;
       }
       if (!this.enqueueCall(entry)) return;
-      entry.timer = setTimeout(() => this.onCallTimeout(entry), timeoutMs);
+      // A limit is worth sending late (the balancer counts an unanswered one at its worst), so a
+      // priority call is never dropped unsent: its time runs from sending. Dropping a decrease that
+      // waited behind a slow charger's answer would leave the fuse over until the balancer's retry.
+      if (!entry.priority) entry.timer = setTimeout(() => this.onCallTimeout(entry), timeoutMs);
     });
   }
 
@@ -281,6 +284,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
       return;
     }
     this.outstanding = entry;
+    entry.timer ??= setTimeout(() => this.onCallTimeout(entry), entry.timeoutMs);
     if (!this.checkBuffered()) return;
     this.ws.send(frame);
     if (this.onLog) this.log('out', 'CALL', id, entry.action, entry.payload);
@@ -290,7 +294,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> {
     while (this.outstanding === undefined && this.state === 'open' && this.outQueue.length > 0) {
       const entry = this.outQueue.shift() as OutgoingCall;
       // Its timer may not have run yet in this turn of the event loop.
-      if (entry.deadline <= Date.now()) this.failQueued(entry, new OcppTimeoutError(entry.action, entry.timeoutMs));
+      if (!entry.priority && entry.deadline <= Date.now()) this.failQueued(entry, new OcppTimeoutError(entry.action, entry.timeoutMs));
       else this.sendCall(entry);
     }
   }

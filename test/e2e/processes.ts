@@ -99,8 +99,22 @@ async function metaLeader(monitorPort: number): Promise<string | undefined> {
   }
 }
 
-/** `size` nats-server processes with JetStream, routed to each other, on free loopback ports. */
+/**
+ * `size` nats-server processes with JetStream, routed to each other, on free loopback ports. A port
+ * picked free can be taken by another test file's server before ours binds it: a server that exits
+ * while starting is retried on fresh ports, a few times.
+ */
 export async function startNatsCluster(size = 3, name = 'e2e'): Promise<NatsCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsClusterOnce(size, name);
+    } catch (err) {
+      if (attempt >= 3 || !/exited/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startNatsClusterOnce(size: number, name: string): Promise<NatsCluster> {
   const bin = findNatsServer();
   if (!bin) throw new Error('nats-server not found');
   const dir = mkdtempSync(join(tmpdir(), `nats-cluster-${name}-`));
