@@ -27,6 +27,7 @@ export interface Scenario {
   /**
    * The transient line for a scenario whose chargers are slow by design (S8's 'late' charger applies
    * a limit 8 s after it arrives, so a decrease through it cannot end an excursion within 10 s).
+   * Kept in the scenario file so a loosened line is visible where the scenario is.
    */
   transientMaxS?: number;
 }
