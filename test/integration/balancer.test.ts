@@ -249,12 +249,13 @@ describe('installation balancer with real chargers over real sockets', () => {
     const { chargers, log } = await setup('bal-garage', ids, 20);
     for (const c of chargers) await c.plugIn();
     // 4 x 6 A does not fit in 20 A: three charge, the last to arrive waits.
-    await waitFor(() => (chargers.filter((c) => (c.limit ?? 0) >= 6).length === 3 ? true : undefined), 8_000, 'three charging');
+    const balancer = await waitFor(() => node.balancers.balancer('bal-garage'), 5_000, 'the balancer');
+    // Settled: the balancer counts each charger at the limit it holds, and wants no change. The fuse
+    // is cut only then, so no raise decided under the old fuse arrives after the cut.
+    const settled = () => chargers.every((c) => balancer.status().chargers[c.id]?.limit === c.limit && balancer.status().chargers[c.id]?.target === c.limit);
+    await waitFor(() => (chargers.filter((c) => (c.limit ?? 0) >= 6).length === 3 && settled() ? true : undefined), 8_000, 'three charging');
     const cutAt = Date.now();
     await node.stores.installations.patch('bal-garage', { fuse: { L1: 12, L2: 12, L3: 12 } });
-    const balancer = node.balancers.balancer('bal-garage')!;
-    // ... and the decreases settled: the balancer counts each charger at the limit it holds.
-    const settled = () => chargers.every((c) => balancer.status().chargers[c.id]?.limit === c.limit);
     await waitFor(() => (chargers.filter((c) => c.limit === 6).length === 2 && chargers.filter((c) => c.limit === 0).length === 2 && settled() ? true : undefined), 8_000, 'two at 6 A');
     const paused = chargers.find((c) => c.limit === 0 && balancer.status().chargers[c.id]?.limit === 0)!;
     const running = chargers.filter((c) => c.limit === 6);
