@@ -4,7 +4,7 @@ import type { Charger, Installation, Phase } from '../core/model.js';
 import { PHASES } from '../core/model.js';
 import { subjects } from '../core/subjects.js';
 import type { ApiDeps } from './deps.js';
-import { balancerStatus, liveStatus, type LiveState } from './live-status.js';
+import { balancerStatus, liveStatus, partnerConnections, type LiveState } from './live-status.js';
 import { buildInstallationStatus, type InstallationStatus } from './status-view.js';
 
 /**
@@ -64,6 +64,7 @@ class InstallationFeed {
   private readonly listeners = new Set<Listener>();
   private last: FeedMessage | undefined;
   private sub: Subscription | undefined;
+  private partnerSub: Subscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private again = false;
@@ -87,6 +88,7 @@ class InstallationFeed {
 
   start(): void {
     this.sub = this.deps.bus.nc.subscribe(subjects.installationEvents(this.id), { callback: (err) => (err ? undefined : this.poke()) });
+    this.partnerSub = this.deps.bus.nc.subscribe(subjects.partnerConnectionChanges(this.id), { callback: (err) => (err ? undefined : this.poke()) });
     this.deps.cache.on('installation', this.onInstallation);
     this.deps.cache.on('charger', this.onCharger);
     this.poke();
@@ -95,6 +97,7 @@ class InstallationFeed {
   stop(): void {
     this.stopped = true;
     this.sub?.unsubscribe();
+    this.partnerSub?.unsubscribe();
     this.deps.cache.off('installation', this.onInstallation);
     this.deps.cache.off('charger', this.onCharger);
     clearTimeout(this.timer);
@@ -162,14 +165,15 @@ class InstallationFeed {
   /** What GET /installations/:id/status answers, from the config cache instead of KV reads. */
   private async gather(installation: Installation, chargers: readonly Charger[]): Promise<{ status: InstallationStatus; energy: Record<string, number> }> {
     const nc = this.deps.bus.nc;
-    const [dynamicLimit, balancer, live] = await Promise.all([
+    const [dynamicLimit, balancer, live, partner] = await Promise.all([
       this.deps.availableCurrent.get(installation.id),
       balancerStatus(nc, installation.id),
       Promise.all(chargers.map(async (c) => [c.id, await liveStatus(nc, c.id)] as const)),
+      partnerConnections(nc, installation, chargers),
     ]);
     const energy: Record<string, number> = {};
     for (const [id, l] of live) if (l.state === 'connected' && typeof l.status.energyWh === 'number') energy[id] = l.status.energyWh;
-    return { status: buildInstallationStatus({ installation, chargers, live: new Map<string, LiveState>(live), dynamicLimit, balancer, now: new Date() }), energy };
+    return { status: buildInstallationStatus({ installation, chargers, live: new Map<string, LiveState>(live), dynamicLimit, balancer, partner, now: new Date() }), energy };
   }
 
   private publish(status: InstallationStatus, wiring: Record<string, Wiring>, energy: Record<string, number>): void {

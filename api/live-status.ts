@@ -1,7 +1,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { STATUS_ACTION, sendChargerCommand } from '../core/commands.js';
-import type { ChargerLiveStatus } from '../core/model.js';
+import type { Charger, ChargerLiveStatus, Installation } from '../core/model.js';
 import { decodeJson, encodeJson } from '../core/nats.js';
+import { PARTNER_DISABLED, requestPartnerConnection, type PartnerConnectionState } from '../core/partner-connection.js';
 import { subjects } from '../core/subjects.js';
 
 export const LIVE_STATUS_TIMEOUT_MS = 2_000;
@@ -27,7 +28,7 @@ export async function liveStatus(nc: NatsConnection, chargerId: string, timeoutM
 /** What the installation's balancer leader answers on `balancer.status.<id>`. */
 export interface BalancerStatusReply {
   allocated: { L1: number; L2: number; L3: number };
-  chargers: Record<string, { limit: number; phases?: unknown; counted?: number; countedBecause?: string }>;
+  chargers: Record<string, { limit: number; target?: number; reason?: string; phases?: unknown; counted?: number; countedBecause?: string }>;
   failsafe?: { inForce: boolean; since?: string; source?: string; current?: { L1: number; L2: number; L3: number } };
 }
 
@@ -41,4 +42,10 @@ export async function balancerStatus(nc: NatsConnection, installationId: string,
   } catch {
     return undefined;
   }
+}
+
+/** Each charger's partner connection state: asked of the node with its session, none asked when the installation has no partner. */
+export async function partnerConnections(nc: NatsConnection, installation: Installation, chargers: readonly Charger[]): Promise<Map<string, PartnerConnectionState>> {
+  if (!installation.ocpp.partnerEnabled) return new Map(chargers.map((c) => [c.id, PARTNER_DISABLED]));
+  return new Map(await Promise.all(chargers.map(async (c) => [c.id, await requestPartnerConnection(nc, c.id)] as const)));
 }

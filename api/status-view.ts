@@ -1,6 +1,7 @@
 import type { AvailableCurrent } from '../core/available-current-store.js';
 import type { ActiveTransaction, Charger, ConnectorState, Installation, Phase, PhaseCurrents } from '../core/model.js';
 import { PHASES } from '../core/model.js';
+import { PARTNER_DISABLED, type PartnerConnectionState } from '../core/partner-connection.js';
 import type { BalancerStatusReply, LiveState } from './live-status.js';
 
 type Nullable<T> = { [K in keyof T]: T[K] | null };
@@ -19,11 +20,15 @@ export interface ChargerStatus {
   lastSeen: string | null;
   connectors: ConnectorState[];
   currentLimit: number | null;
+  /** Why the balancer gave that limit (charging, capped, reclaimed, paused, idle, offline, misconfigured, asleep). */
+  limitReason: string | null;
   /** What the balancer counts the charger at (A per phase) and why; null when no balancer answered. */
   countedA: number | null;
   countedBecause: string | null;
   measured: Nullable<PhaseCurrents> | null;
   activeTransactions: ActiveTransaction[];
+  /** The charger's connection to the partner Central System (`disabled` when the installation has none). */
+  partner: PartnerConnectionState;
 }
 
 /** Whether the installation runs on its failsafe current (the energy manager's limit expired), since when, and why that value. */
@@ -75,6 +80,8 @@ export function buildInstallationStatus(input: {
   live: ReadonlyMap<string, LiveState>;
   dynamicLimit: AvailableCurrent | undefined;
   balancer: BalancerStatusReply | undefined;
+  /** Partner connection states by charger; a charger missing here is shown `disabled`. */
+  partner?: ReadonlyMap<string, PartnerConnectionState>;
   /** The balancer lease as stored in KV. */
   balancerLease?: { nodeId: string; expiresAt: number } | undefined;
   now: Date;
@@ -94,10 +101,12 @@ export function buildInstallationStatus(input: {
       lastSeen: status?.lastSeen ?? null,
       connectors: status?.connectors ?? [],
       currentLimit: typeof limit === 'number' ? limit : null,
+      limitReason: typeof fromBalancer?.reason === 'string' ? fromBalancer.reason : null,
       countedA: typeof fromBalancer?.counted === 'number' ? fromBalancer.counted : null,
       countedBecause: typeof fromBalancer?.countedBecause === 'string' ? fromBalancer.countedBecause : null,
       measured,
       activeTransactions: status?.activeTransactions ?? [],
+      partner: input.partner?.get(c.id) ?? PARTNER_DISABLED,
     };
   });
   const phase = (p: Phase): PhaseStatus => {

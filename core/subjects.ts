@@ -43,6 +43,15 @@ export const subjects = {
   ocppLogAll: 'ocpplog.>',
   /** A charger's partner (north) session log: same stream, one level below the charger's own log. */
   partnerOcppLog: (chargerId: string) => `ocpplog.${chargerId}.north`,
+  /**
+   * A charger's partner connection state (`core/partner-connection.ts`): request/reply answered by the
+   * node whose partner bridge has the charger (its session, or why it has none). No responder = no
+   * node has it. Its own tree: `north.>` belongs to the outbound queue stream.
+   */
+  partnerConnection: (chargerId: string) => `partner.conn.${chargerId}`,
+  /** Published by that node whenever the state changes (pages watching the installation refresh). */
+  partnerConnectionChanged: (installationId: string, chargerId: string) => `partner.changed.${installationId}.${chargerId}`,
+  partnerConnectionChanges: (installationId: string) => `partner.changed.${installationId}.*`,
   /** North (partner) outbound queue. */
   northQueue: (chargerId: string) => `north.${chargerId}`,
   northQueueAll: 'north.>',

@@ -4,7 +4,8 @@ import type { Subscription } from '@nats-io/transport-node';
 import type { PartnerSettings } from '../core/config.js';
 import type { ConnectionEvent } from '../core/events.js';
 import type { Installation } from '../core/model.js';
-import { decodeJson } from '../core/nats.js';
+import { decodeJson, encodeJson } from '../core/nats.js';
+import { PARTNER_DISABLED, partnerConnectionState, type PartnerConnectionState } from '../core/partner-connection.js';
 import type { QueueEntry } from '../core/partner-queue.js';
 import { buckets, kvKeys, subjects } from '../core/subjects.js';
 import type { RequestOf } from '../ocpp/actions.js';
@@ -32,6 +33,8 @@ export class PartnerBridge implements ChargerObserver {
   /** Id tags of the partner's own RemoteStartTransaction, per charger. */
   private readonly remoteStarts = new Map<string, { idTag: string; at: number }>();
   private readonly stops: (() => void)[] = [];
+  /** Chargers whose partner connection state this node answers: connected here, or with a session here. */
+  private readonly answering = new Map<string, Subscription>();
   private stopped = false;
 
   constructor(private readonly deps: PartnerDeps) {}
@@ -71,6 +74,7 @@ export class PartnerBridge implements ChargerObserver {
 
   onSessionStarted(chargerId: string, installationId: string): void {
     this.connected.set(chargerId, installationId);
+    this.answer(chargerId);
     const t = this.lingering.get(chargerId);
     if (t) clearTimeout(t);
     this.lingering.delete(chargerId);
@@ -79,7 +83,7 @@ export class PartnerBridge implements ChargerObserver {
 
   onSessionStopped(chargerId: string): void {
     this.connected.delete(chargerId);
-    if (!this.sessions.has(chargerId) || this.stopped) return;
+    if (!this.sessions.has(chargerId) || this.stopped) return this.release(chargerId);
     // Stay a little: a charger that reconnects at once keeps its partner session, and the queue drains.
     const prev = this.lingering.get(chargerId);
     if (prev) clearTimeout(prev);
@@ -88,6 +92,7 @@ export class PartnerBridge implements ChargerObserver {
       setTimeout(() => {
         this.lingering.delete(chargerId);
         if (!this.connected.has(chargerId)) this.stopSession(chargerId);
+        this.release(chargerId);
       }, this.settings.lingerMs),
     );
   }
@@ -227,6 +232,9 @@ export class PartnerBridge implements ChargerObserver {
       ...this.deps,
       rememberRemoteStart: (id, tag) => this.rememberRemoteStart(id, tag),
       clearAuthorizationCache: (id) => this.clearAuthorizationCache(id),
+      connectionChanged: (session) => {
+        if (this.sessions.get(session.chargerId) === session) this.publishConnection(session.installationId, session.chargerId, this.connectionState(session.chargerId));
+      },
     });
     this.sessions.set(chargerId, created);
     created.start();
@@ -237,6 +245,57 @@ export class PartnerBridge implements ChargerObserver {
     if (!s) return;
     this.sessions.delete(chargerId);
     s.stop();
+    // The state from here on is this node's view; a node that took the charger over publishes its own.
+    this.publishConnection(s.installationId, chargerId, this.connectionState(chargerId));
+    this.release(chargerId);
+  }
+
+  // ---------------------------------------------------------------- connection state
+
+  /**
+   * The partner connection state of a charger as this node knows it: its session's, else why it has
+   * none (`core/partner-connection.ts`).
+   */
+  connectionState(chargerId: string): PartnerConnectionState {
+    const nodeId = this.deps.nodeId;
+    const session = this.sessions.get(chargerId);
+    if (session) return { ...session.connectionState(), nodeId };
+    const charger = this.deps.cache.chargers.get(chargerId);
+    const installation = charger ? this.deps.cache.installations.get(charger.installationId) : undefined;
+    if (!charger || !installation) return partnerConnectionState('offline', { reason: 'charger not configured', nodeId });
+    if (!installation.ocpp.partnerEnabled) return { ...PARTNER_DISABLED, nodeId };
+    const url = partnerUrl(installation.ocpp.url, charger.serial, charger.ocpp.url);
+    if (!url) return partnerConnectionState('given-up', { reason: "no usable partner URL: set the installation's URL template or the charger's own URL", nodeId });
+    if (!partnerUrlAllowed(url, this.settings.urlAllow)) return partnerConnectionState('given-up', { reason: 'partner URL not allowed (PARTNER_URL_ALLOW, or an internal address)', nodeId });
+    if (!this.connected.has(chargerId)) return partnerConnectionState('offline', { reason: 'charger not connected to the platform: no partner session', nodeId });
+    return partnerConnectionState('connecting', { reason: 'starting the partner session', nodeId });
+  }
+
+  private publishConnection(installationId: string, chargerId: string, state: PartnerConnectionState): void {
+    if (this.stopped) return;
+    try {
+      this.deps.bus.nc.publish(subjects.partnerConnectionChanged(installationId, chargerId), encodeJson({ chargerId, ...state }));
+    } catch (err) {
+      this.deps.logger.debug({ chargerId, err: String(err) }, 'partner connection state not published');
+    }
+  }
+
+  /** Answers the charger's partner connection state while it is connected here or has a session here. */
+  private answer(chargerId: string): void {
+    if (this.stopped || this.answering.has(chargerId)) return;
+    const sub = this.deps.bus.nc.subscribe(subjects.partnerConnection(chargerId), {
+      callback: (err, msg) => {
+        if (!err) msg.respond(encodeJson(this.connectionState(chargerId)));
+      },
+    });
+    this.answering.set(chargerId, sub);
+  }
+
+  /** Stops answering once the charger has neither a connection nor a session here: no responder then means "no node has it". */
+  private release(chargerId: string): void {
+    if (this.connected.has(chargerId) || this.lingering.has(chargerId) || this.sessions.has(chargerId)) return;
+    this.answering.get(chargerId)?.unsubscribe();
+    this.answering.delete(chargerId);
   }
 
   /** The charger connected to another node: its partner session moves there. */
@@ -246,6 +305,7 @@ export class PartnerBridge implements ChargerObserver {
     if (t) clearTimeout(t);
     this.lingering.delete(evt.chargerId);
     this.stopSession(evt.chargerId);
+    this.release(evt.chargerId);
   }
 
   /** North secrets changed (operator password, partner key, installation initial password). */
@@ -286,6 +346,8 @@ export class PartnerBridge implements ChargerObserver {
     for (const t of this.lingering.values()) clearTimeout(t);
     this.lingering.clear();
     for (const id of [...this.sessions.keys()]) this.stopSession(id);
+    for (const sub of this.answering.values()) sub.unsubscribe();
+    this.answering.clear();
   }
 }
 

@@ -30,7 +30,11 @@ export interface PartnerContext {
   heartbeatIntervalS: number;
   /** Pending/Rejected: seconds until the next BootNotification. */
   retryIntervalS: number;
+  /** The wait before the next connection attempt, drawn when the last one failed (the status shows it). */
+  retryDelayMs: number;
   lastError?: string;
+  /** Why the last BootNotification failed (no answer, CALLERROR). */
+  bootError?: string;
 }
 
 export interface PartnerInput {
@@ -88,7 +92,7 @@ export const partnerMachine = setup({
     }),
   },
   delays: {
-    reconnectDelay: ({ context }) => reconnectDelayMs(context.attempt - 1, context.timing.reconnectMinMs, context.timing.reconnectMaxMs, context.random),
+    reconnectDelay: ({ context }) => context.retryDelayMs,
     heartbeatDelay: ({ context }) => context.heartbeatIntervalS * 1000,
     registrationRetry: ({ context }) => context.retryIntervalS * 1000,
     bootRetry: ({ context }) => context.timing.bootRetryS * 1000,
@@ -106,7 +110,12 @@ export const partnerMachine = setup({
     }),
     holdBoot: assign({ retryIntervalS: ({ context }, params: BootAnswer) => (params.interval > 0 ? params.interval : context.timing.bootRetryS) }),
     setHeartbeat: assign({ heartbeatIntervalS: ({ context }, params: { intervalS: number }) => (params.intervalS > 0 ? params.intervalS : context.timing.defaultHeartbeatS) }),
-    countFailure: assign({ attempt: ({ context }) => context.attempt + 1, lastError: (_, params: { reason: string }) => params.reason }),
+    countFailure: assign(({ context }, params: { reason: string }) => {
+      const attempt = context.attempt + 1;
+      const { reconnectMinMs, reconnectMaxMs } = context.timing;
+      return { attempt, lastError: params.reason, retryDelayMs: reconnectDelayMs(attempt - 1, reconnectMinMs, reconnectMaxMs, context.random) };
+    }),
+    noteBootError: assign({ bootError: (_, params: { error: unknown }) => (params.error instanceof Error ? params.error.message : String(params.error)) }),
     announceDisconnected: emit(({ context }) => ({ type: 'disconnected' as const, reason: context.lastError ?? '', attempt: context.attempt })),
   },
 }).createMachine({
@@ -119,6 +128,7 @@ export const partnerMachine = setup({
     registration: 'Unknown',
     heartbeatIntervalS: input.timing.defaultHeartbeatS,
     retryIntervalS: input.timing.bootRetryS,
+    retryDelayMs: 0,
   }),
   on: {
     SET_HEARTBEAT: { actions: { type: 'setHeartbeat', params: ({ event }) => event } },
@@ -148,7 +158,7 @@ export const partnerMachine = setup({
               { guard: { type: 'pending', params: ({ event }) => event.output }, target: 'pending', actions: { type: 'holdBoot', params: ({ event }) => event.output } },
               { target: 'rejected', actions: { type: 'holdBoot', params: ({ event }) => event.output } },
             ],
-            onError: 'bootFailed',
+            onError: { target: 'bootFailed', actions: { type: 'noteBootError', params: ({ event }) => ({ error: event.error }) } },
           },
           on: { CHARGER_BOOTED: { target: 'booting', reenter: true } },
         },

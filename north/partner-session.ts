@@ -13,6 +13,8 @@ import { partnerHost, partnerUrlAllowed } from './partner-url-policy.js';
 import { handlePartnerCall, type PartnerCommandEnv } from './partner-commands.js';
 import { effectiveConfig, type EffectiveConfig } from './partner-config.js';
 import { partnerMachine, type BootAnswer } from './partner-machine.js';
+import { connectionStateOf, partnerPhase, type PartnerPhase } from './partner-state.js';
+import type { PartnerConnectionState } from '../core/partner-connection.js';
 import type { QueueEntry } from '../core/partner-queue.js';
 import { runDelivery, type DeliveryOutcome, type RetryPolicy } from './partner-delivery.js';
 import type { PartnerDeps } from './partner-deps.js';
@@ -22,6 +24,8 @@ export interface PartnerSessionDeps extends PartnerDeps {
   /** Remote-start id tags and the authorization cache live in the bridge. */
   rememberRemoteStart(chargerId: string, idTag: string): void;
   clearAuthorizationCache(installationId: string): void;
+  /** The session's connection state changed (the bridge publishes it). */
+  connectionChanged(session: PartnerSession): void;
 }
 
 /** Where and as whom the session connects; a change of URL or password means a new connection. */
@@ -31,8 +35,6 @@ export interface PartnerTarget {
   password: string | undefined;
   pingIntervalS: number;
 }
-
-/** Actions left out of the partner log unless the charger's verbose logging window is open. */
 
 /**
  * The imperative shell of one charger's partner session: its XState actor (`partner-machine.ts`), the
@@ -47,6 +49,9 @@ export class PartnerSession {
   private stopped = false;
   private retryPolicy: RetryPolicy;
   private readonly log: Logger;
+  /** The machine's phase as an operator sees it, and since when (ms). */
+  private phase: PartnerPhase = 'opening';
+  private phaseSince: number;
 
   constructor(
     readonly chargerId: string,
@@ -74,6 +79,14 @@ export class PartnerSession {
         timing: { reconnectMinMs: s.reconnectMinMs, reconnectMaxMs: s.reconnectMaxMs, defaultHeartbeatS: s.defaultHeartbeatS, bootRetryS: s.bootRetryS },
       },
     });
+    this.phaseSince = deps.now();
+    this.actor.subscribe((snapshot) => {
+      const phase = partnerPhase(snapshot.value);
+      if (phase === this.phase || this.stopped) return;
+      this.phase = phase;
+      this.phaseSince = this.deps.now();
+      this.deps.connectionChanged(this);
+    });
     this.actor.on('registrationChanged', ({ registration }) => this.log.info({ registration }, 'partner registration'));
     this.actor.on('disconnected', ({ reason, attempt }) => this.log.warn({ reason, attempt }, 'partner connection down; reconnecting'));
   }
@@ -82,12 +95,19 @@ export class PartnerSession {
     return this.actor.getSnapshot().context.registration;
   }
 
+  /** Where the session is with the partner, for the status (the bridge adds its node). */
+  connectionState(): PartnerConnectionState {
+    return connectionStateOf(this.phase, this.actor.getSnapshot().context, this.phaseSince);
+  }
+
   get accepted(): boolean {
     return this.registration === 'Accepted' && this.conn?.rpc.isOpen === true;
   }
 
   start(): void {
+    this.phaseSince = this.deps.now();
     this.actor.start();
+    this.deps.connectionChanged(this);
     void this.cap.recompute();
   }
 

@@ -3,7 +3,8 @@ import { getJson } from '../../core/kv-json.js';
 import { buckets, leaseKeys } from '../../core/subjects.js';
 import type { ApiDeps } from '../deps.js';
 import { errorResponses } from '../errors.js';
-import { balancerStatus, liveStatus, type LiveState } from '../live-status.js';
+import { PARTNER_CONNECTION_KINDS } from '../../core/partner-connection.js';
+import { balancerStatus, liveStatus, partnerConnections, type LiveState } from '../live-status.js';
 import { SECURITY, installationParams, phaseNumbers, type JsonSchema } from '../schemas.js';
 import { requireInstallation } from '../scope.js';
 import { buildInstallationStatus } from '../status-view.js';
@@ -50,6 +51,24 @@ const activeTransaction: JsonSchema = {
   },
 };
 
+const partnerConnection: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['state', 'since', 'reason', 'retryAt', 'attempt', 'nodeId'],
+  description:
+    "The charger's connection to the partner Central System when the installation has OCPP authorization on: disabled (off) | offline (no partner session: the charger is not connected) | " +
+    'connecting | connected (since) | pending / rejected (the BootNotification answer; boots again at retryAt) | backoff (the connection failed: reason, retryAt) | ' +
+    'given-up (not trying until the configuration changes: reason) | unknown (the node with the session did not answer)',
+  properties: {
+    state: { type: 'string', enum: [...PARTNER_CONNECTION_KINDS] },
+    since: { ...nullableString, description: 'When the session entered this state' },
+    reason: nullableString,
+    retryAt: { ...nullableString, description: 'When the session tries again' },
+    attempt: { type: ['integer', 'null'], description: 'Failed connection attempts in a row' },
+    nodeId: { ...nullableString, description: 'NODE_ID of the node running the partner session' },
+  },
+};
+
 const statusSchema: JsonSchema = {
   type: 'object',
   additionalProperties: false,
@@ -77,7 +96,7 @@ const statusSchema: JsonSchema = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['id', 'connected', 'nodeId', 'lastSeen', 'connectors', 'currentLimit', 'countedA', 'countedBecause', 'measured', 'activeTransactions'],
+        required: ['id', 'connected', 'nodeId', 'lastSeen', 'connectors', 'currentLimit', 'limitReason', 'countedA', 'countedBecause', 'measured', 'activeTransactions', 'partner'],
         properties: {
           id: { type: 'string' },
           connected: { type: 'boolean' },
@@ -85,6 +104,10 @@ const statusSchema: JsonSchema = {
           lastSeen: nullableString,
           connectors: { type: 'array', items: connector },
           currentLimit: { ...nullableNumber, description: "The balancer's current limit for this charger (A per phase)" },
+          limitReason: {
+            ...nullableString,
+            description: 'Why the balancer gives this limit: charging | capped | reclaimed | paused | idle | offline | misconfigured | asleep; null when no balancer answered',
+          },
           countedA: { ...nullableNumber, description: 'What the balancer counts this charger at (A per phase): its worst case' },
           countedBecause: {
             ...nullableString,
@@ -92,6 +115,7 @@ const statusSchema: JsonSchema = {
           },
           measured: { ...phaseNumbers(true), type: ['object', 'null'], description: 'Measured current per grid phase, through the charger wiring' },
           activeTransactions: { type: 'array', items: activeTransaction },
+          partner: partnerConnection,
         },
       },
     },
@@ -119,8 +143,12 @@ export function statusRoutes(deps: ApiDeps): FastifyPluginAsync {
           balancerStatus(deps.bus.nc, installation.id),
           getJson<{ nodeId: string; expiresAt: number }>(deps.bus.kv[buckets.leases], leaseKeys.balancer(installation.id)).catch(() => undefined),
         ]);
-        const live = new Map<string, LiveState>(await Promise.all(chargers.map(async (c) => [c.id, await liveStatus(deps.bus.nc, c.id)] as const)));
-        return buildInstallationStatus({ installation, chargers, live, dynamicLimit, balancer, balancerLease: lease?.value, now: new Date() });
+        const [liveList, partner] = await Promise.all([
+          Promise.all(chargers.map(async (c) => [c.id, await liveStatus(deps.bus.nc, c.id)] as const)),
+          partnerConnections(deps.bus.nc, installation, chargers),
+        ]);
+        const live = new Map<string, LiveState>(liveList);
+        return buildInstallationStatus({ installation, chargers, live, dynamicLimit, balancer, partner, balancerLease: lease?.value, now: new Date() });
       },
     );
   };

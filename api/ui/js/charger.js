@@ -4,7 +4,7 @@
 import { api, enc } from './api.js';
 import { h, plain, replace, table, time } from './dom.js';
 import { apiForm, checkedOf, field, numberOrText, setStatus, showError, valueOf } from './forms.js';
-import { chargerCard } from './installation.js';
+import { chargerCard } from './charger-card.js';
 import { openLive } from './live.js';
 
 const ROTATIONS = ['L1L2L3', 'L2L3L1', 'L3L1L2', 'L1L3L2', 'L3L2L1', 'L2L1L3'];

@@ -1,22 +1,21 @@
 // The installation page: live phase bars and chart, chargers, partner settings, fuse and OCPP forms.
 
 import { api, enc } from './api.js';
-import { ago, amps, h, plain, replace } from './dom.js';
+import { amps, h, replace } from './dom.js';
+import { chargerCard, extras } from './charger-card.js';
 import { apiForm, checkedOf, field, numberOrText, setStatus, valueOf } from './forms.js';
 import { openLive } from './live.js';
 import { phaseChart } from './plot.js';
 
 const PHASES = ['L1', 'L2', 'L3'];
-const KNOWN_STATUS = new Set(['installationId', 'at', 'dynamicLimitExpiresAt', 'balancerReachable', 'phases', 'chargers']);
-const KNOWN_PHASE = new Set(['fuse', 'dynamicLimit', 'allocated', 'measured']);
-const KNOWN_CHARGER = new Set(['id', 'connected', 'nodeId', 'lastSeen', 'connectors', 'currentLimit', 'measured', 'activeTransactions', 'reason']);
+const KNOWN_STATUS = new Set(['installationId', 'at', 'dynamicLimitExpiresAt', 'balancerReachable', 'failsafe', 'balancerNodeId', 'phases', 'chargers']);
+const KNOWN_PHASE = new Set(['fuse', 'dynamicLimit', 'allocated', 'measured', 'failsafe']);
+const FAILSAFE_SOURCE = {
+  configured: "the installation's failsafe current",
+  'lowest dynamic limit of the last hour': 'the lowest dynamic limit of the last hour',
+  'fuse dedicated to chargers': 'the fuse (dedicated to the chargers)',
+};
 const STATE_TEXT = { connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…', gone: 'not available' };
-
-/** Fields the platform added after this page was written, shown as they come. */
-function extras(obj, known) {
-  const rows = Object.entries(obj ?? {}).filter(([k, v]) => !known.has(k) && v !== undefined);
-  return rows.length ? h('dl', { class: 'extras' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, plain(v))])) : null;
-}
 
 function limitInForce(p) {
   const candidates = [['fuse', p.fuse], ['dynamic limit', p.dynamicLimit], ['failsafe', typeof p.failsafe === 'number' ? p.failsafe : null]]
@@ -47,40 +46,6 @@ export function phaseBar(name) {
       nums.textContent = text;
       el.classList.toggle('over', p.measured > limitValue);
       replace(more, extras(p, KNOWN_PHASE));
-    },
-  };
-}
-
-function wiringText(w) {
-  if (!w) return 'wiring unknown';
-  return w.phases === 1 ? `1-phase on ${w.gridPhase}` : `3-phase, ${w.phaseRotation}`;
-}
-
-export function chargerCard(installationId, id) {
-  const state = h('span', { class: 'badge' });
-  const wiring = h('span', { class: 'muted' });
-  const body = h('div');
-  const el = h('article', { class: 'charger card', dataset: { charger: id } },
-    h('header', {}, h('h3', {}, h('a', { href: `#/i/${enc(installationId)}/c/${enc(id)}` }, id)), state), wiring, body);
-  return {
-    el,
-    update(c, w, energyWh) {
-      state.textContent = c.connected ? 'online' : 'offline';
-      state.className = `badge ${c.connected ? 'ok' : 'bad'}`;
-      wiring.textContent = `${wiringText(w)}${w ? ` · ${w.minCurrent}–${w.maxCurrent} A` : ''}`;
-      const reason = c.reason !== undefined ? plain(c.reason) : c.connected ? '' : 'offline';
-      const measured = c.measured ? PHASES.filter((p) => c.measured[p] !== 0).map((p) => `${p} ${amps(c.measured[p])}`).join(' · ') || '0 A' : '–';
-      Object.assign(el.dataset, { limit: String(c.currentLimit ?? '') });
-      replace(body,
-        h('dl', { class: 'facts' },
-          h('dt', {}, 'Limit'), h('dd', { class: 'limit' }, amps(c.currentLimit), reason ? h('span', { class: 'reason' }, ` — ${reason}`) : null),
-          h('dt', {}, 'Drawn'), h('dd', {}, measured),
-          h('dt', {}, 'Connectors'), h('dd', {}, c.connectors.length ? c.connectors.map((x) => h('span', { class: `conn conn-${x.status}` }, `#${x.connectorId} ${x.status}${x.errorCode && x.errorCode !== 'NoError' ? ` (${x.errorCode})` : ''}`)) : '–'),
-          h('dt', {}, 'Session'), h('dd', {}, c.activeTransactions.length
-            ? c.activeTransactions.map((t) => h('span', { class: 'tx' }, `#${t.transactionId} ${t.idTag} · ${ago(t.startedAt)}${typeof energyWh === 'number' ? ` · ${((energyWh - t.meterStartWh) / 1000).toFixed(2)} kWh` : ''}`))
-            : 'none'),
-          c.lastSeen ? [h('dt', {}, 'Last seen'), h('dd', {}, `${ago(c.lastSeen)} ago${c.nodeId ? ` on ${c.nodeId}` : ''}`)] : null),
-        extras(c, KNOWN_CHARGER));
     },
   };
 }
@@ -122,7 +87,23 @@ function partnerSummary(inst) {
   return h('dl', { class: 'facts' },
     h('dt', {}, 'Partner'), h('dd', {}, o.url ?? 'no URL set'),
     h('dt', {}, 'Initial password'), h('dd', {}, o.hasInitialPassword ? 'set' : 'not set'),
-    h('dt', {}, 'Connection'), h('dd', { class: 'partner-state' }, 'per charger, when the platform reports it (see each charger)'));
+    h('dt', {}, 'Connection'), h('dd', { class: 'partner-state' }, 'waiting for the live status…'));
+}
+
+/** How many chargers are connected to the partner, and how many are not, from the live status. */
+function partnerCount(chargers) {
+  const states = chargers.map((c) => c.partner?.state).filter((s) => s && s !== 'disabled');
+  if (!states.length) return null;
+  const connected = states.filter((s) => s === 'connected').length;
+  return `${connected} of ${states.length} charger${states.length === 1 ? '' : 's'} connected to the partner${connected < states.length ? ' (see each charger for why)' : ''}`;
+}
+
+/** The failsafe banner's text, or null when no failsafe is in force. */
+function failsafeText(f) {
+  if (!f?.inForce) return null;
+  const current = f.current ? PHASES.map((p) => `${p} ${amps(f.current[p])}`).join(' · ') : 'unknown';
+  const since = f.since ? ` since ${new Date(f.since).toLocaleTimeString()}` : '';
+  return `Failsafe in force${since}: the energy manager's dynamic limit expired, so the chargers share ${current} (${FAILSAFE_SOURCE[f.source] ?? f.source ?? 'failsafe'}, never more than the fuse).`;
 }
 
 export async function installationPage(main, id) {
@@ -131,6 +112,8 @@ export async function installationPage(main, id) {
   const updated = h('span', { class: 'muted' });
   const bars = PHASES.map(phaseBar);
   const meta = h('div', { class: 'meta' });
+  // Kept (not re-rendered) so a screen reader announces it once when it appears.
+  const banner = h('p', { class: 'banner failsafe', role: 'alert', hidden: true });
   const chartBox = h('div', { class: 'chart' });
   const chargerList = h('div', { class: 'cards' });
   const cards = new Map();
@@ -150,6 +133,7 @@ export async function installationPage(main, id) {
   replace(main,
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/' }, 'Installations'), ' / ', inst.id),
     h('div', { class: 'title' }, title, liveState, updated),
+    banner,
     h('section', { 'aria-labelledby': 'phases-h' }, h('h2', { id: 'phases-h' }, 'Phases'),
       h('p', { class: 'legend muted' }, h('span', { class: 'key drawn' }), ' drawn ', h('span', { class: 'key alloc' }), ' allocated ', h('span', { class: 'key limit' }), ' limit in force (fuse, dynamic limit or failsafe)'),
       bars.map((b) => b.el), meta),
@@ -170,7 +154,15 @@ export async function installationPage(main, id) {
     onHistory: (samples) => chart.add(samples),
     onStatus: ({ status, wiring, sample, energy }) => {
       chart.add([sample]);
-      PHASES.forEach((p, i) => bars[i].update(status.phases[p]));
+      const failsafe = status.failsafe?.inForce ? status.failsafe.current : null;
+      PHASES.forEach((p, i) => bars[i].update(failsafe ? { ...status.phases[p], failsafe: failsafe[p] } : status.phases[p]));
+      const warning = failsafeText(status.failsafe);
+      banner.hidden = !warning;
+      if (warning && banner.textContent !== warning) banner.textContent = warning;
+      main.dataset.failsafe = String(!!warning);
+      const count = partnerCount(status.chargers);
+      const partnerState = partner.querySelector('.partner-state');
+      if (partnerState && count) partnerState.textContent = count;
       updated.textContent = `updated ${new Date(status.at).toLocaleTimeString()}`;
       replace(meta,
         status.balancerReachable ? null : h('p', { class: 'warn-text' }, 'The balancer did not answer: allocations unknown.'),
