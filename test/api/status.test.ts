@@ -122,7 +122,7 @@ describe('installation status', () => {
     const balancer = h.bus.nc.subscribe(subjects.balancerStatus('st'), {
       callback: (_e: Error | null, m: Msg) => void m.respond(encodeJson({
           allocated: { L1: 16, L2: 16, L3: 32 },
-          chargers: { 'ST-A': { limit: 16, phases: ['L1', 'L2', 'L3'], counted: 16, countedBecause: 'limit' }, 'ST-B': { limit: 16, phases: ['L3'], counted: 20, countedBecause: 'offline: max' } },
+          chargers: { 'ST-A': { limit: 16, target: 16, reason: 'capped', phases: ['L1', 'L2', 'L3'], counted: 16, countedBecause: 'limit' }, 'ST-B': { limit: 16, phases: ['L3'], counted: 20, countedBecause: 'offline: max' } },
           failsafe: { inForce: true, since: '2026-01-01T00:00:00.000Z', source: 'configured', current: { L1: 10, L2: 10, L3: 10 } },
         })),
     });
@@ -146,12 +146,15 @@ describe('installation status', () => {
       lastSeen: '2026-01-01T00:00:10.000Z',
       connectors: [{ connectorId: 1, status: 'Charging', errorCode: 'NoError', updatedAt: '2026-01-01T00:00:05.000Z' }],
       currentLimit: 16,
+      limitReason: 'capped',
       countedA: 16,
       countedBecause: 'limit',
       measured: { L1: 12, L2: 10, L3: 11 },
       activeTransactions: [{ transactionId: 7, connectorId: 1, idTag: 'TAG1', meterStartWh: 0, startedAt: '2026-01-01T00:00:06.000Z' }],
+      // The installation has no partner: nothing is asked.
+      partner: { state: 'disabled', since: null, reason: null, retryAt: null, attempt: null, nodeId: null },
     });
-    expect(body.chargers[1]).toMatchObject({ id: 'ST-B', connected: true, currentLimit: 16, countedA: 20, countedBecause: 'offline: max', measured: { L1: 0, L2: 0, L3: 7 }, activeTransactions: [] });
+    expect(body.chargers[1]).toMatchObject({ id: 'ST-B', connected: true, currentLimit: 16, limitReason: null, countedA: 20, countedBecause: 'offline: max', measured: { L1: 0, L2: 0, L3: 7 }, activeTransactions: [] });
     expect((body as unknown as { failsafe: unknown }).failsafe).toEqual({ inForce: true, since: '2026-01-01T00:00:00.000Z', source: 'configured', current: { L1: 10, L2: 10, L3: 10 } });
     expect(body.chargers[2]).toMatchObject({ id: 'ST-C', connected: false, currentLimit: null, countedA: null, countedBecause: null, measured: null, connectors: [] });
     for (const s of [a.sub, b.sub, balancer]) s.unsubscribe();
