@@ -253,21 +253,25 @@ describe('installer dashboard in headless Chromium', () => {
     shots.push(...(await screenshots(page, 'charger')));
   });
 
-  it('renders fields the status gains later (reasons, failsafe) as they come', async () => {
+  it('renders fields the status gains later as they come, next to the ones it knows', async () => {
     const text = await page.evaluate(`(async () => {
-      const { chargerCard, phaseBar } = await import('./js/installation.js');
+      const { chargerCard } = await import('./js/charger-card.js');
+      const { phaseBar } = await import('./js/installation.js');
       const card = chargerCard('ui-garage', 'X-1');
-      card.update({ id: 'X-1', connected: false, nodeId: null, lastSeen: null, connectors: [], currentLimit: 16, measured: null, activeTransactions: [],
-        reason: 'offline: last limit', countedAt: 16 }, { phases: 1, phaseRotation: 'L1L2L3', gridPhase: 'L2', minCurrent: 6, maxCurrent: 16 });
+      card.update({ id: 'X-1', connected: false, nodeId: null, lastSeen: null, connectors: [], currentLimit: 16, limitReason: 'offline', measured: null, activeTransactions: [],
+        countedA: 16, countedBecause: 'offline: last limit', partner: { state: 'disabled' }, circuit: 'sub-board B' }, { phases: 1, phaseRotation: 'L1L2L3', gridPhase: 'L2', minCurrent: 6, maxCurrent: 16 });
       const bar = phaseBar('L1');
-      bar.update({ fuse: 32, dynamicLimit: null, allocated: 10, measured: 4, failsafe: 8 });
+      bar.update({ fuse: 32, dynamicLimit: null, allocated: 10, measured: 4, failsafe: 8, breaker: 25 });
       return [card.el.textContent, bar.el.textContent, bar.el.dataset.limit];
     })()`);
     const [cardText, barText, limit] = text as string[];
-    expect(cardText).toContain('16 A — offline: last limit');
-    expect(cardText).toContain('countedAt16');
+    expect(cardText).toContain('16 A — offline');
+    expect(cardText).toContain('circuitsub-board B');
     expect(cardText).toContain('1-phase on L2');
+    // No partner row when the installation has no partner.
+    expect(cardText).not.toContain('Partner');
     expect(barText).toContain('limit 8 A (failsafe)');
+    expect(barText).toContain('breaker25');
     expect(limit).toBe('8');
   });
 
