@@ -74,7 +74,6 @@ export class PartnerBridge implements ChargerObserver {
 
   onSessionStarted(chargerId: string, installationId: string): void {
     this.connected.set(chargerId, installationId);
-    this.answer(chargerId);
     const t = this.lingering.get(chargerId);
     if (t) clearTimeout(t);
     this.lingering.delete(chargerId);
@@ -83,7 +82,7 @@ export class PartnerBridge implements ChargerObserver {
 
   onSessionStopped(chargerId: string): void {
     this.connected.delete(chargerId);
-    if (!this.sessions.has(chargerId) || this.stopped) return this.release(chargerId);
+    if (!this.sessions.has(chargerId) || this.stopped) return this.syncAnswer(chargerId);
     // Stay a little: a charger that reconnects at once keeps its partner session, and the queue drains.
     const prev = this.lingering.get(chargerId);
     if (prev) clearTimeout(prev);
@@ -92,7 +91,7 @@ export class PartnerBridge implements ChargerObserver {
       setTimeout(() => {
         this.lingering.delete(chargerId);
         if (!this.connected.has(chargerId)) this.stopSession(chargerId);
-        this.release(chargerId);
+        this.syncAnswer(chargerId);
       }, this.settings.lingerMs),
     );
   }
@@ -211,6 +210,11 @@ export class PartnerBridge implements ChargerObserver {
 
   /** Starts, stops or refreshes a charger's partner session to match configuration. */
   private reconcile(chargerId: string): void {
+    this.reconcileSession(chargerId);
+    this.syncAnswer(chargerId);
+  }
+
+  private reconcileSession(chargerId: string): void {
     if (this.stopped) return;
     const charger = this.deps.cache.chargers.get(chargerId);
     const installation = charger ? this.deps.cache.installations.get(charger.installationId) : undefined;
@@ -247,7 +251,7 @@ export class PartnerBridge implements ChargerObserver {
     s.stop();
     // The state from here on is this node's view; a node that took the charger over publishes its own.
     this.publishConnection(s.installationId, chargerId, this.connectionState(chargerId));
-    this.release(chargerId);
+    this.syncAnswer(chargerId);
   }
 
   // ---------------------------------------------------------------- connection state
@@ -280,22 +284,28 @@ export class PartnerBridge implements ChargerObserver {
     }
   }
 
-  /** Answers the charger's partner connection state while it is connected here or has a session here. */
-  private answer(chargerId: string): void {
-    if (this.stopped || this.answering.has(chargerId)) return;
+  /**
+   * Answers the charger's partner connection state while it has a session here, or is connected (or
+   * lingering) here in an installation with a partner (the API asks nothing for one without). Otherwise
+   * nobody here answers: no responder then means "no node has it".
+   */
+  private syncAnswer(chargerId: string): void {
+    const charger = this.deps.cache.chargers.get(chargerId);
+    const installation = charger ? this.deps.cache.installations.get(charger.installationId) : undefined;
+    const here = this.connected.has(chargerId) || this.lingering.has(chargerId);
+    const wanted = !this.stopped && (this.sessions.has(chargerId) || (here && !!installation?.ocpp.partnerEnabled));
+    if (!wanted) {
+      this.answering.get(chargerId)?.unsubscribe();
+      this.answering.delete(chargerId);
+      return;
+    }
+    if (this.answering.has(chargerId)) return;
     const sub = this.deps.bus.nc.subscribe(subjects.partnerConnection(chargerId), {
       callback: (err, msg) => {
         if (!err) msg.respond(encodeJson(this.connectionState(chargerId)));
       },
     });
     this.answering.set(chargerId, sub);
-  }
-
-  /** Stops answering once the charger has neither a connection nor a session here: no responder then means "no node has it". */
-  private release(chargerId: string): void {
-    if (this.connected.has(chargerId) || this.lingering.has(chargerId) || this.sessions.has(chargerId)) return;
-    this.answering.get(chargerId)?.unsubscribe();
-    this.answering.delete(chargerId);
   }
 
   /** The charger connected to another node: its partner session moves there. */
@@ -305,7 +315,7 @@ export class PartnerBridge implements ChargerObserver {
     if (t) clearTimeout(t);
     this.lingering.delete(evt.chargerId);
     this.stopSession(evt.chargerId);
-    this.release(evt.chargerId);
+    this.syncAnswer(evt.chargerId);
   }
 
   /** North secrets changed (operator password, partner key, installation initial password). */
