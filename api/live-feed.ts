@@ -50,7 +50,10 @@ function limitOf(p: InstallationStatus['phases'][Phase] & { failsafe?: unknown }
 }
 
 export function sampleOf(status: InstallationStatus, t: number): Sample {
-  return [t, ...PHASES.map((p) => status.phases[p].measured), ...PHASES.map((p) => status.phases[p].allocated), ...PHASES.map((p) => limitOf(status.phases[p]))];
+  // While the failsafe is in force it is the limit (the expired dynamic limit reads as none).
+  const failsafe = status.failsafe?.inForce ? status.failsafe.current : null;
+  const phase = (p: Phase) => (failsafe ? { ...status.phases[p], failsafe: failsafe[p] } : status.phases[p]);
+  return [t, ...PHASES.map((p) => status.phases[p].measured), ...PHASES.map((p) => status.phases[p].allocated), ...PHASES.map((p) => limitOf(phase(p)))];
 }
 
 /**
