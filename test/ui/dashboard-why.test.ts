@@ -157,10 +157,10 @@ describe('why each charger is limited and counted, and its partner connection', 
 
   it("shows the partner connection backing off with its reason while the partner is down, and connected again after", async () => {
     await partner.down();
-    await expect.poll(() => card('WHY-1').getAttribute('data-partner-state'), { timeout: 8_000 }).toBe('backoff');
-    expect(await text('dd.partner .badge', 'WHY-1')).toBe('backing off');
-    expect(await text('dd.partner', 'WHY-1')).toMatch(/^backing off(partner connection failed|cannot open|closed)/);
-    expect(await text('dd.partner', 'WHY-1')).toMatch(/ · next try [^·]+ · attempt \d+ · on test-/);
+    // The session alternates between backing off and (briefly) connecting: one read of the whole row.
+    await expect
+      .poll(() => text('dd.partner', 'WHY-1'), { timeout: 8_000 })
+      .toMatch(/^backing off(partner connection failed|cannot open|closed)[^·]* · next try [^·]+ · attempt \d+ · on test-/);
     shots.push(...(await screenshots(page, 'why-partner-backoff')));
     await partner.up();
     await expect.poll(() => card('WHY-1').getAttribute('data-partner-state'), { timeout: 8_000 }).toBe('connected');
