@@ -13,28 +13,28 @@ import { decodeJson, encodeJson } from '../core/nats.js';
 import { subjects } from '../core/subjects.js';
 import { allocate } from './allocate.js';
 import type { AllocationResult } from './allocation-types.js';
+import { withPhaseLimits } from './admission-window.js';
 import {
   allocationInput,
   committedLoad,
   countedAs,
   countedPhases,
   countedValue,
-  markSent,
   newChargerModel,
   nextWakeAt,
   onConnection,
   onConnector,
   onMeter,
   onProfileResult,
-  planDispatch,
+  onReport,
   settleDue,
   trackUnderDraw,
   type BalancerModel,
   type ChargerModel,
   type ChargerWiring,
-  type ProfileOutcome,
-  withPhaseLimits,
 } from './balancer-model.js';
+import type { ProfileOutcome } from './dispatch-lifecycle.js';
+import { planDispatch, withSent } from './dispatch-plan.js';
 import { limitProfile } from './charging-profile.js';
 import { fenced } from './fencing.js';
 import { phaseLimitsAt, type Failsafe } from './phase-limits.js';
@@ -179,7 +179,7 @@ export class InstallationBalancer {
         limit: countedValue(c),
         ...(allocation ? { target: allocation.limit, reason: allocation.reason } : {}),
         phases: countedPhases(c, now),
-        online: c.online,
+        online: c.dispatch.online,
         counted: counted.value,
         countedBecause: counted.basis,
       };
@@ -229,7 +229,8 @@ export class InstallationBalancer {
     for (const k of live.connectors) c = onConnector(c, k.connectorId, k.status, now);
     if (live.measured.at) c = onMeter(c, live.measured, Date.parse(live.measured.at), this.model.settings.reclaimThresholdA, 1, this.deps.tuning.meterSlackA);
     const tx = live.activeTransactions[0];
-    c = { ...c, fresh: true, ...(tx ? { activeTx: { transactionId: tx.transactionId, connectorId: tx.connectorId } } : {}) };
+    c = onReport(c, now);
+    if (tx) c = { ...c, activeTx: { transactionId: tx.transactionId, connectorId: tx.connectorId } };
     this.setCharger(chargerId, c);
     this.schedule();
   }
@@ -251,7 +252,7 @@ export class InstallationBalancer {
         break;
       case 'transaction': {
         // A new transaction gets its limit again: some chargers start at full current until told.
-        if (e.event === 'started') this.setCharger(e.chargerId, { ...c, fresh: true, needsProfile: true, activeTx: { transactionId: e.transactionId, connectorId: e.connectorId } });
+        if (e.event === 'started') this.setCharger(e.chargerId, { ...onReport(c, now, true), activeTx: { transactionId: e.transactionId, connectorId: e.connectorId } });
         else if (c.activeTx?.transactionId === e.transactionId) {
           const { activeTx: _t, ...rest } = c;
           this.setCharger(e.chargerId, rest);
@@ -260,7 +261,7 @@ export class InstallationBalancer {
       }
       case 'boot':
         // A charger that (re)booted may have lost its profiles: it gets its limit again.
-        this.setCharger(e.chargerId, { ...c, fresh: true, needsProfile: true });
+        this.setCharger(e.chargerId, onReport(c, now, true));
         break;
     }
     this.schedule();
@@ -312,10 +313,9 @@ export class InstallationBalancer {
     this.computedAt = now;
     const targets = new Map(result.allocations.map((a) => [a.id, { limit: a.limit, phases: a.phases }]));
     const commands = planDispatch(model, targets, now);
-    for (const cmd of commands) model.chargers[cmd.chargerId] = markSent(model.chargers[cmd.chargerId]!, cmd.limit, now, model.settings);
-    this.model = model;
+    this.model = withSent(model, commands, now);
     this.deps.metrics.balancerRecomputes.inc({ installation: this.id });
-    const load = committedLoad(model, now);
+    const load = committedLoad(this.model, now);
     for (const p of PHASES) this.deps.metrics.phaseAllocation.set({ installation: this.id, phase: p }, load[p]);
     // The worst case is durable before any charger may act on a raise.
     try {
@@ -367,7 +367,7 @@ export class InstallationBalancer {
     const now = this.deps.now();
     const answered = onProfileResult(current, limit, outcome, now, this.model.settings.retryMs);
     // A raised offer the car does not follow is under-draw from now, not from its next reading.
-    this.setCharger(chargerId, outcome === 'accepted' && limit > (current.granted ?? 0) ? trackUnderDraw(answered, now, this.model.settings.reclaimThresholdA, this.deps.tuning.meterSlackA) : answered);
+    this.setCharger(chargerId, outcome === 'accepted' && limit > (current.dispatch.granted ?? 0) ? trackUnderDraw(answered, now, this.model.settings.reclaimThresholdA, this.deps.tuning.meterSlackA) : answered);
     // A write that fails here is made by the next recompute (scheduled now), before any raise.
     await this.persist().catch((err: unknown) => this.deps.logger.warn({ err, installationId: this.id }, 'allocation not persisted'));
     this.schedule();
