@@ -6,6 +6,7 @@
  * reads the clock.
  */
 import type { ChargerInput as AllocChargerInput, AllocationSettings, Phase, PhaseCurrents } from './allocation-types.js';
+import type { ChargerEvent } from '../core/events.js';
 import type { BalancerSettings, OfflineCurrent } from '../core/model.js';
 import { admissionDeadlines, admissionLimits } from './admission-window.js';
 import { asleepState, nextAsleepChange, raiseHeldUntil, tokensAt } from './charger-clocks.js';
@@ -271,6 +272,31 @@ export function trackUnderDraw(c: ChargerModel, at: number, thresholdA: number, 
     return rest;
   }
   return c;
+}
+
+/**
+ * A charger event from NATS applied to its model. `meter`: the reclaim threshold and the slack of
+ * published readings (see `onMeter`). After a connect the shell also asks the charger for its live status.
+ */
+export function onChargerEvent(c: ChargerModel, e: ChargerEvent, now: number, meter: { thresholdA: number; slackA: number }): ChargerModel {
+  switch (e.kind) {
+    case 'status':
+      return onConnector(c, e.connectorId, e.status, now);
+    case 'meter':
+      return onMeter(c, e.currents, now, meter.thresholdA, 1, meter.slackA);
+    case 'connection':
+      return onConnection(c, e.connected);
+    case 'transaction': {
+      // A new transaction gets its limit again: some chargers start at full current until told.
+      if (e.event === 'started') return { ...onReport(c, now, true), activeTx: { transactionId: e.transactionId, connectorId: e.connectorId } };
+      if (c.activeTx?.transactionId !== e.transactionId) return c;
+      const { activeTx: _t, ...rest } = c;
+      return rest;
+    }
+    case 'boot':
+      // A charger that (re)booted may have lost its profiles: it gets its limit again.
+      return onReport(c, now, true);
+  }
 }
 
 /** Time passed: settles decreases whose settle time passed, ends retry waits that ran out. */

@@ -22,6 +22,7 @@ import {
   countedValue,
   newChargerModel,
   nextWakeAt,
+  onChargerEvent,
   onConnection,
   onConnector,
   onMeter,
@@ -111,7 +112,7 @@ export class InstallationBalancer {
   async start(): Promise<void> {
     for (const c of this.chargers.values()) {
       const stored = await getJson<StoredAllocation>(this.deps.allocations, c.id);
-      this.model.chargers[c.id] = newChargerModel(wiringOf(c), stored?.value.limit);
+      this.setCharger(c.id, newChargerModel(wiringOf(c), stored?.value.limit));
       if (stored) this.persisted.set(c.id, stored.value.limit);
     }
     const nc = this.deps.nc;
@@ -148,7 +149,7 @@ export class InstallationBalancer {
   updateCharger(id: string, charger: Charger | undefined): void {
     if (!charger) {
       this.chargers.delete(id);
-      delete this.model.chargers[id];
+      this.setCharger(id, undefined);
     } else {
       this.chargers.set(id, charger);
       const existing = this.model.chargers[id];
@@ -213,9 +214,14 @@ export class InstallationBalancer {
     };
   }
 
-  /** In place: the shell owns its model, and a copy per event cost ~10% CPU in connection storms. */
-  private setCharger(id: string, c: ChargerModel): void {
-    this.model.chargers[id] = c;
+  /**
+   * The shell's one write into its model, in place: the shell owns the record, and a copy of it per
+   * event cost ~10% CPU in connection storms. Every charger model written is a new value from the
+   * pure functions; recompute replaces the whole model.
+   */
+  private setCharger(id: string, c: ChargerModel | undefined): void {
+    if (c) this.model.chargers[id] = c;
+    else delete this.model.chargers[id];
   }
 
   /** Fresh data after (re)start: the charger's live status from the node that holds it. */
@@ -227,7 +233,8 @@ export class InstallationBalancer {
     const now = this.deps.now();
     let c = onConnection(current, true);
     for (const k of live.connectors) c = onConnector(c, k.connectorId, k.status, now);
-    if (live.measured.at) c = onMeter(c, live.measured, Date.parse(live.measured.at), this.model.settings.reclaimThresholdA, 1, this.deps.tuning.meterSlackA);
+    const meter = this.meterSettings();
+    if (live.measured.at) c = onMeter(c, live.measured, Date.parse(live.measured.at), meter.thresholdA, 1, meter.slackA);
     const tx = live.activeTransactions[0];
     c = onReport(c, now);
     if (tx) c = { ...c, activeTx: { transactionId: tx.transactionId, connectorId: tx.connectorId } };
@@ -238,33 +245,13 @@ export class InstallationBalancer {
   private onEvent(e: ChargerEvent): void {
     const c = this.model.chargers[e.chargerId];
     if (!c) return;
-    const now = this.deps.now();
-    switch (e.kind) {
-      case 'status':
-        this.setCharger(e.chargerId, onConnector(c, e.connectorId, e.status, now));
-        break;
-      case 'meter':
-        this.setCharger(e.chargerId, onMeter(c, e.currents, now, this.model.settings.reclaimThresholdA, 1, this.deps.tuning.meterSlackA));
-        break;
-      case 'connection':
-        this.setCharger(e.chargerId, onConnection(c, e.connected));
-        if (e.connected) void this.sync(e.chargerId);
-        break;
-      case 'transaction': {
-        // A new transaction gets its limit again: some chargers start at full current until told.
-        if (e.event === 'started') this.setCharger(e.chargerId, { ...onReport(c, now, true), activeTx: { transactionId: e.transactionId, connectorId: e.connectorId } });
-        else if (c.activeTx?.transactionId === e.transactionId) {
-          const { activeTx: _t, ...rest } = c;
-          this.setCharger(e.chargerId, rest);
-        }
-        break;
-      }
-      case 'boot':
-        // A charger that (re)booted may have lost its profiles: it gets its limit again.
-        this.setCharger(e.chargerId, onReport(c, now, true));
-        break;
-    }
+    this.setCharger(e.chargerId, onChargerEvent(c, e, this.deps.now(), this.meterSettings()));
+    if (e.kind === 'connection' && e.connected) void this.sync(e.chargerId);
     this.schedule();
+  }
+
+  private meterSettings(): { thresholdA: number; slackA: number } {
+    return { thresholdA: this.model.settings.reclaimThresholdA, slackA: this.deps.tuning.meterSlackA };
   }
 
   private schedule(): void {
@@ -367,7 +354,8 @@ export class InstallationBalancer {
     const now = this.deps.now();
     const answered = onProfileResult(current, limit, outcome, now, this.model.settings.retryMs);
     // A raised offer the car does not follow is under-draw from now, not from its next reading.
-    this.setCharger(chargerId, outcome === 'accepted' && limit > (current.dispatch.granted ?? 0) ? trackUnderDraw(answered, now, this.model.settings.reclaimThresholdA, this.deps.tuning.meterSlackA) : answered);
+    const raised = answered !== current && outcome === 'accepted' && limit > (current.dispatch.granted ?? 0);
+    this.setCharger(chargerId, raised ? trackUnderDraw(answered, now, this.model.settings.reclaimThresholdA, this.deps.tuning.meterSlackA) : answered);
     // A write that fails here is made by the next recompute (scheduled now), before any raise.
     await this.persist().catch((err: unknown) => this.deps.logger.warn({ err, installationId: this.id }, 'allocation not persisted'));
     this.schedule();
