@@ -8,6 +8,7 @@ import {
   markSent,
   newChargerModel,
   nextWakeAt,
+  onChargerEvent,
   onConnection,
   onConnector,
   onMeter,
@@ -24,6 +25,7 @@ import type { DispatchState } from '../../balancer/dispatch-lifecycle.js';
 import { planDispatch } from '../../balancer/dispatch-plan.js';
 import { allocate } from '../../balancer/allocate.js';
 import { limitProfile } from '../../balancer/charging-profile.js';
+import type { ChargerEvent } from '../../core/events.js';
 import { validateRequest } from '../../ocpp/validator.js';
 
 const wiring = (id: string, over: Partial<ChargerWiring> = {}): ChargerWiring => ({
@@ -271,5 +273,26 @@ describe('safe default profile', () => {
       { chargerId: 'a', limit: 16 },
       { chargerId: 'b', limit: 0 },
     ]);
+  });
+});
+
+describe('charger events', () => {
+  const ids = { chargerId: 'a', installationId: 'i' };
+  const meter = { thresholdA: 3, slackA: 0 };
+  const tx = (event: 'started' | 'stopped', transactionId: number): ChargerEvent => ({ ...ids, kind: 'transaction', event, transactionId, connectorId: 1, at: '' });
+  it('a boot or a new transaction sends the limit again; a stop ends only its own transaction', () => {
+    const c = online(onConnector(newChargerModel(wiring('a'), 16), 1, 'Charging', 0));
+    expect(onChargerEvent(c, { ...ids, kind: 'boot', status: 'Accepted', at: '' }, 1, meter).dispatch.needsProfile).toBe(true);
+    const started = onChargerEvent(c, tx('started', 7), 1, meter);
+    expect(started).toMatchObject({ activeTx: { transactionId: 7, connectorId: 1 }, dispatch: { needsProfile: true } });
+    expect(onChargerEvent(started, tx('stopped', 8), 2, meter)).toBe(started);
+    expect(onChargerEvent(started, tx('stopped', 7), 2, meter).activeTx).toBeUndefined();
+  });
+
+  it('status, meter and connection events reach the model', () => {
+    const c = online(newChargerModel(wiring('a'), 16));
+    expect(onChargerEvent(c, { ...ids, kind: 'status', connectorId: 1, status: 'Preparing', errorCode: 'NoError', timestamp: '' }, 5, meter).arrivedAt).toBe(5);
+    expect(onChargerEvent(c, { ...ids, kind: 'meter', connectorId: 1, currents: { t1: 20 }, timestamp: '' }, 5, meter).dispatch).toMatchObject({ granted: 20, overLimit: true });
+    expect(onChargerEvent(c, { ...ids, kind: 'connection', nodeId: 'n', connected: false, connectionId: 'x', at: '' }, 5, meter).dispatch.online).toBe(false);
   });
 });
