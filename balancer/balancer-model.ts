@@ -94,7 +94,7 @@ export function countedValue(c: ChargerModel): number {
 }
 
 /** Why a charger is counted at its value, as the status shows it. */
-export type CountedBasis = OfflineBasis | 'limit' | 'raise in flight' | 'over limit: draw' | 'not answering';
+export type CountedBasis = OfflineBasis | 'limit' | 'raise in flight' | 'over limit: draw';
 
 /**
  * What the charger is counted at in the committed load, and why: an offline charger at what it will
