@@ -310,9 +310,12 @@ export function settleDue(model: BalancerModel, now: number): BalancerModel {
   return changed ? { ...model, chargers } : model;
 }
 
-/** The answer to a SetChargingProfile the balancer sent (ignored unless it answers the one in flight). */
-export function onProfileResult(c: ChargerModel, value: number, outcome: ProfileOutcome, now: number, retryMs: number): ChargerModel {
-  return step(c, { kind: 'answered', value, outcome }, now, { settleMs: Infinity, retryMs });
+/**
+ * The answer to the SetChargingProfile sent at `sentAt` (by default: the one in flight); ignored
+ * unless that command is still in flight.
+ */
+export function onProfileResult(c: ChargerModel, value: number, outcome: ProfileOutcome, now: number, retryMs: number, sentAt = inFlightOf(c.dispatch)?.sentAt ?? NaN): ChargerModel {
+  return step(c, { kind: 'answered', value, sentAt, outcome }, now, { settleMs: Infinity, retryMs });
 }
 
 /** A command sent: counted at once if it raises, and paid for from the change budget (when `s` has one). */

@@ -63,7 +63,8 @@ export type DispatchEvent =
   /** The highest current over its phases at `now`; `toleranceA` absorbs meter noise. */
   | { readonly kind: 'meter'; readonly top: number; readonly toleranceA: number }
   | { readonly kind: 'sent'; readonly value: number }
-  | { readonly kind: 'answered'; readonly value: number; readonly outcome: ProfileOutcome }
+  /** The answer to the command sent at `sentAt` with `value`. */
+  | { readonly kind: 'answered'; readonly value: number; readonly sentAt: number; readonly outcome: ProfileOutcome }
   /** Time passed: decreases past their settle time settle, retry waits that ended end. */
   | { readonly kind: 'tick' };
 
@@ -142,9 +143,9 @@ function apply(d: DispatchState, value: number, command: Command): DispatchState
 
 /**
  * The one transition. Events that do not fit the state are ignored (the state is returned as is):
- * a send while offline, in flight or in a retry wait; an answer with nothing in flight or for another
- * value than the one in flight (it belongs to a command the disconnect already counted as maybe
- * applied, and must not end the count of the command in flight now).
+ * a send while offline, in flight or in a retry wait; an answer with nothing in flight or to another
+ * command than the one in flight (one the disconnect already counted as maybe applied: it must not
+ * end the count of the command in flight now).
  */
 export function transition(d: DispatchState, e: DispatchEvent, now: number, t: DispatchTuning): DispatchState {
   switch (e.kind) {
@@ -180,7 +181,7 @@ export function transition(d: DispatchState, e: DispatchEvent, now: number, t: D
       return { ...d, command: { kind: 'inFlight', value: e.value, sentAt: now, ...(settlingOf(d) ? { settling: settlingOf(d)! } : {}) } };
     case 'answered': {
       const c = d.command;
-      if (c.kind !== 'inFlight' || c.value !== e.value) return d;
+      if (c.kind !== 'inFlight' || c.value !== e.value || c.sentAt !== e.sentAt) return d;
       if (e.outcome === 'accepted') {
         const answered = { ...d, needsProfile: false };
         // A decrease counts only once it shows in the meter or the settle time passed.

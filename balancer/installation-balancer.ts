@@ -309,12 +309,12 @@ export class InstallationBalancer {
       await this.persist();
     } catch (err) {
       // Nothing was sent: the planned changes count as unanswered (at their worst) and are retried.
-      for (const cmd of commands) this.setCharger(cmd.chargerId, onProfileResult(this.model.chargers[cmd.chargerId]!, cmd.limit, 'timeout', now, this.model.settings.retryMs));
+      for (const cmd of commands) this.setCharger(cmd.chargerId, onProfileResult(this.model.chargers[cmd.chargerId]!, cmd.limit, 'timeout', now, this.model.settings.retryMs, now));
       throw err;
     }
     // Stopped meanwhile (lease handed off or lost): the successor may already have read the limits.
     if (this.stopped) return;
-    for (const cmd of commands) void this.send(cmd.chargerId, cmd.limit);
+    for (const cmd of commands) void this.send(cmd.chargerId, cmd.limit, now);
     this.armWake(now);
   }
 
@@ -335,7 +335,7 @@ export class InstallationBalancer {
     await Promise.all(writes);
   }
 
-  private async send(chargerId: string, limit: number): Promise<void> {
+  private async send(chargerId: string, limit: number, sentAt: number): Promise<void> {
     const charger = this.chargers.get(chargerId);
     const c = this.model.chargers[chargerId];
     if (!charger || !c) return;
@@ -352,7 +352,7 @@ export class InstallationBalancer {
     const current = this.model.chargers[chargerId];
     if (!current || this.stopped) return;
     const now = this.deps.now();
-    const answered = onProfileResult(current, limit, outcome, now, this.model.settings.retryMs);
+    const answered = onProfileResult(current, limit, outcome, now, this.model.settings.retryMs, sentAt);
     // A raised offer the car does not follow is under-draw from now, not from its next reading.
     const raised = answered !== current && outcome === 'accepted' && limit > (current.dispatch.granted ?? 0);
     this.setCharger(chargerId, raised ? trackUnderDraw(answered, now, this.model.settings.reclaimThresholdA, this.deps.tuning.meterSlackA) : answered);

@@ -34,7 +34,7 @@ const connected = (offlineCurrent: 'lastLimit' | 'max' | number = 'lastLimit'): 
 const disconnected: DispatchEvent = { kind: 'disconnected', maxCurrent: MAX };
 const meter = (top: number): DispatchEvent => ({ kind: 'meter', top, toleranceA: 1 });
 const sent = (value: number): DispatchEvent => ({ kind: 'sent', value });
-const answered = (value: number, outcome: 'accepted' | 'rejected' | 'timeout'): DispatchEvent => ({ kind: 'answered', value, outcome });
+const answered = (value: number, outcome: 'accepted' | 'rejected' | 'timeout', sentAt = 100): DispatchEvent => ({ kind: 'answered', value, sentAt, outcome });
 const tick: DispatchEvent = { kind: 'tick' };
 
 /** [case, from, event, now, expected state or 'ignored' (the same state back)] */
@@ -94,14 +94,15 @@ const rows: Row[] = [
   ['an accepted raise ends an over-limit count', cmd(inFlight.command, { overLimit: true, needsProfile: true }), answered(20, 'accepted'), 150, aState({ granted: 20, applied: 1 })],
   ['an accepted limit over an unknown one takes effect', cmd(inFlight.command, { granted: undefined }), answered(20, 'accepted'), 150, aState({ granted: 20, applied: 1 })],
   ['an accepted decrease settles first', cmd(inFlightDown.command, { needsProfile: true }), answered(10, 'accepted'), 150, cmd({ kind: 'settling', settling: { value: 10, acceptedAt: 150 } })],
-  ['an accepted further decrease replaces the one settling', inFlightOverSettling, answered(6, 'accepted'), 250, cmd({ kind: 'settling', settling: { value: 6, acceptedAt: 250 } })],
-  ['an accepted resend of the same value over a settling decrease takes effect', cmd({ kind: 'inFlight', value: 16, sentAt: 200, settling: S }), answered(16, 'accepted'), 250, aState({ applied: 1 })],
+  ['an accepted further decrease replaces the one settling', inFlightOverSettling, answered(6, 'accepted', 200), 250, cmd({ kind: 'settling', settling: { value: 6, acceptedAt: 250 } })],
+  ['an accepted resend of the same value over a settling decrease takes effect', cmd({ kind: 'inFlight', value: 16, sentAt: 200, settling: S }), answered(16, 'accepted', 200), 250, aState({ applied: 1 })],
   ['a rejected raise: old limit in force, retry later', inFlight, answered(20, 'rejected'), 150, cmd({ kind: 'retryWait', until: 650 })],
   ['an unanswered raise: maybe applied, retry later', inFlight, answered(20, 'timeout'), 150, cmd({ kind: 'retryWait', until: 650 }, { granted: 20 })],
   ['an unanswered decrease: the old limit stays counted', inFlightDown, answered(10, 'timeout'), 150, cmd({ kind: 'retryWait', until: 650 })],
   ['an unanswered limit over an unknown one counts it', cmd(inFlight.command, { granted: undefined }), answered(20, 'timeout'), 150, cmd({ kind: 'retryWait', until: 650 }, { granted: 20 })],
-  ['a rejected further decrease keeps the one settling', inFlightOverSettling, answered(6, 'rejected'), 250, cmd({ kind: 'retryWait', until: 750, settling: S })],
+  ['a rejected further decrease keeps the one settling', inFlightOverSettling, answered(6, 'rejected', 200), 250, cmd({ kind: 'retryWait', until: 750, settling: S })],
   ['an answer for another value than in flight is ignored', inFlight, answered(12, 'rejected'), 150, 'ignored'],
+  ['an answer to an earlier command of the same value is ignored', inFlight, answered(20, 'rejected', 40), 150, 'ignored'],
   ['an answer with nothing in flight (the disconnect counted it) is ignored', idle, answered(20, 'accepted'), 150, 'ignored'],
   ['an answer while settling is ignored', settling, answered(8, 'timeout'), 150, 'ignored'],
   ['an answer in a retry wait is ignored', retryWait, answered(20, 'accepted'), 150, 'ignored'],
@@ -158,7 +159,8 @@ const anEvent: fc.Arbitrary<DispatchEvent> = fc.oneof(
   fc.constantFrom<DispatchEvent>(connected(), connected('max'), connected(10), disconnected, { kind: 'reported' }, { kind: 'profileLost' }, tick),
   fc.integer({ min: 0, max: 40 }).map(meter),
   fc.integer({ min: 0, max: 32 }).map(sent),
-  fc.record({ v: fc.integer({ min: 0, max: 32 }), o: fc.constantFrom('accepted' as const, 'rejected' as const, 'timeout' as const) }).map(({ v, o }) => answered(v, o)),
+  // Value -1: the answer to the command in flight (filled in when it is applied); others are stale.
+  fc.record({ v: fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: 32 })), o: fc.constantFrom('accepted' as const, 'rejected' as const, 'timeout' as const) }).map(({ v, o }) => answered(v, o)),
 );
 
 describe('dispatch lifecycle (property)', () => {
@@ -167,16 +169,18 @@ describe('dispatch lifecycle (property)', () => {
       fc.property(fc.array(fc.tuple(anEvent, fc.integer({ min: 0, max: 1_500 })), { maxLength: 40 }), (steps) => {
         let d = initialDispatch(0);
         let now = 0;
-        for (const [e, dt] of steps) {
+        for (const [generated, dt] of steps) {
           now += dt;
           const before = d;
+          const c = d.command;
+          const e = generated.kind === 'answered' && generated.value < 0 && c.kind === 'inFlight' ? { ...generated, value: c.value, sentAt: c.sentAt } : generated;
           d = transition(d, e, now, T);
           expect(d.online || d.command.kind !== 'inFlight').toBe(true);
           expect(d.applied).toBeGreaterThanOrEqual(before.applied);
           // Whatever the charger may have applied stays counted: a value in flight, and the limit
           // before a decrease that has not taken effect.
           if (d.command.kind === 'inFlight') expect(countedLimit(d, MAX)).toBeGreaterThanOrEqual(d.command.value);
-          if (before.command.kind === 'inFlight' && e.kind === 'answered' && e.value === before.command.value && e.outcome !== 'rejected') {
+          if (c.kind === 'inFlight' && e.kind === 'answered' && e.value === c.value && e.sentAt === c.sentAt && e.outcome !== 'rejected') {
             expect(countedLimit(d, MAX)).toBeGreaterThanOrEqual(Math.min(e.value, countedLimit(before, MAX)));
           }
           if (before.command.kind === 'inFlight' && e.kind === 'disconnected') expect(d.granted).toBeGreaterThanOrEqual(before.command.value);
