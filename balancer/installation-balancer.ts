@@ -13,28 +13,29 @@ import { decodeJson, encodeJson } from '../core/nats.js';
 import { subjects } from '../core/subjects.js';
 import { allocate } from './allocate.js';
 import type { AllocationResult } from './allocation-types.js';
+import { withPhaseLimits } from './admission-window.js';
 import {
   allocationInput,
   committedLoad,
   countedAs,
   countedPhases,
   countedValue,
-  markSent,
   newChargerModel,
   nextWakeAt,
+  onChargerEvent,
   onConnection,
   onConnector,
   onMeter,
   onProfileResult,
-  planDispatch,
+  onReport,
   settleDue,
   trackUnderDraw,
   type BalancerModel,
   type ChargerModel,
   type ChargerWiring,
-  type ProfileOutcome,
-  withPhaseLimits,
 } from './balancer-model.js';
+import type { ProfileOutcome } from './dispatch-lifecycle.js';
+import { planDispatch, withSent } from './dispatch-plan.js';
 import { limitProfile } from './charging-profile.js';
 import { fenced } from './fencing.js';
 import { phaseLimitsAt, type Failsafe } from './phase-limits.js';
@@ -111,7 +112,7 @@ export class InstallationBalancer {
   async start(): Promise<void> {
     for (const c of this.chargers.values()) {
       const stored = await getJson<StoredAllocation>(this.deps.allocations, c.id);
-      this.model.chargers[c.id] = newChargerModel(wiringOf(c), stored?.value.limit);
+      this.setCharger(c.id, newChargerModel(wiringOf(c), stored?.value.limit));
       if (stored) this.persisted.set(c.id, stored.value.limit);
     }
     const nc = this.deps.nc;
@@ -148,7 +149,7 @@ export class InstallationBalancer {
   updateCharger(id: string, charger: Charger | undefined): void {
     if (!charger) {
       this.chargers.delete(id);
-      delete this.model.chargers[id];
+      this.setCharger(id, undefined);
     } else {
       this.chargers.set(id, charger);
       const existing = this.model.chargers[id];
@@ -179,7 +180,7 @@ export class InstallationBalancer {
         limit: countedValue(c),
         ...(allocation ? { target: allocation.limit, reason: allocation.reason } : {}),
         phases: countedPhases(c, now),
-        online: c.online,
+        online: c.dispatch.online,
         counted: counted.value,
         countedBecause: counted.basis,
       };
@@ -213,9 +214,14 @@ export class InstallationBalancer {
     };
   }
 
-  /** In place: the shell owns its model, and a copy per event cost ~10% CPU in connection storms. */
-  private setCharger(id: string, c: ChargerModel): void {
-    this.model.chargers[id] = c;
+  /**
+   * The shell's one write into its model, in place: the shell owns the record, and a copy of it per
+   * event cost ~10% CPU in connection storms. Every charger model written is a new value from the
+   * pure functions; recompute replaces the whole model.
+   */
+  private setCharger(id: string, c: ChargerModel | undefined): void {
+    if (c) this.model.chargers[id] = c;
+    else delete this.model.chargers[id];
   }
 
   /** Fresh data after (re)start: the charger's live status from the node that holds it. */
@@ -227,9 +233,11 @@ export class InstallationBalancer {
     const now = this.deps.now();
     let c = onConnection(current, true);
     for (const k of live.connectors) c = onConnector(c, k.connectorId, k.status, now);
-    if (live.measured.at) c = onMeter(c, live.measured, Date.parse(live.measured.at), this.model.settings.reclaimThresholdA, 1, this.deps.tuning.meterSlackA);
+    const meter = this.meterSettings();
+    if (live.measured.at) c = onMeter(c, live.measured, Date.parse(live.measured.at), meter.thresholdA, 1, meter.slackA);
     const tx = live.activeTransactions[0];
-    c = { ...c, fresh: true, ...(tx ? { activeTx: { transactionId: tx.transactionId, connectorId: tx.connectorId } } : {}) };
+    c = onReport(c, now);
+    if (tx) c = { ...c, activeTx: { transactionId: tx.transactionId, connectorId: tx.connectorId } };
     this.setCharger(chargerId, c);
     this.schedule();
   }
@@ -237,33 +245,13 @@ export class InstallationBalancer {
   private onEvent(e: ChargerEvent): void {
     const c = this.model.chargers[e.chargerId];
     if (!c) return;
-    const now = this.deps.now();
-    switch (e.kind) {
-      case 'status':
-        this.setCharger(e.chargerId, onConnector(c, e.connectorId, e.status, now));
-        break;
-      case 'meter':
-        this.setCharger(e.chargerId, onMeter(c, e.currents, now, this.model.settings.reclaimThresholdA, 1, this.deps.tuning.meterSlackA));
-        break;
-      case 'connection':
-        this.setCharger(e.chargerId, onConnection(c, e.connected));
-        if (e.connected) void this.sync(e.chargerId);
-        break;
-      case 'transaction': {
-        // A new transaction gets its limit again: some chargers start at full current until told.
-        if (e.event === 'started') this.setCharger(e.chargerId, { ...c, fresh: true, needsProfile: true, activeTx: { transactionId: e.transactionId, connectorId: e.connectorId } });
-        else if (c.activeTx?.transactionId === e.transactionId) {
-          const { activeTx: _t, ...rest } = c;
-          this.setCharger(e.chargerId, rest);
-        }
-        break;
-      }
-      case 'boot':
-        // A charger that (re)booted may have lost its profiles: it gets its limit again.
-        this.setCharger(e.chargerId, { ...c, fresh: true, needsProfile: true });
-        break;
-    }
+    this.setCharger(e.chargerId, onChargerEvent(c, e, this.deps.now(), this.meterSettings()));
+    if (e.kind === 'connection' && e.connected) void this.sync(e.chargerId);
     this.schedule();
+  }
+
+  private meterSettings(): { thresholdA: number; slackA: number } {
+    return { thresholdA: this.model.settings.reclaimThresholdA, slackA: this.deps.tuning.meterSlackA };
   }
 
   private schedule(): void {
@@ -312,22 +300,21 @@ export class InstallationBalancer {
     this.computedAt = now;
     const targets = new Map(result.allocations.map((a) => [a.id, { limit: a.limit, phases: a.phases }]));
     const commands = planDispatch(model, targets, now);
-    for (const cmd of commands) model.chargers[cmd.chargerId] = markSent(model.chargers[cmd.chargerId]!, cmd.limit, now, model.settings);
-    this.model = model;
+    this.model = withSent(model, commands, now);
     this.deps.metrics.balancerRecomputes.inc({ installation: this.id });
-    const load = committedLoad(model, now);
+    const load = committedLoad(this.model, now);
     for (const p of PHASES) this.deps.metrics.phaseAllocation.set({ installation: this.id, phase: p }, load[p]);
     // The worst case is durable before any charger may act on a raise.
     try {
       await this.persist();
     } catch (err) {
       // Nothing was sent: the planned changes count as unanswered (at their worst) and are retried.
-      for (const cmd of commands) this.setCharger(cmd.chargerId, onProfileResult(this.model.chargers[cmd.chargerId]!, cmd.limit, 'timeout', now, this.model.settings.retryMs));
+      for (const cmd of commands) this.setCharger(cmd.chargerId, onProfileResult(this.model.chargers[cmd.chargerId]!, cmd.limit, 'timeout', now, this.model.settings.retryMs, now));
       throw err;
     }
     // Stopped meanwhile (lease handed off or lost): the successor may already have read the limits.
     if (this.stopped) return;
-    for (const cmd of commands) void this.send(cmd.chargerId, cmd.limit);
+    for (const cmd of commands) void this.send(cmd.chargerId, cmd.limit, now);
     this.armWake(now);
   }
 
@@ -348,7 +335,7 @@ export class InstallationBalancer {
     await Promise.all(writes);
   }
 
-  private async send(chargerId: string, limit: number): Promise<void> {
+  private async send(chargerId: string, limit: number, sentAt: number): Promise<void> {
     const charger = this.chargers.get(chargerId);
     const c = this.model.chargers[chargerId];
     if (!charger || !c) return;
@@ -365,9 +352,10 @@ export class InstallationBalancer {
     const current = this.model.chargers[chargerId];
     if (!current || this.stopped) return;
     const now = this.deps.now();
-    const answered = onProfileResult(current, limit, outcome, now, this.model.settings.retryMs);
+    const answered = onProfileResult(current, limit, outcome, now, this.model.settings.retryMs, sentAt);
     // A raised offer the car does not follow is under-draw from now, not from its next reading.
-    this.setCharger(chargerId, outcome === 'accepted' && limit > (current.granted ?? 0) ? trackUnderDraw(answered, now, this.model.settings.reclaimThresholdA, this.deps.tuning.meterSlackA) : answered);
+    const raised = answered !== current && outcome === 'accepted' && limit > (current.dispatch.granted ?? 0);
+    this.setCharger(chargerId, raised ? trackUnderDraw(answered, now, this.model.settings.reclaimThresholdA, this.deps.tuning.meterSlackA) : answered);
     // A write that fails here is made by the next recompute (scheduled now), before any raise.
     await this.persist().catch((err: unknown) => this.deps.logger.warn({ err, installationId: this.id }, 'allocation not persisted'));
     this.schedule();

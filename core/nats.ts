@@ -2,7 +2,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { DiscardPolicy, jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { PlatformError } from './errors.js';
-import { classifyNatsError } from './nats-errors.js';
+import { classifyNatsError, isTransientNatsError } from './nats-errors.js';
 import { buckets, streams, subjects, type BucketName } from './subjects.js';
 
 const NANOS_PER_MS = 1_000_000;
@@ -96,15 +96,13 @@ const SETUP_ATTEMPTS = 10;
  * Several nodes starting at once against a cluster that is still electing stream leaders see
  * timeouts and "temporarily unavailable": those pass, so they are retried; anything else is final.
  */
-async function retryTransient<T>(op: () => Promise<T>): Promise<T> {
+export async function retryTransient<T>(op: () => Promise<T>, attempts = SETUP_ATTEMPTS, backoffMs = 500): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await op();
     } catch (err) {
-      const text = String((err as Error)?.message ?? err).toLowerCase();
-      const transient = text.includes('timeout') || text.includes('temporarily unavailable') || text.includes('no responders');
-      if (!transient || attempt >= SETUP_ATTEMPTS) throw err;
-      await new Promise((r) => setTimeout(r, 500 * attempt));
+      if (!isTransientNatsError(err) || attempt >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, backoffMs * attempt));
     }
   }
 }

@@ -1,29 +1,31 @@
 import { describe, expect, it } from 'vitest';
+import { admissionLimits, withPhaseLimits } from '../../balancer/admission-window.js';
 import {
-  admissionLimits,
   allocationInput,
-  asleepState,
   committedLoad,
   countedAs,
   countedValue,
   markSent,
   newChargerModel,
   nextWakeAt,
+  onChargerEvent,
   onConnection,
   onConnector,
   onMeter,
   onProfileResult,
-  planDispatch,
+  onReport,
   settleDue,
   type BalancerModel,
   type ChargerModel,
   type ChargerWiring,
-  tokensAt,
   trackUnderDraw,
-  withPhaseLimits,
 } from '../../balancer/balancer-model.js';
+import { asleepState, tokensAt } from '../../balancer/charger-clocks.js';
+import type { DispatchState } from '../../balancer/dispatch-lifecycle.js';
+import { planDispatch } from '../../balancer/dispatch-plan.js';
 import { allocate } from '../../balancer/allocate.js';
 import { limitProfile } from '../../balancer/charging-profile.js';
+import type { ChargerEvent } from '../../core/events.js';
 import { validateRequest } from '../../ocpp/validator.js';
 
 const wiring = (id: string, over: Partial<ChargerWiring> = {}): ChargerWiring => ({
@@ -37,7 +39,10 @@ const wiring = (id: string, over: Partial<ChargerWiring> = {}): ChargerWiring =>
   offlineCurrent: 'lastLimit',
   ...over,
 });
-const online = (c: ChargerModel): ChargerModel => ({ ...onConnection(c, true), fresh: true, needsProfile: false });
+/** A charger's command state set directly, to start a case from it. */
+const withDispatch = (c: ChargerModel, d: Partial<DispatchState>): ChargerModel => ({ ...c, dispatch: { ...c.dispatch, ...d } });
+/** Connected, reported, its profile in place. */
+const online = (c: ChargerModel): ChargerModel => withDispatch(onReport(onConnection(c, true), 0), { needsProfile: false });
 const settings: BalancerModel['settings'] = {
   deadbandA: 0.5,
   minChangeIntervalMs: 0,
@@ -64,7 +69,7 @@ describe('balancer model', () => {
   it('counts an unknown charger at its maximum and an offline one at its last accepted limit', () => {
     expect(countedValue(newChargerModel(wiring('a'), undefined))).toBe(32);
     const c = onConnection(onProfileResult(markSent(online(newChargerModel(wiring('a'), 0)), 20, 0), 20, 'accepted', 1, 500), false);
-    expect(c.online).toBe(false);
+    expect(c.dispatch.online).toBe(false);
     expect(countedValue(c)).toBe(20);
   });
 
@@ -151,7 +156,7 @@ describe('balancer model', () => {
   });
 
   it('raises nothing for a charger without fresh data, and gives a connecting charger its safe default', () => {
-    const stale = { ...online(onConnector(newChargerModel(wiring('a'), 0), 1, 'Charging', 0)), fresh: false };
+    const stale = withDispatch(online(onConnector(newChargerModel(wiring('a'), 0), 1, 'Charging', 0)), { fresh: false });
     expect(planDispatch(model({ a: stale }), targets({ a: 16 }), 0)).toEqual([]);
     const reconnected = onConnection(newChargerModel(wiring('b'), 0), true);
     expect(planDispatch(model({ b: reconnected }), targets({ b: 0 }), 0)).toEqual([{ chargerId: 'b', limit: 0 }]);
@@ -210,11 +215,11 @@ describe('balancer model', () => {
 
   it('puts a car that draws nothing to sleep and probes it until it draws again', () => {
     const s = { ...settings, rotationIntervalMs: 3_600_000, idleAfterMs: 300_000, wakeProbeIntervalMs: 900_000, wakeProbeMs: 60_000 };
-    let c: ChargerModel = { ...online(onConnector(newChargerModel(wiring('a'), 0), 1, 'SuspendedEV', 0)), granted: 6 };
+    let c: ChargerModel = withDispatch(online(onConnector(newChargerModel(wiring('a'), 0), 1, 'SuspendedEV', 0)), { granted: 6 });
     c = onMeter(c, { t1: 0, t2: 0, t3: 0 }, 1_000, 3);
     expect(c.noDrawSince).toBe(1_000);
     // Not while paused: a car offered nothing says nothing by drawing nothing.
-    expect(onMeter({ ...c, granted: 0, noDrawSince: undefined }, { t1: 0 }, 2_000, 3).noDrawSince).toBeUndefined();
+    expect(onMeter({ ...withDispatch(c, { granted: 0 }), noDrawSince: undefined }, { t1: 0 }, 2_000, 3).noDrawSince).toBeUndefined();
     expect(asleepState(c, 300_999, s)).toBeUndefined();
     expect(asleepState(c, 301_000, s)).toBe('sleeping');
     expect(asleepState(c, 301_000 + 840_000, s)).toBe('probing');
@@ -261,12 +266,33 @@ describe('balancer model', () => {
 describe('safe default profile', () => {
   it('re-sends the counted limit to a reconnected charger whose raise must wait', () => {
     const a = online(onConnector(newChargerModel(wiring('a'), 32), 1, 'Charging', 0));
-    const b = { ...onConnection(onConnector(newChargerModel(wiring('b'), 0), 1, 'Charging', 0), true), fresh: true };
+    const b = onReport(onConnection(onConnector(newChargerModel(wiring('b'), 0), 1, 'Charging', 0), true), 0);
     const m = model({ a, b });
     // b wants 16 but a still holds 32: b gets its 0 A again now, the raise later.
     expect(planDispatch(m, targets({ a: 16, b: 16 }), 0)).toEqual([
       { chargerId: 'a', limit: 16 },
       { chargerId: 'b', limit: 0 },
     ]);
+  });
+});
+
+describe('charger events', () => {
+  const ids = { chargerId: 'a', installationId: 'i' };
+  const meter = { thresholdA: 3, slackA: 0 };
+  const tx = (event: 'started' | 'stopped', transactionId: number): ChargerEvent => ({ ...ids, kind: 'transaction', event, transactionId, connectorId: 1, at: '' });
+  it('a boot or a new transaction sends the limit again; a stop ends only its own transaction', () => {
+    const c = online(onConnector(newChargerModel(wiring('a'), 16), 1, 'Charging', 0));
+    expect(onChargerEvent(c, { ...ids, kind: 'boot', status: 'Accepted', at: '' }, 1, meter).dispatch.needsProfile).toBe(true);
+    const started = onChargerEvent(c, tx('started', 7), 1, meter);
+    expect(started).toMatchObject({ activeTx: { transactionId: 7, connectorId: 1 }, dispatch: { needsProfile: true } });
+    expect(onChargerEvent(started, tx('stopped', 8), 2, meter)).toBe(started);
+    expect(onChargerEvent(started, tx('stopped', 7), 2, meter).activeTx).toBeUndefined();
+  });
+
+  it('status, meter and connection events reach the model', () => {
+    const c = online(newChargerModel(wiring('a'), 16));
+    expect(onChargerEvent(c, { ...ids, kind: 'status', connectorId: 1, status: 'Preparing', errorCode: 'NoError', timestamp: '' }, 5, meter).arrivedAt).toBe(5);
+    expect(onChargerEvent(c, { ...ids, kind: 'meter', connectorId: 1, currents: { t1: 20 }, timestamp: '' }, 5, meter).dispatch).toMatchObject({ granted: 20, overLimit: true });
+    expect(onChargerEvent(c, { ...ids, kind: 'connection', nodeId: 'n', connected: false, connectionId: 'x', at: '' }, 5, meter).dispatch.online).toBe(false);
   });
 });

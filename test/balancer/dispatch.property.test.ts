@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { allocate } from '../../balancer/allocate.js';
+import { withPhaseLimits } from '../../balancer/admission-window.js';
 import {
   allocationInput,
   markSent,
@@ -8,12 +9,12 @@ import {
   onConnection,
   onConnector,
   onProfileResult,
-  planDispatch,
+  onReport,
   settleDue,
   type BalancerModel,
   type ChargerWiring,
-  withPhaseLimits,
 } from '../../balancer/balancer-model.js';
+import { planDispatch } from '../../balancer/dispatch-plan.js';
 import type { Phase } from '../../core/model.js';
 
 const PHASES: Phase[] = ['L1', 'L2', 'L3'];
@@ -79,7 +80,7 @@ describe('dispatch (property): no command ever lets a phase exceed its limit', (
             installationId: 'i',
             phaseLimits: { L1: limit, L2: limit, L3: limit },
             settings: { deadbandA: 0.5, minChangeIntervalMs: 0, rotationIntervalMs: 600_000, minRunMs: 0, minPauseMs: 0, reclaimAfterMs: 600_000, reclaimHeadroomA: 2, reclaimThresholdA: 3, settleMs: 500, lateAfterMs: 400, retryMs: 300, idleAfterMs: 0, wakeProbeIntervalMs: 900_000, wakeProbeMs: 60_000, ...knobs },
-            chargers: Object.fromEntries(wiring.map((w) => [w.id, { ...onConnection(newChargerModel(w, 0), true), fresh: true }])),
+            chargers: Object.fromEntries(wiring.map((w) => [w.id, onReport(onConnection(newChargerModel(w, 0), true), now)])),
           };
           // Ground truth, independent of the model: the last accepted value in force, values whose
           // fate is unknown (timed out, or in flight when the charger dropped), and the value in flight.
@@ -126,8 +127,8 @@ describe('dispatch (property): no command ever lets a phase exceed its limit', (
             if (step.kind === 'offline') {
               const id = ids[step.i]!;
               const c = model.chargers[id]!;
-              if (step.on === c.online) continue;
-              model.chargers[id] = step.on ? { ...onConnection(c, true), fresh: true } : onConnection(c, false);
+              if (step.on === c.dispatch.online) continue;
+              model.chargers[id] = step.on ? onReport(onConnection(c, true), now) : onConnection(c, false);
               if (!step.on && inFlight.has(id)) {
                 unknown[id]!.push(inFlight.get(id)!);
                 inFlight.delete(id);
@@ -143,7 +144,7 @@ describe('dispatch (property): no command ever lets a phase exceed its limit', (
               const id = ids[answer.i]!;
               const value = inFlight.get(id);
               const c = model.chargers[id]!;
-              if (value === undefined || !c.inFlight) continue;
+              if (value === undefined || c.dispatch.command.kind !== 'inFlight') continue;
               const outcome = answer.outcome;
               inFlight.delete(id);
               model.chargers[id] = onProfileResult(c, value, outcome, now, model.settings.retryMs);

@@ -1,7 +1,14 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findNatsServer, freePort } from '../../core/embedded-nats.js';
 import { createJson } from '../../core/kv-json.js';
-import { connectBus, encodeJson, type Bus } from '../../core/nats.js';
-import { classifyNatsError } from '../../core/nats-errors.js';
+import { connectBus, encodeJson, retryTransient, type Bus } from '../../core/nats.js';
+import { classifyNatsError, isTransientNatsError } from '../../core/nats-errors.js';
 import { buckets } from '../../core/subjects.js';
 import { startTestNats } from '../support/nats.js';
 
@@ -45,4 +52,55 @@ describe('classifyNatsError', () => {
     expect(classifyNatsError(err)).toBe('not-found');
     expect(classifyNatsError(new Error('wrong last sequence'))).toBe('other');
   });
+});
+
+/**
+ * A clustered nats-server whose peers never come: its JetStream meta group has no leader, so after
+ * its election timeout (about 10 s) it answers JetStream API calls "temporarily unavailable" (10008),
+ * the error a node starting against an electing cluster sees.
+ */
+describe('JetStream without a meta leader', () => {
+  it('is unavailable: transient, retried by the setup; the same words in another error are not', async () => {
+    const [port, routePort, absent1, absent2] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const dir = mkdtempSync(join(tmpdir(), 'nats-noquorum-'));
+    const routes = [routePort, absent1, absent2].map((p) => `nats://127.0.0.1:${p}`).join(',');
+    const args = ['-js', '-a', '127.0.0.1', '-p', String(port), '-n', 'alone', '--cluster_name', 'noquorum', '--cluster', `nats://127.0.0.1:${routePort}`, '--routes', routes, '-sd', dir];
+    const server = spawn(findNatsServer()!, args, { stdio: 'ignore' });
+    try {
+      // The server may not listen yet: the first connection is retried until it does.
+      const nc = await connect({ servers: `127.0.0.1:${port}`, waitOnFirstConnect: true, reconnectTimeWait: 100 });
+      const jsm = await jetstreamManager(nc, { timeout: 500, checkAPI: false });
+      const addStream = () => jsm.streams.add({ name: 'NOQUORUM', subjects: ['noquorum.>'] });
+      // Timeouts until the server gives up on an election, then the typed answer.
+      let err: unknown;
+      const deadline = Date.now() + 30_000;
+      do err = await addStream().catch((e: unknown) => e);
+      while (classifyNatsError(err) === 'timeout' && Date.now() < deadline);
+      expect(classifyNatsError(err)).toBe('unavailable');
+      expect(isTransientNatsError(err)).toBe(true);
+
+      let calls = 0;
+      const once = async () => {
+        calls++;
+        if (calls === 1) await addStream();
+        return 'done';
+      };
+      await expect(retryTransient(once, 3, 1)).resolves.toBe('done');
+      expect(calls).toBe(2);
+      // Told by type, not by message: a plain error with the server's words is final at once.
+      calls = 0;
+      const words = new Error((err as Error).message);
+      await expect(
+        retryTransient(async () => {
+          calls++;
+          throw words;
+        }, 3, 1),
+      ).rejects.toBe(words);
+      expect(calls).toBe(1);
+      await nc.close();
+    } finally {
+      server.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 45_000);
 });
