@@ -32,6 +32,8 @@ export interface SiteHost {
 }
 
 const HOUR_MS = 3_600_000;
+/** Tries of one energy-manager report before it waits for the next measurement. */
+const EM_PUT_ATTEMPTS = 3;
 
 /**
  * One installation's physics: the grid connection with its fuse, the non-charger base load, the
@@ -214,19 +216,35 @@ export class Site {
     this.reportedAt = t;
     this.reports.push({ t, v: available });
     while (this.reports.length > 1 && this.reports[0]!.t < t - HOUR_MS) this.reports.shift();
-    // The platform knows the report once it answered the PUT, not when it was sent: judged from the
-    // send, raises the platform decided before the report reached it counted as ordering violations
-    // whenever the simulator or the platform lagged more than the grace (the load run's last two).
-    return this.host.api
-      .putAvailableCurrent(this.id, available, ttl?.realS)
-      .then(() =>
+    return this.put(available, ttl?.realS, t, 1);
+  }
+
+  /**
+   * The platform knows the report once it answered the PUT, not when it was sent: judged from the
+   * send, raises the platform decided before the report reached it counted as ordering violations
+   * whenever the simulator or the platform lagged more than the grace (the load run's last two).
+   * A failed PUT is sent again, as an energy manager does (PUT is idempotent): the load run's 200
+   * sites, reporting at the same instants, lost about 200 reports to transport errors ("fetch
+   * failed", no HTTP answer), and a lost drop left the platform on the old value until the next change.
+   */
+  private put(available: PhaseCurrents, ttlS: number | undefined, t: number, attempt: number): Promise<void> {
+    return this.host.api.putAvailableCurrent(this.id, available, ttlS).then(
+      () =>
         this.host.scheduler.external((tt) => {
           if (this.stopped || this.reported !== available) return;
           this.told.available = available;
           this.changed(tt);
         }),
-      )
-      .catch((err: unknown) => this.host.log(`available-current PUT failed: ${String(err)}`));
+      (err: unknown) => {
+        const cause = err instanceof Error && err.cause !== undefined ? ` (${String(err.cause)})` : '';
+        this.host.log(`available-current PUT ${attempt} of ${EM_PUT_ATTEMPTS} at scheduler ${(t / 1000).toFixed(1)} s failed: ${String(err)}${cause}`);
+        // Superseded by a newer report, or the run is over: nothing to repeat.
+        if (this.stopped || this.reported !== available) return;
+        if (attempt < EM_PUT_ATTEMPTS) return this.put(available, ttlS, t, attempt + 1);
+        // Given up: the next measurement reports again whatever it finds.
+        this.reported = undefined;
+      },
+    );
   }
 
   /** The report lifetime in real seconds (whole, at least 1) and what that is in scenario time. */
