@@ -276,11 +276,19 @@ export function onConnection(c: ChargerModel, connected: boolean): ChargerModel 
  * The under-draw clock therefore starts at a reading within `slackA` of the threshold; `allocate`
  * still reclaims only on a reading below the threshold itself.
  */
-export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: number }, at: number, thresholdA: number, toleranceA = 1, slackA = 0): ChargerModel {
+export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: number; offered?: number }, at: number, thresholdA: number, toleranceA = 1, slackA = 0): ChargerModel {
   const measured = { t1: m.t1 ?? 0, t2: m.t2 ?? 0, t3: m.t3 ?? 0, at };
   let next: ChargerModel = { ...c, fresh: true, measured };
   const top = Math.max(measured.t1, measured.t2, measured.t3);
   if (next.settling && at > next.settling.acceptedAt && top <= next.settling.value + toleranceA) next = settle(next, at);
+  // Drawing above a decrease it accepted while its own offer (Current.Offered) is above it too: the
+  // charger did not apply it (S8's firmware that accepts and ignores a profile). Not settled, so not
+  // counted at the new value when the settle time passes, and sent again. A car still slowing down
+  // shows the new offer with its old draw, and settles.
+  if (next.settling && at > next.settling.acceptedAt && m.offered !== undefined && Math.min(m.offered, top) > next.settling.value + toleranceA) {
+    const { settling: _s, ...rest } = next;
+    next = { ...rest, needsProfile: true };
+  }
   // Drawing above what it is counted at: the charger ignores its limit (or lost it). Count what it
   // really draws, and send its profile again.
   if (!next.inFlight && !next.settling && next.granted !== undefined && top > next.granted + toleranceA) {

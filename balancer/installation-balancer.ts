@@ -243,7 +243,7 @@ export class InstallationBalancer {
         this.setCharger(e.chargerId, onConnector(c, e.connectorId, e.status, now));
         break;
       case 'meter':
-        this.setCharger(e.chargerId, onMeter(c, e.currents, now, this.model.settings.reclaimThresholdA, 1, this.deps.tuning.meterSlackA));
+        this.setCharger(e.chargerId, onMeter(c, { ...e.currents, ...(e.offered !== undefined ? { offered: e.offered } : {}) }, now, this.model.settings.reclaimThresholdA, 1, this.deps.tuning.meterSlackA));
         break;
       case 'connection':
         this.setCharger(e.chargerId, onConnection(c, e.connected));
