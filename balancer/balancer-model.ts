@@ -239,10 +239,10 @@ export function onReport(c: ChargerModel, now: number, profileLost = false): Cha
  * sees it. The under-draw clock therefore starts at a reading within `slackA` of the threshold;
  * `allocate` still reclaims only on a reading below the threshold itself.
  */
-export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: number }, at: number, thresholdA: number, toleranceA = 1, slackA = 0): ChargerModel {
+export function onMeter(c: ChargerModel, m: { t1?: number; t2?: number; t3?: number; offered?: number }, at: number, thresholdA: number, toleranceA = 1, slackA = 0): ChargerModel {
   const measured = { t1: m.t1 ?? 0, t2: m.t2 ?? 0, t3: m.t3 ?? 0, at };
   const top = Math.max(measured.t1, measured.t2, measured.t3);
-  let next = step({ ...c, measured }, { kind: 'meter', top, toleranceA }, at, UNTIMED);
+  let next = step({ ...c, measured }, { kind: 'meter', top, toleranceA, ...(m.offered !== undefined ? { offered: m.offered } : {}) }, at, UNTIMED);
   const offer = countedValue(next);
   if (top >= DRAWING_A) {
     if (next.noDrawSince !== undefined) {
@@ -283,7 +283,7 @@ export function onChargerEvent(c: ChargerModel, e: ChargerEvent, now: number, me
     case 'status':
       return onConnector(c, e.connectorId, e.status, now);
     case 'meter':
-      return onMeter(c, e.currents, now, meter.thresholdA, 1, meter.slackA);
+      return onMeter(c, { ...e.currents, ...(e.offered !== undefined ? { offered: e.offered } : {}) }, now, meter.thresholdA, 1, meter.slackA);
     case 'connection':
       return onConnection(c, e.connected);
     case 'transaction': {

@@ -60,8 +60,11 @@ export type DispatchEvent =
   | { readonly kind: 'reported' }
   /** A boot or a new transaction: the charger may have dropped its profile (also a report). */
   | { readonly kind: 'profileLost' }
-  /** The highest current over its phases at `now`; `toleranceA` absorbs meter noise. */
-  | { readonly kind: 'meter'; readonly top: number; readonly toleranceA: number }
+  /**
+   * The highest current over its phases at `now`; `toleranceA` absorbs meter noise. `offered`: the
+   * charger's own Current.Offered, when it reports one.
+   */
+  | { readonly kind: 'meter'; readonly top: number; readonly toleranceA: number; readonly offered?: number }
   | { readonly kind: 'sent'; readonly value: number }
   /** The answer to the command sent at `sentAt` with `value`. */
   | { readonly kind: 'answered'; readonly value: number; readonly sentAt: number; readonly outcome: ProfileOutcome }
@@ -170,6 +173,11 @@ export function transition(d: DispatchState, e: DispatchEvent, now: number, t: D
       let next: DispatchState = d.fresh ? d : { ...d, fresh: true };
       const s = settlingOf(next);
       if (s && now > s.acceptedAt && e.top <= s.value + e.toleranceA) next = apply(next, s.value, withoutSettling(next.command));
+      // Drawing above a decrease it accepted while its own offer is above it too: the charger did not
+      // apply it (firmware that accepts a profile and ignores it). Not settled, so not counted at the
+      // new value when the settle time passes, and sent again. A car still slowing down shows the new
+      // offer with its old draw, and settles as before.
+      else if (s && now > s.acceptedAt && e.offered !== undefined && Math.min(e.offered, e.top) > s.value + e.toleranceA) next = { ...next, needsProfile: true, command: withoutSettling(next.command) };
       // Drawing above what it is counted at: the charger ignores its limit (or lost it). Count what it
       // really draws, and send its profile again.
       const quiet = next.command.kind === 'idle' || (next.command.kind === 'retryWait' && !next.command.settling);

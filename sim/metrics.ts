@@ -193,7 +193,7 @@ export function profilesPerHour(times: readonly number[], durationMs: number, bu
   return n <= burst ? n : burst + ((n - burst) * HOUR_MS) / Math.max(1, durationMs);
 }
 
-export function computeMetrics(rec: Recorder, info: { scenario: string; durationS: number; compression: number; changeBurst?: number; transientMaxS?: number }): ScenarioMetrics {
+export function computeMetrics(rec: Recorder, info: { scenario: string; durationS: number; compression: number; changeBurst?: number }): ScenarioMetrics {
   const endMs = info.durationS * 1000;
   const hours = info.durationS / 3600;
   const perPhase: ScenarioMetrics['overshoot']['perPhase'] = {};
@@ -263,11 +263,12 @@ export function computeMetrics(rec: Recorder, info: { scenario: string; duration
     offersInGap: chargers.reduce((a, c) => a + c.offersInGap, 0),
     episodes,
   };
-  const pass = passLines(m, { ...PASS_LINES, transientMaxS: info.transientMaxS ?? PASS_LINES.transientMaxS });
+  const pass = passLines(m);
   return { ...m, pass, passed: pass.every((p) => p.pass) };
 }
 
-export function passLines(m: Omit<ScenarioMetrics, 'pass' | 'passed'>, L: { readonly [K in keyof typeof PASS_LINES]: number } = PASS_LINES): PassLine[] {
+export function passLines(m: Omit<ScenarioMetrics, 'pass' | 'passed'>): PassLine[] {
+  const L = PASS_LINES;
   const line = (name: string, value: number | null, limit: string, pass: boolean): PassLine => ({ name, value, limit, pass });
   return [
     line('overshoot caused by the platform (A*s)', m.overshoot.platformAs, `= ${L.platformOvershootAs}`, m.overshoot.platformAs <= L.platformOvershootAs),

@@ -251,6 +251,8 @@ export class Recorder implements SiteListener {
     const track = this.sites.get(site.id)!;
     const load = commandedLoad(site);
     const permissive = permissiveKnown(track, t, this.opts.graceMs);
+    const pending = site.pendingLimit();
+    for (const p of PHASES) permissive[p] = Math.max(permissive[p], pending[p]);
     for (const p of c.carPhases()) {
       if (load[p] > permissive[p] + EPS) {
         this.orderingViolations.push({ charger: c.id, t, limit, phase: p, sum: round2(load[p]), known: round2(permissive[p]) });

@@ -191,9 +191,40 @@ export function writeReport(result: RunResult, dir: string): string {
         sessions: c.sessions.map((x) => ({ arriveS: x.arriveT / 1000, firstEnergyS: x.firstEnergyT === undefined ? null : x.firstEnergyT / 1000, departS: x.departT === undefined ? null : x.departT / 1000, longestWaitS: x.longestWaitMs / 1000 })),
         profileLog: c.profileLog.slice(0, 300).map((p) => [Math.round(p.t / 100) / 10, p.limit ?? null, p.status ?? null]),
       })),
+    longestEpisodes: longestEpisodes(result),
     logs: logs.slice(0, 500),
   };
   writeFileSync(join(dir, 'metrics.json'), `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(join(dir, 'index.html'), renderHtml(result));
   return dir;
+}
+
+/**
+ * The five longest overshoot episodes with what led to them: the limits the platform knew for the
+ * site and the profiles its chargers received (time, limit, answer), from 20 s before to 5 s after.
+ * Enough to tell a late report from a late decrease or a slow car without rerunning a long run.
+ */
+function longestEpisodes(result: RunResult): unknown[] {
+  const { metrics, recorder } = result;
+  const seen = new Set<string>();
+  const out: unknown[] = [];
+  for (const e of [...metrics.episodes].sort((a, b) => b.durationS - a.durationS)) {
+    const key = `${e.site}@${e.startS}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const from = (e.startS - 20) * 1000;
+    const to = (e.startS + e.durationS + 5) * 1000;
+    const inWindow = (t: number): boolean => t >= from && t <= to;
+    const s = (t: number): number => Math.round(t / 10) / 100;
+    out.push({
+      ...e,
+      known: recorder.sites.get(e.site)?.knownHistory.filter((h) => inWindow(h.t)).map((h) => [s(h.t), h.k]) ?? [],
+      profiles: [...recorder.chargers.values()]
+        .filter((c) => c.site === e.site)
+        .flatMap((c) => c.profileLog.filter((p) => inWindow(p.t)).map((p) => [s(p.t), c.id, p.limit ?? null, p.status ?? null]))
+        .sort((a, b) => (a[0] as number) - (b[0] as number)),
+    });
+    if (out.length === 5) break;
+  }
+  return out;
 }

@@ -348,7 +348,7 @@ export async function prepareScenario(input: Scenario, opts: RunOptions = {}): P
     for (const s of sites) s.stop();
     progress({ phase: 'done', simS: scenario.durationS });
     const changeBurst = Math.max(...scenario.installations.map((i) => i.balancer?.changeBurst ?? DEFAULTS.changeBurst));
-    const metrics = computeMetrics(recorder, { scenario: scenario.name, durationS: scenario.durationS, compression: k, changeBurst, ...(scenario.transientMaxS !== undefined ? { transientMaxS: scenario.transientMaxS } : {}) });
+    const metrics = computeMetrics(recorder, { scenario: scenario.name, durationS: scenario.durationS, compression: k, changeBurst });
     return {
       scenario,
       metrics,

@@ -24,12 +24,6 @@ export interface Scenario {
   installations: InstallationSpec[];
   /** Expands into installations (the load scenario). */
   generate?: GenerateSpec;
-  /**
-   * The transient line for a scenario whose chargers are slow by design (S8's 'late' charger applies
-   * a limit 8 s after it arrives, so a decrease through it cannot end an excursion within 10 s).
-   * Kept in the scenario file so a loosened line is visible where the scenario is.
-   */
-  transientMaxS?: number;
 }
 
 export interface PlatformKnobs {
@@ -298,7 +292,6 @@ const scenarioSchema = {
     durationS: { type: 'number', exclusiveMinimum: 0 },
     seed: { type: 'integer', default: 1 },
     compression: { type: 'number', exclusiveMinimum: 0 },
-    transientMaxS: { type: 'number', exclusiveMinimum: 0 },
     meterIntervalS: { type: 'number', exclusiveMinimum: 0, default: 10 },
     voltage: { type: 'number', exclusiveMinimum: 0, default: 230 },
     platform: {

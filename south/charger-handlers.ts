@@ -39,6 +39,8 @@ export interface HandlerEnv {
   publish(event: BusEvent): void;
   /** The last meter event published for this charger (the session keeps it), and when to publish. */
   lastMeterEvent: PublishedMeter | undefined;
+  /** The per-phase limit (A) the charger last accepted from a SetChargingProfile; see meterEventDue. */
+  limitA: number | undefined;
   readonly meterEvents: { deltaA: number; maxAgeMs: number };
   readonly transactions: TransactionStore;
   readonly chargerState: ChargerStateStore;
@@ -161,7 +163,7 @@ export const chargerHandlers: HandlerTable = {
     }
     const published = { currents: reading.currents, transactionId: req.transactionId, at: now.getTime() };
     // Unchanged periodic samples neither wake the actor nor go on the bus (see meterEventDue).
-    if (!meterEventDue(env.lastMeterEvent, published, env.meterEvents)) {
+    if (!meterEventDue(env.lastMeterEvent, published, env.meterEvents, env.limitA)) {
       env.touch(now.getTime());
       return {};
     }

@@ -10,7 +10,7 @@ import { countOcpp } from '../core/metrics.js';
 import { decodeJson, encodeJson } from '../core/nats.js';
 import { generatePassword, toHex } from '../core/passwords.js';
 import { subjects } from '../core/subjects.js';
-import type { OcppAction } from '../ocpp/actions.js';
+import type { OcppAction, RequestOf } from '../ocpp/actions.js';
 import { CENTRAL_SYSTEM_ACTIONS } from '../ocpp/actions.js';
 import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError } from '../ocpp/errors.js';
 import type { RpcConnection } from '../ocpp/rpc-connection.js';
@@ -19,6 +19,7 @@ import { callAllowed, liveStatus, registrationOf, type ChargerMachine } from './
 import { handleChargerCall, type HandlerEnv } from './charger-handlers.js';
 import type { SessionDeps } from './node-deps.js';
 import { fenceCommand } from './limit-fence.js';
+import { profileLimitA } from './meter-values.js';
 
 const CS_ACTIONS: ReadonlySet<string> = new Set(CENTRAL_SYSTEM_ACTIONS);
 /** How often periodic traffic is forwarded to the actor as SEEN (far below any heartbeat interval). */
@@ -86,6 +87,7 @@ export class ChargerSession {
       touch: (at) => this.touch(at),
       publish: (event: BusEvent) => publishChargerEvent(deps.bus.nc, event),
       lastMeterEvent: undefined,
+      limitA: undefined,
       meterEvents: { deltaA: deps.settings.meterEventDeltaA, maxAgeMs: deps.settings.meterEventMaxAgeMs },
       transactions: deps.transactions,
       chargerState: deps.chargerState,
@@ -175,6 +177,10 @@ export class ChargerSession {
     try {
       const response = await this.rpc.callUntyped(cmd.action, cmd.payload, { ...(cmd.timeoutMs ? { timeoutMs: cmd.timeoutMs } : {}), priority: cmd.priority === true });
       countOcpp(this.deps.metrics, 'out', cmd.action, 'ok');
+      // The limit the charger holds, for meterEventDue (the payload was validated against 1.6 above).
+      const accepted = (response as { status?: string }).status === 'Accepted';
+      if (accepted && cmd.action === 'SetChargingProfile') this.env.limitA = profileLimitA(cmd.payload as unknown as RequestOf<'SetChargingProfile'>);
+      if (accepted && cmd.action === 'ClearChargingProfile') this.env.limitA = undefined;
       return { ok: true, response };
     } catch (err) {
       return this.failure(cmd.action, err);

@@ -101,17 +101,32 @@ export interface PublishedMeter {
 
 /**
  * Whether a reading is news for the balancer: a terminal current moved by `deltaA`, the transaction
- * changed, or the last event is `maxAgeMs` old (so the balancer's view never goes stale). Unchanged periodic samples are not republished on
- * NATS: at thousands of chargers they were most of the MeterValues cost, and the balancer learns
- * nothing from them.
+ * changed, the last event is `maxAgeMs` old (so the balancer's view never goes stale), or a terminal
+ * draws more than `limitA` (the limit the charger last accepted) by `deltaA`. Unchanged periodic
+ * samples are not republished on NATS: at thousands of chargers they were most of the MeterValues
+ * cost, and the balancer learns nothing from them. A charger over its limit is the exception: it
+ * accepted a decrease and kept drawing what it drew (so its reading did not move), and the balancer,
+ * which counts the decrease once its settle time passed, learns that only from a reading; skipped,
+ * it came at `maxAgeMs` (S8: 30-40 s over the fuse while the others used the room).
  */
-export function meterEventDue(prev: PublishedMeter | undefined, next: PublishedMeter, opts: { deltaA: number; maxAgeMs: number }): boolean {
+export function meterEventDue(prev: PublishedMeter | undefined, next: PublishedMeter, opts: { deltaA: number; maxAgeMs: number }, limitA?: number): boolean {
   if (!prev || prev.transactionId !== next.transactionId || next.at - prev.at >= opts.maxAgeMs) return true;
   for (const k of ['t1', 't2', 't3'] as const) {
     const a = prev.currents[k];
     const b = next.currents[k];
     if ((a === undefined) !== (b === undefined)) return true;
     if (a !== undefined && b !== undefined && Math.abs(a - b) >= opts.deltaA) return true;
+    if (limitA !== undefined && b !== undefined && b >= limitA + opts.deltaA) return true;
   }
   return false;
+}
+
+/**
+ * The per-phase limit (A) a SetChargingProfile sets at most: its highest period. Undefined for a
+ * profile in W, whose current depends on the voltage and phases.
+ */
+export function profileLimitA(req: RequestOf<'SetChargingProfile'>): number | undefined {
+  const schedule = req.csChargingProfiles.chargingSchedule;
+  if (schedule.chargingRateUnit !== 'A' || schedule.chargingSchedulePeriod.length === 0) return undefined;
+  return Math.max(...schedule.chargingSchedulePeriod.map((p) => p.limit));
 }

@@ -143,6 +143,17 @@ describe('balancer model', () => {
     expect(countedValue(settleDue(m, 1_005).chargers.a!)).toBe(10);
   });
 
+  it('does not settle an accepted decrease the charger shows it did not apply (its offer above the limit), and sends it again', () => {
+    const accepted = onProfileResult(markSent(online(newChargerModel(wiring('a'), 10)), 6.7, 0), 6.7, 'accepted', 5, 500);
+    // Still drawing 10 A and offering 10 A: ignored. Counted at 10 A past the settle time, and resent.
+    const ignored = onMeter(accepted, { t1: 10, t2: 10, t3: 10, offered: 10 }, 500, 3);
+    expect(countedValue(settleDue(model({ a: ignored }), 10_000).chargers.a!)).toBe(10);
+    expect(planDispatch(model({ a: ignored }), new Map([['a', { limit: 6.7, phases: ['L1', 'L2', 'L3'] as const }]]), 600)).toEqual([{ chargerId: 'a', limit: 6.7 }]);
+    // Offering 6.7 A while the car still draws 10 A: slowing down; settles by time.
+    const slowing = onMeter(accepted, { t1: 10, t2: 10, t3: 10, offered: 6.7 }, 500, 3);
+    expect(countedValue(settleDue(model({ a: slowing }), 10_000).chargers.a!)).toBe(6.7);
+  });
+
   it('sends decreases at once and holds the increase that needs their room until they settle', () => {
     const a = online(onConnector(newChargerModel(wiring('a'), 32), 1, 'Charging', 0));
     const b = online(onConnector(newChargerModel(wiring('b'), 0), 1, 'Charging', 0));

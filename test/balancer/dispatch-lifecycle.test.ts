@@ -32,7 +32,7 @@ const offline = aState({ online: false, fresh: false });
 
 const connected = (offlineCurrent: 'lastLimit' | 'max' | number = 'lastLimit'): DispatchEvent => ({ kind: 'connected', maxCurrent: MAX, offlineCurrent });
 const disconnected: DispatchEvent = { kind: 'disconnected', maxCurrent: MAX };
-const meter = (top: number): DispatchEvent => ({ kind: 'meter', top, toleranceA: 1 });
+const meter = (top: number, offered?: number): DispatchEvent => ({ kind: 'meter', top, toleranceA: 1, ...(offered !== undefined ? { offered } : {}) });
 const sent = (value: number): DispatchEvent => ({ kind: 'sent', value });
 const answered = (value: number, outcome: 'accepted' | 'rejected' | 'timeout', sentAt = 100): DispatchEvent => ({ kind: 'answered', value, sentAt, outcome });
 const tick: DispatchEvent = { kind: 'tick' };
@@ -72,6 +72,9 @@ const rows: Row[] = [
   ['the meter shows the decrease: settled', settling, meter(8.5), 150, cmd({ kind: 'idle' }, { granted: 8, applied: 1 })],
   ['a reading from the instant of acceptance settles nothing', settling, meter(8.5), 100, 'ignored'],
   ['a reading above the decrease settles nothing (and is no over-limit)', settling, meter(12), 150, 'ignored'],
+  ['a reading above the decrease with the old offer: ignored by the charger, not settled, sent again', settling, meter(12, 12), 150, aState({ needsProfile: true })],
+  ['a reading above the decrease with the new offer: a car slowing down, still settling', settling, meter(12, 8), 150, 'ignored'],
+  ['the old offer under a further command in flight: the settling is dropped, the command kept', inFlightOverSettling, meter(12, 12), 250, cmd({ kind: 'inFlight', value: 6, sentAt: 200 }, { needsProfile: true })],
   ['the meter settles the decrease under a further one in flight', inFlightOverSettling, meter(8), 250, cmd({ kind: 'inFlight', value: 6, sentAt: 200 }, { granted: 8, applied: 1 })],
   ['the meter settles the decrease under a retry wait', retryWaitOverSettling, meter(8), 250, cmd({ kind: 'retryWait', until: 600 }, { granted: 8, applied: 1 })],
   ['drawing over the limit when idle: counted at its draw, profile again', idle, meter(19.2), 0, aState({ granted: 20, needsProfile: true, overLimit: true })],

@@ -127,6 +127,30 @@ describe('installation balancer with real chargers over real sockets', () => {
     await b.close();
   });
 
+  it('counts a charger at its draw when it keeps drawing above a decrease it accepted (an unchanged reading still reaches the balancer)', async () => {
+    const { chargers, log } = await setup('bal-ignores', ['I1', 'I2'], 32);
+    const [a, b] = chargers as [TestCharger, TestCharger];
+    await a.plugIn();
+    await a.waitForLimit((l) => l === 32);
+    await a.meter(32);
+    await b.plugIn();
+    await a.waitForLimit((l) => l === 16);
+    const counted = (amps: number, because: string) =>
+      waitFor(() => {
+        const c = node.balancers.balancer('bal-ignores')?.status().chargers.I1;
+        return c?.counted === amps && c.countedBecause === because ? c : undefined;
+      }, 5_000, `I1 counted at ${amps} A: ${because}`);
+    // The decrease settles by time (no reading showed it): counted at 16 A, I2 gets the room.
+    await counted(16, 'limit');
+    // I1 ignored it: its reading is the same 32 A as before, which alone would not be news.
+    const profilesBefore = log.filter((x) => x.chargerId === 'I1').length;
+    await a.meter(32);
+    await counted(32, 'over limit: draw');
+    // And it is told its limit again.
+    await waitFor(() => (log.filter((x) => x.chargerId === 'I1' && x.limit === 16).length > 1 && log.filter((x) => x.chargerId === 'I1').length > profilesBefore) || undefined, 5_000, 'I1 profile sent again');
+    for (const c of [a, b]) await c.close();
+  });
+
   it('treats a rejected decrease as still in force and holds back the increase that depends on it', async () => {
     const { chargers, log } = await setup('bal-reject', ['R1', 'R2'], 32, { R2: { priority: 1 } });
     const [a, b] = chargers as [TestCharger, TestCharger];

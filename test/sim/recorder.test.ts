@@ -78,6 +78,70 @@ describe('metrics recorder', () => {
     expect(m.pass.find((p) => p.name.startsWith('ordering'))?.pass).toBe(false);
   });
 
+  it('judges a raise against a rise the energy manager reported and the platform has not answered yet (it may act on it), not beyond', async () => {
+    const scenario = parseScenario({
+      name: 'unit',
+      durationS: 600,
+      installations: [
+        {
+          id: 'u',
+          fuse: { L1: 32, L2: 32, L3: 32 },
+          baseLoad: { L1: 12, L2: 12, L3: 12 },
+          energyManager: { enabled: true, intervalS: 10, deadbandA: 1 },
+          chargers: [{ id: 'a', phases: 3, maxCurrent: 32 }],
+          events: [{ atS: 5, type: 'baseLoad', set: { L1: 6, L2: 6, L3: 6 } }],
+        },
+      ],
+    });
+    const answers: (() => void)[] = [];
+    const recorder = new Recorder({ reclaimThresholdA: 3, reclaimHeadroomA: 2, graceMs: 1_000 });
+    const scheduler = new Scheduler(new SimClock(1));
+    const site = new Site(scenario.installations[0]!, {
+      scheduler,
+      api: { putAvailableCurrent: () => new Promise<void>((resolve) => answers.push(resolve)), patchFuse: async () => undefined },
+      listener: recorder,
+      rnd: new Random(1),
+      initialPassword: 'unit-password',
+      charger: { ocppBaseUrl: 'ws://127.0.0.1:1/ocpp', meterIntervalMs: 10_000, voltage: 230, callTimeoutRealMs: 1_000, log: () => undefined },
+      log: () => undefined,
+    });
+    const a = site.chargers[0]!;
+    a.car = new Car({ charger: 'a', arriveS: 0, phases: 3, maxA: 32, batteryKWh: 60, socStart: 0.2, socTarget: 1, taperFromSoc: 0.8, responseDelayS: 1, idTag: 'T' }, 3, new Random(2));
+    recorder.begin(0, [site]);
+    site.start(0);
+    const accept = (t: number, limit: number): void => {
+      const before = a.commandedA;
+      a.commandedA = limit;
+      recorder.commandedChanged(a, t, before, limit, true);
+    };
+    const answered = async (): Promise<void> => {
+      answers.shift()!();
+      await new Promise((r) => setImmediate(r));
+    };
+    // First report: 20 A (32 - 12), answered.
+    scheduler.advance(0);
+    await answered();
+    expect(site.knownLimit().L1).toBe(20);
+    accept(1_000, 20);
+    // The base load drops to 6 A; at 10 s the energy manager reports 26 A, not yet answered.
+    scheduler.advance(10_000);
+    expect(site.knownLimit().L1).toBe(20);
+    expect(site.pendingLimit().L1).toBe(26);
+    accept(10_000, 26);
+    expect(recorder.orderingViolations).toEqual([]);
+    accept(10_000, 28);
+    expect(recorder.orderingViolations.map((v) => [v.phase, v.sum, v.known])).toEqual([
+      ['L1', 28, 26],
+      ['L2', 28, 26],
+      ['L3', 28, 26],
+    ]);
+    await answered();
+    expect(site.knownLimit().L1).toBe(26);
+    expect(site.pendingLimit().L1).toBe(26);
+    site.stop();
+    scheduler.stop();
+  });
+
   it('reports a car that lags a decrease as a transient, with the time it took to get under the fuse', () => {
     const { recorder, a, b, accept, draw } = aSite(32);
     accept(a, 0, 16);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { meterEventDue, readMeterValues } from '../../south/meter-values.js';
+import { meterEventDue, profileLimitA, readMeterValues } from '../../south/meter-values.js';
+import { limitProfile } from '../../balancer/charging-profile.js';
 
 const mv = (timestamp: string, sampledValue: Record<string, string>[]) => ({ timestamp, sampledValue }) as never;
 
@@ -45,5 +46,23 @@ describe('meterEventDue', () => {
     expect(meterEventDue(at(0, 10), at(1_000, 10, 7), o)).toBe(true);
     expect(meterEventDue(at(0, 10), at(30_000, 10), o)).toBe(true);
     expect(meterEventDue(at(0, 10), { currents: { t1: 10, t2: 10 }, transactionId: undefined, at: 1 }, o)).toBe(true);
+  });
+  it('publishes an unchanged reading above the limit the charger accepted (it ignores its limit)', () => {
+    // 10 A both times: a repeat, unless the charger was told 6.7 A since.
+    expect(meterEventDue(at(0, 10), at(10_000, 10), o, 16)).toBe(false);
+    expect(meterEventDue(at(0, 10), at(10_000, 10), o, 6.7)).toBe(true);
+    // Within deltaA of the limit: a car at its limit, not news.
+    expect(meterEventDue(at(0, 7), at(10_000, 7), o, 6.7)).toBe(false);
+  });
+});
+
+describe('profileLimitA', () => {
+  it('reads the highest period of a profile in A, nothing from one in W', () => {
+    expect(profileLimitA(limitProfile('TxDefaultProfile', 6.7, Date.parse('2026-01-01T00:00:00Z')))).toBe(6.7);
+    const p = limitProfile('TxDefaultProfile', 6, 0);
+    const multi = { ...p, csChargingProfiles: { ...p.csChargingProfiles, chargingSchedule: { ...p.csChargingProfiles.chargingSchedule, chargingSchedulePeriod: [{ startPeriod: 0, limit: 6 }, { startPeriod: 600, limit: 16 }] } } };
+    expect(profileLimitA(multi)).toBe(16);
+    const watts = { ...p, csChargingProfiles: { ...p.csChargingProfiles, chargingSchedule: { ...p.csChargingProfiles.chargingSchedule, chargingRateUnit: 'W' as const } } };
+    expect(profileLimitA(watts)).toBeUndefined();
   });
 });
