@@ -5,8 +5,10 @@
  * order, whatever order they arrive in).
  *
  * The rules, in order, each named as in test/balancer/allocate.test.ts:
+ *  0. Circuits (`allocate-circuits.ts`): each phase of the installation and of every circuit below
+ *     it is one constraint; a charger loads its phases on each circuit from its own to the root.
  *  1. Offline chargers: counted first at what they will do (`offline-current.ts`) on every wired
- *     phase; if they alone overload a phase, every online charger is paused.
+ *     phase; if they alone overload a circuit, every online charger below it is paused.
  *  2. Which phases a session loads, caps, reclaim (`allocate-sessions.ts`): online chargers that
  *     want energy become sessions with counted phases, minimum and maximum, relay-wear holds.
  *  3. Minimums, admission and pause; rotation (`allocate-fill.ts`): minimums are reserved in
@@ -20,7 +22,8 @@
  * One unit inside: integer 0.1 A, rounded toward safety (see allocate-units.ts), so every sum stays
  * within the phase limits without a final correction pass.
  */
-import type { AllocationInput, AllocationResult, ChargerAllocation, ChargerInput, Phase, PhaseCurrents } from './allocation-types.js';
+import type { AllocationInput, AllocationResult, ChargerAllocation, ChargerInput, CircuitLoad, Phase, PhaseCurrents } from './allocation-types.js';
+import { circuitTree, type CircuitTree } from './allocate-circuits.js';
 import { applyHolds } from './allocate-anti-flap.js';
 import { admit, fill, fillSurplus } from './allocate-fill.js';
 import { newOutcome, reasonOf, toSession, type Outcome, type Session } from './allocate-sessions.js';
@@ -28,29 +31,32 @@ import { EPS, loadsOf, onPhase, qDown, toQ, type Loads } from './allocate-units.
 import { offlineWorstCase } from './offline-current.js';
 import { countedMask, phasesOf, wiringOf, PHASES } from './phases.js';
 
-/** The flat installation: one circuit, its fuse. */
-const ROOT_CHAIN = [0];
-
 export function allocate(input: AllocationInput): AllocationResult {
   const { now, settings } = input;
   const chargers = sortedById(input.chargers);
   const n = chargers.length;
   const out: Outcome[] = chargers.map(newOutcome);
-  const loadsFor = (mask: number): Loads => loadsOf(mask, ROOT_CHAIN);
+  const tree = circuitTree(input);
+  const k = tree.limits.length;
+  const loadsFor = (c: ChargerInput) => (mask: number): Loads => loadsOf(mask, tree.chainOf(c.circuitId));
 
   // 1. Offline chargers: worst case on every wired phase, off the top (in 0.1 A, unrounded).
-  const offlineQ = [0, 0, 0];
+  const offlineQ = new Array<number>(k).fill(0);
   for (let i = 0; i < n; i++) {
     const c = chargers[i] as ChargerInput;
     if (c.online) continue;
     const worst = offlineWorstCase(c.currentLimit, c.maxCurrent, c.offlineCurrent).value;
     const mask = wiringOf(c).mask;
-    for (const k of loadsFor(mask)) offlineQ[k] = (offlineQ[k] ?? 0) + toQ(worst);
+    for (const j of loadsFor(c)(mask)) offlineQ[j] = (offlineQ[j] ?? 0) + toQ(worst);
     Object.assign(out[i] as Outcome, { exactA: worst, reason: 'offline', mask });
   }
-  const limits = input.phaseLimits;
-  const availQ = PHASES.map((p, k) => toQ(safeLimit(limits[p])) - (offlineQ[k] ?? 0));
-  const overloaded = PHASES.filter((_p, k) => (availQ[k] ?? 0) < -EPS * 10);
+  const availQ = tree.limits.map((a, j) => toQ(a) - (offlineQ[j] ?? 0));
+  const overloadedAt = (circuit: number): Phase[] => PHASES.filter((_p, p) => (availQ[3 * circuit + p] ?? 0) < -EPS * 10);
+  const overloaded = overloadedAt(0);
+  const circuitOverloaded = tree.circuits.map((_c, i) => overloadedAt(i + 1));
+  // Offline overload: when offline chargers alone overload a circuit, every online charger below it is paused.
+  const underOverload = (c: ChargerInput): boolean =>
+    tree.chainOf(c.circuitId).some((at) => (at === 0 ? overloaded : (circuitOverloaded[at - 1] ?? [])).length > 0);
 
   // 2. Online chargers that want energy become sessions; the others are idle (already set).
   const sessions: Session[] = [];
@@ -61,32 +67,44 @@ export function allocate(input: AllocationInput): AllocationResult {
       Object.assign(out[i] as Outcome, { reason: 'asleep', mask: countedMask(c, wiringOf(c)) });
       continue;
     }
-    const s = toSession(c, i, now, settings, out[i] as Outcome, loadsFor);
+    const s = toSession(c, i, now, settings, out[i] as Outcome, loadsFor(c));
     s.out.mask = s.mask;
     s.out.reason = 'paused';
     if (s.maxQ < s.minQ) s.out.reason = qDown(c.maxCurrent) < s.minQ ? 'misconfigured' : 'capped';
-    // Offline overload: when offline chargers alone overload a phase, every online charger is paused.
-    else if (overloaded.length === 0) sessions.push(s);
+    else if (!underOverload(c)) sessions.push(s);
   }
 
   // 3-5. Admission, fair filling, anti-flap.
   const capacity = availQ.map((a) => Math.floor(a + EPS));
-  const stable = input.admissionLimits ?? limits;
-  const stableCapacity = PHASES.map((p, k) => Math.min(capacity[k] ?? 0, Math.floor(toQ(safeLimit(stable[p])) - (offlineQ[k] ?? 0) + EPS)));
-  const swinging = stableCapacity.some((c, k) => c < (capacity[k] ?? 0));
+  const stableCapacity = tree.stable.map((a, j) => Math.min(capacity[j] ?? 0, Math.floor(toQ(a) - (offlineQ[j] ?? 0) + EPS)));
+  const swinging = stableCapacity.some((c, j) => c < (capacity[j] ?? 0));
   admit(sessions, capacity, stableCapacity);
   // Fair shares come out of the stable capacity; what a swinging limit adds on top goes to one session.
-  const fairRoom = capacity.map((r, k) => Math.max(0, Math.min(r, stableCapacity[k] ?? 0)));
+  const fairRoom = capacity.map((r, j) => Math.max(0, Math.min(r, stableCapacity[j] ?? 0)));
   const unused = fairRoom.slice();
   fill(sessions, fairRoom);
   if (swinging) {
-    for (let k = 0; k < capacity.length; k++) capacity[k] = (capacity[k] ?? 0) - ((unused[k] ?? 0) - (fairRoom[k] ?? 0));
+    for (let j = 0; j < k; j++) capacity[j] = (capacity[j] ?? 0) - ((unused[j] ?? 0) - (fairRoom[j] ?? 0));
     fillSurplus(sessions, capacity);
   }
   applyHolds(sessions, availQ, settings.deadbandA);
   for (const s of sessions) s.out.reason = reasonOf(s);
 
-  return buildResult(chargers, out, overloaded);
+  const result = buildResult(chargers, out, overloaded);
+  if (input.circuits === undefined) return result;
+  return { ...result, circuits: circuitLoads(tree, chargers, result, circuitOverloaded) };
+}
+
+/** Per sub-circuit, the counted load of the chargers below it (the status shows it beside the limits). */
+function circuitLoads(tree: CircuitTree, chargers: readonly ChargerInput[], result: AllocationResult, overloaded: readonly Phase[][]): CircuitLoad[] {
+  const loads = tree.circuits.map(() => ({ L1: 0, L2: 0, L3: 0 }));
+  result.allocations.forEach((a, i) => {
+    for (const at of tree.chainOf(chargers[i]?.circuitId)) {
+      const load = loads[at - 1];
+      if (load) for (const p of a.phases) load[p] += a.limit;
+    }
+  });
+  return tree.circuits.map((c, i) => ({ id: c.id, load: loads[i] as PhaseCurrents, overloadedPhases: overloaded[i] ?? [] }));
 }
 
 function sortedById(chargers: readonly ChargerInput[]): ChargerInput[] {
@@ -98,11 +116,6 @@ function sortedById(chargers: readonly ChargerInput[]): ChargerInput[] {
     }
   }
   return sorted;
-}
-
-/** A limit that is not a number counts as 0 A available: never guess capacity. */
-function safeLimit(a: number): number {
-  return Number.isFinite(a) ? a : 0;
 }
 
 /** Back to amperes: the only place the result's currents are written. */
