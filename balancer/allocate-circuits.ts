@@ -62,3 +62,13 @@ function perPhase(l: Partial<PhaseCurrents>): number[] {
     return a !== undefined && Number.isFinite(a) ? a : 0;
   });
 }
+
+/** Circuit ids from `circuitId` up to (not including) the installation; the same degrading rules as `circuitTree`. */
+export function circuitChain(circuits: readonly CircuitInput[], circuitId: string | undefined): string[] {
+  const byId = new Map(circuits.map((c) => [c.id, c]));
+  const chain: string[] = [];
+  for (let c = circuitId === undefined ? undefined : byId.get(circuitId); c !== undefined && !chain.includes(c.id); c = c.parentId === undefined ? undefined : byId.get(c.parentId)) {
+    chain.push(c.id);
+  }
+  return chain;
+}

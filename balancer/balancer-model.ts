@@ -4,7 +4,8 @@
  * flight or settling. The shell (`installation-balancer.ts`) feeds events in and executes the
  * commands `planDispatch` returns; nothing here does I/O or reads the clock.
  */
-import type { ChargerInput as AllocChargerInput, AllocationSettings, Phase, PhaseCurrents } from './allocation-types.js';
+import type { ChargerInput as AllocChargerInput, AllocationSettings, CircuitInput, Phase, PhaseCurrents } from './allocation-types.js';
+import { circuitBudget } from './circuit-dispatch.js';
 import type { BalancerSettings, OfflineCurrent } from '../core/model.js';
 import { offlineWorstCase, type OfflineBasis } from './offline-current.js';
 import { countedMask, DRAWING_A, PHASES, phasesOf, wiringOf } from './phases.js';
@@ -21,6 +22,8 @@ export interface ChargerWiring {
   maxCurrent: number;
   priority: number;
   offlineCurrent: OfflineCurrent;
+  /** The circuit it is wired to (`BalancerModel.circuits`); absent: the installation's fuse. */
+  circuitId?: string;
 }
 
 export interface ChargerModel {
@@ -74,6 +77,8 @@ export interface BalancerModel {
   limitHistory?: readonly { from: number; limits: PhaseCurrents }[];
   settings: ModelSettings;
   chargers: Record<string, ChargerModel>;
+  /** Circuits below the fuse with the limits in force for their chargers (absent: a flat installation). */
+  circuits?: readonly CircuitInput[];
 }
 
 /** A raise needs the token it spends and one for the decrease that may follow it. */
@@ -196,6 +201,7 @@ function asAllocInput(c: ChargerModel, now: number, s?: ModelSettings): AllocCha
     maxCurrent: w.maxCurrent,
     priority: w.priority,
     offlineCurrent: w.offlineCurrent,
+    ...(w.circuitId !== undefined ? { circuitId: w.circuitId } : {}),
     arrivedAt: c.arrivedAt ?? now,
     ...(c.cap !== undefined ? { cap: c.cap } : {}),
     wantsEnergy: wantsEnergy(c),
@@ -221,6 +227,7 @@ export function allocationInput(model: BalancerModel, now: number) {
     admissionLimits: admissionLimits(model, now),
     chargers: Object.values(model.chargers).map((c) => asAllocInput(c, now, model.settings)),
     settings: model.settings,
+    ...(model.circuits ? { circuits: model.circuits } : {}),
   };
 }
 
@@ -387,6 +394,7 @@ export function planDispatch(model: BalancerModel, targets: ReadonlyMap<string, 
   const limits = model.phaseLimits;
   const ids = Object.keys(model.chargers).sort();
   const ready = (c: ChargerModel): boolean => c.online && !c.inFlight && !(c.retryAfter !== undefined && c.retryAfter > now);
+  const circuits = circuitBudget(model.circuits, Object.values(model.chargers).map((c) => ({ circuitId: c.wiring.circuitId, value: countedAs(c).value, phases: countedPhases(c, now) })));
 
   for (const id of ids) {
     const c = model.chargers[id]!;
@@ -406,7 +414,7 @@ export function planDispatch(model: BalancerModel, targets: ReadonlyMap<string, 
     const next = { ...committed };
     for (const p of oldPhases) next[p] -= oldValue;
     for (const p of t!.phases) next[p] += t!.limit;
-    if (PHASES.every((p) => next[p] <= limits[p] + 1e-9 || next[p] <= committed[p])) {
+    if (PHASES.every((p) => next[p] <= limits[p] + 1e-9 || next[p] <= committed[p]) && circuits.tryRaise(c.wiring.circuitId, oldValue, oldPhases, t!.limit, t!.phases)) {
       commands.push({ chargerId: id, limit: t!.limit });
       Object.assign(committed, next);
     }
