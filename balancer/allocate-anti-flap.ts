@@ -42,6 +42,15 @@ export function applyHolds(sessions: readonly Session[], avail: readonly number[
     keepsHigher.length === 0
       ? []
       : sessions.filter((d) => d.out.q > d.minQ && d.out.held === undefined && !keeping.has(d) && Math.abs(d.out.q - d.curQ) >= deadbandQ);
+  // A donor must load every constraint that is short: look only among those on the least shared one.
+  const donorsOn = new Map<number, Session[]>();
+  for (const d of donors) {
+    for (const k of d.loads) {
+      const list = donorsOn.get(k);
+      if (list) list.push(d);
+      else donorsOn.set(k, [d]);
+    }
+  }
   for (const s of keepsHigher) {
     const extra = s.curQ - s.a;
     let short = 0;
@@ -55,7 +64,12 @@ export function applyHolds(sessions: readonly Session[], avail: readonly number[
     }
     if (short > 0) {
       const shortQ = Math.ceil(short - EPS);
-      const donor = donors.find((d) => d.out.q - shortQ >= d.minQ && shortOn.every((k) => d.loads.includes(k)));
+      let candidates: readonly Session[] | undefined;
+      for (const k of shortOn) {
+        const list = donorsOn.get(k) ?? [];
+        if (candidates === undefined || list.length < candidates.length) candidates = list;
+      }
+      const donor = (candidates ?? []).find((d) => d.out.q - shortQ >= d.minQ && shortOn.every((k) => d.loads.includes(k)));
       if (!donor) continue;
       donor.out.q -= shortQ;
       take(donor.loads, used, shortQ);

@@ -49,7 +49,6 @@ export function fill(sessions: readonly Session[], room: number[]): void {
  * constraint has left with every admitted minimum already taken.
  */
 function fillClass(group: readonly Session[], room: number[]): void {
-  const n = group.length;
   const k = room.length;
   const byFloor = sortedBy(group, floorOrder);
   const byMax = sortedBy(group, maxOrder);
@@ -58,12 +57,24 @@ function fillClass(group: readonly Session[], room: number[]): void {
   let jf = 0;
   let jm = 0;
   let level = byFloor[0]?.minQ ?? 0;
+  // The sessions on each constraint, in id order (the group's order): who a tight constraint concerns.
+  const members: Session[][] = Array.from({ length: k }, () => []);
+  group.forEach((s) => {
+    for (const c of s.loads) members[c]?.push(s);
+  });
+
+  // Constraints with growing sessions: the only ones an event can come from (a tree has many idle ones).
+  let active: number[] = [];
+  const isActive = new Uint8Array(k);
+  const isTight = new Uint8Array(k);
+  let stopped = false;
 
   const stop = (s: Session, at: number): void => {
     s.growing = false;
     s.a = at;
     growing--;
     take(s.loads, count, 1);
+    stopped = true;
   };
 
   for (;;) {
@@ -73,6 +84,11 @@ function fillClass(group: readonly Session[], room: number[]): void {
         s.growing = true;
         growing++;
         take(s.loads, count, -1);
+        for (const c of s.loads) {
+          if (isActive[c] === 1) continue;
+          isActive[c] = 1;
+          active.push(c);
+        }
       }
     }
     for (let s = byMax[jm]; s !== undefined && s.fillMax <= level; s = byMax[++jm]) {
@@ -84,23 +100,38 @@ function fillClass(group: readonly Session[], room: number[]): void {
       level = next.minQ;
       continue;
     }
-    let step = Math.min((byFloor[jf]?.minQ ?? Infinity) - level, (byMax[jm]?.fillMax ?? Infinity) - level);
-    for (let c = 0; c < k; c++) {
-      const m = count[c] ?? 0;
-      if (m > 0) step = Math.min(step, Math.floor((room[c] ?? 0) / m));
+    if (stopped) {
+      active = active.filter((c) => {
+        if ((count[c] ?? 0) > 0) return true;
+        isActive[c] = 0;
+        return false;
+      });
+      stopped = false;
     }
+    let step = Math.min((byFloor[jf]?.minQ ?? Infinity) - level, (byMax[jm]?.fillMax ?? Infinity) - level);
+    for (const c of active) step = Math.min(step, Math.floor((room[c] ?? 0) / (count[c] ?? 1)));
     if (step >= 1) {
       level += step;
-      for (let c = 0; c < k; c++) room[c] = (room[c] ?? 0) - (count[c] ?? 0) * step;
+      for (const c of active) room[c] = (room[c] ?? 0) - (count[c] ?? 0) * step;
       continue;
     }
-    // Some constraint cannot give every growing session one more unit: walk this level in id order.
-    for (let i = 0; i < n; i++) {
-      const s = group[i];
-      if (s === undefined || !s.growing) continue;
-      if (hasRoom(s.loads, room, 1)) take(s.loads, room, 1);
-      else stop(s, level);
+    // Some constraint cannot give every growing session one more unit (it is tight): walk this level
+    // in id order. Only sessions on a tight constraint can miss out; every other one takes its unit
+    // whatever the order, so those are counted in bulk afterwards.
+    const tight = active.filter((c) => (room[c] ?? 0) < (count[c] ?? 0));
+    for (const c of tight) isTight[c] = 1;
+    for (const s of onTight(tight, members, group, isTight)) {
+      if (!s.growing) continue;
+      let fits = true;
+      for (const c of s.loads) if (isTight[c] === 1 && (room[c] ?? 0) < 1) fits = false;
+      if (!fits) {
+        stop(s, level);
+        continue;
+      }
+      for (const c of s.loads) if (isTight[c] === 1) room[c] = (room[c] ?? 0) - 1;
     }
+    for (const c of active) if (isTight[c] !== 1) room[c] = (room[c] ?? 0) - (count[c] ?? 0);
+    for (const c of tight) isTight[c] = 0;
     level += 1;
   }
 }
@@ -125,6 +156,16 @@ export function fillSurplus(sessions: readonly Session[], room: number[]): void 
     s.a += grow;
     take(s.loads, room, grow);
   }
+}
+
+/** The sessions on any of the `tight` constraints, once each, in id order. */
+function onTight(tight: readonly number[], members: readonly Session[][], group: readonly Session[], isTight: Uint8Array): readonly Session[] {
+  if (tight.length === 1) return members[tight[0] as number] ?? [];
+  let size = 0;
+  for (const c of tight) size += members[c]?.length ?? 0;
+  // Most of the group (an installation phase is tight): filtering it in order beats sorting the union.
+  if (size >= group.length) return group.filter((s) => s.growing && s.loads.some((c) => isTight[c] === 1));
+  return [...new Set(tight.flatMap((c) => members[c] ?? []))].sort((x, y) => x.pos - y.pos);
 }
 
 const floorOrder = (x: Session, y: Session): number => x.minQ - y.minQ || x.pos - y.pos;

@@ -38,7 +38,8 @@ export function allocate(input: AllocationInput): AllocationResult {
   const out: Outcome[] = chargers.map(newOutcome);
   const tree = circuitTree(input);
   const k = tree.limits.length;
-  const loadsFor = (c: ChargerInput) => (mask: number): Loads => loadsOf(mask, tree.chainOf(c.circuitId));
+  const chains = chargers.map((c) => tree.chainOf(c.circuitId));
+  const loadsFor = (i: number) => (mask: number): Loads => loadsOf(mask, chains[i] ?? []);
 
   // 1. Offline chargers: worst case on every wired phase, off the top (in 0.1 A, unrounded).
   const offlineQ = new Array<number>(k).fill(0);
@@ -47,7 +48,7 @@ export function allocate(input: AllocationInput): AllocationResult {
     if (c.online) continue;
     const worst = offlineWorstCase(c.currentLimit, c.maxCurrent, c.offlineCurrent).value;
     const mask = wiringOf(c).mask;
-    for (const j of loadsFor(c)(mask)) offlineQ[j] = (offlineQ[j] ?? 0) + toQ(worst);
+    for (const j of loadsFor(i)(mask)) offlineQ[j] = (offlineQ[j] ?? 0) + toQ(worst);
     Object.assign(out[i] as Outcome, { exactA: worst, reason: 'offline', mask });
   }
   const availQ = tree.limits.map((a, j) => toQ(a) - (offlineQ[j] ?? 0));
@@ -55,8 +56,7 @@ export function allocate(input: AllocationInput): AllocationResult {
   const overloaded = overloadedAt(0);
   const circuitOverloaded = tree.circuits.map((_c, i) => overloadedAt(i + 1));
   // Offline overload: when offline chargers alone overload a circuit, every online charger below it is paused.
-  const underOverload = (c: ChargerInput): boolean =>
-    tree.chainOf(c.circuitId).some((at) => (at === 0 ? overloaded : (circuitOverloaded[at - 1] ?? [])).length > 0);
+  const underOverload = (i: number): boolean => (chains[i] ?? []).some((at) => (at === 0 ? overloaded : (circuitOverloaded[at - 1] ?? [])).length > 0);
 
   // 2. Online chargers that want energy become sessions; the others are idle (already set).
   const sessions: Session[] = [];
@@ -67,11 +67,11 @@ export function allocate(input: AllocationInput): AllocationResult {
       Object.assign(out[i] as Outcome, { reason: 'asleep', mask: countedMask(c, wiringOf(c)) });
       continue;
     }
-    const s = toSession(c, i, now, settings, out[i] as Outcome, loadsFor(c));
+    const s = toSession(c, i, now, settings, out[i] as Outcome, loadsFor(i));
     s.out.mask = s.mask;
     s.out.reason = 'paused';
     if (s.maxQ < s.minQ) s.out.reason = qDown(c.maxCurrent) < s.minQ ? 'misconfigured' : 'capped';
-    else if (!underOverload(c)) sessions.push(s);
+    else if (!underOverload(i)) sessions.push(s);
   }
 
   // 3-5. Admission, fair filling, anti-flap.
@@ -92,19 +92,17 @@ export function allocate(input: AllocationInput): AllocationResult {
 
   const result = buildResult(chargers, out, overloaded);
   if (input.circuits === undefined) return result;
-  return { ...result, circuits: circuitLoads(tree, chargers, result, circuitOverloaded) };
+  return { ...result, circuits: circuitLoads(tree, chains, out, result, circuitOverloaded) };
 }
 
 /** Per sub-circuit, the counted load of the chargers below it (the status shows it beside the limits). */
-function circuitLoads(tree: CircuitTree, chargers: readonly ChargerInput[], result: AllocationResult, overloaded: readonly Phase[][]): CircuitLoad[] {
-  const loads = tree.circuits.map(() => ({ L1: 0, L2: 0, L3: 0 }));
+function circuitLoads(tree: CircuitTree, chains: readonly (readonly number[])[], out: readonly Outcome[], result: AllocationResult, overloaded: readonly Phase[][]): CircuitLoad[] {
+  const sums = new Float64Array(tree.limits.length);
   result.allocations.forEach((a, i) => {
-    for (const at of tree.chainOf(chargers[i]?.circuitId)) {
-      const load = loads[at - 1];
-      if (load) for (const p of a.phases) load[p] += a.limit;
-    }
+    const mask = out[i]?.mask ?? 0;
+    for (const at of chains[i] ?? []) for (let p = 0; p < 3; p++) if (onPhase(mask, p)) sums[3 * at + p] = (sums[3 * at + p] ?? 0) + a.limit;
   });
-  return tree.circuits.map((c, i) => ({ id: c.id, load: loads[i] as PhaseCurrents, overloadedPhases: overloaded[i] ?? [] }));
+  return tree.circuits.map((c, i) => ({ id: c.id, load: { L1: sums[3 * i + 3] ?? 0, L2: sums[3 * i + 4] ?? 0, L3: sums[3 * i + 5] ?? 0 }, overloadedPhases: overloaded[i] ?? [] }));
 }
 
 function sortedById(chargers: readonly ChargerInput[]): ChargerInput[] {
