@@ -21,7 +21,7 @@ export const meterReadingSchema = {
     L1: phase,
     L2: phase,
     L3: phase,
-    at: { type: 'string', format: 'date-time', description: 'When the meter measured (default: when received); a reading from the future counts as now' },
+    at: { type: 'string', minLength: 1, maxLength: 40, description: 'ISO date-time when the meter measured (default: when received); a reading from the future counts as now' },
   },
 } as const;
 
