@@ -394,7 +394,7 @@ export function planDispatch(model: BalancerModel, targets: ReadonlyMap<string, 
   const limits = model.phaseLimits;
   const ids = Object.keys(model.chargers).sort();
   const ready = (c: ChargerModel): boolean => c.online && !c.inFlight && !(c.retryAfter !== undefined && c.retryAfter > now);
-  const circuits = circuitBudget(model.circuits, Object.values(model.chargers).map((c) => ({ circuitId: c.wiring.circuitId, value: countedAs(c).value, phases: countedPhases(c, now) })));
+  const circuits = circuitBudget(model.circuits, model.circuits?.length ? Object.values(model.chargers).map((c) => ({ circuitId: c.wiring.circuitId, value: countedAs(c).value, phases: countedPhases(c, now) })) : []);
 
   for (const id of ids) {
     const c = model.chargers[id]!;
