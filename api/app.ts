@@ -7,6 +7,7 @@ import type { ApiDeps } from './deps.js';
 import { errorBody, errorHandler, errorSchema, sendError } from './errors.js';
 import { availableCurrentRoutes } from './routes/available-current.js';
 import { chargerRoutes } from './routes/chargers.js';
+import { circuitRoutes } from './routes/circuits.js';
 import { commandRoutes } from './routes/commands.js';
 import { healthRoutes } from './routes/health.js';
 import { installationRoutes } from './routes/installations.js';
@@ -134,7 +135,7 @@ export async function build(deps: ApiDeps, opts: BuildOptions = {}): Promise<Fas
   await app.register(
     async (api) => {
       api.addHook('onRequest', authenticate({ adminToken: deps.adminToken, tokens: deps.tokens, limiter }));
-      for (const routes of [installationRoutes, chargerRoutes, statusRoutes, liveRoutes, availableCurrentRoutes, commandRoutes, transactionRoutes, ocppLogRoutes, tokenRoutes]) {
+      for (const routes of [installationRoutes, circuitRoutes, chargerRoutes, statusRoutes, liveRoutes, availableCurrentRoutes, commandRoutes, transactionRoutes, ocppLogRoutes, tokenRoutes]) {
         await api.register(routes(deps));
       }
     },

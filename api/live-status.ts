@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { STATUS_ACTION, sendChargerCommand } from '../core/commands.js';
+import type { MeterStatus } from '../core/meter-reading.js';
 import type { Charger, ChargerLiveStatus, Installation } from '../core/model.js';
 import { decodeJson, encodeJson } from '../core/nats.js';
 import { PARTNER_DISABLED, requestPartnerConnection, type PartnerConnectionState } from '../core/partner-connection.js';
@@ -30,6 +31,11 @@ export interface BalancerStatusReply {
   allocated: { L1: number; L2: number; L3: number };
   chargers: Record<string, { limit: number; target?: number; reason?: string; phases?: unknown; counted?: number; countedBecause?: string }>;
   failsafe?: { inForce: boolean; since?: string; source?: string; current?: { L1: number; L2: number; L3: number } };
+  /** Per-phase limits in force for the chargers (fuse - margin, lowered by a dynamic limit, a meter or a failsafe). */
+  limits?: { L1: number; L2: number; L3: number };
+  /** Circuits below the fuse: limits in force for their chargers and the allocation below them. */
+  circuits?: { id: string; limits: Partial<Record<'L1' | 'L2' | 'L3', number>>; allocated: { L1: number; L2: number; L3: number } | null }[];
+  meters?: MeterStatus[];
 }
 
 /** The balancer's live allocation, or undefined when no leader answers within the timeout. */
@@ -38,7 +44,14 @@ export async function balancerStatus(nc: NatsConnection, installationId: string,
     const msg = await nc.request(subjects.balancerStatus(installationId), encodeJson({}), { timeout: timeoutMs });
     const reply = decodeJson<Partial<BalancerStatusReply>>(msg.data);
     if (typeof reply !== 'object' || reply === null || typeof reply.allocated !== 'object' || reply.allocated === null) return undefined;
-    return { allocated: reply.allocated, chargers: reply.chargers ?? {}, ...(reply.failsafe ? { failsafe: reply.failsafe } : {}) };
+    return {
+      allocated: reply.allocated,
+      chargers: reply.chargers ?? {},
+      ...(reply.failsafe ? { failsafe: reply.failsafe } : {}),
+      ...(reply.limits ? { limits: reply.limits } : {}),
+      ...(reply.circuits ? { circuits: reply.circuits } : {}),
+      ...(reply.meters ? { meters: reply.meters } : {}),
+    };
   } catch {
     return undefined;
   }

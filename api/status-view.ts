@@ -1,6 +1,8 @@
 import type { AvailableCurrent } from '../core/available-current-store.js';
 import type { ActiveTransaction, Charger, ConnectorState, Installation, Phase, PhaseCurrents } from '../core/model.js';
 import { PHASES } from '../core/model.js';
+import type { MeterStatus } from '../core/meter-reading.js';
+import { ROOT_CIRCUIT_ID } from '../core/circuits.js';
 import { PARTNER_DISABLED, type PartnerConnectionState } from '../core/partner-connection.js';
 import type { BalancerStatusReply, LiveState } from './live-status.js';
 
@@ -50,6 +52,58 @@ export interface InstallationStatus {
   balancerNodeId: string | null;
   phases: Record<Phase, PhaseStatus>;
   chargers: ChargerStatus[];
+  /** Present when the installation has circuits or a grid meter: the root (`main`) first. */
+  circuits?: CircuitStatus[];
+}
+
+type NullablePhases = { L1: number | null; L2: number | null; L3: number | null };
+
+export interface CircuitStatus {
+  id: string;
+  name: string;
+  parentId: string | null;
+  /** The fuse per phase (null: not wired to that phase). */
+  fuse: NullablePhases;
+  /** What its chargers may draw now (fuse - margin - other load, or the failsafe); null when no balancer answered. */
+  limits: NullablePhases | null;
+  /** The balancer's allocation below it; null when no balancer answered. */
+  allocated: NullablePhases | null;
+  chargerIds: string[];
+  meter: MeterStatus | null;
+}
+
+const nullablePhases = (v: Partial<PhaseCurrents> | undefined, wired: Partial<PhaseCurrents> = { L1: 0, L2: 0, L3: 0 }): NullablePhases => ({
+  L1: wired.L1 === undefined ? null : (v?.L1 ?? 0),
+  L2: wired.L2 === undefined ? null : (v?.L2 ?? 0),
+  L3: wired.L3 === undefined ? null : (v?.L3 ?? 0),
+});
+
+function circuitStatus(installation: Installation, chargers: readonly Charger[], balancer: BalancerStatusReply | undefined): CircuitStatus[] {
+  const meterOf = (id: string): MeterStatus | null => balancer?.meters?.find((m) => m.circuitId === id) ?? null;
+  const root: CircuitStatus = {
+    id: ROOT_CIRCUIT_ID,
+    name: installation.name,
+    parentId: null,
+    fuse: { ...installation.fuse },
+    limits: balancer?.limits ? { ...balancer.limits } : null,
+    allocated: balancer ? { ...balancer.allocated } : null,
+    chargerIds: chargers.filter((c) => c.circuitId === undefined).map((c) => c.id),
+    meter: meterOf(ROOT_CIRCUIT_ID),
+  };
+  const rest = (installation.circuits ?? []).map((c): CircuitStatus => {
+    const fromBalancer = balancer?.circuits?.find((x) => x.id === c.id);
+    return {
+      id: c.id,
+      name: c.name,
+      parentId: c.parentId ?? ROOT_CIRCUIT_ID,
+      fuse: nullablePhases(c.limits, c.limits),
+      limits: fromBalancer ? nullablePhases(fromBalancer.limits, c.limits) : null,
+      allocated: fromBalancer?.allocated ? nullablePhases(fromBalancer.allocated, c.limits) : null,
+      chargerIds: chargers.filter((x) => x.circuitId === c.id).map((x) => x.id),
+      meter: meterOf(c.id),
+    };
+  });
+  return [root, ...rest];
 }
 
 /**
@@ -127,6 +181,7 @@ export function buildInstallationStatus(input: {
     balancerNodeId: input.balancerLease && input.balancerLease.nodeId !== '' && input.balancerLease.expiresAt > input.now.getTime() ? input.balancerLease.nodeId : null,
     phases: { L1: phase('L1'), L2: phase('L2'), L3: phase('L3') },
     chargers,
+    ...(input.installation.circuits || input.installation.meter ? { circuits: circuitStatus(input.installation, input.chargers, input.balancer) } : {}),
   };
 }
 

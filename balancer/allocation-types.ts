@@ -71,6 +71,22 @@ export interface ChargerInput {
    * for a while to see whether it woke, without taking a running session's place.
    */
   readonly asleep?: 'sleeping' | 'probing';
+  /** The circuit it hangs on (`AllocationInput.circuits`); absent or unknown: the installation itself. */
+  readonly circuitId?: string;
+}
+
+/**
+ * A circuit below the installation's fuse (a sub-distribution board): its chargers, and those of
+ * the circuits below it, share its per-phase limits as well as every limit above it.
+ */
+export interface CircuitInput {
+  readonly id: string;
+  /** Absent or unknown: wired to the installation (the root circuit). */
+  readonly parentId?: string;
+  /** Per-phase current available to chargers below it (fuse - margin - other load); a phase it lacks: absent (0 A). */
+  readonly limits: Partial<PhaseCurrents>;
+  /** Like `AllocationInput.admissionLimits`, for this circuit (default: `limits`). */
+  readonly admissionLimits?: Partial<PhaseCurrents>;
 }
 
 /** Anti-flap, rotation and reclaim tuning (from the installation's balancer settings). */
@@ -106,6 +122,8 @@ export interface AllocationInput {
   readonly admissionLimits?: PhaseCurrents;
   readonly chargers: readonly ChargerInput[];
   readonly settings: AllocationSettings;
+  /** The circuits below the installation's fuse (the root is `phaseLimits`); absent: a flat installation. */
+  readonly circuits?: readonly CircuitInput[];
 }
 
 /**
@@ -147,5 +165,13 @@ export interface AllocationResult {
   /** Sum of counted current per grid phase, offline worst cases included. */
   readonly phaseLoad: PhaseCurrents;
   /** Phases the offline chargers alone overload; non-empty means every online charger got 0. */
+  readonly overloadedPhases: readonly Phase[];
+  /** Present when the input has circuits: per circuit, the counted load and the phases offline chargers overload (its online chargers got 0). */
+  readonly circuits?: readonly CircuitLoad[];
+}
+
+export interface CircuitLoad {
+  readonly id: string;
+  readonly load: PhaseCurrents;
   readonly overloadedPhases: readonly Phase[];
 }

@@ -5,7 +5,7 @@
  * in and executes the commands `planDispatch` (`dispatch-plan.ts`) returns; nothing here does I/O or
  * reads the clock.
  */
-import type { ChargerInput as AllocChargerInput, AllocationSettings, Phase, PhaseCurrents } from './allocation-types.js';
+import type { ChargerInput as AllocChargerInput, AllocationSettings, CircuitInput, Phase, PhaseCurrents } from './allocation-types.js';
 import type { ChargerEvent } from '../core/events.js';
 import type { BalancerSettings, OfflineCurrent } from '../core/model.js';
 import { admissionDeadlines, admissionLimits } from './admission-window.js';
@@ -40,6 +40,8 @@ export interface ChargerWiring {
   maxCurrent: number;
   priority: number;
   offlineCurrent: OfflineCurrent;
+  /** The circuit it is wired to (`BalancerModel.circuits`); absent: the installation's fuse. */
+  circuitId?: string;
 }
 
 export interface ChargerModel {
@@ -78,6 +80,8 @@ export interface BalancerModel {
   limitHistory?: readonly { from: number; limits: PhaseCurrents }[];
   settings: ModelSettings;
   chargers: Record<string, ChargerModel>;
+  /** Circuits below the fuse with the limits in force for their chargers (absent: a flat installation). */
+  circuits?: readonly CircuitInput[];
 }
 
 export function newChargerModel(wiring: ChargerWiring, granted: number | undefined): ChargerModel {
@@ -137,6 +141,7 @@ function asAllocInput(c: ChargerModel, now: number, s?: ModelSettings): AllocCha
     maxCurrent: w.maxCurrent,
     priority: w.priority,
     offlineCurrent: w.offlineCurrent,
+    ...(w.circuitId !== undefined ? { circuitId: w.circuitId } : {}),
     arrivedAt: c.arrivedAt ?? now,
     ...(c.cap !== undefined ? { cap: c.cap } : {}),
     wantsEnergy: wantsEnergy(c),
@@ -162,6 +167,7 @@ export function allocationInput(model: BalancerModel, now: number) {
     admissionLimits: admissionLimits(model, now),
     chargers: Object.values(model.chargers).map((c) => asAllocInput(c, now, model.settings)),
     settings: model.settings,
+    ...(model.circuits ? { circuits: model.circuits } : {}),
   };
 }
 

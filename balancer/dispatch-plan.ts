@@ -5,7 +5,8 @@
  * no phase exceeds its limit. Pure; the shell sends what it returns.
  */
 import type { Phase } from './allocation-types.js';
-import { committedLoad, countedPhases, countedValue, markSent, type BalancerModel, type ChargerModel } from './balancer-model.js';
+import { circuitBudget } from './circuit-dispatch.js';
+import { committedLoad, countedAs, countedPhases, countedValue, markSent, type BalancerModel, type ChargerModel } from './balancer-model.js';
 import { canSend, settlingOf } from './dispatch-lifecycle.js';
 import { PHASES } from './phases.js';
 
@@ -22,6 +23,7 @@ export function planDispatch(model: BalancerModel, targets: Targets, now: number
   const limits = model.phaseLimits;
   const ids = Object.keys(model.chargers).sort();
   const ready = (c: ChargerModel): boolean => canSend(c.dispatch, now);
+  const circuits = circuitBudget(model.circuits, model.circuits?.length ? Object.values(model.chargers).map((c) => ({ circuitId: c.wiring.circuitId, value: countedAs(c).value, phases: countedPhases(c, now) })) : []);
 
   for (const id of ids) {
     const c = model.chargers[id]!;
@@ -41,7 +43,7 @@ export function planDispatch(model: BalancerModel, targets: Targets, now: number
     const next = { ...committed };
     for (const p of oldPhases) next[p] -= oldValue;
     for (const p of t!.phases) next[p] += t!.limit;
-    if (PHASES.every((p) => next[p] <= limits[p] + 1e-9 || next[p] <= committed[p])) {
+    if (PHASES.every((p) => next[p] <= limits[p] + 1e-9 || next[p] <= committed[p]) && circuits.tryRaise(c.wiring.circuitId, oldValue, oldPhases, t!.limit, t!.phases)) {
       commands.push({ chargerId: id, limit: t!.limit });
       Object.assign(committed, next);
     }

@@ -8,6 +8,8 @@ import type { NodeConfig } from '../core/config.js';
 import type { ChargerEvent } from '../core/events.js';
 import { getJson, putJson } from '../core/kv-json.js';
 import type { Metrics } from '../core/metrics.js';
+import { ROOT_CIRCUIT_ID } from '../core/circuits.js';
+import { toMeterReading, type MeterReading } from '../core/meter-reading.js';
 import type { Charger, ChargerLiveStatus, Installation } from '../core/model.js';
 import { decodeJson, encodeJson } from '../core/nats.js';
 import { subjects } from '../core/subjects.js';
@@ -38,6 +40,7 @@ import type { ProfileOutcome } from './dispatch-lifecycle.js';
 import { planDispatch, withSent } from './dispatch-plan.js';
 import { limitProfile } from './charging-profile.js';
 import { fenced } from './fencing.js';
+import { circuitLimitsAt, gridDraw, lowerOf, onMeterReading, withDrawSample, type CircuitLimits, type DrawSample, type MeterState } from './circuit-limits.js';
 import { phaseLimitsAt, type Failsafe } from './phase-limits.js';
 import { PHASES } from './phases.js';
 
@@ -60,7 +63,7 @@ interface StoredAllocation {
 }
 
 function wiringOf(c: Charger): ChargerWiring {
-  return { id: c.id, phases: c.phases, phaseRotation: c.phaseRotation, gridPhase: c.gridPhase, minCurrent: c.minCurrent, maxCurrent: c.maxCurrent, priority: c.priority, offlineCurrent: c.offlineCurrent ?? 'lastLimit' };
+  return { id: c.id, phases: c.phases, phaseRotation: c.phaseRotation, gridPhase: c.gridPhase, minCurrent: c.minCurrent, maxCurrent: c.maxCurrent, priority: c.priority, offlineCurrent: c.offlineCurrent ?? 'lastLimit', ...(c.circuitId !== undefined ? { circuitId: c.circuitId } : {}) };
 }
 
 /**
@@ -86,6 +89,10 @@ export class InstallationBalancer {
   private readonly persisted = new Map<string, number>();
   /** Set while the installation runs on its failsafe current (counted once in the node's gauge). */
   private failsafe: Failsafe | undefined;
+  /** Grid meters by circuit id, and each charger's recent draw (to take it off a meter's reading). */
+  private readonly meters = new Map<string, MeterState>();
+  private readonly draws = new Map<string, DrawSample[]>();
+  private circuitLimits: CircuitLimits | undefined;
   /** Leadership epoch (lease revision) sent with every command, so a deposed leader's limits are refused. */
   epoch: number | undefined;
 
@@ -120,6 +127,11 @@ export class InstallationBalancer {
       nc.subscribe(subjects.installationEvents(this.id), {
         callback: (err, msg) => {
           if (!err) this.onEvent(decodeJson<ChargerEvent>(msg.data));
+        },
+      }),
+      nc.subscribe(subjects.installationMeterReadings(this.id), {
+        callback: (err, msg) => {
+          if (!err) this.onMeterReading(msg.subject, msg.data);
         },
       }),
       nc.subscribe(subjects.balancerStatus(this.id), {
@@ -187,7 +199,9 @@ export class InstallationBalancer {
     }
     const f = this.failsafe;
     const failsafe = f ? { inForce: true, since: new Date(f.since).toISOString(), source: f.source, current: f.current } : { inForce: false };
-    return { allocated: committedLoad(this.model, now), limits: this.model.phaseLimits, chargers, failsafe, ...(this.computedAt !== undefined ? { computedAt: this.computedAt } : {}) };
+    const circuits = (this.model.circuits ?? []).map((c) => ({ id: c.id, limits: c.limits, allocated: this.lastResult?.circuits?.find((x) => x.id === c.id)?.load ?? null }));
+    const sites = this.circuitLimits && (circuits.length > 0 || this.circuitLimits.meters.length > 0) ? { circuits, meters: this.circuitLimits.meters } : {};
+    return { allocated: committedLoad(this.model, now), limits: this.model.phaseLimits, chargers, failsafe, ...sites, ...(this.computedAt !== undefined ? { computedAt: this.computedAt } : {}) };
   }
 
   private setFailsafe(next: Failsafe | undefined): void {
@@ -234,7 +248,10 @@ export class InstallationBalancer {
     let c = onConnection(current, true);
     for (const k of live.connectors) c = onConnector(c, k.connectorId, k.status, now);
     const meter = this.meterSettings();
-    if (live.measured.at) c = onMeter(c, live.measured, Date.parse(live.measured.at), meter.thresholdA, 1, meter.slackA);
+    if (live.measured.at) {
+      c = onMeter(c, live.measured, Date.parse(live.measured.at), meter.thresholdA, 1, meter.slackA);
+      this.draws.set(chargerId, withDrawSample(this.draws.get(chargerId), { at: Date.parse(live.measured.at), grid: gridDraw(c.wiring, live.measured) }));
+    }
     const tx = live.activeTransactions[0];
     c = onReport(c, now);
     if (tx) c = { ...c, activeTx: { transactionId: tx.transactionId, connectorId: tx.connectorId } };
@@ -245,13 +262,32 @@ export class InstallationBalancer {
   private onEvent(e: ChargerEvent): void {
     const c = this.model.chargers[e.chargerId];
     if (!c) return;
-    this.setCharger(e.chargerId, onChargerEvent(c, e, this.deps.now(), this.meterSettings()));
+    const now = this.deps.now();
+    if (e.kind === 'meter') this.draws.set(e.chargerId, withDrawSample(this.draws.get(e.chargerId), { at: now, grid: gridDraw(c.wiring, e.currents) }));
+    this.setCharger(e.chargerId, onChargerEvent(c, e, now, this.meterSettings()));
     if (e.kind === 'connection' && e.connected) void this.sync(e.chargerId);
     this.schedule();
   }
 
   private meterSettings(): { thresholdA: number; slackA: number } {
     return { thresholdA: this.model.settings.reclaimThresholdA, slackA: this.deps.tuning.meterSlackA };
+  }
+
+  /** A grid meter reading (a gateway or the API published it); a bad one is logged and dropped. */
+  private onMeterReading(subject: string, data: Uint8Array): void {
+    const circuitId = subject.slice(subject.lastIndexOf('.') + 1);
+    const known = circuitId === ROOT_CIRCUIT_ID || this.installation.circuits?.some((c) => c.id === circuitId);
+    let reading: MeterReading;
+    try {
+      if (!known) throw new Error(`no circuit ${circuitId}`);
+      reading = toMeterReading(this.id, circuitId, decodeJson(data), this.deps.now());
+    } catch (err) {
+      this.deps.logger.warn({ err, installationId: this.id, circuitId }, 'meter reading dropped');
+      return;
+    }
+    const chargers = Object.values(this.model.chargers).map((c) => ({ circuitId: c.wiring.circuitId, draws: this.draws.get(c.wiring.id) }));
+    this.meters.set(circuitId, onMeterReading(this.meters.get(circuitId), this.installation.circuits ?? [], circuitId, reading, chargers));
+    this.schedule();
   }
 
   private schedule(): void {
@@ -294,7 +330,10 @@ export class InstallationBalancer {
     }
     const inForce = phaseLimitsAt(this.installation, this.dynamic, now);
     if (!this.stopped) this.setFailsafe(inForce.failsafe);
-    model = withPhaseLimits({ ...model, chargers }, inForce.limits, now);
+    const sites = circuitLimitsAt(this.installation, this.meters, now);
+    this.circuitLimits = sites;
+    const { circuits: _flat, ...rest } = model;
+    model = withPhaseLimits({ ...rest, chargers, ...(this.installation.circuits ? { circuits: sites.circuits } : {}) }, lowerOf(inForce.limits, sites.root), now);
     const result = allocate(allocationInput(model, now));
     this.lastResult = result;
     this.computedAt = now;
@@ -365,7 +404,8 @@ export class InstallationBalancer {
     clearTimeout(this.wakeTimer);
     // The dynamic limit gives way to the failsafe when it expires: wake then too.
     const expiry = this.dynamic ? Date.parse(this.dynamic.expiresAt) : Infinity;
-    const at = Math.min(nextWakeAt(this.model, now) ?? Infinity, expiry > now ? expiry : Infinity);
+    const silence = this.circuitLimits?.nextSilenceAt ?? Infinity;
+    const at = Math.min(nextWakeAt(this.model, now) ?? Infinity, expiry > now ? expiry : Infinity, silence > now ? silence : Infinity);
     if (at === Infinity || this.stopped) return;
     this.wakeTimer = setTimeout(() => this.schedule(), Math.max(0, at - now) + 1);
   }

@@ -50,7 +50,7 @@ const ONE_PHASE = new Map<string, Wiring>([
 ]);
 
 /** The charger's wiring; defaults `L1L2L3` and `L1`; an unknown value is counted on all phases. */
-export function wiringOf(c: ChargerInput): Wiring {
+export function wiringOf(c: Pick<ChargerInput, 'phases' | 'gridPhase' | 'phaseRotation'>): Wiring {
   const w = c.phases === 1 ? ONE_PHASE.get(c.gridPhase ?? 'L1') : THREE_PHASE.get(c.phaseRotation ?? 'L1L2L3');
   return w ?? UNKNOWN_WIRING;
 }

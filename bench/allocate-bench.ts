@@ -7,7 +7,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { allocate } from '../balancer/allocate.js';
-import type { AllocationInput, ChargerInput, Phase } from '../balancer/allocation-types.js';
+import type { AllocationInput, ChargerInput, CircuitInput, Phase } from '../balancer/allocation-types.js';
 
 export interface AllocateBenchRow {
   chargers: number;
@@ -16,6 +16,10 @@ export interface AllocateBenchRow {
   allocateP99Ms: number;
   naiveMedianMs: number;
   naiveP99Ms: number;
+  /** The same chargers on a 3-level circuit tree (`treeInstallation`). */
+  treeMedianMs: number;
+  treeP99Ms: number;
+  circuits: number;
 }
 
 export interface AllocateBenchReport {
@@ -93,6 +97,45 @@ export function benchInstallation(n: number, seed = 42): AllocationInput {
   };
 }
 
+/**
+ * The same installation wired as a 3-level tree: the main fuse, 10 boards, 5 sub-boards on each
+ * (60 circuits). Chargers sit on the sub-boards, every fifth on a board. Each circuit's limit is
+ * ~80% of what its chargers' minimums-to-maxima would take, so boards and sub-boards bind too.
+ */
+export function treeInstallation(n: number, seed = 42): AllocationInput {
+  const flat = benchInstallation(n, seed);
+  const circuits: CircuitInput[] = [];
+  const perCharger = 5;
+  for (let b = 0; b < 10; b++) {
+    const boardShare = (n / 10) * perCharger * 0.9;
+    circuits.push({ id: `board-${b}`, limits: { L1: boardShare, L2: boardShare, L3: boardShare } });
+    for (let s = 0; s < 5; s++) {
+      const subShare = (n / 50) * perCharger * 1.1;
+      circuits.push({ id: `board-${b}-${s}`, parentId: `board-${b}`, limits: { L1: subShare, L2: subShare * 0.8, L3: subShare } });
+    }
+  }
+  // Written out, not spread: a spread copy is a slower object shape in V8 and would time that instead.
+  const chargers = flat.chargers.map((c, i): ChargerInput => ({
+    id: c.id,
+    phases: c.phases,
+    phaseRotation: c.phaseRotation,
+    gridPhase: c.gridPhase,
+    minCurrent: c.minCurrent,
+    maxCurrent: c.maxCurrent,
+    priority: c.priority,
+    arrivedAt: c.arrivedAt,
+    cap: c.cap,
+    wantsEnergy: c.wantsEnergy,
+    online: c.online,
+    measured: c.measured,
+    currentLimit: c.currentLimit,
+    lastChangeAt: c.lastChangeAt,
+    runningSince: c.runningSince,
+    circuitId: i % 5 === 0 ? `board-${i % 10}` : `board-${i % 10}-${Math.floor(i / 10) % 5}`,
+  }));
+  return { ...flat, chargers, circuits };
+}
+
 /** The naive peer: equal share per phase, no minimums, priorities, holds or fairness. */
 export function equalShare(input: AllocationInput): number[] {
   const count = [0, 0, 0];
@@ -144,12 +187,14 @@ export async function runAllocateBench(opts: { quick?: boolean } = {}): Promise<
     const runs = Math.max(opts.quick === true ? 20 : 100, Math.min(5_000, Math.floor(budget / n)));
     const [allocateMedianMs, allocateP99Ms] = time(() => allocate(input), runs);
     const [naiveMedianMs, naiveP99Ms] = time(() => equalShare(input), runs);
-    results.push({ chargers: n, runs, allocateMedianMs, allocateP99Ms, naiveMedianMs, naiveP99Ms });
+    const tree = treeInstallation(n);
+    const [treeMedianMs, treeP99Ms] = time(() => allocate(tree), runs);
+    results.push({ chargers: n, runs, allocateMedianMs, allocateP99Ms, naiveMedianMs, naiveP99Ms, treeMedianMs, treeP99Ms, circuits: (tree.circuits?.length ?? 0) + 1 });
     await new Promise((resolve) => setImmediate(resolve));
   }
   const at1000 = results.find((r) => r.chargers === 1_000);
-  const targetMet = at1000 !== undefined && at1000.allocateMedianMs < 1 && at1000.allocateP99Ms < 1;
-  return { name: 'allocate', results, target: 'allocate() for 1,000 chargers under 1 ms (p50 and p99)', targetMet };
+  const targetMet = at1000 !== undefined && at1000.allocateMedianMs < 1 && at1000.allocateP99Ms < 1 && at1000.treeP99Ms < 1;
+  return { name: 'allocate', results, target: 'allocate() for 1,000 chargers under 1 ms (p50 and p99 flat, p99 on a 3-level tree of 61 circuits)', targetMet };
 }
 
 function printTable(report: AllocateBenchReport): void {
@@ -162,8 +207,10 @@ function printTable(report: AllocateBenchReport): void {
     ms(r.naiveMedianMs),
     ms(r.naiveP99Ms),
     (r.allocateMedianMs / r.naiveMedianMs).toFixed(1),
+    ms(r.treeMedianMs),
+    ms(r.treeP99Ms),
   ]);
-  const head = ['chargers', 'runs', 'allocate p50 ms', 'allocate p99 ms', 'naive p50 ms', 'naive p99 ms', 'x naive'];
+  const head = ['chargers', 'runs', 'allocate p50 ms', 'allocate p99 ms', 'naive p50 ms', 'naive p99 ms', 'x naive', '3-level tree p50 ms', '3-level tree p99 ms'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padStart(widths[i] ?? 0)).join(' | ')} |`;
   console.log(line(head));

@@ -1,5 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import type { CredentialStore } from './credential-store.js';
+import { ROOT_CIRCUIT_ID } from './circuits.js';
 import { PlatformError, ValidationError } from './errors.js';
 import { isValidId } from './ids.js';
 import type { InstallationStore } from './installation-store.js';
@@ -25,8 +26,12 @@ export class ChargerStore {
   /** Create or replace (PUT). A charger belongs to one installation; moving it needs a delete first. */
   async put(installationId: string, chargerId: string, input: unknown, now = new Date()): Promise<{ charger: Charger; created: boolean }> {
     if (!isValidId(chargerId)) throw new ValidationError('chargerId', 'must match [A-Za-z0-9_-]{1,48}');
-    await this.installations.require(installationId);
+    const installation = await this.installations.require(installationId);
     const valid = validateWith<ValidInput>(chargerInputSchema, { ocpp: {}, ...(input as object) });
+    if (valid.circuitId === ROOT_CIRCUIT_ID) delete valid.circuitId;
+    if (valid.circuitId !== undefined && !installation.circuits?.some((c) => c.id === valid.circuitId)) {
+      throw new ValidationError('circuitId', `no circuit ${valid.circuitId} in installation ${installationId}`);
+    }
     if (valid.minCurrent > valid.maxCurrent) throw new ValidationError('minCurrent', 'must be <= maxCurrent');
     const existing = await this.get(chargerId);
     if (existing && existing.installationId !== installationId) {

@@ -3,7 +3,7 @@ import type { CredentialStore } from './credential-store.js';
 import { PlatformError } from './errors.js';
 import { newId } from './ids.js';
 import { createJson, getJson, listKeys, updateJson } from './kv-json.js';
-import type { Installation } from './model.js';
+import type { Circuit, CircuitMeter, Installation } from './model.js';
 import { installationInputSchema } from './schemas.js';
 import { validateWith } from './validate.js';
 
@@ -73,9 +73,35 @@ export class InstallationStore {
       const merged = mergePatch(toInput(current), patch);
       const valid = validateWith<ValidInput>(installationInputSchema, merged);
       secrets = valid;
-      return toRecord(id, valid, current.createdAt, new Date().toISOString());
+      // Circuits and the root meter have their own routes; a patch of the installation keeps them.
+      const { circuits, meter } = current;
+      return { ...toRecord(id, valid, current.createdAt, new Date().toISOString()), ...(circuits ? { circuits } : {}), ...(meter ? { meter } : {}) };
     });
     if (secrets) await this.storeSecrets(id, secrets);
+    return updated as Installation;
+  }
+
+  /**
+   * Changes the installation's circuits (compare-and-set, so two writers never lose a circuit);
+   * `change` returns the new list or throws (validation, conflict).
+   */
+  async updateCircuits(id: string, change: (current: Installation) => Circuit[]): Promise<Installation> {
+    const updated = await updateJson<Installation>(this.kv, id, (current) => {
+      if (!current) throw new PlatformError('NOT_FOUND', `Installation ${id} not found`);
+      const { circuits: _old, ...rest } = current;
+      const circuits = change(current);
+      return { ...rest, ...(circuits.length > 0 ? { circuits } : {}), updatedAt: new Date().toISOString() };
+    });
+    return updated as Installation;
+  }
+
+  /** Sets (or removes, with undefined) the meter settings of the installation's own fuse. */
+  async setRootMeter(id: string, meter: CircuitMeter | undefined): Promise<Installation> {
+    const updated = await updateJson<Installation>(this.kv, id, (current) => {
+      if (!current) throw new PlatformError('NOT_FOUND', `Installation ${id} not found`);
+      const { meter: _old, ...rest } = current;
+      return { ...rest, ...(meter ? { meter } : {}), updatedAt: new Date().toISOString() };
+    });
     return updated as Installation;
   }
 

@@ -42,6 +42,30 @@ export interface BalancerSettings {
   failsafeCurrent?: PhaseCurrents;
   /** Nothing but the chargers hangs on the fuse: a silent energy manager may fall back to the bare fuse. */
   fuseDedicatedToChargers: boolean;
+  /** A grid meter silent longer than this puts its circuit on its failsafe current (per circuit: `meter.maxAgeS`). */
+  meterMaxAgeS?: number;
+}
+
+/**
+ * A circuit below the installation's fuse (a sub-distribution board). The installation's own fuse is
+ * the root circuit, `ROOT_CIRCUIT_ID`; it is not stored here.
+ */
+export interface Circuit {
+  id: string;
+  name: string;
+  /** The circuit it is wired to; absent: the installation's fuse. */
+  parentId?: string;
+  /** Per-phase fuse (A); a phase the circuit is not wired to is absent. */
+  limits: Partial<PhaseCurrents>;
+  /** A grid meter on this circuit reports everything on it (see `PUT .../circuits/{id}/meter`). */
+  meter?: CircuitMeter;
+}
+
+export interface CircuitMeter {
+  /** Silent longer than this: the circuit runs on `failsafeCurrent`. Default: the installation's `meterMaxAgeS`. */
+  maxAgeS?: number;
+  /** Per-phase current for the chargers while the meter is silent; default: the lowest limit the meter gave in the last hour (0 A without one). */
+  failsafeCurrent?: PhaseCurrents;
 }
 
 export interface Installation {
@@ -52,6 +76,10 @@ export interface Installation {
   authorization: { required: boolean; idTags: string[] };
   ocpp: InstallationOcppSettings;
   balancer: BalancerSettings;
+  /** Circuits below the fuse (absent: a flat installation); managed through `/installations/{id}/circuits`. */
+  circuits?: Circuit[];
+  /** The meter on the installation's own fuse (the root circuit), when there is one. */
+  meter?: CircuitMeter;
   createdAt: string;
   updatedAt: string;
 }
@@ -88,6 +116,8 @@ export interface Charger {
   priority: number;
   /** Absent on records written before the setting existed: `lastLimit`. */
   offlineCurrent?: OfflineCurrent;
+  /** The circuit it is wired to (`Installation.circuits`); absent: the installation's fuse. */
+  circuitId?: string;
   profilePurpose: ProfilePurpose;
   ocppValidation: 'strict' | 'lenient';
   ocpp: ChargerOcppSettings;

@@ -47,6 +47,7 @@ export const balancerSettingsSchema = {
       properties: { L1: failsafePhase, L2: failsafePhase, L3: failsafePhase },
     },
     fuseDedicatedToChargers: { type: 'boolean', default: false },
+    meterMaxAgeS: { type: 'integer', minimum: 1, maximum: 86_400, default: 60 },
   },
 } as const;
 
@@ -99,6 +100,7 @@ export const chargerInputSchema = {
       oneOf: [{ type: 'string', enum: ['lastLimit', 'max'] }, { type: 'number', minimum: 0, maximum: MAX_CHARGER_A }],
       default: 'lastLimit',
     },
+    circuitId: { type: 'string', pattern: ID_PATTERN },
     profilePurpose: { type: 'string', enum: ['ChargePointMaxProfile', 'TxDefaultProfile', 'TxProfile'], default: 'TxDefaultProfile' },
     ocppValidation: { type: 'string', enum: ['strict', 'lenient'], default: 'strict' },
     ocpp: {

@@ -22,6 +22,14 @@ export const subjects = {
    * subject tree: a charger-event subscriber never sees it, so nobody filters subjects by substring.
    */
   availableCurrent: (installationId: string) => `energy.inst.${installationId}.available-current`,
+  /**
+   * A grid meter reading of one circuit (`main`: the installation's fuse): `{ L1, L2, L3, at? }` in A,
+   * everything on the circuit, chargers included. Meter gateways (Modbus, MQTT bridges) publish here;
+   * `PUT /installations/{id}/circuits/{circuitId}/meter` publishes the same.
+   */
+  meterReading: (installationId: string, circuitId: string) => `meter.inst.${installationId}.circuit.${circuitId}`,
+  /** Every meter reading of one installation (its balancer's input). */
+  installationMeterReadings: (installationId: string) => `meter.inst.${installationId}.circuit.*`,
   /** Request/reply answered by the node leading an installation's balancer: its live allocation. */
   balancerStatus: (installationId: string) => `balancer.status.${installationId}`,
   /**

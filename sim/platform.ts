@@ -1,3 +1,4 @@
+import { encodeJson } from '../core/nats.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -183,6 +184,11 @@ export class PlatformApi implements SiteApi {
 
   async patchFuse(installationId: string, fuse: PhaseCurrents): Promise<void> {
     await this.request('PATCH', `/installations/${installationId}`, { fuse });
+  }
+
+  /** A grid meter reading, published on the meter subject as a meter gateway does. */
+  publishMeterReading(installationId: string, circuitId: string, reading: PhaseCurrents): void {
+    this.nc.publish(subjects.meterReading(installationId, circuitId), encodeJson(reading));
   }
 
   async putAvailableCurrent(installationId: string, available: PhaseCurrents, ttlSeconds = 86_400): Promise<void> {

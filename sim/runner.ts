@@ -1,3 +1,4 @@
+import type { CircuitMeters } from './circuit-meters.js';
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../core/config.js';
 import { balancerSettingsSchema } from '../core/schemas.js';
@@ -146,6 +147,8 @@ export interface RunResult {
   scenario: Scenario;
   metrics: ScenarioMetrics;
   recorder: Recorder;
+  /** Per installation with circuits: its boards, their meters and recorded currents (sim/circuit-meters.ts). */
+  circuits?: ReadonlyMap<string, CircuitMeters>;
   timing: PlatformTiming;
   run: {
     compression: number;
@@ -234,6 +237,11 @@ export async function prepareScenario(input: Scenario, opts: RunOptions = {}): P
     progress({ phase: 'setup', simS: 0, detail: 'creating installations and chargers' });
     for (const inst of scenario.installations) {
       await platform.api.createInstallation({ id: inst.id, name: `Simulated ${inst.id}`, fuse: inst.fuse, chargerPassword: INITIAL_PASSWORD, balancer: balancerSettings(inst, k) });
+      for (const c of inst.circuits ?? []) {
+        // A meter's silence is judged on the platform's clock: its maxAgeS in real seconds (at least 1).
+        const meter = c.meter ? { maxAgeS: Math.max(1, Math.round(c.meter.maxAgeS / k)), ...(c.meter.failsafeCurrent ? { failsafeCurrent: c.meter.failsafeCurrent } : {}) } : undefined;
+        await platform.api.request('PUT', `/installations/${inst.id}/circuits/${c.id}`, { name: c.id, limits: c.limits, ...(c.parentId ? { parentId: c.parentId } : {}), ...(meter ? { meter } : {}) });
+      }
       for (const c of inst.chargers) {
         await platform.api.putCharger(inst.id, c.id, {
           phases: c.phases,
@@ -243,6 +251,7 @@ export async function prepareScenario(input: Scenario, opts: RunOptions = {}): P
           ...(c.priority !== undefined ? { priority: c.priority } : {}),
           ...(c.profilePurpose ? { profilePurpose: c.profilePurpose } : {}),
           ...(c.offlineCurrent !== undefined ? { offlineCurrent: c.offlineCurrent } : {}),
+          ...(c.circuitId !== undefined ? { circuitId: c.circuitId } : {}),
         });
       }
     }
@@ -262,6 +271,7 @@ export async function prepareScenario(input: Scenario, opts: RunOptions = {}): P
           rnd,
           initialPassword: INITIAL_PASSWORD,
           compression: k,
+          meters: platform.api,
           charger: {
             ocppBaseUrl: platform.ocppBaseUrl,
             meterIntervalMs: scenario.meterIntervalS * 1000,
@@ -349,10 +359,12 @@ export async function prepareScenario(input: Scenario, opts: RunOptions = {}): P
     progress({ phase: 'done', simS: scenario.durationS });
     const changeBurst = Math.max(...scenario.installations.map((i) => i.balancer?.changeBurst ?? DEFAULTS.changeBurst));
     const metrics = computeMetrics(recorder, { scenario: scenario.name, durationS: scenario.durationS, compression: k, changeBurst });
+    const circuitMeters = new Map(sites.flatMap((s) => (s.circuits ? [[s.id, s.circuits] as const] : [])));
     return {
       scenario,
       metrics,
       recorder,
+      ...(circuitMeters.size > 0 ? { circuits: circuitMeters } : {}),
       timing,
       run: {
         compression: k,

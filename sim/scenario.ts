@@ -55,6 +55,18 @@ export interface InstallationSpec {
   chargers: ChargerSpec[];
   cars: CarSpec[];
   events: EventSpec[];
+  /** Circuits below the fuse (sub-distribution boards), parents first; see sim/circuit-meters.ts. */
+  circuits?: CircuitSpec[];
+}
+
+/** A sub-distribution board: its fuse, the non-charger load on it, and the grid meter that measures it. */
+export interface CircuitSpec {
+  id: string;
+  parentId?: string;
+  limits: Partial<PhaseCurrents>;
+  baseLoad?: BaseLoadSpec;
+  /** Reports everything on the circuit every `intervalS` on the platform's meter subject; `maxAgeS` as configured on the platform. */
+  meter?: { intervalS: number; maxAgeS: number; failsafeCurrent?: PhaseCurrents };
 }
 
 export interface BaseLoadSpec {
@@ -89,6 +101,8 @@ export interface ChargerSpec {
   profilePurpose?: ProfilePurpose;
   /** The platform's `offlineCurrent` setting for this charger (what it does offline or after a reboot). */
   offlineCurrent?: OfflineCurrent;
+  /** The circuit it is wired to (`InstallationSpec.circuits`); absent: the installation's fuse. */
+  circuitId?: string;
   behaviour: ChargerBehaviour;
 }
 
@@ -120,7 +134,9 @@ export type EventSpec =
   | { atS: number; type: 'offline'; charger: string; durationS: number }
   | { atS: number; type: 'reboot'; charger: string; durationS: number }
   /** The energy manager stops reporting for `durationS`: its last report expires (`energyManager.ttlS`). */
-  | { atS: number; type: 'energyManagerSilent'; durationS: number };
+  | { atS: number; type: 'energyManagerSilent'; durationS: number }
+  /** A circuit's grid meter stops reporting for `durationS`. */
+  | { atS: number; type: 'meterSilent'; circuit: string; durationS: number };
 
 /** Cars arriving at random over many installations (the load scenario). */
 export interface GenerateSpec {
@@ -215,6 +231,7 @@ const installationSchema = {
           priority: { type: 'integer', minimum: 0, maximum: 100 },
           profilePurpose: { type: 'string', enum: ['ChargePointMaxProfile', 'TxDefaultProfile', 'TxProfile'] },
           offlineCurrent: { oneOf: [{ type: 'string', enum: ['lastLimit', 'max'] }, nonNeg] },
+          circuitId: id,
           behaviour: {
             type: 'object',
             additionalProperties: false,
@@ -225,6 +242,40 @@ const installationSchema = {
               rebootLosesProfiles: { type: 'boolean' },
               fullCurrentBeforeProfile: { type: 'boolean' },
             },
+          },
+        },
+      },
+    },
+    circuits: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'limits'],
+        properties: {
+          id,
+          parentId: id,
+          limits: { type: 'object', additionalProperties: false, minProperties: 1, properties: { L1: nonNeg, L2: nonNeg, L3: nonNeg } },
+          baseLoad: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              L1: { ...nonNeg, default: 0 },
+              L2: { ...nonNeg, default: 0 },
+              L3: { ...nonNeg, default: 0 },
+              swing: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['phases', 'amplitudeA', 'periodS'],
+                properties: { phases: { type: 'array', items: phase, minItems: 1 }, amplitudeA: nonNeg, periodS: { type: 'number', exclusiveMinimum: 0 }, fromS: { ...nonNeg, default: 0 } },
+              },
+            },
+          },
+          meter: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['intervalS', 'maxAgeS'],
+            properties: { intervalS: { type: 'number', exclusiveMinimum: 0 }, maxAgeS: { type: 'number', exclusiveMinimum: 0 }, failsafeCurrent: phaseCurrents },
           },
         },
       },
@@ -265,7 +316,8 @@ const installationSchema = {
         required: ['atS', 'type'],
         properties: {
           atS: nonNeg,
-          type: { type: 'string', enum: ['fuse', 'baseLoad', 'offline', 'reboot', 'energyManagerSilent'] },
+          type: { type: 'string', enum: ['fuse', 'baseLoad', 'offline', 'reboot', 'energyManagerSilent', 'meterSilent'] },
+          circuit: id,
           fuse: phaseCurrents,
           set: partialCurrents,
           add: {
@@ -340,6 +392,7 @@ export function parseScenario(raw: unknown): Scenario {
     for (const e of inst.events) {
       if ((e.type === 'offline' || e.type === 'reboot') && !own.has(e.charger)) throw new Error(`scenario: event for unknown charger ${e.charger} in ${inst.id}`);
       if (e.type === 'fuse' && !e.fuse) throw new Error(`scenario: fuse event without fuse in ${inst.id}`);
+      if (e.type === 'meterSilent' && !inst.circuits?.some((c) => c.id === e.circuit)) throw new Error(`scenario: meter event for unknown circuit ${e.circuit} in ${inst.id}`);
     }
   }
   if (s.installations.length === 0) throw new Error('scenario: no installations');

@@ -4,6 +4,7 @@ import type { Scheduler } from './clock.js';
 import { SimCharger, type ChargerHost, type ChargerObserver } from './charger.js';
 import { Car } from './ev.js';
 import type { Random } from './random.js';
+import { CircuitMeters, type MeterApi } from './circuit-meters.js';
 import type { InstallationSpec } from './scenario.js';
 
 
@@ -28,6 +29,8 @@ export interface SiteHost {
   readonly initialPassword: string;
   /** Scenario time per real time (default 1): converts the energy manager's report lifetime. */
   readonly compression?: number;
+  /** Where the site's grid meters publish (needed when the installation has circuits with meters). */
+  readonly meters?: MeterApi;
   log(message: string): void;
 }
 
@@ -61,6 +64,8 @@ export class Site {
   private readonly reports: { t: number; v: PhaseCurrents }[] = [];
   private silentUntil = -Infinity;
   private stopped = false;
+  /** The sub-distribution boards, their own loads and grid meters (absent without circuits). */
+  readonly circuits: CircuitMeters | undefined;
 
   constructor(
     readonly spec: InstallationSpec,
@@ -78,6 +83,13 @@ export class Site {
       changed: (t) => this.changed(t),
     };
     this.chargers = spec.chargers.map((c) => new SimCharger(c, host.initialPassword, chargerHost));
+    const noMeters: MeterApi = { publishMeterReading: () => host.log(`${spec.id}: no meter API, reading dropped`) };
+    this.circuits = spec.circuits?.length
+      ? new CircuitMeters(spec.id, spec.circuits, this.chargers, host.scheduler, host.meters ?? noMeters, (t) => {
+          this.recomputeBase();
+          this.changed(t);
+        })
+      : undefined;
     this.recomputeBase();
   }
 
@@ -102,6 +114,7 @@ export class Site {
   }
 
   changed(t: number): void {
+    this.circuits?.record(t);
     if (!this.stopped) this.host.listener.siteChanged(this, t);
   }
 
@@ -109,6 +122,7 @@ export class Site {
   start(t0: number): void {
     const s = this.host.scheduler;
     const spec = this.spec;
+    this.circuits?.start(t0, spec.events);
     for (const carSpec of spec.cars) {
       const charger = this.charger(carSpec.charger);
       s.at(t0 + carSpec.arriveS * 1000, (t) => {
@@ -188,13 +202,16 @@ export class Site {
 
   stop(): void {
     this.stopped = true;
+    this.circuits?.stop();
     for (const c of this.chargers) c.stop();
   }
 
   private recomputeBase(): void {
     const swing = this.spec.baseLoad.swing;
     for (const p of PHASES) {
-      const v = this.staticBase[p] + this.noise[p] + (this.swingOn && swing?.phases.includes(p) ? swing.amplitudeA : 0);
+      // The boards' own loads hang on the grid connection too.
+      const boards = this.circuits?.base ? this.circuits.totalBase()[p] : 0;
+      const v = this.staticBase[p] + this.noise[p] + boards + (this.swingOn && swing?.phases.includes(p) ? swing.amplitudeA : 0);
       this.base[p] = Math.max(0, Math.round(v * 100) / 100);
     }
   }

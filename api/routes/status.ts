@@ -69,6 +69,44 @@ const partnerConnection: JsonSchema = {
   },
 };
 
+const nullablePhases = phaseNumbers(true);
+
+const meterStatus: JsonSchema = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  required: ['circuitId', 'reading', 'readingAt', 'otherLoad'],
+  description: "The circuit's grid meter; null when it has none",
+  properties: {
+    circuitId: { type: 'string' },
+    reading: { ...nullablePhases, type: ['object', 'null'], description: 'Last reading (A), everything on the circuit' },
+    readingAt: nullableString,
+    otherLoad: { ...nullablePhases, type: ['object', 'null'], description: 'Reading minus what the chargers below drew then: the load that is not chargers' },
+    failsafe: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['since', 'source', 'current'],
+      description: 'Present while the meter is silent: the circuit runs on its failsafe current',
+      properties: { since: nullableString, source: { type: 'string' }, current: phaseNumbers(false) },
+    },
+  },
+};
+
+const circuitStatus: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'name', 'parentId', 'fuse', 'limits', 'allocated', 'chargerIds', 'meter'],
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    parentId: nullableString,
+    fuse: { ...nullablePhases, description: 'Fuse per phase (A); null: not wired to that phase' },
+    limits: { ...nullablePhases, type: ['object', 'null'], description: 'What its chargers may draw now: fuse - margin - other load, or the failsafe' },
+    allocated: { ...nullablePhases, type: ['object', 'null'], description: "The balancer's allocation below this circuit" },
+    chargerIds: { type: 'array', items: { type: 'string' } },
+    meter: meterStatus,
+  },
+};
+
 const statusSchema: JsonSchema = {
   type: 'object',
   additionalProperties: false,
@@ -91,6 +129,7 @@ const statusSchema: JsonSchema = {
       },
     },
     phases: { type: 'object', additionalProperties: false, required: ['L1', 'L2', 'L3'], properties: { L1: phaseStatus, L2: phaseStatus, L3: phaseStatus } },
+    circuits: { type: 'array', items: circuitStatus, description: 'Present when the installation has circuits or a grid meter: "main" (its fuse) first' },
     chargers: {
       type: 'array',
       items: {
