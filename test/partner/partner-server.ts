@@ -36,6 +36,8 @@ export interface PartnerCall {
   answered: boolean;
   /** Which connection of the identity it came on (1 = the first handshake of that identity). */
   connection: number;
+  /** How many connections of the identity were open when it arrived. */
+  openAtReceipt: number;
 }
 
 /** A partner answer held back until the test releases it: a call "in flight" at the partner. */
@@ -170,7 +172,7 @@ export class TestPartner {
       this.pings.set(identity, list);
     });
     client.handle(async ({ method = '', params = {} }) => {
-      const call: PartnerCall = { identity, action: method, params, at: Date.now(), answered: false, connection: connection.n };
+      const call: PartnerCall = { identity, action: method, params, at: Date.now(), answered: false, connection: connection.n, openAtReceipt: this.openConnections(identity) };
       this.calls.push(call);
       const fails = this.behaviour.failNext.get(method) ?? 0;
       if (fails > 0) {
