@@ -25,7 +25,8 @@ const chargers: Charger[] = [];
 beforeAll(async () => {
   nats = await startTestNats();
   partner = await TestPartner.start();
-  [nodeA, nodeB] = await Promise.all([startTestNode(nats.url, PARTNER_TEST_ENV), startTestNode(nats.url, PARTNER_TEST_ENV)]);
+  nodeA = await startTestNode(nats.url, PARTNER_TEST_ENV);
+  nodeB = await startTestNode(nats.url, PARTNER_TEST_ENV);
   await nodeA.stores.installations.create(anInstallation({ id: INST, ocpp: { partnerEnabled: true, url: partner.url('/ocpp/{deviceId}'), initialPassword: PARTNER_PASSWORD } }));
 }, 60_000);
 
