@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NORTH_ACK_WAIT_MS } from '../../core/partner-queue.js';
+import { PartnerStore } from '../../core/partner-store.js';
+import { buckets } from '../../core/subjects.js';
 import type { PlatformNode } from '../../main.js';
 import { killAll, startPlatformNode } from '../e2e/processes.js';
 import { startTestNats } from '../support/nats.js';
@@ -189,4 +191,25 @@ describe('the partner session moves with its charger', () => {
     expect(partner.openConnections(serial)).toBe(1);
     expect(partner.failures).toEqual([]);
   }, 90_000);
+
+  it('a StartTransaction the partner already answered (its node died before the ack) is not sent again', async () => {
+    const serial = 'DUP-1';
+    await configure('CP-DUP', serial);
+    const c = await connectCharger(nodeB, 'CP-DUP');
+    chargers.push(c);
+    await acceptedAt(serial, 1);
+    await partner.down();
+    const tx = await startTx(c, 'CARD', 9000);
+    // What a node leaves behind when it dies between the partner's answer and the ack: the mapping to
+    // the partner's id is written, the queue message is not acknowledged.
+    await new PartnerStore(nodeB.bus.kv[buckets.north]).mapTransaction('CP-DUP', tx.transactionId, { partnerTxId: 4242, connectorId: 1 });
+    await meter(c, tx.transactionId, 9100);
+    await stopTx(c, tx.transactionId, 9200);
+    await partner.up();
+    await waitFor(() => partner.callsOf(serial, 'StopTransaction').some((x) => x.answered), 10_000, 'StopTransaction answered');
+    expect(txSeen(serial).map((x) => [x.action, x.reading, x.transactionId])).toEqual([
+      ['MeterValues', 9100, 4242],
+      ['StopTransaction', 9200, 4242],
+    ]);
+  }, 30_000);
 });
