@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NORTH_ACK_WAIT_MS } from '../../core/partner-queue.js';
 import { PartnerStore } from '../../core/partner-store.js';
-import { buckets } from '../../core/subjects.js';
+import { buckets, subjects } from '../../core/subjects.js';
 import type { PlatformNode } from '../../main.js';
 import { killAll, startPlatformNode } from '../e2e/processes.js';
 import { startTestNats } from '../support/nats.js';
@@ -211,5 +211,39 @@ describe('the partner session moves with its charger', () => {
       ['MeterValues', 9100, 4242],
       ['StopTransaction', 9200, 4242],
     ]);
+  }, 30_000);
+
+  it('node A shuts down gracefully with a message in flight: it is answered and acknowledged there, node B goes on from the next', async () => {
+    const serial = 'DRAIN-1';
+    await configure('CP-DRAIN', serial);
+    const onA = await connectCharger(nodeA, 'CP-DRAIN');
+    chargers.push(onA);
+    await acceptedAt(serial, 1);
+    const tx = await startTx(onA, 'CARD', 3000);
+    await waitFor(() => partner.callsOf(serial, 'StartTransaction').some((c) => c.answered), 5_000, 'StartTransaction answered');
+    const hold = partner.holdNext('MeterValues');
+    await meter(onA, tx.transactionId, 3100);
+    await hold.received;
+    await meter(onA, tx.transactionId, 3200);
+    const stopping = nodeA.stop();
+    // Node A's partner bridge is stopping (it no longer answers for the charger); the partner answers only now.
+    await waitFor(
+      () => nodeB.bus.nc.request(subjects.partnerConnection('CP-DRAIN'), undefined, { timeout: 1_000 }).then(() => undefined, () => true),
+      10_000,
+      "node A's bridge stopping",
+    );
+    hold.release();
+    await stopping;
+    const onB = await connectCharger(nodeB, 'CP-DRAIN', onA.password);
+    chargers.push(onB);
+    await stopTx(onB, tx.transactionId, 3300);
+    await waitFor(() => partner.callsOf(serial, 'StopTransaction').some((c) => c.answered), 15_000, 'StopTransaction answered');
+    expect(txSeen(serial).map((x) => [x.action, x.reading, x.answered, x.connection])).toEqual([
+      ['StartTransaction', 3000, true, 1],
+      ['MeterValues', 3100, true, 1],
+      ['MeterValues', 3200, true, 2],
+      ['StopTransaction', 3300, true, 2],
+    ]);
+    expect(partner.openConnections(serial)).toBe(1);
   }, 30_000);
 });
