@@ -378,12 +378,22 @@ export class PartnerBridge implements ChargerObserver {
     return this.drain();
   }
 
+  /**
+   * Bounded: a partner slow to answer (up to PARTNER_CALL_TIMEOUT_MS) or NATS gone under the ack must
+   * not hold the node's shutdown past its 10 s limit; a message cut off then is sent again by the node
+   * that takes the charger (as after a crash).
+   */
   private async drain(): Promise<void> {
-    await Promise.all([...this.draining]);
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((r) => (timer = setTimeout(r, DRAIN_MAX_MS)));
+    await Promise.race([Promise.all([...this.draining]), limit]);
+    clearTimeout(timer);
   }
 }
 
 const AUTH_CACHE_MAX_ENTRIES = 50_000;
+/** The longest a stopping bridge waits for its sessions' messages in flight (main.ts exits after 10 s). */
+const DRAIN_MAX_MS = 8_000;
 
 function expired(info: IdTagInfo, now: number): boolean {
   return info.expiryDate !== undefined && Date.parse(info.expiryDate) <= now;

@@ -72,7 +72,14 @@ export async function runDelivery(queue: PartnerQueue, chargerId: string, loop: 
     }
     const one = withProgress(msg, queue.ackWaitMs, deliverOne(queue, msg, loop));
     loop.inFlight?.(one);
-    const outcome = await one;
+    let outcome: DeliveryOutcome;
+    try {
+      outcome = await one;
+    } catch (err) {
+      // An ack / nak refused by a closing connection: the message comes back after the ack wait.
+      loop.onError(err);
+      return;
+    }
     if (outcome === 'offline') return;
   }
 }
@@ -82,7 +89,13 @@ export async function runDelivery(queue: PartnerQueue, chargerId: string, loop: 
  * when this node is gone (then the node now holding the charger gets the message at once).
  */
 async function withProgress<T>(msg: JsMsg, ackWaitMs: number, work: Promise<T>): Promise<T> {
-  const timer = setInterval(() => msg.working(), Math.max(100, Math.floor(ackWaitMs / 3)));
+  const timer = setInterval(() => {
+    try {
+      msg.working();
+    } catch {
+      // NATS is closing or gone: without the signal the message is handed out again after the ack wait.
+    }
+  }, Math.max(100, Math.floor(ackWaitMs / 3)));
   try {
     return await work;
   } finally {
