@@ -13,8 +13,11 @@ import { connectCharger, meter, PARTNER_PASSWORD, PARTNER_TEST_ENV, startTx, sto
  * Issue 10: a charger's partner session lives on the node that holds the charger and moves with it;
  * the durable queue (NORTH_QUEUE) is shared, so nothing is lost or sent twice when it moves. Two
  * platform nodes on one real nats-server, ocpp-rpc's strict partner server, strict chargers on real
- * WebSockets. In the second case node A is its own process (main.ts as `npm start` runs it) and is
- * killed with SIGKILL: no handoff, no ack, its sockets dropped by the kernel.
+ * WebSockets. The partner can hold back an answer, so a message is "in flight" at the moment the
+ * charger moves or its node goes: (1) the charger reconnects to node B; (2) node A, its own process
+ * (main.ts as `npm start` runs it), is killed with SIGKILL: no handoff, no ack, its sockets dropped by
+ * the kernel; (3) the state such a kill leaves right after the partner answered a StartTransaction;
+ * (4) node A shuts down gracefully.
  */
 
 const INST = 'inst-move';
@@ -35,7 +38,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(chargers.map((c) => c.client.close({ force: true }).catch(() => undefined)));
   await killAll();
-  await nodeA?.stores.installations.delete(INST).catch(() => undefined);
+  // Node B is up to the end (the last case stops node A).
+  await nodeB?.stores.installations.delete(INST).catch(() => undefined);
   await nodeB?.stop();
   await nodeA?.stop();
   await partner?.down();
