@@ -83,8 +83,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     logger,
     store: new PartnerStore(bus.kv[buckets.north]),
     caps: new CapStore(bus.kv[buckets.caps]),
-    // A message is redelivered only after the partner had time to answer it (twice the call timeout).
-    queue: new PartnerQueue(bus.js, bus.jsm, Math.max(60_000, config.partner.callTimeoutMs * 2)),
+    queue: new PartnerQueue(bus.js, bus.jsm),
     settings: config.partner,
     now,
   });
@@ -182,7 +181,8 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
       await balancers.stop();
       await ocpp.close();
       registry.stop();
-      partner.stop();
+      // Lets a transaction message the partner is answering finish and be acknowledged while NATS is still there.
+      await partner.stop();
       ocppHttp.closeAllConnections();
       await api.close();
       cache.stop();

@@ -13,6 +13,15 @@ import type { RequestOf } from '../ocpp/actions.js';
  * This is the store; delivering it to the partner is `north/partner-delivery.ts`.
  */
 
+/**
+ * How long a delivered message may go without an ack or a progress signal before JetStream hands it
+ * out again. Short on purpose: the node delivering it says "still working" (`+WPI`) every third of
+ * this while the partner takes its time, so only a node that died (or lost NATS) lets it lapse, and
+ * the node now holding the charger gets the message within seconds, not after a call timeout (it was
+ * max(60 s, 2 x PARTNER_CALL_TIMEOUT_MS): a charger's whole queue stalled for a minute after a crash).
+ */
+export const NORTH_ACK_WAIT_MS = 5_000;
+
 export type QueueEntry =
   | { kind: 'start'; transactionId: number; request: RequestOf<'StartTransaction'>; enqueuedAt: string }
   | { kind: 'meter'; transactionId: number; request: RequestOf<'MeterValues'>; enqueuedAt: string }
@@ -29,7 +38,7 @@ export class PartnerQueue {
   constructor(
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
-    private readonly ackWaitMs: number,
+    readonly ackWaitMs: number = NORTH_ACK_WAIT_MS,
   ) {}
 
   /**

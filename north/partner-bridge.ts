@@ -27,6 +27,10 @@ export class PartnerBridge implements ChargerObserver {
   readonly sessions = new Map<string, PartnerSession>();
   /** Chargers whose session runs on this node -> their installation. */
   private readonly connected = new Map<string, string>();
+  /** When each charger connected here (ms): a newer connection on another node takes the session. */
+  private readonly connectedAt = new Map<string, number>();
+  /** Sessions stopped but still finishing a queue message: the bridge's stop waits for them. */
+  private readonly draining = new Set<Promise<void>>();
   private readonly lingering = new Map<string, NodeJS.Timeout>();
   /** Partner answers to Authorize, per installation and id tag: the fallback while it is unreachable. */
   private readonly authCache = new Map<string, { info: IdTagInfo; at: number }>();
@@ -74,6 +78,7 @@ export class PartnerBridge implements ChargerObserver {
 
   onSessionStarted(chargerId: string, installationId: string): void {
     this.connected.set(chargerId, installationId);
+    this.connectedAt.set(chargerId, this.deps.now());
     const t = this.lingering.get(chargerId);
     if (t) clearTimeout(t);
     this.lingering.delete(chargerId);
@@ -82,6 +87,7 @@ export class PartnerBridge implements ChargerObserver {
 
   onSessionStopped(chargerId: string): void {
     this.connected.delete(chargerId);
+    this.connectedAt.delete(chargerId);
     if (!this.sessions.has(chargerId) || this.stopped) return this.syncAnswer(chargerId);
     // Stay a little: a charger that reconnects at once keeps its partner session, and the queue drains.
     const prev = this.lingering.get(chargerId);
@@ -248,7 +254,9 @@ export class PartnerBridge implements ChargerObserver {
     const s = this.sessions.get(chargerId);
     if (!s) return;
     this.sessions.delete(chargerId);
-    s.stop();
+    const drained = s.stop();
+    this.draining.add(drained);
+    void drained.then(() => this.draining.delete(drained));
     // The state from here on is this node's view; a node that took the charger over publishes its own.
     this.publishConnection(s.installationId, chargerId, this.connectionState(chargerId));
     this.syncAnswer(chargerId);
@@ -308,9 +316,17 @@ export class PartnerBridge implements ChargerObserver {
     this.answering.set(chargerId, sub);
   }
 
-  /** The charger connected to another node: its partner session moves there. */
+  /**
+   * The charger connected to another node: its partner session moves there, now. A charger socket
+   * still open here is older (the registry closes it, by the same rule): waiting for that close and
+   * the linger would leave two sessions, on two nodes, at the partner and taking turns at the queue.
+   */
   private onRemoteConnection(evt: ConnectionEvent): void {
-    if (!evt.connected || evt.nodeId === this.deps.nodeId || this.connected.has(evt.chargerId)) return;
+    if (!evt.connected || evt.nodeId === this.deps.nodeId) return;
+    const since = this.connectedAt.get(evt.chargerId);
+    if (since !== undefined && new Date(evt.at).getTime() < since) return;
+    this.connected.delete(evt.chargerId);
+    this.connectedAt.delete(evt.chargerId);
     const t = this.lingering.get(evt.chargerId);
     if (t) clearTimeout(t);
     this.lingering.delete(evt.chargerId);
@@ -349,8 +365,9 @@ export class PartnerBridge implements ChargerObserver {
     }
   }
 
-  stop(): void {
-    if (this.stopped) return;
+  /** Resolves once every session finished the queue message it was delivering (each at most a call timeout). */
+  async stop(): Promise<void> {
+    if (this.stopped) return this.drain();
     this.stopped = true;
     for (const s of this.stops.splice(0)) s();
     for (const t of this.lingering.values()) clearTimeout(t);
@@ -358,10 +375,25 @@ export class PartnerBridge implements ChargerObserver {
     for (const id of [...this.sessions.keys()]) this.stopSession(id);
     for (const sub of this.answering.values()) sub.unsubscribe();
     this.answering.clear();
+    return this.drain();
+  }
+
+  /**
+   * Bounded: a partner slow to answer (up to PARTNER_CALL_TIMEOUT_MS) or NATS gone under the ack must
+   * not hold the node's shutdown past its 10 s limit; a message cut off then is sent again by the node
+   * that takes the charger (as after a crash).
+   */
+  private async drain(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((r) => (timer = setTimeout(r, DRAIN_MAX_MS)));
+    await Promise.race([Promise.all([...this.draining]), limit]);
+    clearTimeout(timer);
   }
 }
 
 const AUTH_CACHE_MAX_ENTRIES = 50_000;
+/** The longest a stopping bridge waits for its sessions' messages in flight (main.ts exits after 10 s). */
+const DRAIN_MAX_MS = 8_000;
 
 function expired(info: IdTagInfo, now: number): boolean {
   return info.expiryDate !== undefined && Date.parse(info.expiryDate) <= now;

@@ -38,6 +38,8 @@ export interface DeliveryLoop {
   /** `seq`: where the message stays in NORTH_QUEUE for the operator. */
   onGiveUp(entry: QueueEntry, reason: GiveUpReason, detail: string, seq: number): void;
   onError(err: unknown): void;
+  /** Hears of each message taken from the queue: settles once it is answered and acknowledged (or handed back). */
+  inFlight?(done: Promise<unknown>): void;
 }
 
 const PULL_EXPIRES_MS = 2_000;
@@ -68,8 +70,36 @@ export async function runDelivery(queue: PartnerQueue, chargerId: string, loop: 
       msg.nak();
       return;
     }
-    const outcome = await deliverOne(queue, msg, loop);
+    const one = withProgress(msg, queue.ackWaitMs, deliverOne(queue, msg, loop));
+    loop.inFlight?.(one);
+    let outcome: DeliveryOutcome;
+    try {
+      outcome = await one;
+    } catch (err) {
+      // An ack / nak refused by a closing connection: the message comes back after the ack wait.
+      loop.onError(err);
+      return;
+    }
     if (outcome === 'offline') return;
+  }
+}
+
+/**
+ * Tells JetStream "still working" while the partner takes its time, so the short ack wait lapses only
+ * when this node is gone (then the node now holding the charger gets the message at once).
+ */
+async function withProgress<T>(msg: JsMsg, ackWaitMs: number, work: Promise<T>): Promise<T> {
+  const timer = setInterval(() => {
+    try {
+      msg.working();
+    } catch {
+      // NATS is closing or gone: without the signal the message is handed out again after the ack wait.
+    }
+  }, Math.max(100, Math.floor(ackWaitMs / 3)));
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
   }
 }
 

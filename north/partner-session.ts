@@ -47,6 +47,13 @@ export class PartnerSession {
   private readonly cap: PartnerCapKeeper;
   private readonly attempts = new Map<number, number>();
   private stopped = false;
+  /**
+   * The queue message being delivered now, until it is answered and acknowledged. The connection
+   * is closed only after it: closing under a transaction message the partner is answering loses the
+   * answer, the message goes back to the queue and the next session (on the node the charger moved
+   * to) sends it again, so the partner would count it twice (a StartTransaction twice: two transactions).
+   */
+  private inFlight: Promise<unknown> | undefined;
   private retryPolicy: RetryPolicy;
   private readonly log: Logger;
   /** The machine's phase as an operator sees it, and since when (ms). */
@@ -111,13 +118,30 @@ export class PartnerSession {
     void this.cap.recompute();
   }
 
-  stop(): void {
-    if (this.stopped) return;
+  /**
+   * Ends the session. Resolves once a queue message in flight was answered and acknowledged (at most
+   * a call timeout) and the connection closed; no new message is taken meanwhile.
+   */
+  stop(): Promise<void> {
+    if (this.stopped) return this.drained;
     this.stopped = true;
     this.cap.stop();
     this.actor.stop();
-    this.conn?.close(1000, 'charger session ended');
+    const conn = this.conn;
     this.conn = undefined;
+    if (conn) this.closeAfterInFlight(conn, 'charger session ended');
+    return this.drained;
+  }
+
+  private get drained(): Promise<void> {
+    return (this.inFlight ?? Promise.resolve()).then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  private closeAfterInFlight(conn: PartnerConnection, reason: string): void {
+    void this.drained.then(() => conn.close(1000, reason));
   }
 
   /** The charger booted again: the partner hears a BootNotification with what it reported. */
@@ -238,7 +262,7 @@ export class PartnerSession {
       stopped = true;
       if (conn) {
         if (this.conn === conn) this.conn = undefined;
-        conn.close(1000, 'reconnecting');
+        this.closeAfterInFlight(conn, 'reconnecting');
       }
     };
   }
@@ -297,6 +321,13 @@ export class PartnerSession {
         this.log.error({ kind: entry.kind, transactionId: entry.transactionId, reason, detail, stream: streams.northQueue, seq }, 'partner transaction message given up; kept in the queue stream');
       },
       onError: (err) => this.log.warn({ err: String(err) }, 'partner queue delivery problem'),
+      inFlight: (done) => {
+        this.inFlight = done;
+        const clear = (): void => {
+          if (this.inFlight === done) this.inFlight = undefined;
+        };
+        done.then(clear, clear);
+      },
     });
     // Refresh the retry policy now and then; the loop reads it synchronously.
     void this.config().then((c) => (this.retryPolicy = { attempts: c.transactionMessageAttempts, retryIntervalS: c.transactionMessageRetryIntervalS }));
@@ -311,8 +342,16 @@ export class PartnerSession {
     const { store } = this.deps;
     try {
       if (entry.kind === 'start') {
+        // Mapped already: the partner answered this StartTransaction, but the node that sent it did not
+        // get to acknowledge it (it died, or NATS failed under the ack). Sending it again would open a
+        // second transaction at the partner.
+        if (await store.partnerTransaction(this.chargerId, entry.transactionId)) {
+          this.log.info({ transactionId: entry.transactionId }, 'StartTransaction already answered by the partner; not sent again');
+          return 'delivered';
+        }
         const res = await rpc.call('StartTransaction', entry.request);
-        await store.mapTransaction(this.chargerId, entry.transactionId, { partnerTxId: res.transactionId, connectorId: entry.request.connectorId });
+        // Answered: from here on a failure must not count as the partner's (that would send it again).
+        await afterAnswered(() => store.mapTransaction(this.chargerId, entry.transactionId, { partnerTxId: res.transactionId, connectorId: entry.request.connectorId }));
         if (res.idTagInfo.status !== 'Accepted') {
           this.log.warn({ transactionId: entry.transactionId, partnerTxId: res.transactionId, status: res.idTagInfo.status }, 'partner did not accept the id tag of a started transaction');
         }
@@ -325,11 +364,18 @@ export class PartnerSession {
         return 'delivered';
       }
       await rpc.call('StopTransaction', { ...entry.request, transactionId: mapping.partnerTxId });
-      await store.forgetTransaction(this.chargerId, entry.transactionId);
-      // A TxProfile lives as long as its transaction.
-      await this.cap.update((cur) =>
-        cur.filter((p) => !(p.profile.chargingProfilePurpose === 'TxProfile' && (p.profile.transactionId === mapping.partnerTxId || (p.profile.transactionId === undefined && p.connectorId === mapping.connectorId)))),
-      );
+      // The partner has it: what is left is housekeeping, which must not send the stop again when it fails.
+      try {
+        await afterAnswered(async () => {
+          await store.forgetTransaction(this.chargerId, entry.transactionId);
+          // A TxProfile lives as long as its transaction.
+          await this.cap.update((cur) =>
+            cur.filter((p) => !(p.profile.chargingProfilePurpose === 'TxProfile' && (p.profile.transactionId === mapping.partnerTxId || (p.profile.transactionId === undefined && p.connectorId === mapping.connectorId)))),
+          );
+        });
+      } catch (err) {
+        this.log.warn({ transactionId: entry.transactionId, err: String(err) }, 'StopTransaction delivered; its transaction ids or TxProfile not cleaned up');
+      }
       return 'delivered';
     } catch (err) {
       if (err instanceof OcppClosedError) return 'offline';
@@ -411,3 +457,14 @@ export class PartnerSession {
   }
 }
 
+/** KV work after the partner answered: a passing NATS hiccup is retried here rather than by sending the message again. */
+async function afterAnswered(work: () => Promise<void>, attempts = 4): Promise<void> {
+  for (let n = 1; ; n++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (n >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 250 * n));
+    }
+  }
+}

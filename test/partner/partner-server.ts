@@ -32,6 +32,19 @@ export interface PartnerCall {
   action: string;
   params: Record<string, unknown>;
   at: number;
+  /** The answer went out on a connection still open (false: the call failed, or its socket was gone). */
+  answered: boolean;
+  /** Which connection of the identity it came on (1 = the first handshake of that identity). */
+  connection: number;
+  /** How many connections of the identity were open when it arrived. */
+  openAtReceipt: number;
+}
+
+/** A partner answer held back until the test releases it: a call "in flight" at the partner. */
+export interface Hold {
+  /** Resolves when the held call arrived. */
+  readonly received: Promise<PartnerCall>;
+  release(): void;
 }
 
 export interface PartnerBehaviour {
@@ -52,6 +65,9 @@ export class TestPartner {
   readonly refused: { identity: string; password: string | undefined }[] = [];
   readonly clients = new Map<string, ServerClient>();
   readonly pings = new Map<string, number[]>();
+  /** Every connection that completed its handshake, per identity, with when it closed. */
+  readonly connections: { identity: string; n: number; openedAt: number; closedAt?: number }[] = [];
+  private readonly holds = new Map<string, { arrived(c: PartnerCall): void; released: Promise<void> }>();
   readonly behaviour: PartnerBehaviour = { passwords: new Map(), bootStatus: 'Accepted', heartbeatS: 60, idTags: new Map(), failNext: new Map() };
   private server: InstanceType<typeof RPCServer> | undefined;
   private nextTxId = 7000;
@@ -121,6 +137,21 @@ export class TestPartner {
     return this.clients.get(identity)?.handshake.password?.toString('utf8') === password;
   }
 
+  /** Connections of `identity` open now. */
+  openConnections(identity: string): number {
+    return this.connections.filter((c) => c.identity === identity && c.closedAt === undefined).length;
+  }
+
+  /** The next call of `action` (any identity) is answered only once `release()` is called. */
+  holdNext(action: string): Hold {
+    let arrived!: (c: PartnerCall) => void;
+    let release!: () => void;
+    const received = new Promise<PartnerCall>((r) => (arrived = r));
+    const released = new Promise<void>((r) => (release = r));
+    this.holds.set(action, { arrived, released });
+    return { received, release };
+  }
+
   callsOf(identity: string, action?: string): PartnerCall[] {
     return this.calls.filter((c) => c.identity === identity && (action === undefined || c.action === action));
   }
@@ -128,7 +159,10 @@ export class TestPartner {
   private onClient(client: ServerClient): void {
     const identity = client.identity;
     this.clients.set(identity, client);
+    const connection = { identity, n: this.connections.filter((c) => c.identity === identity).length + 1, openedAt: Date.now() } as (typeof this.connections)[number];
+    this.connections.push(connection);
     client.on('close', () => {
+      connection.closedAt = Date.now();
       if (this.clients.get(identity) === client) this.clients.delete(identity);
     });
     client.on('strictValidationFailure', (f) => this.failures.push({ identity, ...(f as object) }));
@@ -138,13 +172,23 @@ export class TestPartner {
       this.pings.set(identity, list);
     });
     client.handle(async ({ method = '', params = {} }) => {
-      this.calls.push({ identity, action: method, params, at: Date.now() });
+      const call: PartnerCall = { identity, action: method, params, at: Date.now(), answered: false, connection: connection.n, openAtReceipt: this.openConnections(identity) };
+      this.calls.push(call);
       const fails = this.behaviour.failNext.get(method) ?? 0;
       if (fails > 0) {
         this.behaviour.failNext.set(method, fails - 1);
         throw createRPCError('InternalError', 'partner hiccup');
       }
-      return this.answer(method, params);
+      const hold = this.holds.get(method);
+      if (hold) {
+        this.holds.delete(method);
+        hold.arrived(call);
+        await hold.released;
+      }
+      // The answer is computed (a transaction id handed out) whether or not the socket is still there.
+      const answer = this.answer(method, params);
+      call.answered = connection.closedAt === undefined && client._ws.readyState === 1;
+      return answer;
     });
   }
 
