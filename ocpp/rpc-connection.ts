@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type WebSocket from 'ws';
 import type { OcppAction, RequestOf, ResponseOf } from './actions.js';
 import { OcppCallError, OcppClosedError, OcppRemoteError } from './errors.js';
+import { canWriteDirect, writeText } from './frame-writer.js';
 import { InboundCalls, type AnswerTransport } from './inbound-calls.js';
 import { InboundRate } from './inbound-rate.js';
 import { silentLogger, type OcppLogger } from './logger.js';
@@ -41,6 +42,8 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   private readonly onLog: ((entry: RpcLogEntry) => void) | undefined;
   private readonly limits: RpcLimits;
   private readonly rate: InboundRate | undefined;
+  /** Whether frames skip `ws.send` (see frame-writer.ts); known once open. */
+  private direct = false;
 
   private state: State;
   private readonly idPrefix: string;
@@ -76,6 +79,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
 
     if (ws.readyState === WS_OPEN) {
       this.state = 'open';
+      this.direct = canWriteDirect(ws);
       this.pinger.start();
     } else if (ws.readyState === WS_CONNECTING) {
       this.state = 'connecting';
@@ -143,7 +147,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
 
   writeCall(frame: string, entry: OutgoingCall): void {
     if (!this.checkBuffered()) return;
-    this.ws.send(frame);
+    this.write(frame);
     if (this.onLog) this.log('out', 'CALL', entry.id, entry.action, entry.payload);
   }
 
@@ -217,7 +221,12 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   // ---------------------------------------------------------------- writing (AnswerTransport)
 
   sendFrame(frame: string): void {
-    if (this.isOpen && this.checkBuffered()) this.ws.send(frame);
+    if (this.isOpen && this.checkBuffered()) this.write(frame);
+  }
+
+  private write(frame: string): void {
+    if (this.direct) writeText(this.ws, frame);
+    else this.ws.send(frame);
   }
 
   get logging(): boolean {
@@ -249,6 +258,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   private readonly onWsOpen = (): void => {
     if (this.state !== 'connecting') return;
     this.state = 'open';
+    this.direct = canWriteDirect(this.ws);
     this.pinger.start();
     this.outbound.sendNext();
   };
