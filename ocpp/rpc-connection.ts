@@ -40,6 +40,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   private readonly ws: WebSocket;
   private readonly callTimeoutMs: number;
   private readonly onLog: ((entry: RpcLogEntry) => void) | undefined;
+  private readonly logWanted: RpcConnectionOptions['logWanted'];
   private readonly limits: RpcLimits;
   private readonly rate: InboundRate | undefined;
   /** Whether frames skip `ws.send` (see frame-writer.ts); known once open. */
@@ -63,6 +64,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     this.strict = opts.strict ?? true;
     this.callTimeoutMs = opts.callTimeoutMs ?? 30_000;
     this.onLog = opts.onLog;
+    this.logWanted = opts.logWanted;
     this.logger = opts.logger ?? silentLogger;
     this.limits = { ...DEFAULT_RPC_LIMITS, ...opts.limits };
     this.rate = this.limits.callsPerSecond > 0 ? new InboundRate(this.limits.callsPerSecond, this.limits.callBurst, opts.now ?? Date.now) : undefined;
@@ -235,6 +237,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
 
   log(direction: RpcLogEntry['direction'], type: RpcLogEntry['type'], id: string, action: string | undefined, payload: unknown): void {
     try {
+      if (this.logWanted !== undefined && !this.logWanted(direction, type, action)) return;
       this.onLog?.({ direction, type, id, action, payload, at: Date.now() });
     } catch (err) {
       this.logger.error({ identity: this.identity, err }, 'OCPP onLog callback failed');

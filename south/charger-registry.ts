@@ -11,7 +11,8 @@ import { chargerMachine } from './charger-machine.js';
 import { ChargerSession } from './charger-session.js';
 import type { NodeDeps } from './node-deps.js';
 import { LimitFence } from './limit-fence.js';
-import { publishOcppLog, shouldLog } from './ocpp-log.js';
+import { LazyChildLogger } from './lazy-logger.js';
+import { publishOcppLog, shouldLogAction } from './ocpp-log.js';
 
 export type AuthOutcome = { ok: true; context: AuthContext } | { ok: false; reason: string };
 export interface AuthContext {
@@ -79,13 +80,17 @@ export class ChargerRegistry {
       strict: charger?.ocppValidation !== 'lenient',
       callTimeoutMs: settings.callTimeoutMs,
       pingIntervalMs: settings.pingIntervalMs,
-      logger: logger.child({ chargerId }),
+      logger: new LazyChildLogger(logger, chargerId),
+      // Refusals are counted; the rest only when the message log takes them (most periodic calls are not).
+      logWanted: (direction, type, action) =>
+        (direction === 'out' && type === 'CALLERROR') ||
+        (settings.ocppLog && shouldLogAction(action, this.deps.cache.chargers.get(chargerId), Date.now(), settings.ocppLogAll)),
       onLog: (entry) => {
         // Calls the charger made that we refused (schema, unknown action, handler error) count by code.
         if (entry.direction === 'out' && entry.type === 'CALLERROR') {
           countOcpp(this.deps.metrics, 'in', isKnownAction(entry.action) ? entry.action : 'unknown', (entry.payload as { code?: string }).code ?? 'unknown');
         }
-        if (settings.ocppLog && shouldLog(entry, this.deps.cache.chargers.get(chargerId), Date.now(), settings.ocppLogAll)) {
+        if (settings.ocppLog && shouldLogAction(entry.action, this.deps.cache.chargers.get(chargerId), entry.at, settings.ocppLogAll)) {
           publishOcppLog(bus.nc, subjects.ocppLog(chargerId), chargerId, entry);
         }
       },

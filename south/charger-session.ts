@@ -17,7 +17,7 @@ import type { RpcConnection } from '../ocpp/rpc-connection.js';
 import { validateRequest } from '../ocpp/validator.js';
 import { callAllowed, liveStatus, registrationOf, type ChargerMachine } from './charger-machine.js';
 import { handleChargerCall, type HandlerEnv } from './charger-handlers.js';
-import type { SessionDeps } from './node-deps.js';
+import type { ChargerObserver, ChargerRef, SessionDeps } from './node-deps.js';
 import { fenceCommand } from './limit-fence.js';
 
 const CS_ACTIONS: ReadonlySet<string> = new Set(CENTRAL_SYSTEM_ACTIONS);
@@ -39,6 +39,8 @@ export class ChargerSession {
 
   readonly chargerId: string;
   readonly installationId: string;
+  /** What observers are told about (one object for the session's life). */
+  private readonly ref: ChargerRef;
 
   constructor(
     charger: Charger,
@@ -50,6 +52,7 @@ export class ChargerSession {
     const installationId = charger.installationId;
     this.chargerId = chargerId;
     this.installationId = installationId;
+    this.ref = { chargerId, installationId };
     this.actor = createActor(deps.machine, {
       input: {
         chargerId,
@@ -80,9 +83,7 @@ export class ChargerSession {
       registration: () => registrationOf(this.actor.getSnapshot()),
       callAllowed: (action) => callAllowed(this.actor.getSnapshot(), action),
       send: (event) => this.actor.send(event),
-      observe: async (notify) => {
-        for (const o of deps.observers) await notify(o, { chargerId, installationId });
-      },
+      observe: (notify) => observeAll(deps.observers, notify, this.ref),
       touch: (at) => this.touch(at),
       publish: (event: BusEvent) => publishChargerEvent(deps.bus.nc, event),
       lastMeterEvent: undefined,
@@ -104,15 +105,21 @@ export class ChargerSession {
 
   start(): void {
     this.actor.start();
-    this.rpc.handle(async (action: OcppAction, payload, _ctx) => {
-      const result = await handleChargerCall(action, payload, this.env);
-      countOcpp(this.deps.metrics, 'in', action, 'ok');
-      return result;
+    // Most calls (Heartbeat, unchanged MeterValues) are answered at once: no promise is made for them.
+    this.rpc.handle((action: OcppAction, payload) => {
+      const result = handleChargerCall(action, payload, this.env);
+      if (result instanceof Promise) return result.then((value: unknown) => this.answered(action, value));
+      return this.answered(action, result);
     });
     this.rpc.on('close', () => this.stop());
     this.publishConnection(true);
     this.deps.metrics.connectedChargers.inc();
     for (const o of this.deps.observers) o.onSessionStarted?.(this.chargerId, this.installationId);
+  }
+
+  private answered(action: OcppAction, value: unknown): unknown {
+    countOcpp(this.deps.metrics, 'in', action, 'ok');
+    return value;
   }
 
   stop(): void {
@@ -207,4 +214,24 @@ export class ChargerSession {
     await this.deps.credentials.abortSouthRotation(this.chargerId);
     throw new Error(`AuthorizationKey change answered ${status}`);
   }
+}
+
+/**
+ * Tells every observer, one after the other, awaiting those that return a promise. Undefined when
+ * none did: then the handler goes on in the same turn.
+ */
+function observeAll(
+  observers: readonly ChargerObserver[],
+  notify: (observer: ChargerObserver, charger: ChargerRef) => Promise<void> | void,
+  ref: ChargerRef,
+): Promise<void> | undefined {
+  for (let i = 0; i < observers.length; i++) {
+    const pending = notify(observers[i]!, ref);
+    if (pending instanceof Promise) {
+      return pending.then(async () => {
+        for (let j = i + 1; j < observers.length; j++) await notify(observers[j]!, ref);
+      });
+    }
+  }
+  return undefined;
 }
