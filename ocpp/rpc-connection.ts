@@ -8,7 +8,7 @@ import { InboundCalls, type AnswerTransport } from './inbound-calls.js';
 import { InboundRate } from './inbound-rate.js';
 import { silentLogger, type OcppLogger } from './logger.js';
 import { OutboundCalls, type CallTransport, type OutgoingCall } from './outbound-calls.js';
-import { Pinger } from './ping.js';
+import { Pinger, type PingOwner } from './ping.js';
 import { CALL, isObject, readFrame, type FrameSink } from './rpc-framing.js';
 import { DEFAULT_RPC_LIMITS, type CallHandler, type CallOptions, type RpcConnectionOptions, type RpcLimits, type RpcLogEntry } from './rpc-types.js';
 import { validateRequest, validateResponse } from './validator.js';
@@ -33,7 +33,7 @@ export interface RpcConnectionEvents {
 
 type State = 'connecting' | 'open' | 'closed';
 
-export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements FrameSink, CallTransport, AnswerTransport {
+export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements FrameSink, CallTransport, AnswerTransport, PingOwner {
   readonly identity: string;
   readonly strict: boolean;
   readonly logger: OcppLogger;
@@ -72,7 +72,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     this.idPrefix = `${randomBytes(4).toString('hex')}-`;
     this.outbound = new OutboundCalls(this, this.limits.maxQueuedCalls);
     this.inbound = new InboundCalls(this, this.limits.maxQueuedIncoming);
-    this.pinger = new Pinger(opts.pingIntervalMs ?? 0, ws, this.onNoPong, this.identity, this.logger);
+    this.pinger = new Pinger(opts.pingIntervalMs ?? 0, this);
 
     ws.on('message', this.onMessage);
     ws.on('close', this.onWsClose);
@@ -279,10 +279,14 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     this.pinger.set(ms, this.state === 'open');
   }
 
-  private readonly onNoPong = (): void => {
+  sendPing(): void {
+    if (this.ws.readyState === WS_OPEN) this.ws.ping();
+  }
+
+  onNoPong(): void {
     this.errorReason = 'no pong received';
     this.terminate();
-  };
+  }
 
   private readonly onWsError = (err: Error & { code?: string }): void => {
     if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {

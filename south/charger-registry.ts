@@ -9,7 +9,7 @@ import { isKnownAction } from '../ocpp/actions.js';
 import type { RpcConnection, RpcConnectionOptions } from '../ocpp/rpc-connection.js';
 import { chargerMachine } from './charger-machine.js';
 import { ChargerSession } from './charger-session.js';
-import type { NodeDeps } from './node-deps.js';
+import type { NodeDeps, SessionDeps } from './node-deps.js';
 import { LimitFence } from './limit-fence.js';
 import { LazyChildLogger } from './lazy-logger.js';
 import { publishOcppLog, shouldLogAction } from './ocpp-log.js';
@@ -39,7 +39,20 @@ export class ChargerRegistry {
     },
   });
 
-  constructor(private readonly deps: NodeDeps) {}
+  /** What every session of this node shares: built once, not per connection. */
+  private readonly sessionDeps: SessionDeps;
+
+  constructor(private readonly deps: NodeDeps) {
+    this.sessionDeps = {
+      ...deps,
+      machine: this.machine,
+      fence: this.fence,
+      meterEvents: { deltaA: deps.settings.meterEventDeltaA, maxAgeMs: deps.settings.meterEventMaxAgeMs },
+      onSessionStopped: (s) => {
+        if (this.sessions.get(s.chargerId)?.connectionId === s.connectionId) this.sessions.delete(s.chargerId);
+      },
+    };
+  }
 
   /** Follows configuration (a removed charger or installation is disconnected) and other nodes' connections. */
   start(): void {
@@ -104,14 +117,7 @@ export class ChargerRegistry {
       return;
     }
     this.sessions.get(chargerId)?.stop();
-    const session = new ChargerSession(charger, rpc, (context as AuthContext).needsPasswordRotation, {
-      ...this.deps,
-      machine: this.machine,
-      fence: this.fence,
-      onSessionStopped: (s) => {
-        if (this.sessions.get(s.chargerId)?.connectionId === s.connectionId) this.sessions.delete(s.chargerId);
-      },
-    });
+    const session = new ChargerSession(charger, rpc, (context as AuthContext).needsPasswordRotation, this.sessionDeps);
     this.sessions.set(chargerId, session);
     session.start();
   };

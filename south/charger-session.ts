@@ -17,6 +17,7 @@ import type { RpcConnection } from '../ocpp/rpc-connection.js';
 import { validateRequest } from '../ocpp/validator.js';
 import { callAllowed, liveStatus, registrationOf, type ChargerMachine } from './charger-machine.js';
 import { handleChargerCall, type HandlerEnv } from './charger-handlers.js';
+import type { PublishedMeter } from './meter-values.js';
 import type { ChargerObserver, ChargerRef, SessionDeps } from './node-deps.js';
 import { fenceCommand } from './limit-fence.js';
 
@@ -31,7 +32,8 @@ const SEEN_FORWARD_MS = 5_000;
 export class ChargerSession {
   readonly connectionId = randomUUID();
   readonly connectedAt = Date.now();
-  private readonly actor: Actor<ChargerMachine>;
+  /** Read by SessionEnv (the handlers' view of this session). */
+  readonly actor: Actor<ChargerMachine>;
   private readonly sub: Subscription;
   private readonly env: HandlerEnv;
   private lastSeenSent = 0;
@@ -40,7 +42,7 @@ export class ChargerSession {
   readonly chargerId: string;
   readonly installationId: string;
   /** What observers are told about (one object for the session's life). */
-  private readonly ref: ChargerRef;
+  readonly ref: ChargerRef;
 
   constructor(
     charger: Charger,
@@ -72,29 +74,7 @@ export class ChargerSession {
     this.actor.on('passwordRotationFailed', ({ error }) => deps.logger.warn({ chargerId, err: String(error) }, 'charger password rotation failed'));
     this.actor.on('silent', ({ lastSeen }) => deps.logger.warn({ chargerId, lastSeen: new Date(lastSeen).toISOString() }, 'charger silent'));
 
-    this.env = {
-      chargerId,
-      nodeId: deps.nodeId,
-      // The config may be deleted while connected; the session closes then, but in-flight calls finish.
-      charger: () => deps.cache.chargers.get(chargerId) ?? charger,
-      installation: () => deps.cache.installations.get(installationId),
-      now: () => new Date(),
-      context: () => this.actor.getSnapshot().context,
-      registration: () => registrationOf(this.actor.getSnapshot()),
-      callAllowed: (action) => callAllowed(this.actor.getSnapshot(), action),
-      send: (event) => this.actor.send(event),
-      observe: (notify) => observeAll(deps.observers, notify, this.ref),
-      touch: (at) => this.touch(at),
-      publish: (event: BusEvent) => publishChargerEvent(deps.bus.nc, event),
-      lastMeterEvent: undefined,
-      meterEvents: { deltaA: deps.settings.meterEventDeltaA, maxAgeMs: deps.settings.meterEventMaxAgeMs },
-      transactions: deps.transactions,
-      chargerState: deps.chargerState,
-      authorize: deps.authorizer,
-      heartbeatIntervalS: deps.settings.heartbeatIntervalS,
-      pendingIntervalS: deps.settings.pendingIntervalS,
-      logger: deps.logger,
-    };
+    this.env = new SessionEnv(this, charger, deps);
     this.sub = deps.bus.nc.subscribe(subjects.chargerCommand(chargerId), {
       callback: (err, msg) => {
         if (err) return;
@@ -139,7 +119,7 @@ export class ChargerSession {
    * seconds: that feeds its liveness check without an actor step per message, and `lastSeen` of
    * periodic traffic is at most that much behind.
    */
-  private touch(at: number): void {
+  touch(at: number): void {
     if (at - this.lastSeenSent >= SEEN_FORWARD_MS) {
       this.lastSeenSent = at;
       this.actor.send({ type: 'SEEN', at });
@@ -234,4 +214,77 @@ function observeAll(
     }
   }
   return undefined;
+}
+
+/**
+ * What the handlers of one session use (HandlerEnv). A class rather than an object of closures: a
+ * node holds one per connected charger, and methods on a prototype cost nothing per instance.
+ */
+class SessionEnv implements HandlerEnv {
+  readonly chargerId: string;
+  readonly nodeId: string;
+  lastMeterEvent: PublishedMeter | undefined = undefined;
+
+  constructor(
+    private readonly session: ChargerSession,
+    /** The configuration at connect: used when it is deleted while connected (the session closes then, but in-flight calls finish). */
+    private readonly connectedCharger: Charger,
+    private readonly deps: SessionDeps,
+  ) {
+    this.chargerId = session.chargerId;
+    this.nodeId = deps.nodeId;
+  }
+
+  get meterEvents(): HandlerEnv['meterEvents'] {
+    return this.deps.meterEvents;
+  }
+  get transactions(): HandlerEnv['transactions'] {
+    return this.deps.transactions;
+  }
+  get chargerState(): HandlerEnv['chargerState'] {
+    return this.deps.chargerState;
+  }
+  get authorize(): HandlerEnv['authorize'] {
+    return this.deps.authorizer;
+  }
+  get heartbeatIntervalS(): number {
+    return this.deps.settings.heartbeatIntervalS;
+  }
+  get pendingIntervalS(): number {
+    return this.deps.settings.pendingIntervalS;
+  }
+  get logger(): HandlerEnv['logger'] {
+    return this.deps.logger;
+  }
+
+  charger(): Charger {
+    return this.deps.cache.chargers.get(this.chargerId) ?? this.connectedCharger;
+  }
+  installation(): ReturnType<HandlerEnv['installation']> {
+    return this.deps.cache.installations.get(this.session.installationId);
+  }
+  now(): Date {
+    return new Date();
+  }
+  context(): ReturnType<HandlerEnv['context']> {
+    return this.session.actor.getSnapshot().context;
+  }
+  registration(): ReturnType<HandlerEnv['registration']> {
+    return registrationOf(this.session.actor.getSnapshot());
+  }
+  callAllowed(action: string): boolean {
+    return callAllowed(this.session.actor.getSnapshot(), action);
+  }
+  send(event: Parameters<HandlerEnv['send']>[0]): void {
+    this.session.actor.send(event);
+  }
+  observe(notify: Parameters<HandlerEnv['observe']>[0]): Promise<void> | undefined {
+    return observeAll(this.deps.observers, notify, this.session.ref);
+  }
+  touch(at: number): void {
+    this.session.touch(at);
+  }
+  publish(event: BusEvent): void {
+    publishChargerEvent(this.deps.bus.nc, event);
+  }
 }

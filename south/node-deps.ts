@@ -69,4 +69,6 @@ export type SessionDeps = NodeDeps & {
   onSessionStopped(session: { chargerId: string; connectionId: string }): void;
   /** The node's fence against limits from a deposed balancer leader. */
   fence?: LimitFence;
+  /** When a meter reading is news (from the settings, shared by every session). */
+  meterEvents: { deltaA: number; maxAgeMs: number };
 };
