@@ -102,6 +102,22 @@ export async function startPlatformNode(
   env: Record<string, string> = {},
   opts: { execArgv?: string[]; timeoutMs?: number } = {},
 ): Promise<PlatformNodeProcess> {
+  try {
+    return await startPlatformNodeOnce(natsUrl, nodeId, env, opts);
+  } catch (err) {
+    // On a loaded shared machine a node may give up on NATS while starting ("timeout"): one more try.
+    if (!(err instanceof Error && err.message.includes('exited during start'))) throw err;
+    process.stdout.write(`    ${err.message.split('\n')[0]}; starting it again\n`);
+    return startPlatformNodeOnce(natsUrl, nodeId, env, opts);
+  }
+}
+
+async function startPlatformNodeOnce(
+  natsUrl: string,
+  nodeId: string,
+  env: Record<string, string>,
+  opts: { execArgv?: string[]; timeoutMs?: number },
+): Promise<PlatformNodeProcess> {
   const timeoutMs = opts.timeoutMs ?? 90_000;
   const t0 = Date.now();
   const [apiPort, ocppPort] = [await freePort(), await freePort()];
