@@ -11,6 +11,7 @@ import { chargerMachine } from './charger-machine.js';
 import { ChargerSession } from './charger-session.js';
 import type { NodeDeps, SessionDeps } from './node-deps.js';
 import { LimitFence } from './limit-fence.js';
+import { AnsweredCalls } from './answered-calls.js';
 import { LazyChildLogger } from './lazy-logger.js';
 import { publishOcppLog, shouldLogAction } from './ocpp-log.js';
 
@@ -47,6 +48,7 @@ export class ChargerRegistry {
       ...deps,
       machine: this.machine,
       fence: this.fence,
+      answeredCalls: new AnsweredCalls(deps.metrics),
       meterEvents: { deltaA: deps.settings.meterEventDeltaA, maxAgeMs: deps.settings.meterEventMaxAgeMs },
       onSessionStopped: (s) => {
         if (this.sessions.get(s.chargerId)?.connectionId === s.connectionId) this.sessions.delete(s.chargerId);

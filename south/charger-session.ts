@@ -98,7 +98,7 @@ export class ChargerSession {
   }
 
   private answered(action: OcppAction, value: unknown): unknown {
-    countOcpp(this.deps.metrics, 'in', action, 'ok');
+    this.deps.answeredCalls.add(action);
     return value;
   }
 
