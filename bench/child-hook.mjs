@@ -21,12 +21,18 @@ process.on('SIGUSR2', () => {
   }, 250).unref();
 });
 
+// Writing a snapshot stops the process for seconds, so a NATS request or ping of the platform may
+// time out meanwhile; the rejections of that window are printed, not fatal, for half a minute.
+const pausedRejection = (reason) => process.stderr.write(`rejection while paused for a heap snapshot: ${String(reason)}\n`);
+
 createInterface({ input: process.stdin }).on('line', (line) => {
   const m = /^heap-snapshot (.+)$/.exec(line.trim());
   if (!m?.[1]) return;
+  process.on('unhandledRejection', pausedRejection);
   gc?.();
   const file = writeHeapSnapshot(m[1]);
   process.stdout.write(`${JSON.stringify({ event: 'heap-snapshot', file })}\n`);
+  setTimeout(() => process.off('unhandledRejection', pausedRejection), 30_000).unref();
 });
 
 const parent = process.ppid;
