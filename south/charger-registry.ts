@@ -13,7 +13,7 @@ import type { NodeDeps, SessionDeps } from './node-deps.js';
 import { LimitFence } from './limit-fence.js';
 import { AnsweredCalls } from './answered-calls.js';
 import { LazyChildLogger } from './lazy-logger.js';
-import { publishOcppLog, shouldLogAction } from './ocpp-log.js';
+import { isPeriodic, publishOcppLog, shouldLogAction } from './ocpp-log.js';
 
 export type AuthOutcome = { ok: true; context: AuthContext } | { ok: false; reason: string };
 export interface AuthContext {
@@ -99,7 +99,7 @@ export class ChargerRegistry {
       // Refusals are counted; the rest only when the message log takes them (most periodic calls are not).
       logWanted: (direction, type, action) =>
         (direction === 'out' && type === 'CALLERROR') ||
-        (settings.ocppLog && shouldLogAction(action, this.deps.cache.chargers.get(chargerId), Date.now(), settings.ocppLogAll)),
+        (settings.ocppLog && (settings.ocppLogAll || !isPeriodic(action) || shouldLogAction(action, this.deps.cache.chargers.get(chargerId), Date.now()))),
       onLog: (entry) => {
         // Calls the charger made that we refused (schema, unknown action, handler error) count by code.
         if (entry.direction === 'out' && entry.type === 'CALLERROR') {

@@ -224,6 +224,9 @@ class SessionEnv implements HandlerEnv {
   readonly chargerId: string;
   readonly nodeId: string;
   lastMeterEvent: PublishedMeter | undefined = undefined;
+  private allowedSnapshot: unknown = undefined;
+  private allowedAction = '';
+  private allowed = false;
 
   constructor(
     private readonly session: ChargerSession,
@@ -273,7 +276,14 @@ class SessionEnv implements HandlerEnv {
     return registrationOf(this.session.actor.getSnapshot());
   }
   callAllowed(action: string): boolean {
-    return callAllowed(this.session.actor.getSnapshot(), action);
+    // A charger repeats one periodic call between two actor steps: its last answer is kept here.
+    const snapshot = this.session.actor.getSnapshot();
+    if (snapshot !== this.allowedSnapshot || action !== this.allowedAction) {
+      this.allowedSnapshot = snapshot;
+      this.allowedAction = action;
+      this.allowed = callAllowed(snapshot, action);
+    }
+    return this.allowed;
   }
   send(event: Parameters<HandlerEnv['send']>[0]): void {
     this.session.actor.send(event);

@@ -12,9 +12,14 @@ export function shouldLog(entry: RpcLogEntry, charger: Charger | undefined, now:
   return shouldLogAction(entry.action, charger, now, all);
 }
 
+/** Whether an action repeats on a timer (Heartbeat, MeterValues). */
+export function isPeriodic(action: string | undefined): boolean {
+  return action !== undefined && PERIODIC_ACTIONS.has(action);
+}
+
 /** `shouldLog` before the entry exists: it depends on the action alone. */
 export function shouldLogAction(action: string | undefined, charger: Charger | undefined, now: number, all = false): boolean {
-  if (all || !action || !PERIODIC_ACTIONS.has(action)) return true;
+  if (all || !isPeriodic(action)) return true;
   const until = charger?.ocpp.verboseLoggingUntil;
   // Verbose logging switches itself off: past its end the periodic actions are left out again.
   return !!until && Date.parse(until) > now;
