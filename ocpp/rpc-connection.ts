@@ -33,6 +33,15 @@ export interface RpcConnectionEvents {
 
 type State = 'connecting' | 'open' | 'closed';
 
+// The server hands every connection the same limits object: they are merged with the defaults once.
+const mergedLimits = new WeakMap<Partial<RpcLimits>, RpcLimits>();
+function limitsOf(limits: Partial<RpcLimits> | undefined): RpcLimits {
+  if (limits === undefined) return DEFAULT_RPC_LIMITS;
+  let merged = mergedLimits.get(limits);
+  if (!merged) mergedLimits.set(limits, (merged = Object.freeze({ ...DEFAULT_RPC_LIMITS, ...limits })));
+  return merged;
+}
+
 export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements FrameSink, CallTransport, AnswerTransport, PingOwner {
   readonly identity: string;
   readonly strict: boolean;
@@ -47,7 +56,8 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   private direct = false;
 
   private state: State;
-  private readonly idPrefix: string;
+  /** Made on the first outgoing call: most chargers are never called. */
+  private idPrefix = '';
   private idCounter = 0;
 
   private readonly outbound: OutboundCalls;
@@ -66,10 +76,8 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     this.onLog = opts.onLog;
     this.logWanted = opts.logWanted;
     this.logger = opts.logger ?? silentLogger;
-    this.limits = { ...DEFAULT_RPC_LIMITS, ...opts.limits };
+    this.limits = limitsOf(opts.limits);
     this.rate = this.limits.callsPerSecond > 0 ? new InboundRate(this.limits.callsPerSecond, this.limits.callBurst, opts.now ?? Date.now) : undefined;
-    // Short per-connection prefix plus a counter: unique per connection, well under 36 chars.
-    this.idPrefix = `${randomBytes(4).toString('hex')}-`;
     this.outbound = new OutboundCalls(this, this.limits.maxQueuedCalls);
     this.inbound = new InboundCalls(this, this.limits.maxQueuedIncoming);
     this.pinger = new Pinger(opts.pingIntervalMs ?? 0, this);
@@ -142,6 +150,8 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   }
 
   frameCall(entry: OutgoingCall): string {
+    // Short per-connection prefix plus a counter: unique per connection, well under 36 chars.
+    if (this.idPrefix === '') this.idPrefix = `${randomBytes(4).toString('hex')}-`;
     const id = this.idPrefix + (++this.idCounter).toString(36);
     entry.id = id;
     return JSON.stringify([CALL, id, entry.action, entry.payload]);

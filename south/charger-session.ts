@@ -66,13 +66,16 @@ export class ChargerSession {
         needsPasswordRotation,
       },
     });
-    this.actor.on('passwordRotated', () => {
-      deps.logger.info({ chargerId }, 'charger password rotated');
-      // A charger told Pending waits for its interval; ask it to boot again now that it is provisioned.
-      if (registrationOf(this.actor.getSnapshot()) === 'Pending') void this.rpc.call('TriggerMessage', { requestedMessage: 'BootNotification' }).catch(() => undefined);
+    // One listener for the emitted events the shell acts on (one per type would cost a Set, a bound
+    // function and a subscription each, per connected charger).
+    this.actor.on('*', (emitted) => {
+      if (emitted.type === 'passwordRotated') {
+        deps.logger.info({ chargerId }, 'charger password rotated');
+        // A charger told Pending waits for its interval; ask it to boot again now that it is provisioned.
+        if (registrationOf(this.actor.getSnapshot()) === 'Pending') void this.rpc.call('TriggerMessage', { requestedMessage: 'BootNotification' }).catch(() => undefined);
+      } else if (emitted.type === 'passwordRotationFailed') deps.logger.warn({ chargerId, err: String(emitted.error) }, 'charger password rotation failed');
+      else if (emitted.type === 'silent') deps.logger.warn({ chargerId, lastSeen: new Date(emitted.lastSeen).toISOString() }, 'charger silent');
     });
-    this.actor.on('passwordRotationFailed', ({ error }) => deps.logger.warn({ chargerId, err: String(error) }, 'charger password rotation failed'));
-    this.actor.on('silent', ({ lastSeen }) => deps.logger.warn({ chargerId, lastSeen: new Date(lastSeen).toISOString() }, 'charger silent'));
 
     this.env = new SessionEnv(this, charger, deps);
     this.sub = deps.bus.nc.subscribe(subjects.chargerCommand(chargerId), {
