@@ -211,6 +211,7 @@ function observeAll(
   for (let i = 0; i < observers.length; i++) {
     const pending = notify(observers[i]!, ref);
     if (pending instanceof Promise) {
+      if (i === observers.length - 1) return pending;
       return pending.then(async () => {
         for (let j = i + 1; j < observers.length; j++) await notify(observers[j]!, ref);
       });
