@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
  */
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CHILD_HOOK = pathToFileURL(resolve(REPO_ROOT, 'bench/child-hook.ts')).href;
+const CHILD_HOOK = pathToFileURL(resolve(REPO_ROOT, 'bench/child-hook.mjs')).href;
 const TAIL_LINES = 40;
 const QUEUE_LIMIT = 1_000;
 
@@ -50,8 +50,10 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): P
 
 export interface SpawnOptions {
   name: string;
-  /** Script path relative to the repository root, run with `node --import tsx`. */
+  /** Script path relative to the repository root, run with `node --import tsx` (unless `tsx` is false). */
   script: string;
+  /** Default true. False: plain JavaScript (the compiled platform), no TypeScript loader. */
+  tsx?: boolean;
   args?: string[];
   env?: Record<string, string>;
   /** Start with --expose-gc and the bench hook (SIGUSR2 = full GC; exits when the bench dies). */
@@ -79,7 +81,8 @@ export class Child {
   constructor(opts: SpawnOptions) {
     hookExit();
     this.name = opts.name;
-    const execArgv = [...(opts.execArgv ?? []), ...(opts.gcHook ? ['--expose-gc', '--import', 'tsx', '--import', CHILD_HOOK] : ['--import', 'tsx'])];
+    const loader = opts.tsx === false ? [] : ['--import', 'tsx'];
+    const execArgv = [...(opts.execArgv ?? []), ...loader, ...(opts.gcHook ? ['--expose-gc', '--import', CHILD_HOOK] : [])];
     this.proc = spawn(process.execPath, [...execArgv, resolve(REPO_ROOT, opts.script), ...(opts.args ?? [])], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...opts.env },

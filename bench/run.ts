@@ -4,45 +4,52 @@ import { relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openFileLimit, REPO_ROOT } from './children.js';
+import { type HeapRow, measureHeapPerCharger } from './heap-bench.js';
 import { type IdleOptions, type IdleRow, measureIdle } from './idle-bench.js';
 import type { RoundTripMode } from './load-gen.js';
 import { mainThreadProfile, summarizeProfile, type ProfileSummary } from './cpu-profile.js';
-import { seedFleet, startBenchNats, type BenchNats } from './platform-fleet.js';
+import { platformEntry, seedFleet, startBenchNats, type BenchNats } from './platform-fleet.js';
 import { table, tableOfObjects, writeJsonReport } from './report.js';
 import { measureRoundTrips, type RoundTripOptions, type RoundTripRow } from './round-trip-bench.js';
 import { startPeerServer, startPlatformServer, type ServerUnderTest } from './servers.js';
+import { issue14Targets, type TargetRow, verdict } from './targets.js';
 
 /**
- * `npm run bench [-- --quick] [-- --only=idle,rtt,allocate,balancer] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=idle,heap,rtt,allocate,balancer] [-- --profile] [-- --idle-chargers=N]`
  * (--profile: the platform nodes of the round-trip runs write a V8 CPU profile; the bench prints where their time went)
  *
  * Issue 2's benchmark: idle chargers per node and memory per charger, Heartbeat and MeterValues round
  * trips per second with validation, each measured in the same run against a raw `ws` echo server
  * (the ceiling) and ocpp-rpc's RPCServer in strict mode (the peer). Every server, the nats-server and
  * every load generator run in their own processes on 127.0.0.1. Prints tables and writes
- * reports/bench-<timestamp>.json.
+ * reports/bench-<timestamp>.json. `heap`: what one idle charger holds on a platform node, by constructor
+ * (two heap snapshots). Last, issue 14's targets: each figure beside the peer and the ceiling of this run.
  */
 
 const { values: flags } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, profile: { type: 'boolean', default: false } },
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, profile: { type: 'boolean', default: false }, 'idle-chargers': { type: 'string' } },
 });
 const quick = flags.quick;
-const only = new Set((flags.only ?? 'idle,rtt,allocate,balancer').split(',').map((s) => s.trim()));
+const only = new Set((flags.only ?? 'idle,heap,rtt,allocate,balancer').split(',').map((s) => s.trim()));
 
 const fdLimit = openFileLimit();
 /** Sockets one process may hold, with room for its listening socket, NATS, stdio and the module loader. */
 const SOCKETS_PER_PROCESS = Math.min(19_000, fdLimit.soft - 1_000);
 
 const plan = quick
-  ? { fleet: 2_000, idlePerProcess: 1_000, singleNodeMax: 0, rtt: { clients: 200, durationS: 3, warmupS: 0.5, batch: 500, quietWaitMs: 0 }, settleMs: 500, deadlineMs: 150_000 }
+  ? { fleet: 2_000, idlePerProcess: 1_000, singleNodeMax: 0, heapChargers: 500, rtt: { clients: 200, durationS: 3, warmupS: 0.5, batch: 500, quietWaitMs: 0 }, settleMs: 500, deadlineMs: 300_000 }
   : {
       fleet: 20_000,
       idlePerProcess: 10_000,
       singleNodeMax: SOCKETS_PER_PROCESS,
+      // Two heap snapshots of 10,000 sessions take gigabytes to write and parse on this shared machine.
+      heapChargers: 5_000,
       rtt: { clients: 2_000, durationS: 10, warmupS: 2, batch: 500, quietWaitMs: 20_000 },
       settleMs: 3_000,
       deadlineMs: 14 * 60_000,
     };
+// --idle-chargers=N: N per server process in the idle bench, and no single node at the fd limit (a shorter run).
+if (flags['idle-chargers']) Object.assign(plan, { idlePerProcess: Number(flags['idle-chargers']), singleNodeMax: 0 });
 const TARGET_CHARGERS = 20_000;
 const TARGET_PCT_OF_RAW = 60;
 const LOG_ON = 'platform node (OCPP log on, default)';
@@ -60,10 +67,12 @@ interface Report {
   plan: typeof plan;
   fleet?: { chargers: number; installations: number; seedMs: number };
   idle: IdleRow[];
+  heap?: HeapRow;
   roundTrips: RoundTripRow[];
   allocate?: unknown;
   balancer?: { name: string; rows: Record<string, unknown>[]; notes: string[] };
   profiles: ProfileSummary[];
+  targets: TargetRow[];
   notes: string[];
   errors: { section: string; message: string }[];
 }
@@ -82,6 +91,7 @@ const report: Report = {
   idle: [],
   roundTrips: [],
   profiles: [],
+  targets: [],
   notes: [],
   errors: [],
 };
@@ -140,6 +150,13 @@ async function idleBench(nats: BenchNats): Promise<void> {
     const single: IdleOptions = { ...opts, perServer: plan.singleNodeMax, maxPerLoadProcess: Math.ceil(plan.singleNodeMax / 2) };
     add(await using(() => startPlatformServer(nats.url, 'bench-3', 'platform, 1 node at the fd limit'), (s) => measureIdle(s, single, log)));
   }
+}
+
+async function heapBench(nats: BenchNats): Promise<void> {
+  report.heap = await using(
+    () => startPlatformServer(nats.url, 'bench-heap', 'platform node'),
+    ([server]) => measureHeapPerCharger(server!, plan.heapChargers, plan.settleMs),
+  );
 }
 
 async function roundTripBench(nats: BenchNats): Promise<void> {
@@ -254,6 +271,13 @@ async function printTables(): Promise<void> {
     }
   }
 
+  if (report.heap) {
+    const h = report.heap;
+    log(`\nWhat an idle charger holds on a platform node: heap snapshots before and after ${h.held.toLocaleString('en-US')} chargers connected and booted`);
+    log(`  (after a full GC; self sizes; ${h.heapKiBPerCharger} KiB of JS heap per charger in all). Top five constructors:`);
+    log(table(['constructor', 'objects per charger', 'bytes per charger'], h.top.map((r) => [r.name, r.perSession, r.bytesPerSession])));
+  }
+
   if (report.roundTrips.length > 0) {
     const r0 = report.roundTrips[0]!;
     log(`\nRound trips (${r0.clients.toLocaleString('en-US')} active clients in one load-generator process, one CALL at a time each, ${plan.rtt.durationS} s after ${plan.rtt.warmupS} s warm-up)`);
@@ -312,6 +336,9 @@ async function printTables(): Promise<void> {
     log(table(['self time by source', 'ms', '% of busy'], p.bySource.slice(0, 15).map((s) => [s.source, s.selfMs, s.pctOfBusy])));
     log(table(['function (self time)', 'where', 'ms', '% of busy'], p.byFunction.map((f) => [f.fn, f.where, f.selfMs, f.pctOfBusy])));
   }
+  log('\nIssue 14 targets: the platform (default configuration) beside ocpp-rpc (peer) and raw ws (ceiling), same run');
+  log(table(['figure', 'platform', 'peer', 'ceiling', 'ratio', 'target', ''], report.targets.map((t) => [t.figure, t.platform, t.peer, t.ceiling, t.ratio, t.target, verdict(t.met)])));
+  log('  The load scenario (2,000 chargers, 200 installations, RSS < 200 MiB) is measured by the simulator (npm run sim), not here.');
   for (const note of report.notes) log(`\nnote: ${note}`);
   for (const e of report.errors) log(`\nERROR in ${e.section}: ${e.message}`);
 }
@@ -324,10 +351,12 @@ async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
 
   log(`bench (${quick ? 'quick' : 'full'}): ${cpus().length} cores, Node ${process.version}, open files per process ${fdLimit.soft}`);
-  if (process.env.BENCH_PLATFORM_MAIN) report.notes.push(`platform nodes ran ${process.env.BENCH_PLATFORM_MAIN} (BENCH_PLATFORM_MAIN), not this checkout's main.ts`);
+  const entry = platformEntry();
+  log(`platform nodes run ${entry.label}`);
+  report.notes.push(`platform nodes ran ${entry.label}`);
   let nats: BenchNats | undefined;
   try {
-    if (only.has('idle') || only.has('rtt')) {
+    if (only.has('idle') || only.has('heap') || only.has('rtt')) {
       await section('setup: nats-server and charger fleet', async () => {
         nats = await startBenchNats();
         const chargers = Math.max(plan.fleet, plan.singleNodeMax);
@@ -337,6 +366,7 @@ async function main(): Promise<void> {
       });
     }
     if (nats && only.has('idle')) await section('idle capacity', () => idleBench(nats!));
+    if (nats && only.has('heap')) await section('heap per idle charger', () => heapBench(nats!));
     if (nats && only.has('rtt')) await section('round trips', () => roundTripBench(nats!));
     if (only.has('allocate')) await section('allocate', allocateBench);
     if (only.has('balancer')) await section('balancer latency', balancerBench);
@@ -344,6 +374,7 @@ async function main(): Promise<void> {
     await nats?.stop().catch(() => undefined);
   }
   report.finishedAt = new Date().toISOString();
+  report.targets = issue14Targets({ platformLabel: LOG_ON, roundTrips: report.roundTrips, idle: report.idle, heap: report.heap, allocate: report.allocate });
   await printTables();
   const file = writeJsonReport(resolve(REPO_ROOT, 'reports'), report);
   log(`\nJSON report: ${file}`);

@@ -20,28 +20,41 @@ addFormats(ajv);
 
 const SCHEMAS = schemas as unknown as Record<string, object | undefined>;
 
-interface ActionValidators {
-  request?: ValidateFunction;
-  response?: ValidateFunction;
+/**
+ * The two validators of one action, compiled on first use and kept for the life of the process:
+ * the hot path looks an action up once per call and carries this pair with it.
+ */
+export class ActionValidators {
+  private req: ValidateFunction | undefined;
+  private res: ValidateFunction | undefined;
+
+  constructor(readonly action: OcppAction) {}
+
+  /** Undefined when `payload` is a valid request of this action, else the CALLERROR it deserves. */
+  request(payload: unknown): OcppCallError | undefined {
+    const fn = (this.req ??= compile(this.action, 'request'));
+    return fn(payload) ? undefined : toCallError(this.action, 'request', fn.errors);
+  }
+
+  /** The same for a response (CALLRESULT payload). */
+  response(payload: unknown): OcppCallError | undefined {
+    const fn = (this.res ??= compile(this.action, 'response'));
+    return fn(payload) ? undefined : toCallError(this.action, 'response', fn.errors);
+  }
 }
 
-const compiled = new Map<string, ActionValidators>();
+function compile(action: OcppAction, kind: 'request' | 'response'): ValidateFunction {
+  const name = `${action}${kind === 'request' ? 'Request' : 'Response'}`;
+  const schema = SCHEMAS[name];
+  if (!schema) throw new Error(`typed-ocpp has no schema ${name}`);
+  return ajv.compile(schema);
+}
 
-function validatorFor(action: OcppAction, kind: 'request' | 'response'): ValidateFunction {
-  let entry = compiled.get(action);
-  if (!entry) {
-    entry = {};
-    compiled.set(action, entry);
-  }
-  let fn = entry[kind];
-  if (!fn) {
-    const name = `${action}${kind === 'request' ? 'Request' : 'Response'}`;
-    const schema = SCHEMAS[name];
-    if (!schema) throw new Error(`typed-ocpp has no schema ${name}`);
-    fn = ajv.compile(schema);
-    entry[kind] = fn;
-  }
-  return fn;
+const VALIDATORS: ReadonlyMap<string, ActionValidators> = new Map(ALL_ACTIONS.map((a) => [a, new ActionValidators(a)]));
+
+/** The validators of a known 1.6 action; undefined for anything else. */
+export function validatorsOf(action: string): ActionValidators | undefined {
+  return VALIDATORS.get(action);
 }
 
 /** Ajv keyword -> OCPP 1.6 CallError code. Anything not listed is a PropertyConstraintViolation. */
@@ -99,9 +112,9 @@ function toCallError(action: string, kind: 'request' | 'response', errors: Error
 }
 
 function validate(action: string, kind: 'request' | 'response', payload: unknown): OcppCallError | undefined {
-  if (!isKnownAction(action)) return new OcppCallError('NotImplemented', `Unknown action ${JSON.stringify(action)}`);
-  const fn = validatorFor(action, kind);
-  return fn(payload) ? undefined : toCallError(action, kind, fn.errors);
+  const v = VALIDATORS.get(action);
+  if (!v) return new OcppCallError('NotImplemented', `Unknown action ${JSON.stringify(action)}`);
+  return kind === 'request' ? v.request(payload) : v.response(payload);
 }
 
 /** Validates a CALL payload for `action`; an unknown action is NotImplemented. */

@@ -32,8 +32,8 @@ export interface HandlerEnv {
   /** Whether the machine lets the charger make this call in its registration state. */
   callAllowed(action: string): boolean;
   send(event: ChargerEvent): void;
-  /** Tells every observer what was done (see ChargerObserver), one after the other. */
-  observe(notify: (observer: ChargerObserver, charger: ChargerRef) => Promise<void> | void): Promise<void>;
+  /** Tells every observer what was done (see ChargerObserver), one after the other; undefined when none returned a promise. */
+  observe(notify: (observer: ChargerObserver, charger: ChargerRef) => Promise<void> | void): Promise<void> | undefined;
   /** The charger said something (any call): cheaper than an actor event for periodic traffic. */
   touch(at: number): void;
   publish(event: BusEvent): void;
@@ -53,7 +53,17 @@ export interface HandlerEnv {
 type Handler<A extends OcppAction> = (req: RequestOf<A>, env: HandlerEnv) => Promise<ResponseOf<A>> | ResponseOf<A>;
 type HandlerTable = { [A in OcppAction]?: Handler<A> };
 
-const iso = (d: Date): string => d.toISOString();
+// Chargers at the same millisecond (a node answers thousands a second) share one ISO string.
+let isoMs = Number.NaN;
+let isoText = '';
+function iso(d: Date): string {
+  const ms = d.getTime();
+  if (ms !== isoMs) {
+    isoText = d.toISOString();
+    isoMs = ms;
+  }
+  return isoText;
+}
 
 /** Every charger-initiated OCPP action is handled here, and only here. */
 export const chargerHandlers: HandlerTable = {
@@ -143,45 +153,10 @@ export const chargerHandlers: HandlerTable = {
     return req.idTag ? { idTagInfo: await env.authorize(env.installation(), req.idTag, env.chargerId) } : {};
   },
 
-  async MeterValues(req, env) {
+  MeterValues(req, env) {
     const now = env.now();
-    const charger = env.charger();
-    if (req.transactionId !== undefined && !env.context().transactions[req.transactionId]) {
-      // After a platform restart the charger carries on with a transaction this session never saw.
-      const start = await env.transactions.getStart(req.transactionId, env.chargerId);
-      if (start) {
-        const tx = { transactionId: req.transactionId, connectorId: start.connectorId, idTag: start.idTag, meterStartWh: start.meterStartWh, startedAt: start.timestamp };
-        env.send({ type: 'TX_STARTED', tx, at: now.getTime() });
-      }
-    }
-    // Every sample reaches the observers (the partner's transaction log), also those the bus skips.
-    await env.observe((o, charger) => o.meterValues?.(charger, req));
-    const reading = readMeterValues(req.meterValue, charger.phases);
-    if (!reading) {
-      env.touch(now.getTime());
-      return {};
-    }
-    const published = { currents: reading.currents, transactionId: req.transactionId, at: now.getTime() };
-    // Unchanged periodic samples neither wake the actor nor go on the bus (see meterEventDue).
-    if (!meterEventDue(env.lastMeterEvent, published, env.meterEvents, env.limitA)) {
-      env.touch(now.getTime());
-      return {};
-    }
-    env.lastMeterEvent = published;
-    env.send({ type: 'METER', measured: { ...reading.currents, at: reading.timestamp }, ...(reading.energyWh !== undefined ? { energyWh: reading.energyWh } : {}), at: now.getTime() });
-    env.publish({
-      kind: 'meter',
-      chargerId: env.chargerId,
-      installationId: charger.installationId,
-      connectorId: req.connectorId,
-      ...(req.transactionId !== undefined ? { transactionId: req.transactionId } : {}),
-      currents: reading.currents,
-      ...(reading.offered !== undefined ? { offered: reading.offered } : {}),
-      ...(reading.powerW !== undefined ? { powerW: reading.powerW } : {}),
-      ...(reading.energyWh !== undefined ? { energyWh: reading.energyWh } : {}),
-      timestamp: reading.timestamp,
-    });
-    return {};
+    if (req.transactionId !== undefined && !env.context().transactions[req.transactionId]) return meterValuesOfUnknownTransaction(req, env, now);
+    return meterValuesObserved(req, env, now);
   },
 
   DataTransfer(req, env) {
@@ -202,12 +177,67 @@ export const chargerHandlers: HandlerTable = {
   },
 };
 
-/** Routes one incoming call to its handler, after the registration-state check. */
-export async function handleChargerCall(action: OcppAction, payload: Record<string, unknown>, env: HandlerEnv): Promise<unknown> {
+/** Routes one incoming call to its handler, after the registration-state check. Sync handlers answer in the same turn. */
+export function handleChargerCall(action: OcppAction, payload: Record<string, unknown>, env: HandlerEnv): unknown {
   const handler = chargerHandlers[action] as Handler<OcppAction> | undefined;
   if (!handler) throw new NotImplementedError(`${action} is not supported by this Central System`);
   if (!env.callAllowed(action)) {
     throw new SecurityError(`${action} is not allowed while the charger's registration is Rejected`);
   }
   return handler(payload as never, env);
+}
+
+type MeterValuesRequest = RequestOf<'MeterValues'>;
+const EMPTY: ResponseOf<'MeterValues'> = Object.freeze({});
+
+/** After a platform restart the charger carries on with a transaction this session never saw. */
+async function meterValuesOfUnknownTransaction(req: MeterValuesRequest, env: HandlerEnv, now: Date): Promise<ResponseOf<'MeterValues'>> {
+  const transactionId = req.transactionId as number;
+  const start = await env.transactions.getStart(transactionId, env.chargerId);
+  if (start) {
+    const tx = { transactionId, connectorId: start.connectorId, idTag: start.idTag, meterStartWh: start.meterStartWh, startedAt: start.timestamp };
+    env.send({ type: 'TX_STARTED', tx, at: now.getTime() });
+  }
+  return meterValuesObserved(req, env, now);
+}
+
+/** Every sample reaches the observers (the partner's transaction log) first, also those the bus skips. */
+function meterValuesObserved(req: MeterValuesRequest, env: HandlerEnv, now: Date): Promise<ResponseOf<'MeterValues'>> | ResponseOf<'MeterValues'> {
+  const observed = env.observe((o, charger) => o.meterValues?.(charger, req));
+  if (observed === undefined) return meterValuesRead(req, env, now);
+  return observed.then(() => meterValuesRead(req, env, now));
+}
+
+/**
+ * The sampled values are read once; the actor hears of them (METER) and the bus gets an event only
+ * when the reading is news for the balancer (see meterEventDue), else the sample only proves the
+ * charger alive (`touch`, which reaches the actor at most every few seconds).
+ */
+function meterValuesRead(req: MeterValuesRequest, env: HandlerEnv, now: Date): ResponseOf<'MeterValues'> {
+  const charger = env.charger();
+  const reading = readMeterValues(req.meterValue, charger.phases);
+  if (!reading) {
+    env.touch(now.getTime());
+    return EMPTY;
+  }
+  const published = { currents: reading.currents, transactionId: req.transactionId, at: now.getTime() };
+  if (!meterEventDue(env.lastMeterEvent, published, env.meterEvents, env.limitA)) {
+    env.touch(now.getTime());
+    return EMPTY;
+  }
+  env.lastMeterEvent = published;
+  env.send({ type: 'METER', measured: { ...reading.currents, at: reading.timestamp }, ...(reading.energyWh !== undefined ? { energyWh: reading.energyWh } : {}), at: now.getTime() });
+  env.publish({
+    kind: 'meter',
+    chargerId: env.chargerId,
+    installationId: charger.installationId,
+    connectorId: req.connectorId,
+    ...(req.transactionId !== undefined ? { transactionId: req.transactionId } : {}),
+    currents: reading.currents,
+    ...(reading.offered !== undefined ? { offered: reading.offered } : {}),
+    ...(reading.powerW !== undefined ? { powerW: reading.powerW } : {}),
+    ...(reading.energyWh !== undefined ? { energyWh: reading.energyWh } : {}),
+    timestamp: reading.timestamp,
+  });
+  return EMPTY;
 }

@@ -9,9 +9,11 @@ import { isKnownAction } from '../ocpp/actions.js';
 import type { RpcConnection, RpcConnectionOptions } from '../ocpp/rpc-connection.js';
 import { chargerMachine } from './charger-machine.js';
 import { ChargerSession } from './charger-session.js';
-import type { NodeDeps } from './node-deps.js';
+import type { NodeDeps, SessionDeps } from './node-deps.js';
 import { LimitFence } from './limit-fence.js';
-import { publishOcppLog, shouldLog } from './ocpp-log.js';
+import { AnsweredCalls } from './answered-calls.js';
+import { LazyChildLogger } from './lazy-logger.js';
+import { isPeriodic, publishOcppLog, shouldLogAction } from './ocpp-log.js';
 
 export type AuthOutcome = { ok: true; context: AuthContext } | { ok: false; reason: string };
 export interface AuthContext {
@@ -38,7 +40,21 @@ export class ChargerRegistry {
     },
   });
 
-  constructor(private readonly deps: NodeDeps) {}
+  /** What every session of this node shares: built once, not per connection. */
+  private readonly sessionDeps: SessionDeps;
+
+  constructor(private readonly deps: NodeDeps) {
+    this.sessionDeps = {
+      ...deps,
+      machine: this.machine,
+      fence: this.fence,
+      answeredCalls: new AnsweredCalls(deps.metrics),
+      meterEvents: { deltaA: deps.settings.meterEventDeltaA, maxAgeMs: deps.settings.meterEventMaxAgeMs },
+      onSessionStopped: (s) => {
+        if (this.sessions.get(s.chargerId)?.connectionId === s.connectionId) this.sessions.delete(s.chargerId);
+      },
+    };
+  }
 
   /** Follows configuration (a removed charger or installation is disconnected) and other nodes' connections. */
   start(): void {
@@ -79,13 +95,17 @@ export class ChargerRegistry {
       strict: charger?.ocppValidation !== 'lenient',
       callTimeoutMs: settings.callTimeoutMs,
       pingIntervalMs: settings.pingIntervalMs,
-      logger: logger.child({ chargerId }),
+      logger: new LazyChildLogger(logger, chargerId),
+      // Refusals are counted; the rest only when the message log takes them (most periodic calls are not).
+      logWanted: (direction, type, action) =>
+        (direction === 'out' && type === 'CALLERROR') ||
+        (settings.ocppLog && (settings.ocppLogAll || !isPeriodic(action) || shouldLogAction(action, this.deps.cache.chargers.get(chargerId), Date.now()))),
       onLog: (entry) => {
         // Calls the charger made that we refused (schema, unknown action, handler error) count by code.
         if (entry.direction === 'out' && entry.type === 'CALLERROR') {
           countOcpp(this.deps.metrics, 'in', isKnownAction(entry.action) ? entry.action : 'unknown', (entry.payload as { code?: string }).code ?? 'unknown');
         }
-        if (settings.ocppLog && shouldLog(entry, this.deps.cache.chargers.get(chargerId), Date.now(), settings.ocppLogAll)) {
+        if (settings.ocppLog && shouldLogAction(entry.action, this.deps.cache.chargers.get(chargerId), entry.at, settings.ocppLogAll)) {
           publishOcppLog(bus.nc, subjects.ocppLog(chargerId), chargerId, entry);
         }
       },
@@ -99,14 +119,7 @@ export class ChargerRegistry {
       return;
     }
     this.sessions.get(chargerId)?.stop();
-    const session = new ChargerSession(charger, rpc, (context as AuthContext).needsPasswordRotation, {
-      ...this.deps,
-      machine: this.machine,
-      fence: this.fence,
-      onSessionStopped: (s) => {
-        if (this.sessions.get(s.chargerId)?.connectionId === s.connectionId) this.sessions.delete(s.chargerId);
-      },
-    });
+    const session = new ChargerSession(charger, rpc, (context as AuthContext).needsPasswordRotation, this.sessionDeps);
     this.sessions.set(chargerId, session);
     session.start();
   };

@@ -17,7 +17,8 @@ import type { RpcConnection } from '../ocpp/rpc-connection.js';
 import { validateRequest } from '../ocpp/validator.js';
 import { callAllowed, liveStatus, registrationOf, type ChargerMachine } from './charger-machine.js';
 import { handleChargerCall, type HandlerEnv } from './charger-handlers.js';
-import type { SessionDeps } from './node-deps.js';
+import type { PublishedMeter } from './meter-values.js';
+import type { ChargerObserver, ChargerRef, SessionDeps } from './node-deps.js';
 import { fenceCommand } from './limit-fence.js';
 import { profileLimitA } from './meter-values.js';
 
@@ -32,7 +33,8 @@ const SEEN_FORWARD_MS = 5_000;
 export class ChargerSession {
   readonly connectionId = randomUUID();
   readonly connectedAt = Date.now();
-  private readonly actor: Actor<ChargerMachine>;
+  /** Read by SessionEnv (the handlers' view of this session). */
+  readonly actor: Actor<ChargerMachine>;
   private readonly sub: Subscription;
   private readonly env: HandlerEnv;
   private lastSeenSent = 0;
@@ -40,6 +42,8 @@ export class ChargerSession {
 
   readonly chargerId: string;
   readonly installationId: string;
+  /** What observers are told about (one object for the session's life). */
+  readonly ref: ChargerRef;
 
   constructor(
     charger: Charger,
@@ -51,6 +55,7 @@ export class ChargerSession {
     const installationId = charger.installationId;
     this.chargerId = chargerId;
     this.installationId = installationId;
+    this.ref = { chargerId, installationId };
     this.actor = createActor(deps.machine, {
       input: {
         chargerId,
@@ -62,40 +67,18 @@ export class ChargerSession {
         needsPasswordRotation,
       },
     });
-    this.actor.on('passwordRotated', () => {
-      deps.logger.info({ chargerId }, 'charger password rotated');
-      // A charger told Pending waits for its interval; ask it to boot again now that it is provisioned.
-      if (registrationOf(this.actor.getSnapshot()) === 'Pending') void this.rpc.call('TriggerMessage', { requestedMessage: 'BootNotification' }).catch(() => undefined);
+    // One listener for the emitted events the shell acts on (one per type would cost a Set, a bound
+    // function and a subscription each, per connected charger).
+    this.actor.on('*', (emitted) => {
+      if (emitted.type === 'passwordRotated') {
+        deps.logger.info({ chargerId }, 'charger password rotated');
+        // A charger told Pending waits for its interval; ask it to boot again now that it is provisioned.
+        if (registrationOf(this.actor.getSnapshot()) === 'Pending') void this.rpc.call('TriggerMessage', { requestedMessage: 'BootNotification' }).catch(() => undefined);
+      } else if (emitted.type === 'passwordRotationFailed') deps.logger.warn({ chargerId, err: String(emitted.error) }, 'charger password rotation failed');
+      else if (emitted.type === 'silent') deps.logger.warn({ chargerId, lastSeen: new Date(emitted.lastSeen).toISOString() }, 'charger silent');
     });
-    this.actor.on('passwordRotationFailed', ({ error }) => deps.logger.warn({ chargerId, err: String(error) }, 'charger password rotation failed'));
-    this.actor.on('silent', ({ lastSeen }) => deps.logger.warn({ chargerId, lastSeen: new Date(lastSeen).toISOString() }, 'charger silent'));
 
-    this.env = {
-      chargerId,
-      nodeId: deps.nodeId,
-      // The config may be deleted while connected; the session closes then, but in-flight calls finish.
-      charger: () => deps.cache.chargers.get(chargerId) ?? charger,
-      installation: () => deps.cache.installations.get(installationId),
-      now: () => new Date(),
-      context: () => this.actor.getSnapshot().context,
-      registration: () => registrationOf(this.actor.getSnapshot()),
-      callAllowed: (action) => callAllowed(this.actor.getSnapshot(), action),
-      send: (event) => this.actor.send(event),
-      observe: async (notify) => {
-        for (const o of deps.observers) await notify(o, { chargerId, installationId });
-      },
-      touch: (at) => this.touch(at),
-      publish: (event: BusEvent) => publishChargerEvent(deps.bus.nc, event),
-      lastMeterEvent: undefined,
-      limitA: undefined,
-      meterEvents: { deltaA: deps.settings.meterEventDeltaA, maxAgeMs: deps.settings.meterEventMaxAgeMs },
-      transactions: deps.transactions,
-      chargerState: deps.chargerState,
-      authorize: deps.authorizer,
-      heartbeatIntervalS: deps.settings.heartbeatIntervalS,
-      pendingIntervalS: deps.settings.pendingIntervalS,
-      logger: deps.logger,
-    };
+    this.env = new SessionEnv(this, charger, deps);
     this.sub = deps.bus.nc.subscribe(subjects.chargerCommand(chargerId), {
       callback: (err, msg) => {
         if (err) return;
@@ -106,15 +89,21 @@ export class ChargerSession {
 
   start(): void {
     this.actor.start();
-    this.rpc.handle(async (action: OcppAction, payload, _ctx) => {
-      const result = await handleChargerCall(action, payload, this.env);
-      countOcpp(this.deps.metrics, 'in', action, 'ok');
-      return result;
+    // Most calls (Heartbeat, unchanged MeterValues) are answered at once: no promise is made for them.
+    this.rpc.handle((action: OcppAction, payload) => {
+      const result = handleChargerCall(action, payload, this.env);
+      if (result instanceof Promise) return result.then((value: unknown) => this.answered(action, value));
+      return this.answered(action, result);
     });
     this.rpc.on('close', () => this.stop());
     this.publishConnection(true);
     this.deps.metrics.connectedChargers.inc();
     for (const o of this.deps.observers) o.onSessionStarted?.(this.chargerId, this.installationId);
+  }
+
+  private answered(action: OcppAction, value: unknown): unknown {
+    this.deps.answeredCalls.add(action);
+    return value;
   }
 
   stop(): void {
@@ -134,7 +123,7 @@ export class ChargerSession {
    * seconds: that feeds its liveness check without an actor step per message, and `lastSeen` of
    * periodic traffic is at most that much behind.
    */
-  private touch(at: number): void {
+  touch(at: number): void {
     if (at - this.lastSeenSent >= SEEN_FORWARD_MS) {
       this.lastSeenSent = at;
       this.actor.send({ type: 'SEEN', at });
@@ -212,5 +201,110 @@ export class ChargerSession {
     if (status === 'RebootRequired') return;
     await this.deps.credentials.abortSouthRotation(this.chargerId);
     throw new Error(`AuthorizationKey change answered ${status}`);
+  }
+}
+
+/**
+ * Tells every observer, one after the other, awaiting those that return a promise. Undefined when
+ * none did: then the handler goes on in the same turn.
+ */
+function observeAll(
+  observers: readonly ChargerObserver[],
+  notify: (observer: ChargerObserver, charger: ChargerRef) => Promise<void> | void,
+  ref: ChargerRef,
+): Promise<void> | undefined {
+  for (let i = 0; i < observers.length; i++) {
+    const pending = notify(observers[i]!, ref);
+    if (pending instanceof Promise) {
+      if (i === observers.length - 1) return pending;
+      return pending.then(async () => {
+        for (let j = i + 1; j < observers.length; j++) await notify(observers[j]!, ref);
+      });
+    }
+  }
+  return undefined;
+}
+
+/**
+ * What the handlers of one session use (HandlerEnv). A class rather than an object of closures: a
+ * node holds one per connected charger, and methods on a prototype cost nothing per instance.
+ */
+class SessionEnv implements HandlerEnv {
+  readonly chargerId: string;
+  readonly nodeId: string;
+  lastMeterEvent: PublishedMeter | undefined = undefined;
+  limitA: number | undefined = undefined;
+  private allowedSnapshot: unknown = undefined;
+  private allowedAction = '';
+  private allowed = false;
+
+  constructor(
+    private readonly session: ChargerSession,
+    /** The configuration at connect: used when it is deleted while connected (the session closes then, but in-flight calls finish). */
+    private readonly connectedCharger: Charger,
+    private readonly deps: SessionDeps,
+  ) {
+    this.chargerId = session.chargerId;
+    this.nodeId = deps.nodeId;
+  }
+
+  get meterEvents(): HandlerEnv['meterEvents'] {
+    return this.deps.meterEvents;
+  }
+  get transactions(): HandlerEnv['transactions'] {
+    return this.deps.transactions;
+  }
+  get chargerState(): HandlerEnv['chargerState'] {
+    return this.deps.chargerState;
+  }
+  get authorize(): HandlerEnv['authorize'] {
+    return this.deps.authorizer;
+  }
+  get heartbeatIntervalS(): number {
+    return this.deps.settings.heartbeatIntervalS;
+  }
+  get pendingIntervalS(): number {
+    return this.deps.settings.pendingIntervalS;
+  }
+  get logger(): HandlerEnv['logger'] {
+    return this.deps.logger;
+  }
+
+  charger(): Charger {
+    return this.deps.cache.chargers.get(this.chargerId) ?? this.connectedCharger;
+  }
+  installation(): ReturnType<HandlerEnv['installation']> {
+    return this.deps.cache.installations.get(this.session.installationId);
+  }
+  now(): Date {
+    return new Date();
+  }
+  context(): ReturnType<HandlerEnv['context']> {
+    return this.session.actor.getSnapshot().context;
+  }
+  registration(): ReturnType<HandlerEnv['registration']> {
+    return registrationOf(this.session.actor.getSnapshot());
+  }
+  callAllowed(action: string): boolean {
+    // A charger repeats one periodic call between two actor steps: its last answer is kept here.
+    const snapshot = this.session.actor.getSnapshot();
+    if (snapshot !== this.allowedSnapshot || action !== this.allowedAction) {
+      this.allowedSnapshot = snapshot;
+      this.allowedAction = action;
+      this.allowed = callAllowed(snapshot, action);
+    }
+    return this.allowed;
+  }
+  send(event: Parameters<HandlerEnv['send']>[0]): void {
+    this.session.actor.send(event);
+  }
+  observe(notify: Parameters<HandlerEnv['observe']>[0]): Promise<void> | undefined {
+    return observeAll(this.deps.observers, notify, this.session.ref);
+  }
+  touch(at: number): void {
+    this.session.touch(at);
+  }
+  publish(event: BusEvent): void {
+    publishChargerEvent(this.deps.bus.nc, event);
   }
 }

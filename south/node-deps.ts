@@ -6,6 +6,7 @@ import type { Metrics } from '../core/metrics.js';
 import type { Bus } from '../core/nats.js';
 import type { TransactionStore } from '../core/transaction-store.js';
 import type { RequestOf } from '../ocpp/actions.js';
+import type { AnsweredCalls } from './answered-calls.js';
 import type { Authorizer } from './charger-handlers.js';
 import type { ChargerMachine } from './charger-machine.js';
 import type { LimitFence } from './limit-fence.js';
@@ -69,4 +70,8 @@ export type SessionDeps = NodeDeps & {
   onSessionStopped(session: { chargerId: string; connectionId: string }): void;
   /** The node's fence against limits from a deposed balancer leader. */
   fence?: LimitFence;
+  /** `ok` answers per action, counted in batches (see answered-calls.ts). */
+  answeredCalls: AnsweredCalls;
+  /** When a meter reading is news (from the settings, shared by every session). */
+  meterEvents: { deltaA: number; maxAgeMs: number };
 };

@@ -7,10 +7,19 @@ import type { RpcLogEntry } from '../ocpp/rpc-connection.js';
 /** Actions that repeat on a timer: left out of the OCPP log unless a charger's verbose logging is on. */
 const PERIODIC_ACTIONS: ReadonlySet<string> = new Set(['Heartbeat', 'MeterValues']);
 
-
 /** Whether an entry goes to the log: periodic traffic only within the charger's verbose window (or with `all`). */
 export function shouldLog(entry: RpcLogEntry, charger: Charger | undefined, now: number, all = false): boolean {
-  if (all || !entry.action || !PERIODIC_ACTIONS.has(entry.action)) return true;
+  return shouldLogAction(entry.action, charger, now, all);
+}
+
+/** Whether an action repeats on a timer (Heartbeat, MeterValues). */
+export function isPeriodic(action: string | undefined): boolean {
+  return action !== undefined && PERIODIC_ACTIONS.has(action);
+}
+
+/** `shouldLog` before the entry exists: it depends on the action alone. */
+export function shouldLogAction(action: string | undefined, charger: Charger | undefined, now: number, all = false): boolean {
+  if (all || !isPeriodic(action)) return true;
   const until = charger?.ocpp.verboseLoggingUntil;
   // Verbose logging switches itself off: past its end the periodic actions are left out again.
   return !!until && Date.parse(until) > now;

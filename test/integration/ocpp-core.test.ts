@@ -17,7 +17,7 @@ beforeAll(async () => {
   node = await startTestNode(nats.url);
   await node.stores.installations.create(anInstallation({ id: 'inst-free' }));
   await node.stores.installations.create(anInstallation({ id: 'inst-list', authorization: { required: true, idTags: ['GOOD-TAG'] } }));
-  for (const id of ['CP-HS', 'CP-ROT', 'CP-ROT2', 'CP-ALL', 'CP-ERR', 'CP-DUP', 'CP-CMD', 'CP-RESTART', 'CP-PEND']) {
+  for (const id of ['CP-HS', 'CP-ROT', 'CP-ROT2', 'CP-ALL', 'CP-ERR', 'CP-DUP', 'CP-CMD', 'CP-RESTART', 'CP-PEND', 'CP-PEND2']) {
     await node.stores.chargers.put('inst-free', id, aCharger());
   }
   await node.stores.chargers.put('inst-list', 'CP-LIST', aCharger({ phases: 1 }));
@@ -76,6 +76,20 @@ describe('handshake', () => {
     const boot = await ocppCall(client, 'BootNotification', { chargePointVendor: 'V', chargePointModel: 'M' });
     expect(boot.status).toBe('Pending');
     expect(boot.interval).toBeGreaterThan(0);
+    await client.close({ force: true });
+  });
+
+  it('asks a charger told Pending to boot again once its password is provisioned', async () => {
+    let release = (): void => undefined;
+    const keyGate = new Promise<void>((r) => (release = r));
+    const { client, state } = strictCharger(node, 'CP-PEND2', INITIAL_PASSWORD, { keyGate });
+    await client.connect();
+    const boot = await ocppCall(client, 'BootNotification', { chargePointVendor: 'V', chargePointModel: 'M' });
+    expect(boot.status).toBe('Pending');
+    expect(state.calls.some((c) => c.action === 'TriggerMessage')).toBe(false);
+    release();
+    const trigger = await waitFor(() => state.calls.find((c) => c.action === 'TriggerMessage'), 5_000, 'TriggerMessage');
+    expect(trigger.params).toEqual({ requestedMessage: 'BootNotification' });
     await client.close({ force: true });
   });
 });

@@ -48,7 +48,12 @@ export function newStrictClient(node: PlatformNode, chargerId: string, password:
  * A strict third-party OCPP client (ocpp-rpc validates every message in both directions against the
  * official 1.6 schemas). It answers ChangeConfiguration AuthorizationKey by keeping the new key.
  */
-export function strictCharger(node: PlatformNode, chargerId: string, password: string, opts: { answerKey?: 'Accepted' | 'Rejected' | 'hang' } = {}) {
+export function strictCharger(
+  node: PlatformNode,
+  chargerId: string,
+  password: string,
+  opts: { answerKey?: 'Accepted' | 'Rejected' | 'hang'; /** Accepts the key only once this resolves. */ keyGate?: Promise<void> } = {},
+) {
   const client = newStrictClient(node, chargerId, password);
   const state = { authorizationKey: undefined as string | undefined, calls: [] as { action: string; params: unknown }[] };
   client.handle(async ({ method, params = {} }: IncomingCall): Promise<Record<string, unknown>> => {
@@ -56,6 +61,7 @@ export function strictCharger(node: PlatformNode, chargerId: string, password: s
     if (method === 'ChangeConfiguration' && params.key === 'AuthorizationKey') {
       if (opts.answerKey === 'hang') return new Promise(() => undefined);
       if (opts.answerKey === 'Rejected') return { status: 'Rejected' };
+      await opts.keyGate;
       state.authorizationKey = Buffer.from(String(params.value), 'hex').toString('utf8');
       return { status: 'Accepted' };
     }

@@ -1,0 +1,41 @@
+// Plain JavaScript: it is preloaded into every server process of the benchmark, also the platform
+// nodes that run the compiled build without the TypeScript loader.
+import { createInterface } from 'node:readline';
+import { writeHeapSnapshot } from 'node:v8';
+
+/**
+ * Preloaded (`--import`) into the server processes of the benchmark, which start with --expose-gc:
+ * SIGUSR2 runs a full garbage collection and prints the process's memory use as a JSON line
+ * (`{"event":"memory",...}`), so every server is measured the same way; `heap-snapshot <file>` on
+ * stdin writes a V8 heap snapshot after a full GC (`{"event":"heap-snapshot","file":...}`); the
+ * process exits by itself when the bench that started it is gone.
+ */
+const gc = globalThis.gc;
+
+process.on('SIGUSR2', () => {
+  gc?.();
+  setTimeout(() => {
+    gc?.();
+    const m = process.memoryUsage();
+    process.stdout.write(`${JSON.stringify({ event: 'memory', rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers })}\n`);
+  }, 250).unref();
+});
+
+// Writing a snapshot stops the process for seconds, so a NATS request or ping of the platform may
+// time out meanwhile; the rejections of that window are printed, not fatal, for half a minute.
+const pausedRejection = (reason) => process.stderr.write(`rejection while paused for a heap snapshot: ${String(reason)}\n`);
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const m = /^heap-snapshot (.+)$/.exec(line.trim());
+  if (!m?.[1]) return;
+  process.on('unhandledRejection', pausedRejection);
+  gc?.();
+  const file = writeHeapSnapshot(m[1]);
+  process.stdout.write(`${JSON.stringify({ event: 'heap-snapshot', file })}\n`);
+  setTimeout(() => process.off('unhandledRejection', pausedRejection), 30_000).unref();
+});
+
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) process.exit(1);
+}, 1_000).unref();

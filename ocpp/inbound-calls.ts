@@ -1,0 +1,235 @@
+import type { OcppAction } from './actions.js';
+import { OcppCallError, type CallErrorCode } from './errors.js';
+import type { OcppLogger } from './logger.js';
+import { CALLERROR, CALLRESULT } from './rpc-framing.js';
+import type { CallHandler, RpcLogEntry } from './rpc-types.js';
+import { validatorsOf, type ActionValidators } from './validator.js';
+
+/**
+ * The calls the peer makes to us: validated, then handled one at a time in arrival order (a bounded
+ * FIFO behind the one in the handler), each answered once. Recent answers are kept, so that a
+ * duplicate id (a peer retrying after a lost answer) gets the same answer without running the
+ * handler again.
+ *
+ * Every charger makes periodic calls for as long as it is connected, so the common case (nothing
+ * queued, a handler that answers at once) allocates nothing here but the context handed to the
+ * handler: the call in the handler is kept in fields, the answer cache is a ring of two arrays.
+ */
+
+/** How many answered incoming call ids (with their response frames) are kept for duplicates. */
+const ANSWERED_CACHE_SIZE = 32;
+
+interface QueuedCall {
+  id: string;
+  validators: ActionValidators;
+  payload: Record<string, unknown>;
+}
+
+/** What the incoming side needs from the connection. */
+export interface AnswerTransport {
+  readonly identity: string;
+  readonly logger: OcppLogger;
+  readonly strict: boolean;
+  /** Writes a frame when the socket is open. */
+  sendFrame(frame: string): void;
+  /** Whether entries go to the message log (so that none is built for nothing). */
+  readonly logging: boolean;
+  log(direction: RpcLogEntry['direction'], type: RpcLogEntry['type'], id: string, action: string | undefined, payload: unknown): void;
+}
+
+export class InboundCalls {
+  private handler: CallHandler | undefined;
+  /** The call in the handler: its validators (undefined when none) and id. */
+  private currentValidators: ActionValidators | undefined;
+  private currentId = '';
+  /** Calls waiting behind it; created on the first one. */
+  private queue: QueuedCall[] | undefined;
+  /** Answered ids and their frames, a ring: `answeredAt` is where the next one goes. */
+  private answeredIds: string[] | undefined;
+  private answeredFrames: string[] | undefined;
+  private answeredAt = 0;
+
+  constructor(
+    private readonly transport: AnswerTransport,
+    private readonly maxQueued: number,
+  ) {}
+
+  /** Registers the one handler. Calls that arrived before are processed now. */
+  handle(handler: CallHandler): void {
+    this.handler = handler;
+    this.runQueued();
+  }
+
+  /** A well-formed CALL from the peer. */
+  receive(id: string, action: string, payload: Record<string, unknown>): void {
+    const t = this.transport;
+    if (t.logging) t.log('in', 'CALL', id, action, payload);
+    if (this.isInflight(id)) {
+      t.logger.warn({ identity: t.identity, id, action }, 'duplicate CALL id while the first is still in progress: dropped');
+      return;
+    }
+    const cached = this.cachedAnswer(id);
+    if (cached !== undefined) {
+      t.logger.warn({ identity: t.identity, id, action }, 'duplicate CALL id: re-sending the cached answer');
+      t.sendFrame(cached);
+      return;
+    }
+    const validators = validatorsOf(action);
+    if (validators === undefined) {
+      // The name is not echoed: the answer stays small whatever the peer sends.
+      this.answerError(id, action, 'NotImplemented', 'Requested action is not known by receiver', {});
+      return;
+    }
+    const invalid = validators.request(payload);
+    if (invalid) {
+      if (t.strict) {
+        t.logger.warn({ identity: t.identity, action, id, code: invalid.code, reason: invalid.message }, 'invalid OCPP request rejected');
+        this.answerError(id, action, invalid.code, invalid.message, invalid.details);
+        return;
+      }
+      t.logger.warn({ identity: t.identity, action, id, code: invalid.code, reason: invalid.message }, 'invalid OCPP request processed (lenient mode)');
+    }
+    const queued = this.queue?.length ?? 0;
+    if (queued >= this.maxQueued) {
+      this.answerError(id, action, 'GenericError', `Too many calls waiting: at most ${this.maxQueued} behind the one in progress`, {
+        maxQueued: this.maxQueued,
+      });
+      return;
+    }
+    if (this.currentValidators !== undefined || this.handler === undefined || queued > 0) {
+      (this.queue ??= []).push({ id, validators, payload });
+      return;
+    }
+    this.run(id, validators, payload);
+    this.runQueued();
+  }
+
+  private isInflight(id: string): boolean {
+    if (this.currentValidators !== undefined && this.currentId === id) return true;
+    const queue = this.queue;
+    if (queue !== undefined) for (let i = 0; i < queue.length; i++) if (queue[i]!.id === id) return true;
+    return false;
+  }
+
+  /** Runs the handler on one call; true when it answered at once (nothing is in the handler now). */
+  private run(id: string, validators: ActionValidators, payload: Record<string, unknown>): boolean {
+    this.currentId = id;
+    this.currentValidators = validators;
+    let result: unknown;
+    try {
+      result = (this.handler as CallHandler)(validators.action, payload, { messageId: id });
+    } catch (err) {
+      this.finishWithError(err);
+      return true;
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      (result as PromiseLike<unknown>).then(this.onHandlerResolved, this.onHandlerRejected);
+      return false;
+    }
+    this.finishWithResult(result);
+    return true;
+  }
+
+  private runQueued(): void {
+    const queue = this.queue;
+    if (queue === undefined) return;
+    while (this.currentValidators === undefined && this.handler !== undefined && queue.length > 0) {
+      const item = queue.shift() as QueuedCall;
+      if (!this.run(item.id, item.validators, item.payload)) return;
+    }
+  }
+
+  private readonly onHandlerResolved = (value: unknown): void => {
+    if (this.currentValidators === undefined) return;
+    this.finishWithResult(value);
+    this.runQueued();
+  };
+
+  private readonly onHandlerRejected = (err: unknown): void => {
+    if (this.currentValidators === undefined) return;
+    this.finishWithError(err);
+    this.runQueued();
+  };
+
+  private finishWithResult(result: unknown): void {
+    const t = this.transport;
+    const id = this.currentId;
+    const validators = this.currentValidators as ActionValidators;
+    const action = validators.action;
+    this.currentId = '';
+    this.currentValidators = undefined;
+    const payload = result === undefined ? {} : result;
+    const invalid = validators.response(payload);
+    if (invalid) {
+      if (t.strict) {
+        t.logger.error(
+          { identity: t.identity, action, id, code: invalid.code, reason: invalid.message, response: payload },
+          'BUG: our OCPP handler returned an invalid response; answering InternalError',
+        );
+        this.answerError(id, action, 'InternalError', 'The response could not be produced', {});
+        return;
+      }
+      t.logger.warn({ identity: t.identity, action, id, code: invalid.code, reason: invalid.message }, 'our OCPP handler returned an invalid response; sent anyway (lenient mode)');
+    }
+    let frame: string;
+    try {
+      frame = JSON.stringify([CALLRESULT, id, payload]);
+    } catch (err) {
+      t.logger.error({ identity: t.identity, action, id, err }, 'OCPP response is not serialisable');
+      this.answerError(id, action, 'InternalError', 'The response could not be produced', {});
+      return;
+    }
+    this.answer(id, frame);
+    if (t.logging) t.log('out', 'CALLRESULT', id, action, payload);
+  }
+
+  private finishWithError(err: unknown): void {
+    const id = this.currentId;
+    const action: OcppAction = (this.currentValidators as ActionValidators).action;
+    this.currentId = '';
+    this.currentValidators = undefined;
+    if (err instanceof OcppCallError) {
+      this.answerError(id, action, err.code, err.message, err.details);
+      return;
+    }
+    const t = this.transport;
+    t.logger.error({ identity: t.identity, action, id, err }, 'OCPP handler failed; answering InternalError');
+    this.answerError(id, action, 'InternalError', 'An internal error occurred', {});
+  }
+
+  /** Sends a CALLERROR in answer to a CALL (cached for duplicates, unless its id was unusable). */
+  answerError(id: string, action: string | undefined, code: CallErrorCode, description: string, details: Record<string, unknown>): void {
+    const frame = JSON.stringify([CALLERROR, id, code, description, details]);
+    if (id === '-1') this.transport.sendFrame(frame);
+    else this.answer(id, frame);
+    if (this.transport.logging) this.transport.log('out', 'CALLERROR', id, action, { code, description, details });
+  }
+
+  private cachedAnswer(id: string): string | undefined {
+    const ids = this.answeredIds;
+    if (ids === undefined) return undefined;
+    for (let i = 0; i < ids.length; i++) if (ids[i] === id) return (this.answeredFrames as string[])[i];
+    return undefined;
+  }
+
+  private answer(id: string, frame: string): void {
+    const ids = (this.answeredIds ??= []);
+    const frames = (this.answeredFrames ??= []);
+    // An id answered again (a duplicate refused while in progress cannot be) replaces its old entry.
+    let at = ids.indexOf(id);
+    if (at < 0) {
+      at = this.answeredAt;
+      this.answeredAt = (at + 1) % ANSWERED_CACHE_SIZE;
+    }
+    ids[at] = id;
+    frames[at] = frame;
+    this.transport.sendFrame(frame);
+  }
+
+  /** Forgets queued calls (the connection is gone); the one in the handler is never answered. */
+  clear(): void {
+    if (this.queue) this.queue.length = 0;
+    this.currentId = '';
+    this.currentValidators = undefined;
+  }
+}
