@@ -33,6 +33,8 @@ export class BalancerManager {
   private readonly dynamic = new Map<string, AvailableCurrent>();
   private readonly stops: (() => void)[] = [];
   private readonly presence = new Map<string, PresenceValue>();
+  /** Per led installation: stops its balancer when the lease runs out unrenewed (a tick stuck on NATS cannot). */
+  private readonly expiryGuards = new Map<string, NodeJS.Timeout>();
   private readonly since = Date.now();
   private loop: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -91,6 +93,7 @@ export class BalancerManager {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.loop);
+    for (const t of this.expiryGuards.values()) clearTimeout(t);
     for (const s of this.stops) s();
     await this.deps.leases.delete(leaseKeys.presence(this.deps.nodeId)).catch(() => undefined);
     await Promise.all([...this.leases.keys()].map((id) => this.release(id)));
@@ -101,9 +104,14 @@ export class BalancerManager {
     return this.running.has(installationId) ? this.leases.get(installationId)?.epoch : undefined;
   }
 
-  /** The nodes this node sees alive (presence not expired), itself included while running. */
+  /**
+   * The nodes this node sees alive (presence not expired), itself included while running. In its
+   * first lease period a node also counts those whose presence lapsed: after the whole cluster
+   * restarts, the others are starting too, and a node that saw only itself would take everything.
+   */
   liveNodes(now = this.deps.now()): string[] {
-    const live = [...this.presence].filter(([, p]) => p.expiresAt > now).map(([id]) => id);
+    const starting = now - this.since < this.deps.leaseTtlMs;
+    const live = [...this.presence].filter(([, p]) => starting || p.expiresAt > now).map(([id]) => id);
     if (!this.stopped && !live.includes(this.deps.nodeId)) live.push(this.deps.nodeId);
     return live.sort();
   }
@@ -148,7 +156,7 @@ export class BalancerManager {
       [...cache.installations.keys()].map(async (id) => {
         let lease = this.leases.get(id);
         if (!lease) {
-          lease = new Lease(this.deps.leases, leaseKeys.balancer(id), nodeId, leaseTtlMs);
+          lease = new Lease(this.deps.leases, leaseKeys.balancer(id), nodeId, leaseTtlMs, this.deps.now);
           this.leases.set(id, lease);
         }
         const preferred = preferredNode(live, id);
@@ -158,12 +166,9 @@ export class BalancerManager {
           return this.release(id);
         }
         const held = await lease.acquireOrRenew(now, preferred === nodeId ? 0 : leaseTtlMs);
+        if (held) this.guardExpiry(id, lease);
         if (held && !this.running.has(id) && !this.starting.has(id)) await this.startBalancer(id, lease.epoch);
-        else if (!held && this.running.has(id)) {
-          this.deps.logger.warn({ installationId: id }, 'balancer lease lost');
-          await this.running.get(id)?.stop();
-          this.running.delete(id);
-        }
+        else if (!held && this.running.has(id)) await this.stopBalancer(id, 'balancer lease lost');
       }),
     );
     for (const id of [...this.running.keys()]) if (!cache.installations.has(id)) await this.release(id);
@@ -182,7 +187,8 @@ export class BalancerManager {
       }
       balancer.updateDynamic(this.dynamic.get(id));
       await balancer.start();
-      if (this.stopped) return void (await balancer.stop());
+      // The lease may have run out while the balancer read its limits (the guard saw nothing running).
+      if (this.stopped || this.deps.now() >= (this.leases.get(id)?.validUntil ?? 0)) return void (await balancer.stop());
       this.running.set(id, balancer);
       this.deps.logger.info({ installationId: id, epoch }, 'balancer started on this node');
     } finally {
@@ -190,9 +196,36 @@ export class BalancerManager {
     }
   }
 
-  private async release(id: string): Promise<void> {
-    await this.running.get(id)?.stop();
+  /**
+   * Armed at every renewal: if the next one has not come by the lease's own expiry (less the skew
+   * margin), the balancer stops sending at once. A tick waiting seconds on a JetStream request
+   * timeout would otherwise let it go on raising after a successor took the lease, before the
+   * charger nodes heard the successor's epoch. The lease (and its revision) stays: a renewal that
+   * then succeeds proves nobody took it, and the balancer starts again from the persisted limits.
+   */
+  private guardExpiry(id: string, lease: Lease): void {
+    clearTimeout(this.expiryGuards.get(id));
+    const check = (): void => {
+      if (this.deps.now() < lease.validUntil) return void this.expiryGuards.set(id, setTimeout(check, lease.validUntil - this.deps.now()));
+      this.expiryGuards.delete(id);
+      if (this.running.has(id)) void this.stopBalancer(id, 'balancer lease ran out unrenewed');
+    };
+    this.expiryGuards.set(id, setTimeout(check, Math.max(0, lease.validUntil - this.deps.now())));
+  }
+
+  private async stopBalancer(id: string, why: string): Promise<void> {
+    this.deps.logger.warn({ installationId: id }, why);
+    const balancer = this.running.get(id);
     this.running.delete(id);
+    await balancer?.stop();
+  }
+
+  private async release(id: string): Promise<void> {
+    clearTimeout(this.expiryGuards.get(id));
+    this.expiryGuards.delete(id);
+    const balancer = this.running.get(id);
+    this.running.delete(id);
+    await balancer?.stop();
     await this.leases.get(id)?.release(this.deps.now());
     this.leases.delete(id);
   }

@@ -91,11 +91,10 @@ export async function status(node: NodeProcess, id = SITE): Promise<Installation
   return res.body;
 }
 
-/** Balancers of the installations spread over more than one node. */
-export async function balancerNodes(node: NodeProcess): Promise<Set<string>> {
+/** Which node runs each installation's balancer (null: none right now). */
+export async function balancerNodes(node: NodeProcess): Promise<Record<string, string | null>> {
   const ids = [SITE, ...Array.from({ length: OTHER_SITES }, (_, i) => `e2e-other-${i}`)];
-  const nodes = await Promise.all(ids.map(async (id) => (await status(node, id)).balancerNodeId));
-  return new Set(nodes.filter((n): n is string => n !== null));
+  return Object.fromEntries(await Promise.all(ids.map(async (id) => [id, (await status(node, id)).balancerNodeId] as const)));
 }
 
 /** A dropped charger connects to the next surviving node. */
