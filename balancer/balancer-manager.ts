@@ -138,6 +138,9 @@ export class BalancerManager {
           this.tickAgain = false;
           await this.tickOnce();
         } while (this.tickAgain && !this.stopped);
+      } catch (err) {
+        // Ticks are fired and forgotten (timer, watches): one that fails is logged, the next one retries.
+        this.deps.logger.error({ err }, 'balancer placement tick failed');
       } finally {
         this.ticking = undefined;
       }
@@ -178,8 +181,8 @@ export class BalancerManager {
     const installation = this.deps.cache.installations.get(id);
     if (!installation || this.stopped) return;
     this.starting.add(id);
+    const balancer = new InstallationBalancer(installation, this.deps.cache.chargersOf(id), this.deps);
     try {
-      const balancer = new InstallationBalancer(installation, this.deps.cache.chargersOf(id), this.deps);
       balancer.epoch = epoch;
       for (const c of this.deps.cache.chargersOf(id)) {
         const caps = this.caps.get(c.id);
@@ -191,6 +194,11 @@ export class BalancerManager {
       if (this.stopped || this.deps.now() >= (this.leases.get(id)?.validUntil ?? 0)) return void (await balancer.stop());
       this.running.set(id, balancer);
       this.deps.logger.info({ installationId: id, epoch }, 'balancer started on this node');
+    } catch (err) {
+      // E.g. its limits unreadable during a JetStream election: the lease stays, the next tick tries again.
+      // (Thrown on, this rejected a tick nobody awaits, and the node died of the unhandled rejection.)
+      this.deps.logger.warn({ err, installationId: id }, 'balancer could not start');
+      await balancer.stop();
     } finally {
       this.starting.delete(id);
     }
