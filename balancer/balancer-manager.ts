@@ -170,7 +170,8 @@ export class BalancerManager {
         }
         const held = await lease.acquireOrRenew(now, preferred === nodeId ? 0 : leaseTtlMs);
         if (held) this.guardExpiry(id, lease);
-        if (held && !this.running.has(id) && !this.starting.has(id)) await this.startBalancer(id, lease.epoch);
+        // Not awaited: a start waiting seconds on an unreadable stream must not hold up the renewal of every other lease.
+        if (held && !this.running.has(id) && !this.starting.has(id)) void this.startBalancer(id, lease.epoch);
         else if (!held && this.running.has(id)) await this.stopBalancer(id, 'balancer lease lost');
       }),
     );
@@ -190,8 +191,9 @@ export class BalancerManager {
       }
       balancer.updateDynamic(this.dynamic.get(id));
       await balancer.start();
-      // The lease may have run out while the balancer read its limits (the guard saw nothing running).
-      if (this.stopped || this.deps.now() >= (this.leases.get(id)?.validUntil ?? 0)) return void (await balancer.stop());
+      // The lease may have run out, or changed hands and back, while the balancer read its limits (the guard saw nothing running).
+      const lease = this.leases.get(id);
+      if (this.stopped || !lease || lease.epoch !== epoch || this.deps.now() >= lease.validUntil) return void (await balancer.stop());
       this.running.set(id, balancer);
       this.deps.logger.info({ installationId: id, epoch }, 'balancer started on this node');
     } catch (err) {

@@ -93,9 +93,10 @@ export async function status(node: NodeProcess, id = SITE): Promise<Installation
 
 /** Which node runs each installation's balancer (null: none right now). */
 export async function balancerNodes(node: NodeProcess): Promise<Record<string, string | null>> {
-  const ids = [SITE, ...Array.from({ length: OTHER_SITES }, (_, i) => `e2e-other-${i}`)];
-  return Object.fromEntries(await Promise.all(ids.map(async (id) => [id, (await status(node, id)).balancerNodeId] as const)));
+  return Object.fromEntries(await Promise.all(installationIds().map(async (id) => [id, (await status(node, id)).balancerNodeId] as const)));
 }
+
+export const installationIds = (): string[] => [SITE, ...Array.from({ length: OTHER_SITES }, (_, i) => `e2e-other-${i}`)];
 
 /** A dropped charger connects to the next surviving node. */
 export async function reconnectDropped(site: Site, survivors: NodeProcess[]): Promise<void> {
