@@ -148,6 +148,6 @@ export function expectFuseHeld(site: Site): void {
   const worst = worstGrantedSum(site.log);
   const t0 = site.log[0]?.at ?? 0;
   const trail = site.log.map((e) => `${Math.round(e.at - t0)}ms ${e.chargerId}=${e.limit}`).join(', ');
-  expect(worst.max, `granted sum per phase at worst (${site.log.length} profiles): ${JSON.stringify(worst.granted)} at ${Math.round(worst.at - t0)}ms; ${trail}`).toBeLessThanOrEqual(FUSE_A);
+  expect(worst.max, `granted sum per phase at worst (${site.log.length} profiles): ${JSON.stringify(worst.granted)} at ${Math.round(worst.at - t0)}ms (${worst.wall ? new Date(worst.wall).toISOString() : '-'}, epoch ms ${worst.wall}); ${trail}`).toBeLessThanOrEqual(FUSE_A);
   for (const c of site.chargers) expect(c.failures, `${c.id} strict validation`).toEqual([]);
 }
