@@ -199,6 +199,8 @@ export interface PlatformOptions {
   coalesceMs: number;
   /** When set, the node runs with --cpu-prof and writes its profile here on exit. */
   cpuProfDir?: string;
+  /** More environment for the node (e.g. NATS_REPLICAS on a cluster). */
+  env?: Record<string, string>;
 }
 
 export interface PlatformProcess {
@@ -229,6 +231,7 @@ export async function startPlatform(opts: PlatformOptions, timeoutMs = 60_000): 
       OCPP_LOG: opts.ocppLog ? 'on' : 'off',
       BALANCER_COALESCE_MS: String(opts.coalesceMs),
       DATA_DIR: join(tmpdir(), `bench-data-${opts.nodeId}`),
+      ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

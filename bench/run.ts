@@ -13,7 +13,8 @@ import { measureRoundTrips, type RoundTripOptions, type RoundTripRow } from './r
 import { startPeerServer, startPlatformServer, type ServerUnderTest } from './servers.js';
 
 /**
- * `npm run bench [-- --quick] [-- --only=idle,rtt,allocate,balancer] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only=idle,rtt,allocate,balancer,cluster] [-- --profile] [-- --cluster-chargers=N]`
+ * (cluster: not in the default set; 10,000 chargers unless --cluster-chargers, 1,000 with --quick)
  * (--profile: the platform nodes of the round-trip runs write a V8 CPU profile; the bench prints where their time went)
  *
  * Issue 2's benchmark: idle chargers per node and memory per charger, Heartbeat and MeterValues round
@@ -24,7 +25,7 @@ import { startPeerServer, startPlatformServer, type ServerUnderTest } from './se
  */
 
 const { values: flags } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, profile: { type: 'boolean', default: false } },
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, profile: { type: 'boolean', default: false }, 'cluster-chargers': { type: 'string' } },
 });
 const quick = flags.quick;
 const only = new Set((flags.only ?? 'idle,rtt,allocate,balancer').split(',').map((s) => s.trim()));
@@ -63,6 +64,7 @@ interface Report {
   roundTrips: RoundTripRow[];
   allocate?: unknown;
   balancer?: { name: string; rows: Record<string, unknown>[]; notes: string[] };
+  cluster?: { headers: string[]; rows: (string | number | null)[][]; notes: string[] };
   profiles: ProfileSummary[];
   notes: string[];
   errors: { section: string; message: string }[];
@@ -191,6 +193,14 @@ async function balancerBench(): Promise<void> {
   report.balancer = { name, rows, notes };
 }
 
+/** Issue 10: 3 nodes on a 3-server NATS cluster beside 1 node, same fleet: storm, cross-node latency, failover. */
+async function clusterBench(): Promise<void> {
+  const { runClusterBench } = await import('./cluster-bench.js');
+  const chargers = Number(flags['cluster-chargers'] ?? (quick ? 1_000 : 10_000));
+  if (!(chargers >= 10)) throw new Error(`--cluster-chargers must be a number >= 10, got ${flags['cluster-chargers']}`);
+  report.cluster = await runClusterBench({ chargers, samples: Math.min(300, Math.ceil(chargers / 10)), log });
+}
+
 const pct = (n: number): string => `${n}%`;
 
 /** Scalars as `key: value`, arrays of objects as tables, anything else as JSON. */
@@ -307,6 +317,12 @@ async function printTables(): Promise<void> {
     for (const n of report.balancer.notes) log(`  ${n}`);
   } else log('  not run');
 
+  if (report.cluster) {
+    log('\nCluster (bench/cluster-bench.ts): 3 nodes on 3 nats-servers (R3) beside 1 node on 1 nats-server, same fleet, same run');
+    log(table(report.cluster.headers, report.cluster.rows));
+    for (const n of report.cluster.notes) log(`  ${n}`);
+  }
+
   for (const p of report.profiles) {
     log(`\nCPU profile ${relative(REPO_ROOT, p.file)} (whole process life: start-up, handshakes, both modes; busy ${p.sampledMs - p.idleMs} ms of ${p.sampledMs} ms)`);
     log(table(['self time by source', 'ms', '% of busy'], p.bySource.slice(0, 15).map((s) => [s.source, s.selfMs, s.pctOfBusy])));
@@ -317,6 +333,8 @@ async function printTables(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  // The cluster section seeds and connects its fleet twice (1 node, then 3): it has its own budget.
+  if (only.has('cluster')) plan.deadlineMs += 25 * 60_000;
   const deadline = setTimeout(() => {
     log(`\nbench exceeded its deadline of ${plan.deadlineMs / 1000} s: stopping (children are killed)`);
     process.exit(1);
@@ -340,6 +358,7 @@ async function main(): Promise<void> {
     if (nats && only.has('rtt')) await section('round trips', () => roundTripBench(nats!));
     if (only.has('allocate')) await section('allocate', allocateBench);
     if (only.has('balancer')) await section('balancer latency', balancerBench);
+    if (only.has('cluster')) await section('cluster', clusterBench);
   } finally {
     await nats?.stop().catch(() => undefined);
   }
