@@ -20,7 +20,6 @@ import { PartnerBridge } from './north/index.js';
 import { CapStore } from './core/cap-store.js';
 import { PartnerQueue } from './core/partner-queue.js';
 import { PartnerStore } from './core/partner-store.js';
-import { Kvm } from '@nats-io/kv';
 import { BalancerManager } from './balancer/balancer-manager.js';
 import { build, timeoutCheckIntervalMs } from './api/app.js';
 import { AvailableCurrentStore } from './core/available-current-store.js';
@@ -123,9 +122,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     leases: bus.kv[buckets.leases],
     caps: bus.kv[buckets.caps],
     availableCurrent: bus.kv[buckets.availableCurrent],
-    // Read through the stream leader, not any replica (KV direct get): a new leader must see the
-    // limits its predecessor persisted just before sending them, and a lagging replica may not have them.
-    allocations: await new Kvm(bus.js).open(buckets.allocations),
+    allocations: bus.kv[buckets.allocations],
     metrics,
     logger,
     tuning,

@@ -62,7 +62,12 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
   const kv = {} as Record<BucketName, KV>;
   try {
     for (const name of Object.values(buckets)) {
-      kv[name] = await retryTransient(() => kvm.create(name, { history: SINGLE_REVISION.has(name) ? 1 : 5, replicas })).catch((err: unknown) => {
+      // Replicated: reads go through the stream leader. A direct get is answered by any replica, and
+      // one that lags returns what was there before an acknowledged write (seen: a charger PUT right
+      // after its installation's create got "installation not found"; a new balancer leader could
+      // read its predecessor's limits from before their last raise).
+      const consistent = replicas > 1 ? { allow_direct: false } : {};
+      kv[name] = await retryTransient(() => kvm.create(name, { history: SINGLE_REVISION.has(name) ? 1 : 5, replicas, ...consistent })).catch((err: unknown) => {
         throw replicasError(`${KV_STREAM_PREFIX}${name}`, replicas, 'create', err);
       });
       await retryTransient(() => ensureReplicas(jsm, `${KV_STREAM_PREFIX}${name}`, replicas));

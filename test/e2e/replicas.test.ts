@@ -26,4 +26,22 @@ describe('NATS_REPLICAS on a 3-server cluster', () => {
     for (const n of names) expect((await low.jsm.streams.info(n)).config.num_replicas, n).toBe(3);
     await low.close();
   });
+
+  it('a replicated bucket reads what was just written, from any server (no replica answers with an older value)', { timeout: 60_000 }, async () => {
+    // A write is acknowledged once a majority has it; a lagging replica answering a direct get would
+    // still return the value before it (seen with the bench's fleet seeding: a charger PUT right after
+    // its installation's create found no installation).
+    const writer = await connectBus({ url: nats!.urls[0]!, replicas: 3, name: 'writer' });
+    const reader = await connectBus({ url: nats!.urls[2]!, replicas: 3, name: 'reader' });
+    const stale: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const key = `ryw-${i % 20}`;
+      await writer.kv[buckets.allocations].put(key, new TextEncoder().encode(String(i)));
+      const got = await reader.kv[buckets.allocations].get(key);
+      if (new TextDecoder().decode(got?.value) !== String(i)) stale.push(`${key}: wrote ${i}, read ${got ? new TextDecoder().decode(got.value) : 'nothing'}`);
+    }
+    await writer.close();
+    await reader.close();
+    expect(stale).toEqual([]);
+  });
 });
