@@ -8,6 +8,9 @@ import { putJson } from '../core/kv-json.js';
 import { leaseKeys } from '../core/subjects.js';
 import { Lease, preferredNode, type LeaseValue, type PresenceValue } from './leadership.js';
 
+/** Balancers starting at once on a node (each reads its chargers' limits and asks each for its status). */
+const CONCURRENT_STARTS = 16;
+
 export interface ManagerDeps extends BalancerDeps {
   nodeId: string;
   cache: ConfigCache;
@@ -29,6 +32,9 @@ export class BalancerManager {
   private readonly leases = new Map<string, Lease>();
   private readonly running = new Map<string, InstallationBalancer>();
   private readonly starting = new Set<string>();
+  private readonly startups = new Set<Promise<void>>();
+  private freeStartSlots = CONCURRENT_STARTS;
+  private readonly waitingStarts: (() => void)[] = [];
   private readonly caps = new Map<string, ChargerCaps>();
   private readonly dynamic = new Map<string, AvailableCurrent>();
   private readonly stops: (() => void)[] = [];
@@ -85,8 +91,11 @@ export class BalancerManager {
     cache.on('installation', onInstallation);
     cache.on('charger', onCharger);
     this.stops.push(() => cache.off('installation', onInstallation), () => cache.off('charger', onCharger));
-    await this.tick();
+    // Renewals run while the first balancers start (a thousand of them take longer than a lease).
     this.loop = setInterval(() => void this.tick(), Math.max(100, Math.floor(this.deps.leaseTtlMs / 3)));
+    await this.tick();
+    // The node listens once its first balancers run (or could not start, and wait for a later tick).
+    await Promise.all(this.startups);
   }
 
   /** Leaves the cluster at once: presence removed first, so the others do not hand leases back to us. */
@@ -171,7 +180,10 @@ export class BalancerManager {
         const held = await lease.acquireOrRenew(now, preferred === nodeId ? 0 : leaseTtlMs);
         if (held) this.guardExpiry(id, lease);
         // Not awaited: a start waiting seconds on an unreadable stream must not hold up the renewal of every other lease.
-        if (held && !this.running.has(id) && !this.starting.has(id)) void this.startBalancer(id, lease.epoch);
+        if (held && !this.running.has(id) && !this.starting.has(id)) {
+          const started = this.startBalancer(id, lease.epoch).finally(() => this.startups.delete(started));
+          this.startups.add(started);
+        }
         else if (!held && this.running.has(id)) await this.stopBalancer(id, 'balancer lease lost');
       }),
     );
@@ -183,7 +195,11 @@ export class BalancerManager {
     if (!installation || this.stopped) return;
     this.starting.add(id);
     const balancer = new InstallationBalancer(installation, this.deps.cache.chargersOf(id), this.deps);
+    // Few at a time: a node taking a thousand installations at once starved its own event loop
+    // (leases unrenewed, the API's start timing out).
+    await this.startSlot();
     try {
+      if (this.stopped || this.leases.get(id)?.epoch !== epoch) return;
       balancer.epoch = epoch;
       for (const c of this.deps.cache.chargersOf(id)) {
         const caps = this.caps.get(c.id);
@@ -203,7 +219,22 @@ export class BalancerManager {
       await balancer.stop();
     } finally {
       this.starting.delete(id);
+      this.releaseStartSlot();
     }
+  }
+
+  private startSlot(): Promise<void> {
+    if (this.freeStartSlots > 0) {
+      this.freeStartSlots--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waitingStarts.push(resolve));
+  }
+
+  private releaseStartSlot(): void {
+    const next = this.waitingStarts.shift();
+    if (next) next();
+    else this.freeStartSlots++;
   }
 
   /**
