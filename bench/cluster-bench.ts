@@ -151,8 +151,11 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
     const listening = performance.now() - t;
     // The balancers come back while the chargers reconnect: each is timed from the restart.
     let backAt = 0;
-    const [storm] = await Promise.all([connectAll(), allLed(fleet.map((i) => i.id), nodeIds, 300_000, restartWall).then(() => (backAt = performance.now() - t))]);
-    const restartToBooted = performance.now() - t;
+    let restartToBooted = 0;
+    const [storm] = await Promise.all([
+      connectAll().then((r) => ((restartToBooted = performance.now() - t), r)),
+      allLed(fleet.map((i) => i.id), nodeIds, 300_000, restartWall).then(() => (backAt = performance.now() - t)),
+    ]);
     log(`   restart: listening after ${secs(listening)} s; storm ${storm.connected} connected, ${storm.booted} booted in ${secs(storm.ms)} s; balancers back ${secs(backAt)} s after the restart`);
     await quiet();
 
