@@ -137,7 +137,17 @@ export async function seedFleet(natsUrl: string, plan: FleetPlan): Promise<Fleet
     await pool(fleet, 20, async (inst) => {
       await installations.create({ id: inst.id, name: `Bench ${inst.id}`, fuse, balancer });
       for (const id of inst.chargers) {
-        await chargers.put(inst.id, id, { phases: 3, maxCurrent: plan.maxCurrentA });
+        // On a replicated cluster a KV get may be answered by a replica that has not applied the
+        // installation's create yet (README, Running a cluster): retried, as an API client would.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await chargers.put(inst.id, id, { phases: 3, maxCurrent: plan.maxCurrentA });
+            break;
+          } catch (err) {
+            if (attempt >= 20 || !/not found/i.test((err as Error).message)) throw err;
+            await sleep(50);
+          }
+        }
         await credentials.beginSouthRotation(id, CHARGER_PASSWORD);
         await credentials.confirmSouthRotation(id);
       }
