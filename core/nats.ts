@@ -118,8 +118,12 @@ async function retryTransient<T>(op: () => Promise<T>): Promise<T> {
  * where a stale value is unsafe: a new balancer leader reading its predecessor's limits.
  */
 export function leaderReadKv(bus: Bus, bucket: BucketName): Promise<KV> {
-  return new Kvm(bus.js).open(bucket);
+  // A read waiting on an election gives up sooner than other JetStream calls: its caller (a balancer
+  // starting) is retried on the next lease tick, by when the stream may have its leader again.
+  return new Kvm(jetstream(bus.nc, { timeout: LEADER_READ_TIMEOUT_MS })).open(bucket);
 }
+
+const LEADER_READ_TIMEOUT_MS = 2_000;
 
 export function natsServers(url: string): string[] {
   return url
