@@ -94,7 +94,7 @@ const SETUP_ATTEMPTS = 10;
 
 /**
  * Several nodes starting at once against a cluster that is still electing stream leaders see
- * timeouts and "temporarily unavailable": those pass, so they are retried; anything else is final.
+ * timeouts, "temporarily unavailable" and "no suitable peers": those pass, so they are retried; anything else is final.
  */
 async function retryTransient<T>(op: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -102,14 +102,14 @@ async function retryTransient<T>(op: () => Promise<T>): Promise<T> {
       return await op();
     } catch (err) {
       const text = String((err as Error)?.message ?? err).toLowerCase();
-      const transient = text.includes('timeout') || text.includes('temporarily unavailable') || text.includes('no responders');
+      // 10005 "no suitable peers for placement": the meta leader does not know every server yet.
+      const transient = text.includes('timeout') || text.includes('temporarily unavailable') || text.includes('no responders') || text.includes('no suitable peers') || (err as { code?: unknown })?.code === 10005;
       if (!transient || attempt >= SETUP_ATTEMPTS) throw err;
       await new Promise((r) => setTimeout(r, 500 * attempt));
     }
   }
 }
 
-/** `NATS_URL` may list a cluster's servers separated by commas. */
 /**
  * A handle on `bucket` whose reads go through the stream leader instead of a KV direct get. A direct
  * get is answered by any replica, and one that lags returns the value from before an acknowledged
@@ -125,6 +125,7 @@ export function leaderReadKv(bus: Bus, bucket: BucketName): Promise<KV> {
 
 const LEADER_READ_TIMEOUT_MS = 2_000;
 
+/** `NATS_URL` may list a cluster's servers separated by commas. */
 export function natsServers(url: string): string[] {
   return url
     .split(',')
