@@ -104,7 +104,7 @@ describe('clustered backend, real processes', () => {
     await waitUntil(async () => (await statusIfAvailable(back))?.balancerReachable, 5_000, 'the site balancer answering');
   });
 
-  it('SIGKILL of one nats-server of three: the platform carries on (R3), the fuse holds, nothing is lost', { timeout: 50_000 }, async () => {
+  it('SIGKILL of one nats-server of three: the platform carries on (R3), the fuse holds, nothing is lost', { timeout: 65_000 }, async () => {
     await plugInAll(site);
     const killedAt = Date.now();
     await site.nats.kill(0, 'SIGKILL');
@@ -130,7 +130,9 @@ describe('clustered backend, real processes', () => {
     await again.plugIn();
     const leaving = site.chargers[0]!;
     await leaving.unplug();
-    await waitUntil(() => site.chargers.filter((c) => c !== leaving).every((c) => (c.limit ?? 0) >= 7.5), 15_000, 'the five remaining cars raised');
+    // A liveness wait, not a bound: a raise waits for the leaving car's decrease to be persisted, and
+    // streams whose leader died take a while to elect another (nats-server 2.9; > 15 s once here at load 20).
+    await waitUntil(() => site.chargers.filter((c) => c !== leaving).every((c) => (c.limit ?? 0) >= 7.5), 30_000, 'the five remaining cars raised');
 
     await commandsWorkFrom(site.nodes, site.chargers);
     await expectTransactionsComplete(site, site.nodes[0]!);
