@@ -91,10 +91,12 @@ export class BalancerManager {
     cache.on('installation', onInstallation);
     cache.on('charger', onCharger);
     this.stops.push(() => cache.off('installation', onInstallation), () => cache.off('charger', onCharger));
-    // Renewals run while the first balancers start (a thousand of them take longer than a lease).
-    this.loop = setInterval(() => void this.tick(), Math.max(100, Math.floor(this.deps.leaseTtlMs / 3)));
     await this.tick();
-    // The node listens once its first balancers run (or could not start, and wait for a later tick).
+    // Set after the first tick: a tick asked for while one runs extends it, so a timer firing during
+    // a slow first tick kept it going and the node never listened. Renewals then run while the
+    // first balancers start (a thousand of them take longer than a lease); the node listens once
+    // they run (or could not start, and wait for a later tick).
+    this.loop = setInterval(() => void this.tick(), Math.max(100, Math.floor(this.deps.leaseTtlMs / 3)));
     await Promise.all(this.startups);
   }
 
