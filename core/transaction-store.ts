@@ -110,7 +110,9 @@ export class TransactionStore {
   /** The start record of a transaction id, or undefined if that id is not a start (of this charger). */
   async getStart(transactionId: number, chargerId?: string): Promise<TransactionStart | undefined> {
     if (!Number.isSafeInteger(transactionId) || transactionId <= 0) return undefined;
-    const msg = await this.jsm.streams.getMessage(streams.transactions, { seq: transactionId }).catch(() => null);
+    // A read that fails (a stream election) throws: swallowed, a stop was filed as `known: false`
+    // and its transaction listed as never stopped. The charger retries the refused message.
+    const msg = await this.jsm.streams.getMessage(streams.transactions, { seq: transactionId }).catch(noMessage);
     if (!msg || !subjects.isTxStart(msg.subject)) return undefined;
     const start = decodeJson<TransactionStart>(msg.data);
     return chargerId && start.chargerId !== chargerId ? undefined : start;
