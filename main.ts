@@ -12,7 +12,7 @@ import { keyFromFile, SecretBox } from './core/secret-box.js';
 import { startEmbeddedNats, type EmbeddedNats } from './core/embedded-nats.js';
 import { InstallationStore } from './core/installation-store.js';
 import { createMetrics } from './core/metrics.js';
-import { connectBus, type Bus } from './core/nats.js';
+import { connectBus, leaderReadKv, type Bus } from './core/nats.js';
 import { buckets } from './core/subjects.js';
 import { TransactionStore } from './core/transaction-store.js';
 import { createOcppServer, type OcppServer } from './ocpp/server.js';
@@ -121,7 +121,8 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     leases: bus.kv[buckets.leases],
     caps: bus.kv[buckets.caps],
     availableCurrent: bus.kv[buckets.availableCurrent],
-    allocations: bus.kv[buckets.allocations],
+    // A new leader must count every limit its predecessor persisted before sending it.
+    allocations: await leaderReadKv(bus, buckets.allocations),
     metrics,
     logger,
     tuning,

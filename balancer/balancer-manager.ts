@@ -8,6 +8,9 @@ import { putJson } from '../core/kv-json.js';
 import { leaseKeys } from '../core/subjects.js';
 import { Lease, preferredNode, type LeaseValue, type PresenceValue } from './leadership.js';
 
+/** Balancers starting at once on a node (each reads its chargers' limits and asks each for its status). */
+const CONCURRENT_STARTS = 16;
+
 export interface ManagerDeps extends BalancerDeps {
   nodeId: string;
   cache: ConfigCache;
@@ -29,10 +32,15 @@ export class BalancerManager {
   private readonly leases = new Map<string, Lease>();
   private readonly running = new Map<string, InstallationBalancer>();
   private readonly starting = new Set<string>();
+  private readonly startups = new Set<Promise<void>>();
+  private freeStartSlots = CONCURRENT_STARTS;
+  private readonly waitingStarts: (() => void)[] = [];
   private readonly caps = new Map<string, ChargerCaps>();
   private readonly dynamic = new Map<string, AvailableCurrent>();
   private readonly stops: (() => void)[] = [];
   private readonly presence = new Map<string, PresenceValue>();
+  /** Per led installation: stops its balancer when the lease runs out unrenewed (a tick stuck on NATS cannot). */
+  private readonly expiryGuards = new Map<string, NodeJS.Timeout>();
   private readonly since = Date.now();
   private loop: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -84,13 +92,19 @@ export class BalancerManager {
     cache.on('charger', onCharger);
     this.stops.push(() => cache.off('installation', onInstallation), () => cache.off('charger', onCharger));
     await this.tick();
+    // Set after the first tick: a tick asked for while one runs extends it, so a timer firing during
+    // a slow first tick kept it going and the node never listened. Renewals then run while the
+    // first balancers start (a thousand of them take longer than a lease); the node listens once
+    // they run (or could not start, and wait for a later tick).
     this.loop = setInterval(() => void this.tick(), Math.max(100, Math.floor(this.deps.leaseTtlMs / 3)));
+    await Promise.all(this.startups);
   }
 
   /** Leaves the cluster at once: presence removed first, so the others do not hand leases back to us. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.loop);
+    for (const t of this.expiryGuards.values()) clearTimeout(t);
     for (const s of this.stops) s();
     await this.deps.leases.delete(leaseKeys.presence(this.deps.nodeId)).catch(() => undefined);
     await Promise.all([...this.leases.keys()].map((id) => this.release(id)));
@@ -101,9 +115,14 @@ export class BalancerManager {
     return this.running.has(installationId) ? this.leases.get(installationId)?.epoch : undefined;
   }
 
-  /** The nodes this node sees alive (presence not expired), itself included while running. */
+  /**
+   * The nodes this node sees alive (presence not expired), itself included while running. In its
+   * first lease period a node also counts those whose presence lapsed: after the whole cluster
+   * restarts, the others are starting too, and a node that saw only itself would take everything.
+   */
   liveNodes(now = this.deps.now()): string[] {
-    const live = [...this.presence].filter(([, p]) => p.expiresAt > now).map(([id]) => id);
+    const starting = now - this.since < this.deps.leaseTtlMs;
+    const live = [...this.presence].filter(([, p]) => starting || p.expiresAt > now).map(([id]) => id);
     if (!this.stopped && !live.includes(this.deps.nodeId)) live.push(this.deps.nodeId);
     return live.sort();
   }
@@ -130,6 +149,9 @@ export class BalancerManager {
           this.tickAgain = false;
           await this.tickOnce();
         } while (this.tickAgain && !this.stopped);
+      } catch (err) {
+        // Ticks are fired and forgotten (timer, watches): one that fails is logged, the next one retries.
+        this.deps.logger.error({ err }, 'balancer placement tick failed');
       } finally {
         this.ticking = undefined;
       }
@@ -148,7 +170,7 @@ export class BalancerManager {
       [...cache.installations.keys()].map(async (id) => {
         let lease = this.leases.get(id);
         if (!lease) {
-          lease = new Lease(this.deps.leases, leaseKeys.balancer(id), nodeId, leaseTtlMs);
+          lease = new Lease(this.deps.leases, leaseKeys.balancer(id), nodeId, leaseTtlMs, this.deps.now);
           this.leases.set(id, lease);
         }
         const preferred = preferredNode(live, id);
@@ -158,12 +180,13 @@ export class BalancerManager {
           return this.release(id);
         }
         const held = await lease.acquireOrRenew(now, preferred === nodeId ? 0 : leaseTtlMs);
-        if (held && !this.running.has(id) && !this.starting.has(id)) await this.startBalancer(id, lease.epoch);
-        else if (!held && this.running.has(id)) {
-          this.deps.logger.warn({ installationId: id }, 'balancer lease lost');
-          await this.running.get(id)?.stop();
-          this.running.delete(id);
+        if (held) this.guardExpiry(id, lease);
+        // Not awaited: a start waiting seconds on an unreadable stream must not hold up the renewal of every other lease.
+        if (held && !this.running.has(id) && !this.starting.has(id)) {
+          const started = this.startBalancer(id, lease.epoch).finally(() => this.startups.delete(started));
+          this.startups.add(started);
         }
+        else if (!held && this.running.has(id)) await this.stopBalancer(id, 'balancer lease lost');
       }),
     );
     for (const id of [...this.running.keys()]) if (!cache.installations.has(id)) await this.release(id);
@@ -173,8 +196,12 @@ export class BalancerManager {
     const installation = this.deps.cache.installations.get(id);
     if (!installation || this.stopped) return;
     this.starting.add(id);
+    const balancer = new InstallationBalancer(installation, this.deps.cache.chargersOf(id), this.deps);
+    // Few at a time: a node taking a thousand installations at once starved its own event loop
+    // (leases unrenewed, the API's start timing out).
+    await this.startSlot();
     try {
-      const balancer = new InstallationBalancer(installation, this.deps.cache.chargersOf(id), this.deps);
+      if (this.stopped || this.leases.get(id)?.epoch !== epoch) return;
       balancer.epoch = epoch;
       for (const c of this.deps.cache.chargersOf(id)) {
         const caps = this.caps.get(c.id);
@@ -182,17 +209,66 @@ export class BalancerManager {
       }
       balancer.updateDynamic(this.dynamic.get(id));
       await balancer.start();
-      if (this.stopped) return void (await balancer.stop());
+      // The lease may have run out, or changed hands and back, while the balancer read its limits (the guard saw nothing running).
+      const lease = this.leases.get(id);
+      if (this.stopped || !lease || lease.epoch !== epoch || this.deps.now() >= lease.validUntil) return void (await balancer.stop());
       this.running.set(id, balancer);
       this.deps.logger.info({ installationId: id, epoch }, 'balancer started on this node');
+    } catch (err) {
+      // E.g. its limits unreadable during a JetStream election: the lease stays, the next tick tries again.
+      // (Thrown on, this rejected a tick nobody awaits, and the node died of the unhandled rejection.)
+      this.deps.logger.warn({ err, installationId: id }, 'balancer could not start');
+      await balancer.stop();
     } finally {
       this.starting.delete(id);
+      this.releaseStartSlot();
     }
   }
 
-  private async release(id: string): Promise<void> {
-    await this.running.get(id)?.stop();
+  private startSlot(): Promise<void> {
+    if (this.freeStartSlots > 0) {
+      this.freeStartSlots--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waitingStarts.push(resolve));
+  }
+
+  private releaseStartSlot(): void {
+    const next = this.waitingStarts.shift();
+    if (next) next();
+    else this.freeStartSlots++;
+  }
+
+  /**
+   * Armed at every renewal: if the next one has not come by the lease's own expiry (less the skew
+   * margin), the balancer stops sending at once. A tick waiting seconds on a JetStream request
+   * timeout would otherwise let it go on raising after a successor took the lease, before the
+   * charger nodes heard the successor's epoch. The lease (and its revision) stays: a renewal that
+   * then succeeds proves nobody took it, and the balancer starts again from the persisted limits.
+   */
+  private guardExpiry(id: string, lease: Lease): void {
+    clearTimeout(this.expiryGuards.get(id));
+    const check = (): void => {
+      if (this.deps.now() < lease.validUntil) return void this.expiryGuards.set(id, setTimeout(check, lease.validUntil - this.deps.now()));
+      this.expiryGuards.delete(id);
+      if (this.running.has(id)) void this.stopBalancer(id, 'balancer lease ran out unrenewed');
+    };
+    this.expiryGuards.set(id, setTimeout(check, Math.max(0, lease.validUntil - this.deps.now())));
+  }
+
+  private async stopBalancer(id: string, why: string): Promise<void> {
+    this.deps.logger.warn({ installationId: id }, why);
+    const balancer = this.running.get(id);
     this.running.delete(id);
+    await balancer?.stop();
+  }
+
+  private async release(id: string): Promise<void> {
+    clearTimeout(this.expiryGuards.get(id));
+    this.expiryGuards.delete(id);
+    const balancer = this.running.get(id);
+    this.running.delete(id);
+    await balancer?.stop();
     await this.leases.get(id)?.release(this.deps.now());
     this.leases.delete(id);
   }

@@ -247,12 +247,15 @@ export class InstallationBalancer {
     const now = this.deps.now();
     let c = onConnection(current, true);
     for (const k of live.connectors) c = onConnector(c, k.connectorId, k.status, now);
-    const meter = this.meterSettings();
-    if (live.measured.at) {
+    const tx = live.activeTransactions[0];
+    // Only a reading of the current session (both times are the charger's clock). The node keeps the
+    // last reading after a car leaves: a new leader took the previous car's 6.6 A for a charger told
+    // 0 A as over its limit, counted it at 7 A and re-sent it 7 A, unchecked, over a full fuse.
+    if (live.measured.at && tx && Date.parse(live.measured.at) >= Date.parse(tx.startedAt)) {
+      const meter = this.meterSettings();
       c = onMeter(c, live.measured, Date.parse(live.measured.at), meter.thresholdA, 1, meter.slackA);
       this.draws.set(chargerId, withDrawSample(this.draws.get(chargerId), { at: Date.parse(live.measured.at), grid: gridDraw(c.wiring, live.measured) }));
     }
-    const tx = live.activeTransactions[0];
     c = onReport(c, now);
     if (tx) c = { ...c, activeTx: { transactionId: tx.transactionId, connectorId: tx.connectorId } };
     this.setCharger(chargerId, c);

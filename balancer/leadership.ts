@@ -48,6 +48,12 @@ export function preferredNode(liveNodes: Iterable<string>, installationId: strin
 export class Lease {
   private revision: number | undefined;
   private expiresAt = 0;
+  /**
+   * When this node first found the lease free (absent, handed back or expired). A node that is not
+   * preferred waits a while from here: an absent lease has no expiry to wait from, and without this
+   * the first node to hear of a new installation took it, preferred or not.
+   */
+  private freeSince: number | undefined;
   /** The leadership epoch while held: the KV revision of the write that took the lease. */
   epoch: number | undefined;
 
@@ -56,10 +62,16 @@ export class Lease {
     readonly key: string,
     private readonly nodeId: string,
     private readonly ttlMs: number,
+    private readonly clock: () => number = Date.now,
   ) {}
 
   get held(): boolean {
     return this.revision !== undefined;
+  }
+
+  /** Until when this node may act as the holder without a renewal (0 when not held): its expiry, less the skew margin. */
+  get validUntil(): number {
+    return this.revision === undefined ? 0 : this.expiresAt - this.ttlMs * EXPIRY_MARGIN;
   }
 
   /**
@@ -86,17 +98,26 @@ export class Lease {
         }
       }
       const current = await getJson<LeaseValue>(this.kv, this.key);
+      const free = !current || (current.value.nodeId !== this.nodeId && current.value.expiresAt <= now);
+      if (!free && current.value.nodeId !== this.nodeId) {
+        this.freeSince = undefined;
+        return this.lost();
+      }
+      if (free) {
+        this.freeSince ??= now;
+        if (now - this.freeSince < takeAfterMs) return this.lost();
+      }
       if (!current) {
         if (!(await createJson(this.kv, this.key, value))) return this.lost();
         const revision = (await this.kv.get(this.key))?.revision;
         return revision === undefined ? this.lost() : this.taken(revision, value.expiresAt);
       }
-      // Someone else's (or ours from before a restart: a new epoch either way).
-      if (current.value.nodeId !== this.nodeId && current.value.expiresAt + takeAfterMs > now) return this.lost();
+      // Free, or ours from before a restart: a new epoch either way.
       return this.taken(await this.kv.update(this.key, encodeJson(value), current.revision), value.expiresAt);
     } catch {
       // Unreachable: held while surely unexpired (a margin for clock skew), revision kept either way.
-      return this.revision !== undefined && now < this.expiresAt - this.ttlMs * EXPIRY_MARGIN;
+      // The clock is read again: a request that timed out took seconds, and `now` is from before it.
+      return this.clock() < this.validUntil;
     }
   }
 
@@ -113,6 +134,7 @@ export class Lease {
   }
 
   private taken(revision: number, expiresAt: number): boolean {
+    this.freeSince = undefined;
     this.revision = revision;
     this.epoch = revision;
     this.expiresAt = expiresAt;

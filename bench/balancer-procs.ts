@@ -137,7 +137,17 @@ export async function seedFleet(natsUrl: string, plan: FleetPlan): Promise<Fleet
     await pool(fleet, 20, async (inst) => {
       await installations.create({ id: inst.id, name: `Bench ${inst.id}`, fuse, balancer });
       for (const id of inst.chargers) {
-        await chargers.put(inst.id, id, { phases: 3, maxCurrent: plan.maxCurrentA });
+        // On a replicated cluster a KV get may be answered by a replica that has not applied the
+        // installation's create yet (README, Running a cluster): retried, as an API client would.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await chargers.put(inst.id, id, { phases: 3, maxCurrent: plan.maxCurrentA });
+            break;
+          } catch (err) {
+            if (attempt >= 20 || !/not found/i.test((err as Error).message)) throw err;
+            await sleep(50);
+          }
+        }
         await credentials.beginSouthRotation(id, CHARGER_PASSWORD);
         await credentials.confirmSouthRotation(id);
       }
@@ -199,6 +209,8 @@ export interface PlatformOptions {
   coalesceMs: number;
   /** When set, the node runs with --cpu-prof and writes its profile here on exit. */
   cpuProfDir?: string;
+  /** More environment for the node (e.g. NATS_REPLICAS on a cluster). */
+  env?: Record<string, string>;
 }
 
 export interface PlatformProcess {
@@ -229,6 +241,7 @@ export async function startPlatform(opts: PlatformOptions, timeoutMs = 60_000): 
       OCPP_LOG: opts.ocppLog ? 'on' : 'off',
       BALANCER_COALESCE_MS: String(opts.coalesceMs),
       DATA_DIR: join(tmpdir(), `bench-data-${opts.nodeId}`),
+      ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -15,7 +15,8 @@ import { startPeerServer, startPlatformServer, type ServerUnderTest } from './se
 import { issue14Targets, type TargetRow, verdict } from './targets.js';
 
 /**
- * `npm run bench [-- --quick] [-- --only=idle,heap,rtt,allocate,balancer] [-- --profile] [-- --idle-chargers=N]`
+ * `npm run bench [-- --quick] [-- --only=idle,heap,rtt,allocate,balancer,cluster] [-- --profile] [-- --idle-chargers=N] [-- --cluster-chargers=N]`
+ * (cluster: not in the default set; 10,000 chargers unless --cluster-chargers, 1,000 with --quick)
  * (--profile: the platform nodes of the round-trip runs write a V8 CPU profile; the bench prints where their time went)
  *
  * Issue 2's benchmark: idle chargers per node and memory per charger, Heartbeat and MeterValues round
@@ -27,7 +28,13 @@ import { issue14Targets, type TargetRow, verdict } from './targets.js';
  */
 
 const { values: flags } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, profile: { type: 'boolean', default: false }, 'idle-chargers': { type: 'string' } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    'idle-chargers': { type: 'string' },
+    'cluster-chargers': { type: 'string' },
+  },
 });
 const quick = flags.quick;
 const only = new Set((flags.only ?? 'idle,heap,rtt,allocate,balancer').split(',').map((s) => s.trim()));
@@ -71,6 +78,7 @@ interface Report {
   roundTrips: RoundTripRow[];
   allocate?: unknown;
   balancer?: { name: string; rows: Record<string, unknown>[]; notes: string[] };
+  cluster?: { headers: string[]; rows: (string | number | null)[][]; notes: string[] };
   profiles: ProfileSummary[];
   targets: TargetRow[];
   notes: string[];
@@ -208,6 +216,14 @@ async function balancerBench(): Promise<void> {
   report.balancer = { name, rows, notes };
 }
 
+/** Issue 10: 3 nodes on a 3-server NATS cluster beside 1 node, same fleet: storm, cross-node latency, failover. */
+async function clusterBench(): Promise<void> {
+  const { runClusterBench } = await import('./cluster-bench.js');
+  const chargers = Number(flags['cluster-chargers'] ?? (quick ? 1_000 : 10_000));
+  if (!(chargers >= 10)) throw new Error(`--cluster-chargers must be a number >= 10, got ${flags['cluster-chargers']}`);
+  report.cluster = await runClusterBench({ chargers, samples: Math.min(300, Math.ceil(chargers / 10)), log });
+}
+
 const pct = (n: number): string => `${n}%`;
 
 /** Scalars as `key: value`, arrays of objects as tables, anything else as JSON. */
@@ -331,6 +347,12 @@ async function printTables(): Promise<void> {
     for (const n of report.balancer.notes) log(`  ${n}`);
   } else log('  not run');
 
+  if (report.cluster) {
+    log('\nCluster (bench/cluster-bench.ts): 3 nodes on 3 nats-servers (R3) beside 1 node on 1 nats-server, same fleet, same run');
+    log(table(report.cluster.headers, report.cluster.rows));
+    for (const n of report.cluster.notes) log(`  ${n}`);
+  }
+
   for (const p of report.profiles) {
     log(`\nCPU profile ${relative(REPO_ROOT, p.file)} (whole process life: start-up, handshakes, both modes; busy ${p.sampledMs - p.idleMs} ms of ${p.sampledMs} ms)`);
     log(table(['self time by source', 'ms', '% of busy'], p.bySource.slice(0, 15).map((s) => [s.source, s.selfMs, s.pctOfBusy])));
@@ -344,6 +366,8 @@ async function printTables(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  // The cluster section seeds and connects its fleet twice (1 node, then 3): it has its own budget.
+  if (only.has('cluster')) plan.deadlineMs += 25 * 60_000;
   const deadline = setTimeout(() => {
     log(`\nbench exceeded its deadline of ${plan.deadlineMs / 1000} s: stopping (children are killed)`);
     process.exit(1);
@@ -370,6 +394,7 @@ async function main(): Promise<void> {
     if (nats && only.has('rtt')) await section('round trips', () => roundTripBench(nats!));
     if (only.has('allocate')) await section('allocate', allocateBench);
     if (only.has('balancer')) await section('balancer latency', balancerBench);
+    if (only.has('cluster')) await section('cluster', clusterBench);
   } finally {
     await nats?.stop().catch(() => undefined);
   }

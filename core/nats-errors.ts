@@ -7,13 +7,19 @@ import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/transpor
  * client names no constant for it.
  */
 const JS_CLUSTER_NOT_AVAILABLE = 10008;
+/**
+ * JSClusterNoPeersErr ("no suitable peers for placement"): a new cluster's meta leader does not know
+ * every server yet, so a replicated stream cannot be placed; it can a moment later.
+ */
+const JS_CLUSTER_NO_PEERS = 10005;
 
 /**
  * What a NATS client error means to the platform, told by the client's typed errors (never by
  * message text, which changes between client versions):
  * - `no-responders`: a request nobody subscribes to (e.g. no node holds the charger's socket);
  * - `timeout`: a request or operation that got no answer in time;
- * - `unavailable`: JetStream cannot serve the request now (no meta leader), it may later;
+ * - `unavailable`: JetStream cannot serve the request now (no meta leader, or not yet every peer
+ *   known for placement), it may later;
  * - `wrong-last-sequence`: a compare-and-set write lost (KV update/create on a changed key);
  * - `not-found`: the stream or consumer does not exist;
  * - `other`: anything else, for the caller to rethrow.
@@ -26,6 +32,7 @@ export function classifyNatsError(err: unknown): NatsErrorKind {
   if (err instanceof JetStreamApiError) {
     switch (err.code) {
       case JS_CLUSTER_NOT_AVAILABLE:
+      case JS_CLUSTER_NO_PEERS:
         return 'unavailable';
       case JetStreamApiCodes.StreamWrongLastSequence:
       case JetStreamApiCodes.StreamWrongLastSequenceUnknown:

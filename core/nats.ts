@@ -94,7 +94,7 @@ const SETUP_ATTEMPTS = 10;
 
 /**
  * Several nodes starting at once against a cluster that is still electing stream leaders see
- * timeouts and "temporarily unavailable": those pass, so they are retried; anything else is final.
+ * timeouts, "temporarily unavailable" and "no suitable peers": those pass, so they are retried; anything else is final.
  */
 export async function retryTransient<T>(op: () => Promise<T>, attempts = SETUP_ATTEMPTS, backoffMs = 500): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -106,6 +106,21 @@ export async function retryTransient<T>(op: () => Promise<T>, attempts = SETUP_A
     }
   }
 }
+
+/**
+ * A handle on `bucket` whose reads go through the stream leader instead of a KV direct get. A direct
+ * get is answered by any replica, and one that lags returns the value from before an acknowledged
+ * write (10 reads in 300 right after a write on a loaded 3-server cluster); the leader answers what
+ * was acknowledged, but not while the stream elects a new one (seconds after a server dies). Used
+ * where a stale value is unsafe: a new balancer leader reading its predecessor's limits.
+ */
+export function leaderReadKv(bus: Bus, bucket: BucketName): Promise<KV> {
+  // A read waiting on an election gives up sooner than other JetStream calls: its caller (a balancer
+  // starting) is retried on the next lease tick, by when the stream may have its leader again.
+  return new Kvm(jetstream(bus.nc, { timeout: LEADER_READ_TIMEOUT_MS })).open(bucket);
+}
+
+const LEADER_READ_TIMEOUT_MS = 2_000;
 
 /** `NATS_URL` may list a cluster's servers separated by commas. */
 export function natsServers(url: string): string[] {

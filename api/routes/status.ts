@@ -116,6 +116,7 @@ const statusSchema: JsonSchema = {
     at: { type: 'string', format: 'date-time' },
     dynamicLimitExpiresAt: nullableString,
     balancerReachable: { type: 'boolean' },
+    balancerNodeId: { ...nullableString, description: "NODE_ID of the node running this installation's balancer (its lease holder); null while none leads it" },
     failsafe: {
       type: ['object', 'null'],
       additionalProperties: false,

@@ -2,7 +2,8 @@ import type { Msg } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AvailableCurrentMessage } from '../../core/available-current-store.js';
 import { decodeJson, encodeJson } from '../../core/nats.js';
-import { subjects } from '../../core/subjects.js';
+import { putJson } from '../../core/kv-json.js';
+import { buckets, leaseKeys, subjects } from '../../core/subjects.js';
 import { terminalsToGrid } from '../../api/status-view.js';
 import { aCharger, aLiveStatus, anInstallation, json, leakedSecrets, simulateCharger, startApi, type ApiHarness } from './harness.js';
 
@@ -101,6 +102,7 @@ describe('installation status', () => {
     expect(res.statusCode).toBe(200);
     const body = json<{ phases: Record<string, unknown>; chargers: { id: string; connected: boolean; measured: unknown; currentLimit: unknown }[]; balancerReachable: boolean }>(res);
     expect(body.balancerReachable).toBe(false);
+    expect(body).toHaveProperty('balancerNodeId', null);
     expect(body.phases).toEqual({
       L1: { fuse: 63, dynamicLimit: null, allocated: null, measured: 0 },
       L2: { fuse: 63, dynamicLimit: null, allocated: null, measured: 0 },
@@ -127,11 +129,14 @@ describe('installation status', () => {
         })),
     });
     await h.call({ method: 'PUT', url: `${INST}/available-current`, payload: { L1: 45, L2: 45, L3: '0.04 kA' } });
+    // The balancer's lease names its node (issue 10: the status says where the balancer runs).
+    await putJson(h.bus.kv[buckets.leases], leaseKeys.balancer('st'), { nodeId: 'node-balancer', expiresAt: Date.now() + 60_000 });
 
     const res = await h.call({ method: 'GET', url: `${INST}/status` });
     expect(res.statusCode).toBe(200);
     const body = json<{ phases: unknown; balancerReachable: boolean; dynamicLimitExpiresAt: string | null; chargers: Record<string, unknown>[] }>(res);
     expect(body.balancerReachable).toBe(true);
+    expect(body).toHaveProperty('balancerNodeId', 'node-balancer');
     expect(body.dynamicLimitExpiresAt).not.toBeNull();
     expect(body.phases).toEqual({
       // ST-A is wired L2L3L1: t1 -> L2, t2 -> L3, t3 -> L1; ST-B (1-phase) sits on L3.

@@ -91,12 +91,12 @@ export async function status(node: NodeProcess, id = SITE): Promise<Installation
   return res.body;
 }
 
-/** Balancers of the installations spread over more than one node. */
-export async function balancerNodes(node: NodeProcess): Promise<Set<string>> {
-  const ids = [SITE, ...Array.from({ length: OTHER_SITES }, (_, i) => `e2e-other-${i}`)];
-  const nodes = await Promise.all(ids.map(async (id) => (await status(node, id)).balancerNodeId));
-  return new Set(nodes.filter((n): n is string => n !== null));
+/** Which node runs each installation's balancer (null: none right now). */
+export async function balancerNodes(node: NodeProcess): Promise<Record<string, string | null>> {
+  return Object.fromEntries(await Promise.all(installationIds().map(async (id) => [id, (await status(node, id)).balancerNodeId] as const)));
 }
+
+export const installationIds = (): string[] => [SITE, ...Array.from({ length: OTHER_SITES }, (_, i) => `e2e-other-${i}`)];
 
 /** A dropped charger connects to the next surviving node. */
 export async function reconnectDropped(site: Site, survivors: NodeProcess[]): Promise<void> {
@@ -148,6 +148,6 @@ export function expectFuseHeld(site: Site): void {
   const worst = worstGrantedSum(site.log);
   const t0 = site.log[0]?.at ?? 0;
   const trail = site.log.map((e) => `${Math.round(e.at - t0)}ms ${e.chargerId}=${e.limit}`).join(', ');
-  expect(worst.max, `granted sum per phase at worst (${site.log.length} profiles): ${JSON.stringify(worst.granted)} at ${Math.round(worst.at - t0)}ms; ${trail}`).toBeLessThanOrEqual(FUSE_A);
+  expect(worst.max, `granted sum per phase at worst (${site.log.length} profiles): ${JSON.stringify(worst.granted)} at ${Math.round(worst.at - t0)}ms (${worst.wall ? new Date(worst.wall).toISOString() : '-'}, epoch ms ${worst.wall}); ${trail}`).toBeLessThanOrEqual(FUSE_A);
   for (const c of site.chargers) expect(c.failures, `${c.id} strict validation`).toEqual([]);
 }

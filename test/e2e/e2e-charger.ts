@@ -12,6 +12,8 @@ export interface GrantedLimit {
   chargerId: string;
   limit: number;
   at: number;
+  /** Date.now() at arrival, to read beside the nodes' logs. */
+  wall: number;
 }
 
 export const INITIAL_PASSWORD = 'e2e-initial-password';
@@ -66,7 +68,7 @@ export class E2eCharger {
         const p = params.csChargingProfiles as { chargingSchedule: { chargingSchedulePeriod: { limit: number }[] } };
         const limit = p.chargingSchedule.chargingSchedulePeriod[0]!.limit;
         this.limit = limit;
-        this.log.push({ chargerId: this.id, limit, at: performance.now() });
+        this.log.push({ chargerId: this.id, limit, at: performance.now(), wall: Date.now() });
         return { status: 'Accepted' };
       }
       return { status: 'Accepted' };
@@ -155,14 +157,14 @@ export class E2eCharger {
  * L1L2L3, so each phase carries the same sum): each charger counts at the last limit it applied,
  * which is what it may draw, from the moment the SetChargingProfile arrived.
  */
-export function worstGrantedSum(log: readonly GrantedLimit[]): { max: number; at: number; granted?: Record<string, number> } {
+export function worstGrantedSum(log: readonly GrantedLimit[]): { max: number; at: number; wall?: number; granted?: Record<string, number> } {
   const granted = new Map<string, number>();
-  let max: { max: number; at: number; granted?: Record<string, number> } = { max: 0, at: 0 };
+  let max: { max: number; at: number; wall?: number; granted?: Record<string, number> } = { max: 0, at: 0 };
   for (const e of [...log].sort((a, b) => a.at - b.at)) {
     granted.set(e.chargerId, e.limit);
     // Limits have one decimal: rounding to milliamperes drops the float noise of the sum, nothing real.
     const sum = Math.round([...granted.values()].reduce((a, b) => a + b, 0) * 1000) / 1000;
-    if (sum > max.max) max = { max: sum, at: e.at, granted: Object.fromEntries(granted) };
+    if (sum > max.max) max = { max: sum, at: e.at, wall: e.wall, granted: Object.fromEntries(granted) };
   }
   return max;
 }

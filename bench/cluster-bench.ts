@@ -1,0 +1,245 @@
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { watchBucket } from '../core/kv-watch.js';
+import { connectBus } from '../core/nats.js';
+import { buckets, leaseKeys } from '../core/subjects.js';
+import { startNatsCluster } from '../test/e2e/processes.js';
+import type { ConnectAnswer, EventsAnswer, QuietAnswer } from './balancer-chargers.js';
+import { CHARGER_PASSWORD, LoadGenerator, seedFleet, sleep, startNats, startPlatform, type PlatformProcess } from './balancer-procs.js';
+import { stats, type Stats } from './balancer-report.js';
+
+/**
+ * Issue 10's benchmark (`npm run bench -- --only=cluster`): the platform as 3 peer nodes on a
+ * 3-server NATS cluster (JetStream R3) against 1 node on 1 nats-server, same fleet, same run.
+ *
+ * - connect storm: every node is killed at once and started again; then every charger reconnects
+ *   at once (one load generator per node); the time until all are booted again.
+ * - event -> SetChargingProfile: a StatusNotification Preparing (room under the fuse: a raise at
+ *   once) and Available (to 0), timed in the load generator; on the cluster the charger is on
+ *   another node than its installation's balancer.
+ * - failover: SIGKILL of the node running the most balancers; the time until every one of its
+ *   installations is led by a survivor (lease taken), then a plug-in on each answered.
+ *
+ * Chargers connect once a node listens (a real charger retries meanwhile): the storm is timed from
+ * then, and from the restart.
+ */
+
+const PER_INSTALLATION = 10;
+const MAX_CURRENT_A = 32;
+const FUSE_A = 400;
+const TARGETS = { stormS: 30, p99Ms: 50, failoverS: 10 };
+const RAISE = { min: MAX_CURRENT_A };
+/** BALANCER_LEASE_TTL_MS's default, which the nodes run with. */
+const LEASE_TTL_MS = 6_000;
+const ZERO = { max: 0 };
+
+export interface ClusterBenchOptions {
+  chargers: number;
+  /** Installations whose chargers send the timed events (one charger each, per direction). */
+  samples: number;
+  log: (line: string) => void;
+}
+
+interface TopologyResult {
+  label: string;
+  firstConnectS: number;
+  restartToListeningS: number;
+  stormS: number;
+  restartToBootedS: number;
+  balancersBackS: number;
+  reconnected: number;
+  latency: Stats;
+  latencyNote: string;
+  failoverS?: number;
+  failoverInstallations?: number;
+  probe?: Stats;
+  warnings: number;
+}
+
+interface LeaseValue {
+  nodeId: string;
+  expiresAt: number;
+}
+
+const secs = (ms: number): number => Number((ms / 1000).toFixed(1));
+
+async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<TopologyResult> {
+  const { log } = opts;
+  const label = nodes === 3 ? 'cluster: 3 nodes, 3 nats-servers (R3)' : 'single node, 1 nats-server';
+  log(`-- ${label}`);
+  const replicas = nodes === 3 ? 3 : 1;
+  const nats = nodes === 3 ? await startNatsCluster(3, 'bench-cluster') : await startNats();
+  const url = 'natsUrl' in nats ? nats.natsUrl : nats.url;
+  const bus = await connectBus({ url, replicas, name: 'bench-cluster' });
+  const procs: PlatformProcess[] = [];
+  const loads: LoadGenerator[] = [];
+  try {
+    const installations = Math.ceil(opts.chargers / PER_INSTALLATION);
+    let t = performance.now();
+    const fleet = await seedFleet(url, { prefix: 'cl', installations, perInstallation: PER_INSTALLATION, fuseA: FUSE_A, maxCurrentA: MAX_CURRENT_A });
+    log(`   seeded ${installations} installations x ${PER_INSTALLATION} chargers in ${secs(performance.now() - t)} s`);
+
+    // Who leads each installation, from the leases bucket.
+    const leases = new Map<string, LeaseValue>();
+    const stopWatch = await watchBucket(bus.kv[buckets.leases], (key, v) => {
+      if (!key.startsWith(leaseKeys.balancerPrefix)) return;
+      const id = key.slice(leaseKeys.balancerPrefix.length);
+      if (v) leases.set(id, v as LeaseValue);
+      else leases.delete(id);
+    });
+    /** The live holder; with `since`, only a lease written after that time (not one left by a killed node). */
+    const holder = (id: string, since = 0): string | undefined => {
+      const l = leases.get(id);
+      return l && l.nodeId !== '' && l.expiresAt > Date.now() && l.expiresAt >= since + LEASE_TTL_MS ? l.nodeId : undefined;
+    };
+    const allLed = async (ids: readonly string[], among: readonly string[], timeoutMs: number, since = 0): Promise<number> => {
+      const t0 = performance.now();
+      const led = (id: string): boolean => among.includes(holder(id, since) ?? '');
+      while (!ids.every(led)) {
+        if (performance.now() - t0 > timeoutMs) throw new Error(`${ids.filter((id) => !led(id)).length} installations without a balancer after ${timeoutMs} ms`);
+        await sleep(50);
+      }
+      return performance.now() - t0;
+    };
+
+    const nodeIds = Array.from({ length: nodes }, (_, k) => `bench-cl-${k}`);
+    const start = (k: number): Promise<PlatformProcess> =>
+      startPlatform({ natsUrl: url, nodeId: nodeIds[k]!, ocppLog: true, coalesceMs: 5, env: { NATS_REPLICAS: String(replicas) } }, 180_000);
+    procs.push(...(await Promise.all(nodeIds.map((_, k) => start(k)))));
+    await allLed(fleet.map((i) => i.id), nodeIds, 120_000);
+
+    // Charger c of installation i on node (i + c) mod N (a TCP load balancer's spread); one load generator per node.
+    const nodeOf = new Map<string, number>();
+    const perNode = nodeIds.map((_, k) => fleet.map((inst, i) => ({ id: inst.id, chargers: inst.chargers.filter((_c, c) => (i + c) % nodes === k) })).filter((i) => i.chargers.length > 0));
+    perNode.forEach((insts, k) => insts.forEach((i) => i.chargers.forEach((c) => nodeOf.set(c, k))));
+    for (let k = 0; k < nodes; k++) loads.push(new LoadGenerator());
+    const connectAll = async (): Promise<{ ms: number; connected: number; booted: number }> => {
+      const answers = await Promise.all(
+        loads.map((l, k) => l.request<ConnectAnswer>({ op: 'connect', fleet: { url: `ws://127.0.0.1:${procs[k]!.ocppPort}/ocpp/{id}`, password: CHARGER_PASSWORD, installations: perNode[k]! }, batch: 100 }, 600_000)),
+      );
+      return { ms: Math.max(...answers.map((a) => a.ms)), connected: answers.reduce((s, a) => s + a.connected, 0), booted: answers.reduce((s, a) => s + a.bootAccepted, 0) };
+    };
+    const quiet = (): Promise<QuietAnswer[]> => Promise.all(loads.map((l) => l.request<QuietAnswer>({ op: 'quiet', quietMs: 2_000, timeoutMs: 120_000 }, 130_000)));
+    const first = await connectAll();
+    log(`   first connect: ${first.connected} connected, ${first.booted} booted in ${secs(first.ms)} s`);
+    await quiet();
+
+    // Event -> profile: one charger per installation, on another node than the balancer when there is one.
+    const sampleIds = fleet.slice(0, opts.samples).flatMap((inst) => {
+      const lead = nodeIds.indexOf(holder(inst.id) ?? '');
+      const c = inst.chargers.find((id) => nodes === 1 || nodeOf.get(id) !== lead);
+      return c ? [c] : [];
+    });
+    const cross = sampleIds.filter((c, i) => nodes === 1 || nodeOf.get(c) !== nodeIds.indexOf(holder(fleet[i]!.id) ?? '')).length;
+    const events = async (ids: readonly string[], status: 'Preparing' | 'Available', match: { min?: number; max?: number }): Promise<(number | null)[]> => {
+      const answers = await Promise.all(
+        loads.map((l, k) => l.request<EventsAnswer>({ op: 'events', status, ids: ids.filter((c) => nodeOf.get(c) === k), spacingMs: 20, match, timeoutMs: 10_000 }, 300_000)),
+      );
+      return answers.flatMap((a) => a.latencies);
+    };
+    const latencies = [...(await events(sampleIds, 'Preparing', RAISE)), ...(await events(sampleIds, 'Available', ZERO))];
+    const latency = stats(latencies);
+    const latencyNote = nodes === 1 ? 'charger and balancer on the one node' : `${cross} of ${sampleIds.length} chargers on another node than their balancer`;
+    log(`   event -> profile: p50 ${latency.p50} ms, p99 ${latency.p99} ms (${latency.n} answered, ${latency.missing} missing; ${latencyNote})`);
+    await quiet();
+
+    // Restart storm: every node killed at once, started again, every charger reconnects.
+    await Promise.all(procs.map((p) => (process.kill(p.pid, 'SIGKILL'), p.stop())));
+    t = performance.now();
+    const restartWall = Date.now();
+    procs.splice(0, procs.length, ...(await Promise.all(nodeIds.map((_, k) => start(k)))));
+    const listening = performance.now() - t;
+    // The balancers come back while the chargers reconnect: each is timed from the restart.
+    let backAt = 0;
+    let restartToBooted = 0;
+    const [storm] = await Promise.all([
+      connectAll().then((r) => ((restartToBooted = performance.now() - t), r)),
+      allLed(fleet.map((i) => i.id), nodeIds, 300_000, restartWall).then(() => (backAt = performance.now() - t)),
+    ]);
+    log(`   restart: listening after ${secs(listening)} s; storm ${storm.connected} connected, ${storm.booted} booted in ${secs(storm.ms)} s; balancers back ${secs(backAt)} s after the restart`);
+    await quiet();
+
+    const result: TopologyResult = {
+      label,
+      firstConnectS: secs(first.ms),
+      restartToListeningS: secs(listening),
+      stormS: secs(storm.ms),
+      restartToBootedS: secs(restartToBooted),
+      balancersBackS: secs(backAt),
+      reconnected: storm.booted,
+      latency,
+      latencyNote,
+      warnings: 0,
+    };
+
+    if (nodes === 3) {
+      // Failover: SIGKILL of the node leading the most installations.
+      const count = (n: string): number => fleet.filter((i) => holder(i.id) === n).length;
+      const victim = [...nodeIds].sort((a, b) => count(b) - count(a))[0]!;
+      const k = nodeIds.indexOf(victim);
+      const moved = fleet.filter((i) => holder(i.id) === victim);
+      const survivors = nodeIds.filter((n) => n !== victim);
+      const killedAt = performance.now();
+      process.kill(procs[k]!.pid, 'SIGKILL');
+      await allLed(
+        moved.map((i) => i.id),
+        survivors,
+        60_000,
+      );
+      const failover = performance.now() - killedAt;
+      // Each moved installation answers a plug-in on a charger held by a survivor.
+      const probes = moved.flatMap((inst) => inst.chargers.filter((c) => nodeOf.get(c) !== k).slice(0, 1));
+      const probe = stats(
+        (
+          await Promise.all(
+            loads.map((l, j) => (j === k ? Promise.resolve([]) : l.request<EventsAnswer>({ op: 'events', status: 'Preparing', ids: probes.filter((c) => nodeOf.get(c) === j), spacingMs: 5, match: RAISE, timeoutMs: 15_000 }, 300_000).then((a) => a.latencies))),
+          )
+        ).flat(),
+      );
+      log(`   failover: ${moved.length} installations of ${victim} led by survivors ${secs(failover)} s after SIGKILL; plug-in probes: ${probe.n} answered, ${probe.missing} missing, p50 ${probe.p50} ms`);
+      Object.assign(result, { failoverS: secs(failover), failoverInstallations: moved.length, probe });
+    }
+    result.warnings = procs.reduce((s, p) => s + p.warnings(), 0);
+    stopWatch();
+    return result;
+  } finally {
+    for (const l of loads) await l.stop().catch(() => undefined);
+    await Promise.all(procs.map((p) => p.stop(5_000).catch(() => undefined)));
+    await bus.close().catch(() => undefined);
+    await nats.stop().catch(() => undefined);
+  }
+}
+
+const verdict = (ok: boolean): string => (ok ? 'MET' : 'NOT MET');
+
+export async function runClusterBench(opts: ClusterBenchOptions): Promise<{ rows: (string | number | null)[][]; headers: string[]; notes: string[] }> {
+  const loadBefore = loadavg()[0]!;
+  const single = await runTopology(1, opts);
+  const cluster = await runTopology(3, opts);
+  const loadAfter = loadavg()[0]!;
+  const scale = `${opts.chargers.toLocaleString('en-US')} chargers / ${Math.ceil(opts.chargers / PER_INSTALLATION).toLocaleString('en-US')} installations`;
+  const full = opts.chargers >= 10_000;
+  const at = full ? '' : ` (at ${scale}; the issue asks 10,000 / 1,000)`;
+  const headers = ['figure', 'cluster (3 nodes)', 'single node', 'target', 'verdict'];
+  const rows: (string | number | null)[][] = [
+    ['fleet', scale, scale, '10,000 / 1,000', full ? 'full size' : 'SCALED DOWN'],
+    ['first connect, all booted (s)', cluster.firstConnectS, single.firstConnectS, '-', '-'],
+    ['restart of all nodes at once -> listening (s)', cluster.restartToListeningS, single.restartToListeningS, '-', '-'],
+    ['connect storm: listening -> all booted (s)', cluster.stormS, single.stormS, `< ${TARGETS.stormS}`, verdict(cluster.stormS < TARGETS.stormS && cluster.reconnected === opts.chargers) + at],
+    ['restart -> all booted (s)', cluster.restartToBootedS, single.restartToBootedS, '-', '-'],
+    ['chargers booted after the storm', cluster.reconnected, single.reconnected, opts.chargers, cluster.reconnected === opts.chargers ? 'all' : 'MISSING'],
+    ['restart -> every installation led again (s)', cluster.balancersBackS, single.balancersBackS, '-', '-'],
+    ['event -> SetChargingProfile p50 (ms)', cluster.latency.p50, single.latency.p50, '-', '-'],
+    ['event -> SetChargingProfile p99 (ms)', cluster.latency.p99, single.latency.p99, `< ${TARGETS.p99Ms}`, verdict(cluster.latency.p99 < TARGETS.p99Ms && cluster.latency.missing === 0) + at],
+    ['events answered / missing', `${cluster.latency.n} / ${cluster.latency.missing}`, `${single.latency.n} / ${single.latency.missing}`, '-', '-'],
+    ['failover after SIGKILL: survivors lead all (s)', cluster.failoverS ?? null, 'n/a (one node)', `< ${TARGETS.failoverS}`, verdict((cluster.failoverS ?? Infinity) < TARGETS.failoverS && (cluster.probe?.missing ?? 1) === 0) + at],
+    ['  installations moved; probes answered / missing', `${cluster.failoverInstallations ?? 0}; ${cluster.probe?.n ?? 0} / ${cluster.probe?.missing ?? 0}`, '-', '-', '-'],
+  ];
+  const notes = [
+    `cluster latency: ${cluster.latencyNote}. Events are plug-ins (a raise with room under the fuse) and unplugs (to 0), 20 ms apart per node.`,
+    `machine load (1-min average) ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after, on ${2} shared cores: other sessions' work is in every figure.`,
+    'storm: nodes killed (SIGKILL) and started again at once; the chargers reconnect once their node listens (BALANCER_LEASE_TTL_MS default 6 s).',
+    ...(cluster.warnings + single.warnings > 0 ? [`nodes logged ${cluster.warnings} (cluster) / ${single.warnings} (single) warnings or errors.`] : []),
+  ];
+  return { rows, headers, notes };
+}

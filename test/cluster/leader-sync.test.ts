@@ -1,0 +1,103 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InstallationBalancer } from '../../balancer/installation-balancer.js';
+import type { ChargerCommand } from '../../core/commands.js';
+import { loadConfig } from '../../core/config.js';
+import { putJson } from '../../core/kv-json.js';
+import { createMetrics } from '../../core/metrics.js';
+import type { Charger, Installation } from '../../core/model.js';
+import { connectBus, type Bus } from '../../core/nats.js';
+import { buckets } from '../../core/subjects.js';
+import { aLiveStatus, simulateCharger } from '../api/harness.js';
+import { startTestNats } from '../support/nats.js';
+
+/**
+ * A new balancer leader (failover or handoff) starts from the persisted limits and asks each
+ * charger's node for its live status. Seen in the cluster e2e: the node still held the previous
+ * car's last reading (6.6 A) for a charger since told 0 A; the new leader took it as a draw over the
+ * limit, counted the charger at 7 A and sent it 7 A while the others had the whole fuse.
+ */
+
+let nats: Awaited<ReturnType<typeof startTestNats>>;
+let bus: Bus;
+
+beforeAll(async () => {
+  nats = await startTestNats();
+  bus = await connectBus({ url: nats.url, auth: nats.auth, name: 'leader-sync-test' });
+});
+
+afterAll(async () => {
+  await bus?.close();
+  await nats?.cleanup();
+});
+
+const installation = (id: string): Installation => ({
+  id,
+  name: id,
+  fuse: { L1: 40, L2: 40, L3: 40 },
+  authorization: {},
+  ocpp: {},
+  balancer: { ...loadConfig({}).balancer, safetyMarginA: 0 } as never,
+  createdAt: '',
+  updatedAt: '',
+}) as unknown as Installation;
+
+const charger = (id: string, installationId: string): Charger => ({
+  id,
+  installationId,
+  serial: id,
+  phases: 3,
+  phaseRotation: 'L1L2L3',
+  gridPhase: 'L1',
+  minCurrent: 6,
+  maxCurrent: 16,
+  priority: 0,
+  profilePurpose: 'TxDefaultProfile',
+  ocppValidation: 'strict',
+  ocpp: {},
+  createdAt: '',
+  updatedAt: '',
+}) as Charger;
+
+async function leaderOver(id: string, chargerId: string, live: ReturnType<typeof aLiveStatus>): Promise<{ counted: number; profiles: number[] }> {
+  await putJson(bus.kv[buckets.allocations], chargerId, { limit: 0, at: new Date().toISOString() });
+  const sim = simulateCharger(bus.nc, chargerId, (cmd: ChargerCommand) =>
+    cmd.action === '$status' ? { ok: true, response: live } : { ok: true, response: { status: 'Accepted' } },
+  );
+  const { leaseTtlMs: _l, ...tuning } = loadConfig({}).balancer;
+  const inst = installation(id);
+  const balancer = new InstallationBalancer(inst, [charger(chargerId, id)], {
+    nc: bus.nc,
+    allocations: bus.kv[buckets.allocations],
+    metrics: createMetrics(),
+    logger: pino({ level: 'silent' }),
+    tuning,
+    now: Date.now,
+  });
+  try {
+    await balancer.start();
+    // Until the first recompute has answered (its status shows what the charger is counted at).
+    const until = Date.now() + 5_000;
+    while (balancer.status().computedAt === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+    const profiles = sim.received.filter((c) => c.action === 'SetChargingProfile').map((c) => (c.payload as { csChargingProfiles: { chargingSchedule: { chargingSchedulePeriod: { limit: number }[] } } }).csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0]!.limit);
+    return { counted: balancer.status().chargers[chargerId]!.counted, profiles };
+  } finally {
+    await balancer.stop();
+    sim.sub.unsubscribe();
+  }
+}
+
+describe('a new leader syncing a charger', () => {
+  it("does not take the previous car's last reading for a draw: the charger told 0 A stays at 0 A", async () => {
+    const live = aLiveStatus('SYNC-1', 'sync-a', {
+      connectors: [{ connectorId: 1, status: 'Available', errorCode: 'NoError', updatedAt: new Date().toISOString() }],
+      measured: { t1: 6.6, t2: 6.6, t3: 6.6, at: new Date(Date.now() - 5_000).toISOString() },
+      activeTransactions: [],
+    });
+    const { counted, profiles } = await leaderOver('sync-a', 'SYNC-1', live);
+    expect(counted).toBe(0);
+    expect(profiles.every((l) => l === 0)).toBe(true);
+  });
+
+});
