@@ -162,8 +162,22 @@ const phaseCurrents = {
 } as const;
 const partialCurrents = { ...phaseCurrents, required: [] } as const;
 const phase = { type: 'string', enum: ['L1', 'L2', 'L3'] } as const;
-const id = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,40}$' } as const;
+
 const nonNeg = { type: 'number', minimum: 0 } as const;
+
+/** A base load per phase (A) with an optional sine swing: the site's and a board's load. */
+const swingingLoad = {
+  L1: { ...nonNeg, default: 0 },
+  L2: { ...nonNeg, default: 0 },
+  L3: { ...nonNeg, default: 0 },
+  swing: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['phases', 'amplitudeA', 'periodS'],
+    properties: { phases: { type: 'array', items: phase, minItems: 1 }, amplitudeA: nonNeg, periodS: { type: 'number', exclusiveMinimum: 0 }, fromS: { ...nonNeg, default: 0 } },
+  },
+} as const;
+const id = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,40}$' } as const;
 
 const installationSchema = {
   type: 'object',
@@ -187,15 +201,7 @@ const installationSchema = {
       additionalProperties: false,
       default: {},
       properties: {
-        L1: { ...nonNeg, default: 0 },
-        L2: { ...nonNeg, default: 0 },
-        L3: { ...nonNeg, default: 0 },
-        swing: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['phases', 'amplitudeA', 'periodS'],
-          properties: { phases: { type: 'array', items: phase, minItems: 1 }, amplitudeA: nonNeg, periodS: { type: 'number', exclusiveMinimum: 0 }, fromS: { ...nonNeg, default: 0 } },
-        },
+        ...swingingLoad,
         noise: {
           type: 'object',
           additionalProperties: false,
@@ -260,15 +266,7 @@ const installationSchema = {
             type: 'object',
             additionalProperties: false,
             properties: {
-              L1: { ...nonNeg, default: 0 },
-              L2: { ...nonNeg, default: 0 },
-              L3: { ...nonNeg, default: 0 },
-              swing: {
-                type: 'object',
-                additionalProperties: false,
-                required: ['phases', 'amplitudeA', 'periodS'],
-                properties: { phases: { type: 'array', items: phase, minItems: 1 }, amplitudeA: nonNeg, periodS: { type: 'number', exclusiveMinimum: 0 }, fromS: { ...nonNeg, default: 0 } },
-              },
+              ...swingingLoad,
             },
           },
           meter: {
