@@ -56,6 +56,8 @@ beforeAll(async () => {
   await node.stores.installations.create(anInstallation({ id: INST, name: 'Garage Circuits', fuse: { L1: 40, L2: 40, L3: 40 }, balancer: fastBalancer }));
   await node.stores.chargers.put(INST, 'MAIN-1', aCharger({ maxCurrent: 16, minCurrent: 6 }));
   expect((await apiCall('PUT', `/installations/${INST}/circuits/board`, BOARD)).status).toBe(201);
+  // One level deeper, wired to L1 only: a bar for L1 and none for the phases it lacks.
+  expect((await apiCall('PUT', `/installations/${INST}/circuits/socket`, { name: 'Garage socket', parentId: 'board', limits: { L1: 10 } })).status).toBe(201);
   expect((await apiCall('PUT', `/installations/${INST}/chargers/BOARD-1`, { phases: 3, maxCurrent: 32, minCurrent: 6, circuitId: 'board' })).status).toBe(201);
   installerToken = String((await apiCall('POST', '/tokens', { installations: [INST] })).json.token);
   await waitFor(() => node.balancers.balancer(INST), 5_000, 'balancer');
@@ -84,6 +86,13 @@ describe('circuits on the installation page', () => {
     await page.goto(`${base}/ui/#/i/${INST}`);
     await page.locator('main[data-live=live]').waitFor();
     await page.locator('li[data-circuit=main] > ul.circuits > li[data-circuit=board]').waitFor();
+    await page.locator('li[data-circuit=board] > ul.circuits > li[data-circuit=socket]').waitFor();
+    expect(await own('socket').locator('[data-phase]').evaluateAll((els) => els.map((e) => e.getAttribute('data-phase')))).toEqual(['L1']);
+    expect(await own('socket').locator('.circuit-fuse').textContent()).toBe('fuse L1 10 A');
+    // Each level is indented further than its parent.
+    const left = async (c: string) => (await own(c).boundingBox())!.x;
+    expect(await left('board')).toBeGreaterThan(await left('main'));
+    expect(await left('socket')).toBeGreaterThan(await left('board'));
     expect(await page.locator('#circuits-h').isVisible()).toBe(true);
     expect(await page.locator('#chargers-h').isVisible()).toBe(false);
     expect(await page.locator('li[data-circuit=board] > .circuit-body > h3').textContent()).toBe('Board A board');
