@@ -174,12 +174,12 @@ describe('circuits on the installation page', () => {
     await own('board').locator('[data-charger=BOARD-1] h3 a').click();
     await page.locator('h1', { hasText: 'BOARD-1' }).waitFor();
     await expect.poll(() => page.locator('[data-charger=BOARD-1] dd.circuit').textContent(), { timeout: 5_000 }).toBe('Board A (board)');
+    shots.push(...(await screenshots(page, 'circuits-charger')));
     // The installation page's tree already says it: no label there.
     await page.goBack();
     await page.locator('main[data-live=live]').waitFor();
     await own('board').locator('[data-charger=BOARD-1]').waitFor();
     expect(await page.locator('dd.circuit').count()).toBe(0);
-    shots.push(...(await screenshots(page, 'circuits-charger')));
   });
 
   it('had no script errors', () => {
