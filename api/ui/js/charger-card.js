@@ -62,7 +62,7 @@ export function chargerCard(installationId, id) {
     h('header', {}, h('h3', {}, h('a', { href: `#/i/${enc(installationId)}/c/${enc(id)}` }, id)), state), wiring, body);
   return {
     el,
-    update(c, w, energyWh) {
+    update(c, w, energyWh, circuit) {
       state.textContent = c.connected ? 'online' : 'offline';
       state.className = `badge ${c.connected ? 'ok' : 'bad'}`;
       wiring.textContent = `${wiringText(w)}${w ? ` · ${w.minCurrent}–${w.maxCurrent} A` : ''}`;
@@ -72,6 +72,7 @@ export function chargerCard(installationId, id) {
       Object.assign(el.dataset, { limit: String(c.currentLimit ?? ''), countedBecause: c.countedBecause ?? '', partnerState: partner?.state ?? 'disabled' });
       replace(body,
         h('dl', { class: 'facts' },
+          circuit ? [h('dt', {}, 'Circuit'), h('dd', { class: 'circuit' }, `${circuit.name} (${circuit.id})`)] : null,
           h('dt', {}, 'Limit'), h('dd', { class: 'limit' }, amps(c.currentLimit), reason ? h('span', { class: 'reason' }, ` — ${reason}`) : null),
           c.countedBecause
             ? [h('dt', {}, 'Counted'), h('dd', { class: 'counted' }, `${amps(c.countedA)} — ${c.countedBecause}`,

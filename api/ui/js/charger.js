@@ -132,7 +132,9 @@ export async function chargerPage(main, installationId, chargerId) {
     onHistory: () => undefined,
     onStatus: ({ status, wiring, energy }) => {
       const c = status.chargers.find((x) => x.id === chargerId);
-      if (c) card.update(c, wiring?.[chargerId], energy?.[chargerId]);
+      // Off the installation page the card says which circuit the charger hangs on (there the tree does).
+      const circuit = status.circuits?.find((x) => x.chargerIds.includes(chargerId));
+      if (c) card.update(c, wiring?.[chargerId], energy?.[chargerId], circuit);
     },
   });
   try {

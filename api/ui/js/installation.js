@@ -2,53 +2,24 @@
 
 import { api, enc } from './api.js';
 import { amps, h, replace } from './dom.js';
+import { circuitTree } from './circuits.js';
+import { phaseBar } from './phase-bar.js';
 import { chargerCard, extras } from './charger-card.js';
 import { apiForm, checkedOf, field, numberOrText, setStatus, valueOf } from './forms.js';
 import { openLive } from './live.js';
 import { phaseChart } from './plot.js';
 
+// The page's phase bar, also for the tests that drive it alone.
+export { phaseBar };
+
 const PHASES = ['L1', 'L2', 'L3'];
-const KNOWN_STATUS = new Set(['installationId', 'at', 'dynamicLimitExpiresAt', 'balancerReachable', 'failsafe', 'balancerNodeId', 'phases', 'chargers']);
-const KNOWN_PHASE = new Set(['fuse', 'dynamicLimit', 'allocated', 'measured', 'failsafe']);
+const KNOWN_STATUS = new Set(['installationId', 'at', 'dynamicLimitExpiresAt', 'balancerReachable', 'failsafe', 'balancerNodeId', 'phases', 'chargers', 'circuits']);
 const FAILSAFE_SOURCE = {
   configured: "the installation's failsafe current",
   'lowest dynamic limit of the last hour': 'the lowest dynamic limit of the last hour',
   'fuse dedicated to chargers': 'the fuse (dedicated to the chargers)',
 };
 const STATE_TEXT = { connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…', gone: 'not available' };
-
-function limitInForce(p) {
-  const candidates = [['fuse', p.fuse], ['dynamic limit', p.dynamicLimit], ['failsafe', typeof p.failsafe === 'number' ? p.failsafe : null]]
-    .filter(([, v]) => typeof v === 'number');
-  return candidates.reduce((a, b) => (b[1] < a[1] ? b : a));
-}
-
-export function phaseBar(name) {
-  const alloc = h('div', { class: 'bar-alloc' });
-  const drawn = h('div', { class: 'bar-drawn' });
-  const limit = h('div', { class: 'bar-limit' });
-  const bar = h('div', { class: 'bar', role: 'img' }, alloc, drawn, limit);
-  const nums = h('p', { class: 'phase-nums' });
-  const more = h('div');
-  const el = h('div', { class: 'phase', dataset: { phase: name } }, h('div', { class: 'phase-head' }, h('strong', {}, name), nums), bar, more);
-  return {
-    el,
-    update(p) {
-      const [limitKind, limitValue] = limitInForce(p);
-      const max = Math.max(p.fuse, p.measured, p.allocated ?? 0, limitValue) * 1.05 || 1;
-      const pct = (v) => `${Math.max(0, Math.min(100, ((v ?? 0) / max) * 100))}%`;
-      alloc.style.setProperty('width', pct(p.allocated));
-      drawn.style.setProperty('width', pct(p.measured));
-      limit.style.setProperty('left', pct(limitValue));
-      Object.assign(el.dataset, { measured: String(p.measured), allocated: String(p.allocated ?? ''), limit: String(limitValue), fuse: String(p.fuse) });
-      const text = `drawn ${amps(p.measured)} · allocated ${amps(p.allocated)} · limit ${amps(limitValue)} (${limitKind}) · fuse ${amps(p.fuse)}`;
-      bar.setAttribute('aria-label', `${name}: ${text}`);
-      nums.textContent = text;
-      el.classList.toggle('over', p.measured > limitValue);
-      replace(more, extras(p, KNOWN_PHASE));
-    },
-  };
-}
 
 function fuseForm(inst, onSaved) {
   return apiForm({
@@ -117,6 +88,13 @@ export async function installationPage(main, id) {
   const chartBox = h('div', { class: 'chart' });
   const chargerList = h('div', { class: 'cards' });
   const cards = new Map();
+  const tree = circuitTree();
+  const chargersSection = h('section', { 'aria-labelledby': 'chargers-h' }, h('h2', { id: 'chargers-h' }, 'Chargers'), chargerList);
+  // Shown instead of the flat list while the installation has circuits: each card under its circuit.
+  const circuitsSection = h('section', { 'aria-labelledby': 'circuits-h', class: 'circuits-section', hidden: true },
+    h('h2', { id: 'circuits-h' }, 'Circuits and chargers'),
+    h('p', { class: 'legend muted' }, 'Each circuit below the fuse: drawn by its chargers, allocated to them, and the limit in force for them.'),
+    tree.el);
   const title = h('h1', { tabindex: '-1' }, inst.name, ' ', h('small', {}, inst.id));
   const partner = h('section', { 'aria-labelledby': 'partner-h' }, h('h2', { id: 'partner-h' }, 'Partner OCPP'), partnerSummary(inst));
   const settings = h('div', { class: 'forms' });
@@ -138,7 +116,8 @@ export async function installationPage(main, id) {
       h('p', { class: 'legend muted' }, h('span', { class: 'key drawn' }), ' drawn ', h('span', { class: 'key alloc' }), ' allocated ', h('span', { class: 'key limit' }), ' limit in force (fuse, dynamic limit or failsafe)'),
       bars.map((b) => b.el), meta),
     h('section', { 'aria-labelledby': 'chart-h' }, h('h2', { id: 'chart-h' }, 'Last hour'), chartBox),
-    h('section', { 'aria-labelledby': 'chargers-h' }, h('h2', { id: 'chargers-h' }, 'Chargers'), chargerList),
+    chargersSection,
+    circuitsSection,
     partner,
     h('section', { 'aria-labelledby': 'settings-h' }, h('h2', { id: 'settings-h' }, 'Settings'), settings));
   renderSettings(inst);
@@ -175,8 +154,8 @@ export async function installationPage(main, id) {
         if (!card) {
           card = chargerCard(id, c.id);
           cards.set(c.id, card);
-          chargerList.append(card.el);
         }
+        if (!status.circuits?.length && card.el.parentNode !== chargerList) chargerList.append(card.el);
         card.update(c, wiring?.[c.id], energy?.[c.id]);
       }
       for (const [cid, card] of cards) {
@@ -184,6 +163,10 @@ export async function installationPage(main, id) {
         card.el.remove();
         cards.delete(cid);
       }
+      const withCircuits = !!status.circuits?.length;
+      chargersSection.hidden = withCircuits;
+      circuitsSection.hidden = !withCircuits;
+      if (withCircuits) tree.update(status, cards);
       if (!status.chargers.length) replace(chargerList, h('p', { class: 'muted' }, 'No chargers yet.'));
       else chargerList.querySelector(':scope > p')?.remove();
     },
