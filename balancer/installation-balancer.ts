@@ -8,8 +8,6 @@ import type { NodeConfig } from '../core/config.js';
 import type { ChargerEvent } from '../core/events.js';
 import { getJson, putJson } from '../core/kv-json.js';
 import type { Metrics } from '../core/metrics.js';
-import { ROOT_CIRCUIT_ID } from '../core/circuits.js';
-import { toMeterReading, type MeterReading } from '../core/meter-reading.js';
 import type { Charger, ChargerLiveStatus, Installation } from '../core/model.js';
 import { decodeJson, encodeJson } from '../core/nats.js';
 import { subjects } from '../core/subjects.js';
@@ -19,8 +17,6 @@ import { withPhaseLimits } from './admission-window.js';
 import {
   allocationInput,
   committedLoad,
-  countedAs,
-  countedPhases,
   countedValue,
   newChargerModel,
   nextWakeAt,
@@ -40,7 +36,9 @@ import type { ProfileOutcome } from './dispatch-lifecycle.js';
 import { planDispatch, withSent } from './dispatch-plan.js';
 import { limitProfile } from './charging-profile.js';
 import { fenced } from './fencing.js';
-import { circuitLimitsAt, gridDraw, lowerOf, onMeterReading, withDrawSample, type CircuitLimits, type DrawSample, type MeterState } from './circuit-limits.js';
+import { lowerOf } from './circuit-limits.js';
+import { GridMeters, meterReadingOf } from './grid-meters.js';
+import { balancerStatus } from './balancer-status.js';
 import { phaseLimitsAt, type Failsafe } from './phase-limits.js';
 import { PHASES } from './phases.js';
 
@@ -89,10 +87,7 @@ export class InstallationBalancer {
   private readonly persisted = new Map<string, number>();
   /** Set while the installation runs on its failsafe current (counted once in the node's gauge). */
   private failsafe: Failsafe | undefined;
-  /** Grid meters by circuit id, and each charger's recent draw (to take it off a meter's reading). */
-  private readonly meters = new Map<string, MeterState>();
-  private readonly draws = new Map<string, DrawSample[]>();
-  private circuitLimits: CircuitLimits | undefined;
+  private readonly grid = new GridMeters();
   /** Leadership epoch (lease revision) sent with every command, so a deposed leader's limits are refused. */
   epoch: number | undefined;
 
@@ -181,27 +176,10 @@ export class InstallationBalancer {
     this.schedule();
   }
 
-  /** The live view the API's status route asks for: also what it assumes (counted values, failsafe) and why. */
-  status() {
-    const now = this.deps.now();
-    const chargers: Record<string, { limit: number; target?: number; reason?: string; phases: readonly string[]; online: boolean; counted: number; countedBecause: string }> = {};
-    for (const [id, c] of Object.entries(this.model.chargers)) {
-      const allocation = this.lastResult?.allocations.find((a) => a.id === id);
-      const counted = countedAs(c);
-      chargers[id] = {
-        limit: countedValue(c),
-        ...(allocation ? { target: allocation.limit, reason: allocation.reason } : {}),
-        phases: countedPhases(c, now),
-        online: c.dispatch.online,
-        counted: counted.value,
-        countedBecause: counted.basis,
-      };
-    }
-    const f = this.failsafe;
-    const failsafe = f ? { inForce: true, since: new Date(f.since).toISOString(), source: f.source, current: f.current } : { inForce: false };
-    const circuits = (this.model.circuits ?? []).map((c) => ({ id: c.id, limits: c.limits, allocated: this.lastResult?.circuits?.find((x) => x.id === c.id)?.load ?? null }));
-    const sites = this.circuitLimits && (circuits.length > 0 || this.circuitLimits.meters.length > 0) ? { circuits, meters: this.circuitLimits.meters } : {};
-    return { allocated: committedLoad(this.model, now), limits: this.model.phaseLimits, chargers, failsafe, ...sites, ...(this.computedAt !== undefined ? { computedAt: this.computedAt } : {}) };
+  /** The live view the API's status route asks for (balancer-status.ts). */
+  status(): ReturnType<typeof balancerStatus> {
+    const { model, lastResult, computedAt, failsafe } = this;
+    return balancerStatus({ model, lastResult, computedAt, failsafe, circuitLimits: this.grid.limits }, this.deps.now());
   }
 
   private setFailsafe(next: Failsafe | undefined): void {
@@ -254,7 +232,7 @@ export class InstallationBalancer {
     if (live.measured.at && tx && Date.parse(live.measured.at) >= Date.parse(tx.startedAt)) {
       const meter = this.meterSettings();
       c = onMeter(c, live.measured, Date.parse(live.measured.at), meter.thresholdA, 1, meter.slackA);
-      this.draws.set(chargerId, withDrawSample(this.draws.get(chargerId), { at: Date.parse(live.measured.at), grid: gridDraw(c.wiring, live.measured) }));
+      this.grid.recordDraw(c.wiring, live.measured, Date.parse(live.measured.at));
     }
     c = onReport(c, now);
     if (tx) c = { ...c, activeTx: { transactionId: tx.transactionId, connectorId: tx.connectorId } };
@@ -266,7 +244,7 @@ export class InstallationBalancer {
     const c = this.model.chargers[e.chargerId];
     if (!c) return;
     const now = this.deps.now();
-    if (e.kind === 'meter') this.draws.set(e.chargerId, withDrawSample(this.draws.get(e.chargerId), { at: now, grid: gridDraw(c.wiring, e.currents) }));
+    if (e.kind === 'meter') this.grid.recordDraw(c.wiring, e.currents, now);
     this.setCharger(e.chargerId, onChargerEvent(c, e, now, this.meterSettings()));
     if (e.kind === 'connection' && e.connected) void this.sync(e.chargerId);
     this.schedule();
@@ -278,18 +256,12 @@ export class InstallationBalancer {
 
   /** A grid meter reading (a gateway or the API published it); a bad one is logged and dropped. */
   private onMeterReading(subject: string, data: Uint8Array): void {
-    const circuitId = subject.slice(subject.lastIndexOf('.') + 1);
-    const known = circuitId === ROOT_CIRCUIT_ID || this.installation.circuits?.some((c) => c.id === circuitId);
-    let reading: MeterReading;
-    try {
-      if (!known) throw new Error(`no circuit ${circuitId}`);
-      reading = toMeterReading(this.id, circuitId, decodeJson(data), this.deps.now());
-    } catch (err) {
-      this.deps.logger.warn({ err, installationId: this.id, circuitId }, 'meter reading dropped');
+    const r = meterReadingOf(this.installation, subject, data, this.deps.now());
+    if ('err' in r) {
+      this.deps.logger.warn({ err: r.err, installationId: this.id, circuitId: r.circuitId }, 'meter reading dropped');
       return;
     }
-    const chargers = Object.values(this.model.chargers).map((c) => ({ circuitId: c.wiring.circuitId, draws: this.draws.get(c.wiring.id) }));
-    this.meters.set(circuitId, onMeterReading(this.meters.get(circuitId), this.installation.circuits ?? [], circuitId, reading, chargers));
+    this.grid.onReading(this.installation, r.circuitId, r.reading, Object.values(this.model.chargers).map((c) => c.wiring));
     this.schedule();
   }
 
@@ -333,8 +305,7 @@ export class InstallationBalancer {
     }
     const inForce = phaseLimitsAt(this.installation, this.dynamic, now);
     if (!this.stopped) this.setFailsafe(inForce.failsafe);
-    const sites = circuitLimitsAt(this.installation, this.meters, now);
-    this.circuitLimits = sites;
+    const sites = this.grid.limitsAt(this.installation, now);
     const { circuits: _flat, ...rest } = model;
     model = withPhaseLimits({ ...rest, chargers, ...(this.installation.circuits ? { circuits: sites.circuits } : {}) }, lowerOf(inForce.limits, sites.root), now);
     const result = allocate(allocationInput(model, now));
@@ -407,7 +378,7 @@ export class InstallationBalancer {
     clearTimeout(this.wakeTimer);
     // The dynamic limit gives way to the failsafe when it expires: wake then too.
     const expiry = this.dynamic ? Date.parse(this.dynamic.expiresAt) : Infinity;
-    const silence = this.circuitLimits?.nextSilenceAt ?? Infinity;
+    const silence = this.grid.limits?.nextSilenceAt ?? Infinity;
     const at = Math.min(nextWakeAt(this.model, now) ?? Infinity, expiry > now ? expiry : Infinity, silence > now ? silence : Infinity);
     if (at === Infinity || this.stopped) return;
     this.wakeTimer = setTimeout(() => this.schedule(), Math.max(0, at - now) + 1);

@@ -1,6 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { MAX_FUSE_A } from './schemas.js';
+import { phaseCurrentsFromZero } from './schemas.js';
 import { getJson, putJson } from './kv-json.js';
 import type { PhaseCurrents } from './model.js';
 import { encodeJson } from './nats.js';
@@ -55,17 +55,13 @@ export function lowestDynamic(record: AvailableCurrent): PhaseCurrents {
 /** Published on `subjects.availableCurrent(id)`: the new limit, or `cleared` when it was deleted. */
 export type AvailableCurrentMessage = AvailableCurrent | { installationId: string; cleared: true; at: string };
 
-const phase = { type: 'number', minimum: 0, maximum: MAX_FUSE_A } as const;
-
 /** What an energy manager writes. 0 A is allowed: "nothing available on this phase right now". */
 export const availableCurrentInputSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['L1', 'L2', 'L3'],
   properties: {
-    L1: phase,
-    L2: phase,
-    L3: phase,
+    ...phaseCurrentsFromZero,
     ttlSeconds: { type: 'integer', minimum: 1, maximum: MAX_AVAILABLE_CURRENT_TTL_S, default: DEFAULT_AVAILABLE_CURRENT_TTL_S },
   },
 } as const;

@@ -7,14 +7,13 @@ import { PlatformError, ValidationError } from './errors.js';
 import { ID_PATTERN } from './ids.js';
 import type { Circuit, Installation, Phase } from './model.js';
 import { PHASES } from './model.js';
-import { MAX_FUSE_A } from './schemas.js';
+import { MAX_FUSE_A, phaseCurrentsFromZero } from './schemas.js';
 import { validateWith } from './validate.js';
 
 /** The installation's own fuse, as a circuit: the root every other circuit hangs from. */
 export const ROOT_CIRCUIT_ID = 'main';
 
 const limit = { type: 'number', exclusiveMinimum: 0, maximum: MAX_FUSE_A } as const;
-const failsafePhase = { type: 'number', minimum: 0, maximum: MAX_FUSE_A } as const;
 
 export const circuitMeterSchema = {
   type: 'object',
@@ -25,7 +24,7 @@ export const circuitMeterSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['L1', 'L2', 'L3'],
-      properties: { L1: failsafePhase, L2: failsafePhase, L3: failsafePhase },
+      properties: { ...phaseCurrentsFromZero },
       description: 'Per-phase current for the chargers while the meter is silent (default: the lowest limit the meter gave in the last hour)',
     },
   },

@@ -7,20 +7,16 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { ValidationError } from './errors.js';
 import type { PhaseCurrents } from './model.js';
 import { encodeJson } from './nats.js';
-import { MAX_FUSE_A } from './schemas.js';
+import { phaseCurrentsFromZero } from './schemas.js';
 import { subjects } from './subjects.js';
 import { validateWith } from './validate.js';
-
-const phase = { type: 'number', minimum: 0, maximum: MAX_FUSE_A } as const;
 
 export const meterReadingSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['L1', 'L2', 'L3'],
   properties: {
-    L1: phase,
-    L2: phase,
-    L3: phase,
+    ...phaseCurrentsFromZero,
     at: { type: 'string', minLength: 1, maxLength: 40, description: 'ISO date-time when the meter measured (default: when received); a reading from the future counts as now' },
   },
 } as const;

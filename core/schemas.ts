@@ -21,7 +21,9 @@ export const idTagSchema = { type: 'string', maxLength: 20 } as const;
 const wsUrl = { type: 'string', maxLength: 512, pattern: '^wss?://[^\\s]+$' } as const;
 const secret = { type: 'string', minLength: 8, maxLength: 64, writeOnly: true } as const;
 
-const failsafePhase = { type: 'number', minimum: 0, maximum: MAX_FUSE_A } as const;
+const fromZero = { type: 'number', minimum: 0, maximum: MAX_FUSE_A } as const;
+/** The properties of per-phase currents where 0 A is allowed: a failsafe current, a dynamic limit, a meter reading. */
+export const phaseCurrentsFromZero = { L1: fromZero, L2: fromZero, L3: fromZero } as const;
 
 export const balancerSettingsSchema = {
   type: 'object',
@@ -44,7 +46,7 @@ export const balancerSettingsSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['L1', 'L2', 'L3'],
-      properties: { L1: failsafePhase, L2: failsafePhase, L3: failsafePhase },
+      properties: { ...phaseCurrentsFromZero },
     },
     fuseDedicatedToChargers: { type: 'boolean', default: false },
     meterMaxAgeS: { type: 'integer', minimum: 1, maximum: 86_400, default: 60 },

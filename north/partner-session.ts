@@ -4,7 +4,7 @@ import { sendChargerCommand, STATUS_ACTION } from '../core/commands.js';
 import type { ChargerLiveStatus } from '../core/model.js';
 import { streams, subjects } from '../core/subjects.js';
 import type { RequestOf, ResponseOf } from '../ocpp/actions.js';
-import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError } from '../ocpp/errors.js';
+import { OcppClosedError } from '../ocpp/errors.js';
 import { openPartnerConnection, partnerUrl, type PartnerConnection } from '../ocpp/partner-client.js';
 import type { RpcLogEntry } from '../ocpp/rpc-connection.js';
 import { publishOcppLog, shouldLog } from '../south/index.js';
@@ -18,6 +18,8 @@ import type { PartnerConnectionState } from '../core/partner-connection.js';
 import type { QueueEntry } from '../core/partner-queue.js';
 import { runDelivery, type DeliveryOutcome, type RetryPolicy } from './partner-delivery.js';
 import type { PartnerDeps } from './partner-deps.js';
+import { InFlightMessage } from './in-flight-message.js';
+import { sendTransactionMessage } from './send-transaction-message.js';
 
 /** What every partner session of a node shares: the bridge's deps and two bridge-wide hooks. */
 export interface PartnerSessionDeps extends PartnerDeps {
@@ -47,13 +49,7 @@ export class PartnerSession {
   private readonly cap: PartnerCapKeeper;
   private readonly attempts = new Map<number, number>();
   private stopped = false;
-  /**
-   * The queue message being delivered now, until it is answered and acknowledged. The connection
-   * is closed only after it: closing under a transaction message the partner is answering loses the
-   * answer, the message goes back to the queue and the next session (on the node the charger moved
-   * to) sends it again, so the partner would count it twice (a StartTransaction twice: two transactions).
-   */
-  private inFlight: Promise<unknown> | undefined;
+  private readonly inFlight = new InFlightMessage();
   private retryPolicy: RetryPolicy;
   private readonly log: Logger;
   /** The machine's phase as an operator sees it, and since when (ms). */
@@ -123,25 +119,14 @@ export class PartnerSession {
    * a call timeout) and the connection closed; no new message is taken meanwhile.
    */
   stop(): Promise<void> {
-    if (this.stopped) return this.drained;
+    if (this.stopped) return this.inFlight.drained;
     this.stopped = true;
     this.cap.stop();
     this.actor.stop();
     const conn = this.conn;
     this.conn = undefined;
-    if (conn) this.closeAfterInFlight(conn, 'charger session ended');
-    return this.drained;
-  }
-
-  private get drained(): Promise<void> {
-    return (this.inFlight ?? Promise.resolve()).then(
-      () => undefined,
-      () => undefined,
-    );
-  }
-
-  private closeAfterInFlight(conn: PartnerConnection, reason: string): void {
-    void this.drained.then(() => conn.close(1000, reason));
+    if (conn) this.inFlight.closeAfter(conn, 'charger session ended');
+    return this.inFlight.drained;
   }
 
   /** The charger booted again: the partner hears a BootNotification with what it reported. */
@@ -262,7 +247,7 @@ export class PartnerSession {
       stopped = true;
       if (conn) {
         if (this.conn === conn) this.conn = undefined;
-        this.closeAfterInFlight(conn, 'reconnecting');
+        this.inFlight.closeAfter(conn, 'reconnecting');
       }
     };
   }
@@ -321,13 +306,7 @@ export class PartnerSession {
         this.log.error({ kind: entry.kind, transactionId: entry.transactionId, reason, detail, stream: streams.northQueue, seq }, 'partner transaction message given up; kept in the queue stream');
       },
       onError: (err) => this.log.warn({ err: String(err) }, 'partner queue delivery problem'),
-      inFlight: (done) => {
-        this.inFlight = done;
-        const clear = (): void => {
-          if (this.inFlight === done) this.inFlight = undefined;
-        };
-        done.then(clear, clear);
-      },
+      inFlight: (done) => this.inFlight.track(done),
     });
     // Refresh the retry policy now and then; the loop reads it synchronously.
     void this.config().then((c) => (this.retryPolicy = { attempts: c.transactionMessageAttempts, retryIntervalS: c.transactionMessageRetryIntervalS }));
@@ -336,60 +315,10 @@ export class PartnerSession {
     };
   }
 
-  private async deliver(entry: QueueEntry): Promise<DeliveryOutcome> {
+  private deliver(entry: QueueEntry): Promise<DeliveryOutcome> {
     const rpc = this.conn?.rpc;
-    if (!rpc?.isOpen) return 'offline';
-    const { store } = this.deps;
-    try {
-      if (entry.kind === 'start') {
-        // Mapped already: the partner answered this StartTransaction, but the node that sent it did not
-        // get to acknowledge it (it died, or NATS failed under the ack). Sending it again would open a
-        // second transaction at the partner.
-        if (await store.partnerTransaction(this.chargerId, entry.transactionId)) {
-          this.log.info({ transactionId: entry.transactionId }, 'StartTransaction already answered by the partner; not sent again');
-          return 'delivered';
-        }
-        const res = await rpc.call('StartTransaction', entry.request);
-        // Answered: from here on a failure must not count as the partner's (that would send it again).
-        await afterAnswered(() => store.mapTransaction(this.chargerId, entry.transactionId, { partnerTxId: res.transactionId, connectorId: entry.request.connectorId }));
-        if (res.idTagInfo.status !== 'Accepted') {
-          this.log.warn({ transactionId: entry.transactionId, partnerTxId: res.transactionId, status: res.idTagInfo.status }, 'partner did not accept the id tag of a started transaction');
-        }
-        return 'delivered';
-      }
-      const mapping = await store.partnerTransaction(this.chargerId, entry.transactionId);
-      if (!mapping) return 'dropped';
-      if (entry.kind === 'meter') {
-        await rpc.call('MeterValues', { ...entry.request, transactionId: mapping.partnerTxId });
-        return 'delivered';
-      }
-      await rpc.call('StopTransaction', { ...entry.request, transactionId: mapping.partnerTxId });
-      // The partner has it: what is left is housekeeping, which must not send the stop again when it fails.
-      try {
-        await afterAnswered(async () => {
-          await store.forgetTransaction(this.chargerId, entry.transactionId);
-          // A TxProfile lives as long as its transaction.
-          await this.cap.update((cur) =>
-            cur.filter((p) => !(p.profile.chargingProfilePurpose === 'TxProfile' && (p.profile.transactionId === mapping.partnerTxId || (p.profile.transactionId === undefined && p.connectorId === mapping.connectorId)))),
-          );
-        });
-      } catch (err) {
-        this.log.warn({ transactionId: entry.transactionId, err: String(err) }, 'StopTransaction delivered; its transaction ids or TxProfile not cleaned up');
-      }
-      return 'delivered';
-    } catch (err) {
-      if (err instanceof OcppClosedError) return 'offline';
-      if (err instanceof OcppTimeoutError) return rpc.isOpen ? 'failed' : 'offline';
-      if (err instanceof OcppRemoteError) {
-        this.log.warn({ kind: entry.kind, code: err.code, description: err.description }, 'partner answered a transaction message with a CALLERROR');
-        return 'failed';
-      }
-      if (err instanceof OcppCallError) {
-        this.log.error({ kind: entry.kind, code: err.code, err: err.message }, 'a queued transaction message is not valid OCPP; dropped');
-        return 'dropped';
-      }
-      throw err;
-    }
+    if (!rpc?.isOpen) return Promise.resolve('offline');
+    return sendTransactionMessage(entry, { rpc, store: this.deps.store, chargerId: this.chargerId, log: this.log, updateProfiles: (change) => this.cap.update(change) });
   }
 
   // ---------------------------------------------------------------- configuration and caps
@@ -454,17 +383,5 @@ export class PartnerSession {
         .then(fn)
         .catch((err: unknown) => this.log.warn({ err: String(err) }, 'partner follow-up failed'));
     });
-  }
-}
-
-/** KV work after the partner answered: a passing NATS hiccup is retried here rather than by sending the message again. */
-async function afterAnswered(work: () => Promise<void>, attempts = 4): Promise<void> {
-  for (let n = 1; ; n++) {
-    try {
-      return await work();
-    } catch (err) {
-      if (n >= attempts) throw err;
-      await new Promise((r) => setTimeout(r, 250 * n));
-    }
   }
 }

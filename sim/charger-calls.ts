@@ -1,6 +1,7 @@
 import type { OcppAction, RequestOf, ResponseOf } from '../ocpp/actions.js';
 import { changeConfiguration, getConfiguration } from './charger-config.js';
 import type { SimCharger } from './charger.js';
+import { OcppCallError } from './ocpp-socket.js';
 
 type Handler = (payload: Record<string, unknown>) => Promise<object> | object;
 /** The platform validated the payload against the 1.6 schema before sending it. */
@@ -9,7 +10,7 @@ const as = <A extends OcppAction>(p: Record<string, unknown>): RequestOf<A> => p
 /**
  * Answers to every Central-System-initiated call of OCPP 1.6 (Core, Smart Charging, Remote Trigger,
  * Firmware, Local Auth List, Reservation), as a simple single-connector charge point answers them.
- * Unknown actions get a NotImplemented CALLERROR (in `SimCharger.onCall`).
+ * Unknown actions get a NotImplemented CALLERROR (`callAnswerer`).
  */
 export function callHandlers(c: SimCharger): Record<string, Handler> {
   return {
@@ -48,5 +49,15 @@ export function callHandlers(c: SimCharger): Record<string, Handler> {
     CancelReservation: (): ResponseOf<'CancelReservation'> => ({ status: 'Rejected' }),
     GetDiagnostics: (): ResponseOf<'GetDiagnostics'> => ({}),
     UpdateFirmware: (): ResponseOf<'UpdateFirmware'> => ({}),
+  };
+}
+
+/** How the charger answers a call from the Central System; an action it does not know is a NotImplemented CALLERROR. */
+export function callAnswerer(c: SimCharger): (action: string, payload: Record<string, unknown>) => Promise<object> | object {
+  const handlers = callHandlers(c);
+  return (action, payload) => {
+    const handler = handlers[action];
+    if (!handler) throw new OcppCallError('NotImplemented', `${action} is not implemented by this charger`);
+    return handler(payload);
   };
 }

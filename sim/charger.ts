@@ -1,59 +1,30 @@
-import type { Phase, PhaseRotation } from '../core/model.js';
+import type { Phase } from '../core/model.js';
 import type { RequestOf, ResponseOf } from '../ocpp/actions.js';
-import { callHandlers } from './charger-calls.js';
+import { callAnswerer } from './charger-calls.js';
 import { decodeAuthorizationKey, defaultConfiguration } from './charger-config.js';
 import {
   clearChargingProfile,
   compositeLimit,
   compositeSchedule,
   endTransaction,
+  oneConnectorContext,
   profileLimitAt,
   setChargingProfile,
   type InstalledProfile,
   type ProfileContext,
 } from './charging-profiles.js';
-import type { Scheduler, TimerHandle } from './clock.js';
-import { PILOT_MIN_A, type Car } from './ev.js';
-import { OcppCallError, OcppSocket } from './ocpp-socket.js';
+import type { TimerHandle } from './clock.js';
+import type { Car } from './ev.js';
+import { OcppSocket } from './ocpp-socket.js';
+import { TERMINAL_ORDER, type ChargerHost } from './charger-host.js';
+import { connectorStatusOf, type ConnectorStatus } from './connector-status.js';
+import { meterValuesRequest, type MeterContext } from './meter-values.js';
+import { FirmwareQuirks } from './firmware-quirks.js';
 import { Outlet } from './outlet.js';
 import type { ChargerSpec } from './scenario.js';
 
-export type ConnectorStatus = 'Available' | 'Preparing' | 'Charging' | 'SuspendedEV' | 'SuspendedEVSE' | 'Finishing' | 'Unavailable';
-
-/** What a charger needs from its surroundings: time, the platform's address, and who listens. */
-export interface ChargerHost {
-  readonly scheduler: Scheduler;
-  readonly ocppBaseUrl: string;
-  /** Scenario ms between MeterValues during a transaction. */
-  readonly meterIntervalMs: number;
-  readonly voltage: number;
-  readonly callTimeoutRealMs: number;
-  readonly observer: ChargerObserver;
-  /** The physics changed (a draw): the site recomputes its grid currents. */
-  changed(t: number): void;
-  log(chargerId: string, message: string): void;
-}
-
-/** Hooks the metrics recorder implements; `t` is scenario ms. */
-export interface ChargerObserver {
-  profileReceived(c: SimCharger, t: number, limitA: number | undefined, purpose: string): void;
-  profileAnswered(c: SimCharger, t: number, status: string, limitA: number | undefined): void;
-  /**
-   * The limit the profiles set (what the charger was told), before misbehaviour. `byPlatform`: the
-   * change came from a SetChargingProfile / ClearChargingProfile, not from a session or a reboot.
-   */
-  commandedChanged(c: SimCharger, t: number, before: number, after: number, byPlatform: boolean): void;
-  sessionChanged(c: SimCharger, t: number, event: 'arrived' | 'started' | 'departed'): void;
-}
-
-export const TERMINAL_ORDER: Record<PhaseRotation, [Phase, Phase, Phase]> = {
-  L1L2L3: ['L1', 'L2', 'L3'],
-  L2L3L1: ['L2', 'L3', 'L1'],
-  L3L1L2: ['L3', 'L1', 'L2'],
-  L1L3L2: ['L1', 'L3', 'L2'],
-  L3L2L1: ['L3', 'L2', 'L1'],
-  L2L1L3: ['L2', 'L1', 'L3'],
-};
+export { TERMINAL_ORDER, type ChargerHost, type ChargerObserver } from './charger-host.js';
+export type { ConnectorStatus } from './connector-status.js';
 
 /**
  * A simulated OCPP 1.6 charge point with one connector, speaking OCPP-J over a real socket, and the
@@ -79,9 +50,7 @@ export class SimCharger {
   bootCount = 0;
   readonly outlet: Outlet;
   private socket: OcppSocket | undefined;
-  private frozenA: number | undefined;
-  private ignoreNextProfile = false;
-  private fullUntilProfile = false;
+  private readonly quirks: FirmwareQuirks;
   private meterTimer: TimerHandle | undefined;
   private heartbeatTimer: TimerHandle | undefined;
   private pendingStop: { transactionId: number; reason: 'Reboot' | 'EVDisconnected' } | undefined;
@@ -100,6 +69,7 @@ export class SimCharger {
     this.config = defaultConfiguration(host.meterIntervalMs / 1000);
     this.commandedA = spec.maxCurrent;
     this.enforcedA = spec.maxCurrent;
+    this.quirks = new FirmwareQuirks(spec.behaviour, spec.maxCurrent);
     this.outlet = new Outlet(this.terminals.length, host.scheduler, host.voltage, (t, changed) => {
       if (changed) host.changed(t);
       this.refreshStatus();
@@ -133,15 +103,7 @@ export class SimCharger {
   }
 
   profileContext(): ProfileContext {
-    return {
-      connectors: 1,
-      maxStackLevel: Number(this.config.get('ChargeProfileMaxStackLevel') ?? 8),
-      transactions: new Map(this.tx ? [[1, { transactionId: this.tx.transactionId, startedAt: this.tx.startedAtWall }]] : []),
-      voltage: this.host.voltage,
-      phases: this.spec.phases,
-      maxCurrent: this.spec.maxCurrent,
-      allowedUnits: ['A', 'W'],
-    };
+    return oneConnectorContext({ maxStackLevel: Number(this.config.get('ChargeProfileMaxStackLevel') ?? 8), tx: this.tx, voltage: this.host.voltage, phases: this.spec.phases, maxCurrent: this.spec.maxCurrent });
   }
 
   // ---- connection ----
@@ -259,7 +221,7 @@ export class SimCharger {
         if (!res || this.car !== car) return;
         this.host.scheduler.external((tt) => {
           this.tx = { transactionId: res.transactionId, startedAtWall: Date.now() };
-          if (this.spec.behaviour.fullCurrentBeforeProfile) this.fullUntilProfile = true;
+          this.quirks.sessionStarted();
           this.host.observer.sessionChanged(this, tt, 'started');
           this.applyOffer(tt);
           this.outlet.energise(tt, this.enforcedA);
@@ -285,9 +247,7 @@ export class SimCharger {
 
   private endTx(t: number): void {
     this.tx = undefined;
-    this.fullUntilProfile = false;
-    this.frozenA = undefined;
-    this.ignoreNextProfile = false;
+    this.quirks.sessionEnded();
     this.profiles = endTransaction(this.profiles, 1);
     this.meterTimer?.cancel();
     this.outlet.cut(t);
@@ -310,14 +270,7 @@ export class SimCharger {
     const before = this.commandedA;
     this.commandedA = commanded;
     if (commanded !== before) this.host.observer.commandedChanged(this, t, before, commanded, byPlatform);
-    const b = this.spec.behaviour;
-    let enforced = commanded;
-    if (this.fullUntilProfile) enforced = this.spec.maxCurrent;
-    else if (this.frozenA !== undefined) enforced = this.frozenA;
-    if (b.ignoresProfileAfterResume && this.tx && this.enforcedA < PILOT_MIN_A && enforced >= PILOT_MIN_A) {
-      // Resumed from 0 A: this firmware ignores the next profile it is sent.
-      this.ignoreNextProfile = true;
-    }
+    const enforced = this.quirks.enforced(commanded, this.tx !== undefined, this.enforcedA);
     const changed = enforced !== this.enforcedA;
     this.enforcedA = enforced;
     if (changed) this.refreshStatus();
@@ -325,11 +278,7 @@ export class SimCharger {
   }
 
   private refreshStatus(): void {
-    if (!this.car) return this.setStatus('Available');
-    if (!this.tx) return this.setStatus(this.status === 'Finishing' ? 'Finishing' : 'Preparing');
-    if (this.enforcedA < PILOT_MIN_A) return this.setStatus('SuspendedEVSE');
-    if (this.car.demandA(this.t) === 0) return this.setStatus('SuspendedEV');
-    this.setStatus('Charging');
+    this.setStatus(connectorStatusOf(this.status, this.car, this.tx !== undefined, this.enforcedA, this.t));
   }
 
   private setStatus(status: ConnectorStatus): void {
@@ -356,33 +305,8 @@ export class SimCharger {
     });
   }
 
-  private sendMeterValues(context: 'Sample.Periodic' | 'Trigger'): Promise<unknown> {
-    const sample = (measurand: string, value: number, unit: string, phase?: string) => ({
-      value: (Math.round(value * 10) / 10).toString(),
-      context,
-      measurand,
-      ...(phase ? { phase } : {}),
-      location: 'Outlet',
-      unit,
-    });
-    const names = ['L1', 'L2', 'L3'];
-    const currents = this.terminals.map((_p, i) => sample('Current.Import', this.draw[i] ?? 0, 'A', names[i]));
-    const power = (this.draw[0] + this.draw[1] + this.draw[2]) * this.host.voltage;
-    return this.call('MeterValues', {
-      connectorId: 1,
-      ...(this.tx ? { transactionId: this.tx.transactionId } : {}),
-      meterValue: [
-        {
-          timestamp: new Date().toISOString(),
-          sampledValue: [
-            ...currents,
-            sample('Current.Offered', this.enforcedA, 'A'),
-            sample('Power.Active.Import', power, 'W'),
-            { ...sample('Energy.Active.Import.Register', 0, 'Wh'), value: String(Math.round(this.energyWh)) },
-          ] as RequestOf<'MeterValues'>['meterValue'][number]['sampledValue'],
-        },
-      ],
-    });
+  private sendMeterValues(context: MeterContext): Promise<unknown> {
+    return this.call('MeterValues', meterValuesRequest({ terminals: this.terminals, draw: this.draw, offeredA: this.enforcedA, energyWh: this.energyWh, voltage: this.host.voltage, transactionId: this.tx?.transactionId }, context));
   }
 
   private async call<A extends Parameters<OcppSocket['call']>[0]>(action: A, payload: RequestOf<A>) {
@@ -397,13 +321,7 @@ export class SimCharger {
 
   // ---- calls from the Central System ----
 
-  private onCall(action: string, payload: Record<string, unknown>): Promise<object> | object {
-    const handler = this.handlers[action];
-    if (!handler) throw new OcppCallError('NotImplemented', `${action} is not implemented by this charger`);
-    return handler(payload);
-  }
-
-  private readonly handlers = callHandlers(this);
+  private readonly onCall = callAnswerer(this);
 
   // ---- what the Central System's calls may do (see charger-calls.ts) ----
 
@@ -471,12 +389,7 @@ export class SimCharger {
       const r = setChargingProfile(this.profiles, req, this.profileContext());
       if (r.status === 'Accepted') {
         this.profiles = r.profiles;
-        if (this.tx) this.fullUntilProfile = false;
-        if (this.ignoreNextProfile) {
-          // The bug: accepted, but the charger keeps the limit it resumed with.
-          this.ignoreNextProfile = false;
-          this.frozenA = this.enforcedA;
-        } else this.frozenA = undefined;
+        this.quirks.profileAccepted(this.tx !== undefined, this.enforcedA);
         this.applyOffer(t, true);
       }
       this.host.observer.profileAnswered(this, t, r.status, limitNow());

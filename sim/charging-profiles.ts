@@ -42,6 +42,19 @@ export interface ProfileContext {
   readonly allowedUnits: readonly ('A' | 'W')[];
 }
 
+/** The context of a charger with one connector that takes A and W schedules; `tx` is its running transaction. */
+export function oneConnectorContext(c: { maxStackLevel: number; tx: { transactionId: number; startedAtWall: number } | undefined; voltage: number; phases: number; maxCurrent: number }): ProfileContext {
+  return {
+    connectors: 1,
+    maxStackLevel: c.maxStackLevel,
+    transactions: new Map(c.tx ? [[1, { transactionId: c.tx.transactionId, startedAt: c.tx.startedAtWall }]] : []),
+    voltage: c.voltage,
+    phases: c.phases,
+    maxCurrent: c.maxCurrent,
+    allowedUnits: ['A', 'W'],
+  };
+}
+
 const DAY_S = 86_400;
 const WEEK_S = 7 * DAY_S;
 

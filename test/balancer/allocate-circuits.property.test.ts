@@ -6,38 +6,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { allocate } from '../../balancer/allocate.js';
-import type { AllocationInput, AllocationResult, AllocationSettings, ChargerInput, CircuitInput, Phase, PhaseCurrents } from '../../balancer/allocation-types.js';
+import { NOW, fairSettings, opt, settingsArb, time } from '../support/allocation-arbitraries.js';
+import type { AllocationInput, AllocationResult, ChargerInput, CircuitInput, Phase, PhaseCurrents } from '../../balancer/allocation-types.js';
 
-const NOW = 10_000_000;
 const RUNS = Number(process.env.ALLOC_PROPERTY_RUNS ?? 300);
 const TOL = 1e-9;
 const PHASES: readonly Phase[] = ['L1', 'L2', 'L3'];
-const opt = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(arb, { nil: undefined, freq: 2 });
-const time = fc.integer({ min: NOW - 3_600_000, max: NOW });
 const milli = (max: number): fc.Arbitrary<number> => fc.integer({ min: 0, max: max * 1000 }).map((m) => m / 1000);
 const draw = fc.oneof(fc.constantFrom(0, 0.4, 5), milli(40));
-
-const settingsArb: fc.Arbitrary<AllocationSettings> = fc.record({
-  deadbandA: fc.constantFrom(0, 0.5, 1, 2),
-  minChangeIntervalMs: fc.constantFrom(0, 10_000, 60_000),
-  rotationIntervalMs: fc.constantFrom(0, 60_000, 900_000),
-  minRunMs: fc.constantFrom(0, 60_000, 300_000),
-  minPauseMs: fc.constantFrom(0, 60_000, 120_000),
-  reclaimAfterMs: fc.constantFrom(0, 60_000, 600_000),
-  reclaimHeadroomA: fc.constantFrom(0, 1, 2),
-  reclaimThresholdA: fc.constantFrom(0.5, 2),
-});
-
-const fairSettings: AllocationSettings = {
-  deadbandA: 0,
-  minChangeIntervalMs: 0,
-  rotationIntervalMs: 900_000,
-  minRunMs: 300_000,
-  minPauseMs: 120_000,
-  reclaimAfterMs: Infinity,
-  reclaimHeadroomA: 2,
-  reclaimThresholdA: 2,
-};
 
 /** Up to 6 circuits; each hangs on the root or on an earlier one; a phase may be missing (0 A). */
 const treeArb: fc.Arbitrary<CircuitInput[]> = fc.integer({ min: 0, max: 6 }).chain((m) =>

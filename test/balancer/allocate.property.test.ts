@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { allocate } from '../../balancer/allocate.js';
+import { NOW, fairSettings, opt, settingsArb, time } from '../support/allocation-arbitraries.js';
 import type {
   AllocationInput,
   AllocationResult,
@@ -10,14 +11,12 @@ import type {
   Phase,
 } from '../../balancer/allocation-types.js';
 
-const NOW = 10_000_000;
 // ALLOC_PROPERTY_RUNS raises the count for a long hunt; the default keeps the file around a second.
 const RUNS = Number(process.env.ALLOC_PROPERTY_RUNS ?? 500);
 const TOL = 1e-9;
 const PHASES: readonly Phase[] = ['L1', 'L2', 'L3'];
 const ROTATIONS = ['L1L2L3', 'L2L3L1', 'L3L1L2', 'L1L3L2', 'L3L2L1', 'L2L1L3'] as const;
 
-const opt = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(arb, { nil: undefined, freq: 2 });
 const amps = fc.oneof(
   fc.constantFrom(0, 6, 8, 10, 13, 16, 32),
   fc.integer({ min: 0, max: 400 }).map((d) => d / 10),
@@ -28,7 +27,6 @@ const limitInForce = fc.oneof(
   fc.integer({ min: 0, max: 320 }).map((d) => d / 10),
   fc.integer({ min: 0, max: 32_000 }).map((m) => m / 1000),
 );
-const time = fc.integer({ min: NOW - 3_600_000, max: NOW });
 const draw = fc.oneof(fc.constantFrom(0, 0.4, 1, 5), fc.integer({ min: 0, max: 40_000 }).map((m) => m / 1000));
 
 const chargerArb = fc
@@ -53,29 +51,6 @@ const chargerArb = fc
     underDrawSince: opt(time),
   })
   .map(({ maxAbove, ...c }) => ({ ...c, maxCurrent: Math.max(0, c.minCurrent + maxAbove) }));
-
-const settingsArb: fc.Arbitrary<AllocationSettings> = fc.record({
-  deadbandA: fc.constantFrom(0, 0.5, 1, 2),
-  minChangeIntervalMs: fc.constantFrom(0, 10_000, 60_000),
-  rotationIntervalMs: fc.constantFrom(0, 60_000, 900_000),
-  minRunMs: fc.constantFrom(0, 60_000, 300_000),
-  minPauseMs: fc.constantFrom(0, 60_000, 120_000),
-  reclaimAfterMs: fc.constantFrom(0, 60_000, 600_000),
-  reclaimHeadroomA: fc.constantFrom(0, 1, 2),
-  reclaimThresholdA: fc.constantFrom(0.5, 2),
-});
-
-/** Neutral settings for the fairness property: no anti-flap hold, no reclaim. */
-const fairSettings: AllocationSettings = {
-  deadbandA: 0,
-  minChangeIntervalMs: 0,
-  rotationIntervalMs: 900_000,
-  minRunMs: 300_000,
-  minPauseMs: 120_000,
-  reclaimAfterMs: Infinity,
-  reclaimHeadroomA: 2,
-  reclaimThresholdA: 2,
-};
 
 /** Phase limits from 0 to ~15 A per charger: from everything paused to everyone at maximum. */
 function phaseLimitsArb(chargers: number): fc.Arbitrary<Record<Phase, number>> {
