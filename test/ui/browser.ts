@@ -68,3 +68,26 @@ export async function screenshots(page: Page, name: string): Promise<string[]> {
   await page.setViewportSize(DESKTOP);
   return out;
 }
+
+export type ApiCall = (method: string, path: string, body?: unknown, token?: string) => Promise<{ status: number; json: Record<string, unknown> }>;
+
+/** The API as the dashboard calls it, with `adminToken` unless another token is given. */
+export function apiClient(base: () => string, adminToken: string): ApiCall {
+  return async (method, path, body, token = adminToken) => {
+    const res = await fetch(`${base()}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+  };
+}
+
+/** Logs in with `token` on the login page and waits for the installations list. */
+export async function logIn(page: Page, base: string, token: string): Promise<void> {
+  await page.goto(`${base}/ui/`);
+  await page.getByLabel('API token').fill(token);
+  await page.keyboard.press('Enter');
+  await page.locator('h1', { hasText: 'Installations' }).waitFor();
+}

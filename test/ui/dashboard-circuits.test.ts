@@ -4,7 +4,7 @@ import type { PlatformNode } from '../../main.js';
 import { startTestNats } from '../support/nats.js';
 import { aCharger, anInstallation, startTestNode, waitFor } from '../support/platform.js';
 import { TestCharger, type ProfileCall } from '../support/sim-charger.js';
-import { launchBrowser, screenshots, type TestBrowser } from './browser.js';
+import { launchBrowser, screenshots, type TestBrowser, apiClient, logIn } from './browser.js';
 
 /**
  * Issue 13, per circuit, in headless Chromium: a board below the fuse (created through the API) with
@@ -31,15 +31,7 @@ let onBoard: TestCharger;
 let onMain: TestCharger;
 const shots: string[] = [];
 
-async function apiCall(method: string, path: string, body?: unknown, token = ADMIN): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
-}
+const apiCall = apiClient(() => base, ADMIN);
 
 const apiCircuit = async (id: string): Promise<CircuitStatus> =>
   ((await apiCall('GET', `/installations/${INST}/status`, undefined, installerToken)).json.circuits as CircuitStatus[]).find((c) => c.id === id)!;
@@ -79,10 +71,7 @@ afterAll(async () => {
 
 describe('circuits on the installation page', () => {
   it('shows the board indented under main, with its bars, and each charger card under its circuit', async () => {
-    await page.goto(`${base}/ui/`);
-    await page.getByLabel('API token').fill(installerToken);
-    await page.keyboard.press('Enter');
-    await page.locator('h1', { hasText: 'Installations' }).waitFor();
+    await logIn(page, base, installerToken);
     await page.goto(`${base}/ui/#/i/${INST}`);
     await page.locator('main[data-live=live]').waitFor();
     await page.locator('li[data-circuit=main] > ul.circuits > li[data-circuit=board]').waitFor();

@@ -6,7 +6,7 @@ import { PARTNER_PASSWORD, PARTNER_TEST_ENV } from '../partner/support.js';
 import { startTestNats } from '../support/nats.js';
 import { aCharger, anInstallation, startTestNode, waitFor } from '../support/platform.js';
 import { TestCharger, type ProfileCall } from '../support/sim-charger.js';
-import { launchBrowser, screenshots, type TestBrowser } from './browser.js';
+import { launchBrowser, screenshots, type TestBrowser, apiClient, logIn } from './browser.js';
 
 /**
  * Issue 13 in headless Chromium: why each charger is limited and counted (real balancer reasons, a
@@ -33,14 +33,7 @@ const shots: string[] = [];
 
 type ChargerStatus = { id: string; currentLimit: number | null; limitReason: string | null; countedA: number | null; countedBecause: string | null; partner: { state: string } };
 
-async function apiCall(method: string, path: string, body?: unknown, token = ADMIN): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-}
+const apiCall = apiClient(() => base, ADMIN);
 
 const apiCharger = async (id: string): Promise<ChargerStatus> =>
   ((await apiCall('GET', `/installations/${INST}/status`, undefined, installerToken)).json.chargers as ChargerStatus[]).find((c) => c.id === id)!;
@@ -83,10 +76,7 @@ afterAll(async () => {
 
 describe('why each charger is limited and counted, and its partner connection', () => {
   it('shows each charger connected to the partner, with the limit and count reasons the balancer gives', async () => {
-    await page.goto(`${base}/ui/`);
-    await page.getByLabel('API token').fill(installerToken);
-    await page.keyboard.press('Enter');
-    await page.locator('h1', { hasText: 'Installations' }).waitFor();
+    await logIn(page, base, installerToken);
     await page.goto(`${base}/ui/#/i/${INST}`);
     await page.locator('main[data-live=live]').waitFor();
     for (const id of ['WHY-1', 'WHY-2']) {

@@ -5,7 +5,7 @@ import type { PlatformNode } from '../../main.js';
 import { startTestNats } from '../support/nats.js';
 import { aCharger, anInstallation, startTestNode, waitFor } from '../support/platform.js';
 import { TestCharger, type ProfileCall } from '../support/sim-charger.js';
-import { launchBrowser, screenshots, type TestBrowser } from './browser.js';
+import { launchBrowser, screenshots, type TestBrowser, apiClient, logIn as logInAt } from './browser.js';
 
 const ADMIN = 'test-admin-token-0123456789';
 const fastBalancer = { settleMs: 300, minChangeIntervalMs: 0, deadbandA: 0.5, minRunMs: 0, minPauseMs: 0, rotationIntervalMs: 3_600_000 };
@@ -22,14 +22,7 @@ let charger: TestCharger;
 const profiles: ProfileCall[] = [];
 const shots: string[] = [];
 
-async function apiCall(method: string, path: string, body?: unknown, token = ADMIN): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-}
+const apiCall = apiClient(() => base, ADMIN);
 
 beforeAll(async () => {
   nats = await startTestNats();
@@ -69,12 +62,7 @@ afterAll(async () => {
   await nats?.cleanup();
 });
 
-async function logIn(page: Page, token: string): Promise<void> {
-  await page.goto(`${base}/ui/`);
-  await page.getByLabel('API token').fill(token);
-  await page.keyboard.press('Enter');
-  await page.locator('h1', { hasText: 'Installations' }).waitFor();
-}
+const logIn = (page: Page, token: string): Promise<void> => logInAt(page, base, token);
 
 const phaseValue = async (page: Page, phase: string, key: 'measured' | 'allocated' | 'limit' | 'fuse'): Promise<number> =>
   Number((await page.locator(`[data-phase=${phase}]`).getAttribute(`data-${key}`)) || NaN);
