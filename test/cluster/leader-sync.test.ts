@@ -61,9 +61,16 @@ const charger = (id: string, installationId: string): Charger => ({
 
 async function leaderOver(id: string, chargerId: string, live: ReturnType<typeof aLiveStatus>): Promise<{ counted: number; profiles: number[] }> {
   await putJson(bus.kv[buckets.allocations], chargerId, { limit: 0, at: new Date().toISOString() });
-  const sim = simulateCharger(bus.nc, chargerId, (cmd: ChargerCommand) =>
-    cmd.action === '$status' ? { ok: true, response: live } : { ok: true, response: { status: 'Accepted' } },
-  );
+  let statusAnsweredAt: number | undefined;
+  let profileAfterStatus = false;
+  const sim = simulateCharger(bus.nc, chargerId, (cmd: ChargerCommand) => {
+    if (cmd.action === '$status') {
+      statusAnsweredAt = Date.now();
+      return { ok: true, response: live };
+    }
+    if (cmd.action === 'SetChargingProfile' && statusAnsweredAt !== undefined) profileAfterStatus = true;
+    return { ok: true, response: { status: 'Accepted' } };
+  });
   const { leaseTtlMs: _l, ...tuning } = loadConfig({}).balancer;
   const inst = installation(id);
   const balancer = new InstallationBalancer(inst, [charger(chargerId, id)], {
@@ -76,10 +83,17 @@ async function leaderOver(id: string, chargerId: string, live: ReturnType<typeof
   });
   try {
     await balancer.start();
-    // Until the first recompute has answered (its status shows what the charger is counted at).
+    // Until the leader has synced the charger (its live status answered), recomputed after that, and
+    // sent the profile a (re)connected charger gets: what it is counted at then is the sync's result.
+    const synced = (): boolean => {
+      const computedAt = balancer.status().computedAt;
+      return statusAnsweredAt !== undefined && computedAt !== undefined && computedAt > statusAnsweredAt && profileAfterStatus;
+    };
     const until = Date.now() + 5_000;
-    while (balancer.status().computedAt === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    await new Promise((r) => setTimeout(r, 200));
+    while (!synced()) {
+      if (Date.now() > until) throw new Error('the leader did not sync the charger and send its profile within 5 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const profiles = sim.received.filter((c) => c.action === 'SetChargingProfile').map((c) => (c.payload as { csChargingProfiles: { chargingSchedule: { chargingSchedulePeriod: { limit: number }[] } } }).csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0]!.limit);
     return { counted: balancer.status().chargers[chargerId]!.counted, profiles };
   } finally {
