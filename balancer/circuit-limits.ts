@@ -77,9 +77,15 @@ export function onMeterReading(
   chargers: Iterable<{ circuitId: string | undefined; draws: readonly DrawSample[] | undefined }>,
 ): MeterState {
   const drawn = { L1: 0, L2: 0, L3: 0 };
+  // One walk up the tree per circuit chargers sit on, not one per charger.
+  const belowByCircuit = new Map<string | undefined, boolean>();
+  const isBelow = (id: string | undefined): boolean => {
+    let below = belowByCircuit.get(id);
+    if (below === undefined) belowByCircuit.set(id, (below = circuitChain(circuits, id).includes(circuitId)));
+    return below;
+  };
   for (const c of chargers) {
-    const below = circuitId === ROOT_CIRCUIT_ID || circuitChain(toInputs(circuits), c.circuitId).includes(circuitId);
-    if (!below) continue;
+    if (circuitId !== ROOT_CIRCUIT_ID && !isBelow(c.circuitId)) continue;
     const d = drawAt(c.draws, reading.at);
     if (d) for (const p of PHASES) drawn[p] += d[p];
   }
@@ -87,10 +93,6 @@ export function onMeterReading(
   for (const p of PHASES) otherLoad[p] = Math.max(0, reading[p] - drawn[p]);
   const history = [...(previous?.history ?? []).filter((h) => h.at > reading.at - METER_LOWS_WINDOW_MS), { at: reading.at, otherLoad }];
   return { last: { at: reading.at, reading: { L1: reading.L1, L2: reading.L2, L3: reading.L3 }, otherLoad }, history };
-}
-
-function toInputs(circuits: readonly Circuit[]): CircuitInput[] {
-  return circuits.map((c) => ({ id: c.id, ...(c.parentId !== undefined ? { parentId: c.parentId } : {}), limits: c.limits }));
 }
 
 /** `fuse - margin` per wired phase (absent phases stay absent: 0 A for allocate). */

@@ -5,7 +5,7 @@
  */
 import { PlatformError, ValidationError } from './errors.js';
 import { ID_PATTERN } from './ids.js';
-import type { Circuit, Installation, Phase } from './model.js';
+import type { Circuit, Installation } from './model.js';
 import { PHASES } from './model.js';
 import { MAX_FUSE_A, phaseCurrentsFromZero } from './schemas.js';
 import { validateWith } from './validate.js';
@@ -55,13 +55,6 @@ export function circuitFromInput(id: string, input: unknown): Circuit {
   const valid = validateWith<Omit<Circuit, 'id'>>(circuitInputSchema, input);
   const { parentId, ...rest } = valid;
   return { id, ...rest, ...(parentId !== undefined && parentId !== ROOT_CIRCUIT_ID ? { parentId } : {}) };
-}
-
-/** The phases a circuit is wired to: the root has all three. */
-export function phasesOfCircuit(installation: Pick<Installation, 'circuits'>, id: string | undefined): Phase[] {
-  if (id === undefined || id === ROOT_CIRCUIT_ID) return [...PHASES];
-  const c = installation.circuits?.find((x) => x.id === id);
-  return c ? PHASES.filter((p) => c.limits[p] !== undefined) : [];
 }
 
 /**

@@ -95,13 +95,14 @@ const SETUP_ATTEMPTS = 10;
 /**
  * Several nodes starting at once against a cluster that is still electing stream leaders see
  * timeouts, "temporarily unavailable" and "no suitable peers": those pass, so they are retried; anything else is final.
+ * `retryable` widens that for callers that know better (work that must not fail after a partner answered).
  */
-export async function retryTransient<T>(op: () => Promise<T>, attempts = SETUP_ATTEMPTS, backoffMs = 500): Promise<T> {
+export async function retryTransient<T>(op: () => Promise<T>, attempts = SETUP_ATTEMPTS, backoffMs = 500, retryable: (err: unknown) => boolean = isTransientNatsError): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await op();
     } catch (err) {
-      if (!isTransientNatsError(err) || attempt >= attempts) throw err;
+      if (!retryable(err) || attempt >= attempts) throw err;
       await new Promise((r) => setTimeout(r, backoffMs * attempt));
     }
   }

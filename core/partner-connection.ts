@@ -36,7 +36,7 @@ export interface PartnerConnectionState {
   nodeId: string | null;
 }
 
-export const PARTNER_CONNECTION_TIMEOUT_MS = 1_000;
+const PARTNER_CONNECTION_TIMEOUT_MS = 1_000;
 
 export function partnerConnectionState(state: PartnerConnectionKind, more: Partial<Omit<PartnerConnectionState, 'state'>> = {}): PartnerConnectionState {
   return { state, since: null, reason: null, retryAt: null, attempt: null, nodeId: null, ...more };

@@ -110,9 +110,10 @@ export class TransactionStore {
   /** The start record of a transaction id, or undefined if that id is not a start (of this charger). */
   async getStart(transactionId: number, chargerId?: string): Promise<TransactionStart | undefined> {
     if (!Number.isSafeInteger(transactionId) || transactionId <= 0) return undefined;
-    // A read that fails (a stream election) throws: swallowed, a stop was filed as `known: false`
-    // and its transaction listed as never stopped. The charger retries the refused message.
-    const msg = await this.jsm.streams.getMessage(streams.transactions, { seq: transactionId }).catch(noMessage);
+    // "No message found" is null (the client's answer); any other failure (a stream election after a
+    // server died) throws: swallowed, a stop was filed as `known: false` and its transaction listed as
+    // never stopped. The charger retries the refused message; a listing answers 500, not a partial 200.
+    const msg = await this.jsm.streams.getMessage(streams.transactions, { seq: transactionId });
     if (!msg || !subjects.isTxStart(msg.subject)) return undefined;
     const start = decodeJson<TransactionStart>(msg.data);
     return chargerId && start.chargerId !== chargerId ? undefined : start;
@@ -155,7 +156,7 @@ export class TransactionStore {
       const lo = Math.max(first, hi - window + 1);
       const batch: StoredMsg[] = [];
       for (let seq = lo; seq <= hi; ) {
-        const m = await this.jsm.streams.getMessage(streams.transactions, { seq, next_by_subj: filter } as unknown as MsgRequest).catch(noMessage);
+        const m = await this.jsm.streams.getMessage(streams.transactions, { seq, next_by_subj: filter } as unknown as MsgRequest);
         if (!m || m.seq > hi) break;
         batch.push(m);
         seq = m.seq + 1;
@@ -174,7 +175,7 @@ export class TransactionStore {
 
   /** The stop filed under the start's installation, charger and id, if any. */
   private async attachStop(t: Transaction): Promise<void> {
-    const msg = await this.jsm.streams.getMessage(streams.transactions, { last_by_subj: subjects.txStop(t.installationId, t.chargerId, t.transactionId) }).catch(noMessage);
+    const msg = await this.jsm.streams.getMessage(streams.transactions, { last_by_subj: subjects.txStop(t.installationId, t.chargerId, t.transactionId) });
     if (msg) applyStop(t, decodeJson<TransactionStop>(msg.data));
   }
 
@@ -223,15 +224,4 @@ function applyStop(tx: Transaction, rec: TransactionStop): void {
 
 function digest(parts: unknown[]): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
-}
-
-/**
- * "No message found" is an answer (no such record); anything else (a timeout while the stream elects
- * a leader after a server died) fails the listing. Swallowed, it gave a 200 listing a transaction
- * without its stop (seen in the cluster e2e after a nats-server was killed).
- */
-function noMessage(err: unknown): null {
-  const e = err as { code?: unknown; message?: unknown; api_error?: { err_code?: unknown } };
-  if (e?.api_error?.err_code === 10037 || e?.code === 10037 || e?.code === '404' || /no message found/i.test(String(e?.message ?? ''))) return null;
-  throw err;
 }

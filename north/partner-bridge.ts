@@ -25,10 +25,11 @@ import { partnerUrlAllowed } from './partner-url-policy.js';
  */
 export class PartnerBridge implements ChargerObserver {
   readonly sessions = new Map<string, PartnerSession>();
-  /** Chargers whose session runs on this node -> their installation. */
-  private readonly connected = new Map<string, string>();
-  /** When each charger connected here (ms): a newer connection on another node takes the session. */
-  private readonly connectedAt = new Map<string, number>();
+  /**
+   * Chargers whose session runs on this node: their installation, and when they connected here (ms;
+   * a newer connection on another node takes the session).
+   */
+  private readonly connected = new Map<string, { installationId: string; at: number }>();
   /** Sessions stopped but still finishing a queue message: the bridge's stop waits for them. */
   private readonly draining = new Set<Promise<void>>();
   private readonly lingering = new Map<string, NodeJS.Timeout>();
@@ -47,7 +48,7 @@ export class PartnerBridge implements ChargerObserver {
   start(): void {
     const { cache, bus } = this.deps;
     const onInstallation = (id: string): void => {
-      for (const [chargerId, inst] of this.connected) if (inst === id) this.reconcile(chargerId);
+      for (const [chargerId, c] of this.connected) if (c.installationId === id) this.reconcile(chargerId);
     };
     const onCharger = (id: string, value: { ocpp: { webSocketPing: boolean } } | undefined, prev: { ocpp: { webSocketPing: boolean } } | undefined): void => {
       // The operator's later ping setting wins over what the partner set before.
@@ -77,8 +78,7 @@ export class PartnerBridge implements ChargerObserver {
   // ---------------------------------------------------------------- ChargerObserver
 
   onSessionStarted(chargerId: string, installationId: string): void {
-    this.connected.set(chargerId, installationId);
-    this.connectedAt.set(chargerId, this.deps.now());
+    this.connected.set(chargerId, { installationId, at: this.deps.now() });
     const t = this.lingering.get(chargerId);
     if (t) clearTimeout(t);
     this.lingering.delete(chargerId);
@@ -87,7 +87,6 @@ export class PartnerBridge implements ChargerObserver {
 
   onSessionStopped(chargerId: string): void {
     this.connected.delete(chargerId);
-    this.connectedAt.delete(chargerId);
     if (!this.sessions.has(chargerId) || this.stopped) return this.syncAnswer(chargerId);
     // Stay a little: a charger that reconnects at once keeps its partner session, and the queue drains.
     const prev = this.lingering.get(chargerId);
@@ -323,10 +322,9 @@ export class PartnerBridge implements ChargerObserver {
    */
   private onRemoteConnection(evt: ConnectionEvent): void {
     if (!evt.connected || evt.nodeId === this.deps.nodeId) return;
-    const since = this.connectedAt.get(evt.chargerId);
+    const since = this.connected.get(evt.chargerId)?.at;
     if (since !== undefined && new Date(evt.at).getTime() < since) return;
     this.connected.delete(evt.chargerId);
-    this.connectedAt.delete(evt.chargerId);
     const t = this.lingering.get(evt.chargerId);
     if (t) clearTimeout(t);
     this.lingering.delete(evt.chargerId);

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { retryTransient } from '../core/nats.js';
 import type { PartnerStore } from '../core/partner-store.js';
 import type { QueueEntry } from '../core/partner-queue.js';
 import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError } from '../ocpp/errors.js';
@@ -75,14 +76,7 @@ export async function sendTransactionMessage(entry: QueueEntry, env: Transaction
   }
 }
 
-/** KV work after the partner answered: a passing NATS hiccup is retried here rather than by sending the message again. */
-async function afterAnswered(work: () => Promise<void>, attempts = 4): Promise<void> {
-  for (let n = 1; ; n++) {
-    try {
-      return await work();
-    } catch (err) {
-      if (n >= attempts) throw err;
-      await new Promise((r) => setTimeout(r, 250 * n));
-    }
-  }
+/** KV work after the partner answered: any failure is retried here rather than by sending the message again. */
+function afterAnswered(work: () => Promise<void>): Promise<void> {
+  return retryTransient(work, 4, 250, () => true);
 }

@@ -46,7 +46,6 @@ export class OutboundCalls {
   /** Sends the call now if nothing is outstanding, else queues it (or refuses it when the queue is full). */
   add(entry: OutgoingCall): void {
     if (this.outstanding === undefined && this.transport.canSendCalls()) {
-      entry.timer = setTimeout(() => this.onTimeout(entry), entry.timeoutMs);
       this.send(entry);
       return;
     }

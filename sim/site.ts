@@ -208,10 +208,10 @@ export class Site {
 
   private recomputeBase(): void {
     const swing = this.spec.baseLoad.swing;
+    // The boards' own loads hang on the grid connection too.
+    const boards = this.circuits?.totalBase();
     for (const p of PHASES) {
-      // The boards' own loads hang on the grid connection too.
-      const boards = this.circuits?.base ? this.circuits.totalBase()[p] : 0;
-      const v = this.staticBase[p] + this.noise[p] + boards + (this.swingOn && swing?.phases.includes(p) ? swing.amplitudeA : 0);
+      const v = this.staticBase[p] + this.noise[p] + (boards?.[p] ?? 0) + (this.swingOn && swing?.phases.includes(p) ? swing.amplitudeA : 0);
       this.base[p] = Math.max(0, Math.round(v * 100) / 100);
     }
   }

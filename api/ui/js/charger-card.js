@@ -3,9 +3,8 @@
 // the running session.
 
 import { enc } from './api.js';
-import { ago, amps, h, plain, replace } from './dom.js';
+import { ago, amps, h, plain, replace, PHASES } from './dom.js';
 
-const PHASES = ['L1', 'L2', 'L3'];
 const KNOWN_CHARGER = new Set(['id', 'connected', 'nodeId', 'lastSeen', 'connectors', 'currentLimit', 'limitReason', 'countedA', 'countedBecause', 'measured', 'activeTransactions', 'partner']);
 
 /** What each basis of the balancer's count means, for an installer. */

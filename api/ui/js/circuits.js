@@ -1,10 +1,9 @@
 // The circuits below the installation's fuse, as an indented tree: each circuit's phase bars (the
 // installation's own bar), its grid meter and failsafe, and the cards of the chargers wired to it.
 
-import { amps, ago, h, replace } from './dom.js';
+import { amps, ago, h, replace, PHASES } from './dom.js';
 import { phaseBar } from './phase-bar.js';
 
-const PHASES = ['L1', 'L2', 'L3'];
 const METER_FAILSAFE_SOURCE = {
   configured: "the circuit's failsafe current",
   'lowest meter limit of the last hour': 'the lowest limit the meter gave in the last hour',

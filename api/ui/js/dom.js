@@ -53,3 +53,6 @@ export function table(caption, headers, rows) {
   return h('div', { class: 'scroll', tabindex: '0', role: 'region', 'aria-label': caption },
     h('table', {}, h('caption', {}, caption), h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))), h('tbody', {}, rows)));
 }
+
+/** The grid phases, in display order. */
+export const PHASES = ['L1', 'L2', 'L3'];

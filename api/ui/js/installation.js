@@ -1,7 +1,7 @@
 // The installation page: live phase bars and chart, chargers, partner settings, fuse and OCPP forms.
 
 import { api, enc } from './api.js';
-import { amps, h, replace } from './dom.js';
+import { amps, h, replace, PHASES } from './dom.js';
 import { circuitTree } from './circuits.js';
 import { phaseBar } from './phase-bar.js';
 import { chargerCard, extras } from './charger-card.js';
@@ -12,7 +12,6 @@ import { phaseChart } from './plot.js';
 // The page's phase bar, also for the tests that drive it alone.
 export { phaseBar };
 
-const PHASES = ['L1', 'L2', 'L3'];
 const KNOWN_STATUS = new Set(['installationId', 'at', 'dynamicLimitExpiresAt', 'balancerReachable', 'failsafe', 'balancerNodeId', 'phases', 'chargers', 'circuits']);
 const FAILSAFE_SOURCE = {
   configured: "the installation's failsafe current",
