@@ -91,21 +91,23 @@ export class ChargerRegistry {
   readonly connectionOptions = (chargerId: string): Omit<RpcConnectionOptions, 'identity'> => {
     const charger = this.deps.cache.chargers.get(chargerId);
     const { settings, bus, logger } = this.deps;
+    // Whether the message log takes an entry (most periodic calls it does not); the charger is looked
+    // up only for a periodic call, whose verbose-logging window decides.
+    const logged = (action: string | undefined, at: number): boolean =>
+      settings.ocppLog && (settings.ocppLogAll || !isPeriodic(action) || shouldLogAction(action, this.deps.cache.chargers.get(chargerId), at));
     return {
       strict: charger?.ocppValidation !== 'lenient',
       callTimeoutMs: settings.callTimeoutMs,
       pingIntervalMs: settings.pingIntervalMs,
       logger: new LazyChildLogger(logger, chargerId),
       // Refusals are counted; the rest only when the message log takes them (most periodic calls are not).
-      logWanted: (direction, type, action) =>
-        (direction === 'out' && type === 'CALLERROR') ||
-        (settings.ocppLog && (settings.ocppLogAll || !isPeriodic(action) || shouldLogAction(action, this.deps.cache.chargers.get(chargerId), Date.now()))),
+      logWanted: (direction, type, action) => (direction === 'out' && type === 'CALLERROR') || logged(action, Date.now()),
       onLog: (entry) => {
         // Calls the charger made that we refused (schema, unknown action, handler error) count by code.
         if (entry.direction === 'out' && entry.type === 'CALLERROR') {
           countOcpp(this.deps.metrics, 'in', isKnownAction(entry.action) ? entry.action : 'unknown', (entry.payload as { code?: string }).code ?? 'unknown');
         }
-        if (settings.ocppLog && shouldLogAction(entry.action, this.deps.cache.chargers.get(chargerId), entry.at, settings.ocppLogAll)) {
+        if (logged(entry.action, entry.at)) {
           publishOcppLog(bus.nc, subjects.ocppLog(chargerId), chargerId, entry);
         }
       },
