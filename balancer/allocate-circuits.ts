@@ -37,19 +37,12 @@ export function circuitTree(input: AllocationInput): CircuitTree {
     limits.push(...perPhase(c.limits));
     stable.push(...perPhase(c.admissionLimits ?? c.limits));
   }
+  const idsOf = circuitChains(circuits);
   const chains = new Map<string, readonly number[]>();
   const chainOf = (circuitId: string | undefined): readonly number[] => {
     if (circuitId === undefined) return ROOT_CHAIN;
-    const known = chains.get(circuitId);
-    if (known) return known;
-    const chain: number[] = [];
-    for (let at = index.get(circuitId); at !== undefined && at !== 0 && !chain.includes(at); ) {
-      chain.push(at);
-      const parent = circuits[at - 1]?.parentId;
-      at = parent === undefined ? undefined : index.get(parent);
-    }
-    chain.push(0);
-    chains.set(circuitId, chain);
+    let chain = chains.get(circuitId);
+    if (!chain) chains.set(circuitId, (chain = [...idsOf(circuitId).map((id) => index.get(id)!), 0]));
     return chain;
   };
   return { circuits, limits, stable, chainOf };
@@ -63,12 +56,22 @@ function perPhase(l: Partial<PhaseCurrents>): number[] {
   });
 }
 
-/** Circuit ids from `circuitId` up to (not including) the installation; the same degrading rules as `circuitTree`. */
-export function circuitChain(circuits: readonly CircuitInput[], circuitId: string | undefined): string[] {
+/**
+ * The one walk up the tree: for a circuit id, the circuit ids from it up to (not including) the
+ * installation, remembered per id. An unknown id or parent ends the chain (the charger counts on the
+ * installation only), and a cycle ends at its first repeat.
+ */
+export function circuitChains(circuits: readonly CircuitInput[]): (circuitId: string | undefined) => readonly string[] {
   const byId = new Map(circuits.map((c) => [c.id, c]));
-  const chain: string[] = [];
-  for (let c = circuitId === undefined ? undefined : byId.get(circuitId); c !== undefined && !chain.includes(c.id); c = c.parentId === undefined ? undefined : byId.get(c.parentId)) {
-    chain.push(c.id);
-  }
-  return chain;
+  const chains = new Map<string | undefined, string[]>();
+  return (circuitId) => {
+    let chain = chains.get(circuitId);
+    if (chain) return chain;
+    chain = [];
+    for (let c = circuitId === undefined ? undefined : byId.get(circuitId); c !== undefined && !chain.includes(c.id); c = c.parentId === undefined ? undefined : byId.get(c.parentId)) {
+      chain.push(c.id);
+    }
+    chains.set(circuitId, chain);
+    return chain;
+  };
 }

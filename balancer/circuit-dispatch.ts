@@ -5,7 +5,7 @@
  * the charger's way to the fuse. Pure.
  */
 import type { CircuitInput, Phase, PhaseCurrents } from './allocation-types.js';
-import { circuitChain } from './allocate-circuits.js';
+import { circuitChains } from './allocate-circuits.js';
 import { PHASES } from './phases.js';
 
 export interface CircuitBudget {
@@ -20,12 +20,7 @@ export function circuitBudget(
 ): CircuitBudget {
   const list = circuits ?? [];
   const load = new Map<string, PhaseCurrents>(list.map((c) => [c.id, { L1: 0, L2: 0, L3: 0 }]));
-  const chains = new Map<string | undefined, string[]>();
-  const chainOf = (id: string | undefined): string[] => {
-    let chain = chains.get(id);
-    if (!chain) chains.set(id, (chain = circuitChain(list, id)));
-    return chain;
-  };
+  const chainOf = circuitChains(list);
   for (const c of committed) {
     if (c.value <= 0) continue;
     for (const id of chainOf(c.circuitId)) for (const p of c.phases) (load.get(id) as PhaseCurrents)[p] += c.value;

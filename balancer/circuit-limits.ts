@@ -9,7 +9,7 @@ import { ROOT_CIRCUIT_ID } from '../core/circuits.js';
 import type { Circuit, CircuitMeter, Installation, Phase, PhaseCurrents } from '../core/model.js';
 import type { MeterStatus } from '../core/meter-reading.js';
 import type { CircuitInput } from './allocation-types.js';
-import { circuitChain } from './allocate-circuits.js';
+import { circuitChains } from './allocate-circuits.js';
 import { PHASES, wiringOf } from './phases.js';
 import type { ChargerWiring } from './balancer-model.js';
 
@@ -77,15 +77,9 @@ export function onMeterReading(
   chargers: Iterable<{ circuitId: string | undefined; draws: readonly DrawSample[] | undefined }>,
 ): MeterState {
   const drawn = { L1: 0, L2: 0, L3: 0 };
-  // One walk up the tree per circuit chargers sit on, not one per charger.
-  const belowByCircuit = new Map<string | undefined, boolean>();
-  const isBelow = (id: string | undefined): boolean => {
-    let below = belowByCircuit.get(id);
-    if (below === undefined) belowByCircuit.set(id, (below = circuitChain(circuits, id).includes(circuitId)));
-    return below;
-  };
+  const chainOf = circuitChains(circuits);
   for (const c of chargers) {
-    if (circuitId !== ROOT_CIRCUIT_ID && !isBelow(c.circuitId)) continue;
+    if (circuitId !== ROOT_CIRCUIT_ID && !chainOf(c.circuitId).includes(circuitId)) continue;
     const d = drawAt(c.draws, reading.at);
     if (d) for (const p of PHASES) drawn[p] += d[p];
   }
