@@ -85,22 +85,25 @@ export class InstallationStore {
    * Changes the installation's circuits (compare-and-set, so two writers never lose a circuit);
    * `change` returns the new list or throws (validation, conflict).
    */
-  async updateCircuits(id: string, change: (current: Installation) => Circuit[]): Promise<Installation> {
-    const updated = await updateJson<Installation>(this.kv, id, (current) => {
-      if (!current) throw new PlatformError('NOT_FOUND', `Installation ${id} not found`);
-      const { circuits: _old, ...rest } = current;
+  updateCircuits(id: string, change: (current: Installation) => Circuit[]): Promise<Installation> {
+    return this.replaceField(id, 'circuits', (current) => {
       const circuits = change(current);
-      return { ...rest, ...(circuits.length > 0 ? { circuits } : {}), updatedAt: new Date().toISOString() };
+      return circuits.length > 0 ? circuits : undefined;
     });
-    return updated as Installation;
   }
 
   /** Sets (or removes, with undefined) the meter settings of the installation's own fuse. */
-  async setRootMeter(id: string, meter: CircuitMeter | undefined): Promise<Installation> {
+  setRootMeter(id: string, meter: CircuitMeter | undefined): Promise<Installation> {
+    return this.replaceField(id, 'meter', () => meter);
+  }
+
+  /** Replaces one optional field (absent when `next` gives undefined), compare-and-set. */
+  private async replaceField<K extends 'circuits' | 'meter'>(id: string, key: K, next: (current: Installation) => Installation[K] | undefined): Promise<Installation> {
     const updated = await updateJson<Installation>(this.kv, id, (current) => {
       if (!current) throw new PlatformError('NOT_FOUND', `Installation ${id} not found`);
-      const { meter: _old, ...rest } = current;
-      return { ...rest, ...(meter ? { meter } : {}), updatedAt: new Date().toISOString() };
+      const { [key]: _old, ...rest } = current;
+      const value = next(current);
+      return { ...rest, ...(value !== undefined ? { [key]: value } : {}), updatedAt: new Date().toISOString() } as Installation;
     });
     return updated as Installation;
   }
