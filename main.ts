@@ -12,7 +12,7 @@ import { keyFromFile, SecretBox } from './core/secret-box.js';
 import { startEmbeddedNats, type EmbeddedNats } from './core/embedded-nats.js';
 import { InstallationStore } from './core/installation-store.js';
 import { createMetrics } from './core/metrics.js';
-import { connectBus, leaderReadKv, type Bus } from './core/nats.js';
+import { connectBus, kvWithTimeout, leaderReadKv, type Bus } from './core/nats.js';
 import { buckets } from './core/subjects.js';
 import { TransactionStore } from './core/transaction-store.js';
 import { createOcppServer, type OcppServer } from './ocpp/server.js';
@@ -21,6 +21,7 @@ import { CapStore } from './core/cap-store.js';
 import { PartnerQueue } from './core/partner-queue.js';
 import { PartnerStore } from './core/partner-store.js';
 import { BalancerManager } from './balancer/balancer-manager.js';
+import { leaseRequestTimeoutMs } from './balancer/leadership.js';
 import { build, timeoutCheckIntervalMs } from './api/app.js';
 import { AvailableCurrentStore } from './core/available-current-store.js';
 import { TokenStore } from './core/token-store.js';
@@ -59,6 +60,8 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     natsAuth = embedded.auth;
     logger.info({ url: natsUrl, storeDir: embedded.storeDir }, 'started embedded nats-server');
   }
+  // Each start-up step is logged with its time so far: a node that never gets to "listening" shows where it waits.
+  const startedAt = Date.now();
   const bus = await connectBus({ url: natsUrl, name: `node-${config.nodeId}`, auth: natsAuth, ocppLogMaxBytes: config.ocppLogMaxBytes, ocppLogMaxPerSubject: config.ocppLogMaxPerCharger, replicas: config.natsReplicas });
   const credentials = new CredentialStore(bus.kv[buckets.credentials], new SecretBox(secretsKey(config, logger)));
   const installations = new InstallationStore(bus.kv[buckets.installations], credentials);
@@ -69,7 +72,9 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     transactions: new TransactionStore(bus.js, bus.jsm),
     chargerState: new ChargerStateStore(bus.kv[buckets.chargerState]),
   };
+  logger.info({ ms: Date.now() - startedAt }, 'start-up: NATS connected, buckets and streams ready');
   const cache = await ConfigCache.start(bus);
+  logger.info({ ms: Date.now() - startedAt }, 'start-up: config cache loaded');
   const metrics = createMetrics();
   const now = Date.now;
   // Partner OCPP bridge: hears what the charger side did (durable north queue) and asks the partner to authorize.
@@ -107,6 +112,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
       livenessGraceS: config.livenessGraceS,
       meterEventDeltaA: config.meterEventDeltaA,
       meterEventMaxAgeMs: config.meterEventMaxAgeMs,
+      meterEventOverLimitRepeatMs: config.meterEventOverLimitRepeatMs,
     },
     observers: [partner],
   };
@@ -119,6 +125,8 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     nc: bus.nc,
     cache,
     leases: bus.kv[buckets.leases],
+    // A renewal unanswered for a renewal period is tried again rather than awaited (see kvWithTimeout).
+    leaseWrites: await kvWithTimeout(bus, buckets.leases, leaseRequestTimeoutMs(leaseTtlMs)),
     caps: bus.kv[buckets.caps],
     availableCurrent: bus.kv[buckets.availableCurrent],
     // A new leader must count every limit its predecessor persisted before sending it.
@@ -130,6 +138,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     now,
   });
   await balancers.start();
+  logger.info({ ms: Date.now() - startedAt }, 'start-up: balancers placed');
 
   // A handshake trickled in slowly is dropped; sockets past the cap are closed as they arrive.
   const { handshakeTimeoutMs, keepAliveTimeoutMs: ocppKeepAliveMs, maxConnections: ocppMaxConnections } = config.ocppHttp;

@@ -29,13 +29,17 @@ export async function liveStatus(nc: NatsConnection, chargerId: string, timeoutM
 /** What the installation's balancer leader answers on `balancer.status.<id>`. */
 export interface BalancerStatusReply {
   allocated: { L1: number; L2: number; L3: number };
-  chargers: Record<string, { limit: number; target?: number; reason?: string; phases?: unknown; counted?: number; countedBecause?: string }>;
+  chargers: Record<string, { limit: number; target?: number; reason?: string; phases?: unknown; counted?: number; countedBecause?: string; phaseMode?: unknown; phaseSwitches?: unknown }>;
   failsafe?: { inForce: boolean; since?: string; source?: string; current?: { L1: number; L2: number; L3: number } };
   /** Per-phase limits in force for the chargers (fuse - margin, lowered by a dynamic limit, a meter or a failsafe). */
   limits?: { L1: number; L2: number; L3: number };
   /** Circuits below the fuse: limits in force for their chargers and the allocation below them. */
   circuits?: { id: string; limits: Partial<Record<'L1' | 'L2' | 'L3', number>>; allocated: { L1: number; L2: number; L3: number } | null }[];
   meters?: MeterStatus[];
+  /** The node running the balancer, from its own leadership state. */
+  nodeId?: string;
+  /** True while its lease runs out unrenewed: it sends nothing until renewed. */
+  paused?: boolean;
 }
 
 /** The balancer's live allocation, or undefined when no leader answers within the timeout. */
@@ -51,6 +55,8 @@ export async function balancerStatus(nc: NatsConnection, installationId: string,
       ...(reply.limits ? { limits: reply.limits } : {}),
       ...(reply.circuits ? { circuits: reply.circuits } : {}),
       ...(reply.meters ? { meters: reply.meters } : {}),
+      ...(typeof reply.nodeId === 'string' ? { nodeId: reply.nodeId } : {}),
+      ...(reply.paused === true ? { paused: true } : {}),
     };
   } catch {
     return undefined;

@@ -27,6 +27,9 @@ export interface ChargerStatus {
   /** What the balancer counts the charger at (A per phase) and why; null when no balancer answered. */
   countedA: number | null;
   countedBecause: string | null;
+  /** Chargers with `phaseSwitching` only: the phases it was last told to charge on, and this session's switches. */
+  phaseMode?: 1 | 3;
+  phaseSwitches?: number;
   measured: Nullable<PhaseCurrents> | null;
   activeTransactions: ActiveTransaction[];
   /** The charger's connection to the partner Central System (`disabled` when the installation has none). */
@@ -50,6 +53,8 @@ export interface InstallationStatus {
   failsafe: FailsafeStatus | null;
   /** The node running the installation's balancer (its lease holder), null while no node leads it. */
   balancerNodeId: string | null;
+  /** The balancer's node cannot renew its lease (NATS or the lease bucket unavailable): it changes no limit until renewed. */
+  balancerPaused: boolean;
   phases: Record<Phase, PhaseStatus>;
   chargers: ChargerStatus[];
   /** Present when the installation has circuits or a grid meter: the root (`main`) first. */
@@ -136,7 +141,7 @@ export function buildInstallationStatus(input: {
   balancer: BalancerStatusReply | undefined;
   /** Partner connection states by charger; a charger missing here is shown `disabled`. */
   partner?: ReadonlyMap<string, PartnerConnectionState>;
-  /** The balancer lease as stored in KV. */
+  /** The balancer lease as stored in KV: who leads when no balancer answered (one starting, say). */
   balancerLease?: { nodeId: string; expiresAt: number } | undefined;
   now: Date;
 }): InstallationStatus {
@@ -158,6 +163,8 @@ export function buildInstallationStatus(input: {
       limitReason: typeof fromBalancer?.reason === 'string' ? fromBalancer.reason : null,
       countedA: typeof fromBalancer?.counted === 'number' ? fromBalancer.counted : null,
       countedBecause: typeof fromBalancer?.countedBecause === 'string' ? fromBalancer.countedBecause : null,
+      ...(fromBalancer?.phaseMode === 1 || fromBalancer?.phaseMode === 3 ? { phaseMode: fromBalancer.phaseMode } : {}),
+      ...(typeof fromBalancer?.phaseSwitches === 'number' ? { phaseSwitches: fromBalancer.phaseSwitches } : {}),
       measured,
       activeTransactions: status?.activeTransactions ?? [],
       partner: input.partner?.get(c.id) ?? PARTNER_DISABLED,
@@ -178,7 +185,8 @@ export function buildInstallationStatus(input: {
     dynamicLimitExpiresAt: input.dynamicLimit?.expiresAt ?? null,
     balancerReachable: input.balancer !== undefined,
     failsafe: failsafeStatus(input.balancer),
-    balancerNodeId: input.balancerLease && input.balancerLease.nodeId !== '' && input.balancerLease.expiresAt > input.now.getTime() ? input.balancerLease.nodeId : null,
+    balancerNodeId: input.balancer?.nodeId ?? (input.balancerLease && input.balancerLease.nodeId !== '' && input.balancerLease.expiresAt > input.now.getTime() ? input.balancerLease.nodeId : null),
+    balancerPaused: input.balancer?.paused === true,
     phases: { L1: phase('L1'), L2: phase('L2'), L3: phase('L3') },
     chargers,
     ...(input.installation.circuits || input.installation.meter ? { circuits: circuitStatus(input.installation, input.chargers, input.balancer) } : {}),

@@ -4,40 +4,66 @@
  * over constraint vectors: one entry per phase of each circuit (see allocate-units.ts), so one
  * phase of the flat installation and one phase of a sub-board are the same kind of limit.
  */
-import type { Session } from './allocate-sessions.js';
-import { hasRoom, minRoom, take } from './allocate-units.js';
+import { sessionsByConstraint, steadySinceOf, type ByConstraint, type Session } from './allocate-sessions.js';
+import { minRoom, take, type Vec } from './allocate-units.js';
+import { admissionOrder } from './allocate-admission.js';
+import { mergeSort } from './allocate-merge-sort.js';
+import { releaseScratch, scratchF64, scratchI32, scratchList, scratchMark, scratchU8, where } from './allocate-scratch.js';
+import { onePhaseFirst, switchUp, undoOnePhase } from './phase-switch.js';
 
 /**
  * Minimums, admission and pause: reserve minimums greedily in admission order; a session that
  * does not fit is paused. A session that is not running must also fit under the stable capacity
  * (the recent lows), so it is not started only to be paused when a swinging limit comes down again.
  */
-export function admit(sessions: readonly Session[], room: number[], stableRoom: number[]): void {
-  const order = sessions
-    .filter((s) => s.startHold === undefined)
-    .sort((x, y) => y.priority - x.priority || x.tier - y.tier || x.tierKey - y.tierKey || x.arrivedAt - y.arrivedAt || x.pos - y.pos);
+export function admit(sessions: readonly Session[], room: Vec, stableRoom: Vec): void {
+  const order = admissionOrder(sessions);
   for (const s of order) {
-    if (!hasRoom(s.loads, room, s.minQ)) continue;
-    if (s.curQ === 0 && !hasRoom(s.loads, stableRoom, s.minQ)) continue;
-    take(s.loads, room, s.minQ);
-    take(s.loads, stableRoom, s.minQ);
+    // 1/3-phase switching: minimums on one phase first, three phases back where they fit (phase-switch.ts).
+    const onOne = onePhaseFirst(s);
+    if (!fitsMinimum(s, room, stableRoom)) {
+      if (onOne) undoOnePhase(s);
+      continue;
+    }
+    // Both vectors in one pass over the loads (on a tree a session loads three phases on each circuit up).
+    const { loads, minQ } = s;
+    for (let i = 0; i < loads.length; i++) {
+      const k = loads[i] as number;
+      room[k] = (room[k] as number) - minQ;
+      stableRoom[k] = (stableRoom[k] as number) - minQ;
+    }
     s.admitted = true;
     s.a = s.minQ;
   }
+  switchUp(order, room, stableRoom);
+}
+
+/** The minimum fits in `room`, and for a session not running also in `stableRoom`: one pass over the loads. */
+function fitsMinimum(s: Session, room: Vec, stableRoom: Vec): boolean {
+  const { loads, minQ } = s;
+  const stable = s.curQ === 0;
+  for (let i = 0; i < loads.length; i++) {
+    const k = loads[i] as number;
+    if ((room[k] as number) < minQ) return false;
+    if (stable && (stableRoom[k] as number) < minQ) return false;
+  }
+  return true;
 }
 
 /** Fair filling: the admitted sessions, highest priority class first, each class max-min fair. */
-export function fill(sessions: readonly Session[], room: number[]): void {
-  const admitted = sessions.filter((s) => s.admitted).sort((x, y) => y.priority - x.priority || x.pos - y.pos);
-  let start = 0;
-  while (start < admitted.length) {
-    const priority = admitted[start]?.priority;
-    let end = start + 1;
-    while (end < admitted.length && admitted[end]?.priority === priority) end++;
-    fillClass(admitted.slice(start, end), room);
-    start = end;
+export function fill(sessions: readonly Session[], room: Vec): void {
+  // `sessions` are in id order, so each class taken out of it is too: no sort needed.
+  const admitted = where(sessions, (s) => s.admitted);
+  const priorities: number[] = [];
+  for (const s of admitted) if (!priorities.includes(s.priority)) priorities.push(s.priority);
+  priorities.sort((x, y) => y - x);
+  for (const priority of priorities) {
+    const mark = scratchMark();
+    fillClass(priorities.length === 1 ? admitted : where(admitted, (s) => s.priority === priority), room);
+    releaseScratch(mark);
   }
 }
+
 
 /**
  * Progressive filling on the 0.1 A lattice, event by event. It computes the same allocation as
@@ -47,48 +73,69 @@ export function fill(sessions: readonly Session[], room: number[]): void {
  * growing session one more unit) the load on each constraint grows linearly. Only the level at
  * which a constraint runs out is walked session by session, in id order. `room` is what each
  * constraint has left with every admitted minimum already taken.
+ *
+ * A constraint's room is brought up to date only when its count of growing sessions changes or a
+ * walk needs it (`sync`): in between it shrinks by count units per level, so the level at which it
+ * runs out (`ends`) stays put, and a jump costs a minimum over the active constraints, not a write
+ * to each of them. Everything is integer arithmetic, so this is exact.
  */
-function fillClass(group: readonly Session[], room: number[]): void {
+function fillClass(group: readonly Session[], room: Vec): void {
   const k = room.length;
-  const byFloor = sortedBy(group, floorOrder);
-  const byMax = sortedBy(group, maxOrder);
-  const count = new Array<number>(k).fill(0); // growing sessions per constraint
+  const byFloor = sortedBy(group, floorOf, floorBefore);
+  const byMax = sortedBy(group, maxOf, maxBefore);
+  const count = scratchF64(k); // growing sessions per constraint
+  const synced = scratchF64(k); // the level room[c] is up to date at
+  const ends = scratchF64(k); // synced + floor(room / count): the last level every grower gets a unit
   let growing = 0;
   let jf = 0;
   let jm = 0;
   let level = byFloor[0]?.minQ ?? 0;
-  // The sessions on each constraint, in id order (the group's order): who a tight constraint concerns.
-  const members: Session[][] = Array.from({ length: k }, () => []);
-  group.forEach((s) => {
-    for (const c of s.loads) members[c]?.push(s);
-  });
+  const members = sessionsByConstraint(group, k);
 
   // Constraints with growing sessions: the only ones an event can come from (a tree has many idle ones).
-  let active: number[] = [];
-  const isActive = new Uint8Array(k);
-  const isTight = new Uint8Array(k);
+  const active = scratchI32(k);
+  let nActive = 0;
+  const tight = scratchI32(k);
+  const isActive = scratchU8(k);
+  const isTight = scratchU8(k);
+  const walk = scratchI32(group.length);
+  const seen = scratchU8(group.length);
   let stopped = false;
 
+  const sync = (c: number): void => {
+    room[c] = (room[c] as number) - (count[c] as number) * (level - (synced[c] as number));
+    synced[c] = level;
+  };
+  const recount = (s: Session, by: number): void => {
+    for (const c of s.loads) {
+      sync(c);
+      const n = (count[c] as number) + by;
+      count[c] = n;
+      if (n > 0) ends[c] = level + Math.floor((room[c] as number) / n);
+    }
+  };
   const stop = (s: Session, at: number): void => {
     s.growing = false;
     s.a = at;
     growing--;
-    take(s.loads, count, 1);
+    recount(s, -1);
     stopped = true;
   };
 
   for (;;) {
     for (let s = byFloor[jf]; s !== undefined && s.minQ <= level; s = byFloor[++jf]) {
       // A session joins at its floor (already reserved); on a full constraint it is frozen there.
-      if (s.fillMax > s.minQ && hasRoom(s.loads, room, 1)) {
-        s.growing = true;
-        growing++;
-        take(s.loads, count, -1);
-        for (const c of s.loads) {
-          if (isActive[c] === 1) continue;
-          isActive[c] = 1;
-          active.push(c);
-        }
+      if (!(s.fillMax > s.minQ)) continue;
+      let fits = true;
+      for (const c of s.loads) if ((room[c] as number) - (count[c] as number) * (level - (synced[c] as number)) < 1) fits = false;
+      if (!fits) continue;
+      s.growing = true;
+      growing++;
+      recount(s, 1);
+      for (const c of s.loads) {
+        if (isActive[c] === 1) continue;
+        isActive[c] = 1;
+        active[nActive++] = c;
       }
     }
     for (let s = byMax[jm]; s !== undefined && s.fillMax <= level; s = byMax[++jm]) {
@@ -101,38 +148,54 @@ function fillClass(group: readonly Session[], room: number[]): void {
       continue;
     }
     if (stopped) {
-      active = active.filter((c) => {
-        if ((count[c] ?? 0) > 0) return true;
-        isActive[c] = 0;
-        return false;
-      });
+      let kept = 0;
+      for (let i = 0; i < nActive; i++) {
+        const c = active[i] as number;
+        if ((count[c] as number) > 0) active[kept++] = c;
+        else isActive[c] = 0;
+      }
+      nActive = kept;
       stopped = false;
     }
     let step = Math.min((byFloor[jf]?.minQ ?? Infinity) - level, (byMax[jm]?.fillMax ?? Infinity) - level);
-    for (const c of active) step = Math.min(step, Math.floor((room[c] ?? 0) / (count[c] ?? 1)));
+    for (let i = 0; i < nActive; i++) step = Math.min(step, (ends[active[i] as number] as number) - level);
     if (step >= 1) {
       level += step;
-      for (const c of active) room[c] = (room[c] ?? 0) - (count[c] ?? 0) * step;
       continue;
     }
     // Some constraint cannot give every growing session one more unit (it is tight): walk this level
     // in id order. Only sessions on a tight constraint can miss out; every other one takes its unit
-    // whatever the order, so those are counted in bulk afterwards.
-    const tight = active.filter((c) => (room[c] ?? 0) < (count[c] ?? 0));
-    for (const c of tight) isTight[c] = 1;
-    for (const s of onTight(tight, members, group, isTight)) {
+    // whatever the order, which its lazily kept room already says.
+    let nTight = 0;
+    for (let i = 0; i < nActive; i++) {
+      const c = active[i] as number;
+      if ((ends[c] as number) - level < 1) {
+        tight[nTight++] = c;
+        isTight[c] = 1;
+        sync(c);
+      }
+    }
+    const nWalk = onTight(tight, nTight, members, group, isTight, walk, seen);
+    for (let w = 0; w < nWalk; w++) {
+      const s = group[walk[w] as number] as Session;
       if (!s.growing) continue;
       let fits = true;
-      for (const c of s.loads) if (isTight[c] === 1 && (room[c] ?? 0) < 1) fits = false;
+      for (const c of s.loads) if (isTight[c] === 1 && (room[c] as number) < 1) fits = false;
       if (!fits) {
         stop(s, level);
         continue;
       }
-      for (const c of s.loads) if (isTight[c] === 1) room[c] = (room[c] ?? 0) - 1;
+      for (const c of s.loads) if (isTight[c] === 1) room[c] = (room[c] as number) - 1;
     }
-    for (const c of active) if (isTight[c] !== 1) room[c] = (room[c] ?? 0) - (count[c] ?? 0);
-    for (const c of tight) isTight[c] = 0;
     level += 1;
+    // A tight constraint's room now stands at the next level (its units of this one were taken above).
+    for (let i = 0; i < nTight; i++) {
+      const c = tight[i] as number;
+      isTight[c] = 0;
+      synced[c] = level;
+      const n = count[c] as number;
+      if (n > 0) ends[c] = level + Math.floor((room[c] as number) / n);
+    }
   }
 }
 
@@ -145,11 +208,12 @@ function fillClass(group: readonly Session[], room: number[]): void {
  * last to take it has just changed twice), then the least served. A session whose raises are held
  * (interval, change budget) cannot take it.
  */
-export function fillSurplus(sessions: readonly Session[], room: number[]): void {
+export function fillSurplus(sessions: readonly Session[], room: Vec): void {
   if (room.every((r) => r <= 0)) return;
-  const order = sessions
-    .filter((s) => s.admitted && s.a < s.fillMax)
-    .sort((x, y) => y.priority - x.priority || Number(y.curQ > y.a) - Number(x.curQ > x.a) || x.steadySince - y.steadySince || x.a - y.a || x.pos - y.pos);
+  const order = mergeSort(
+    where(sessions, (s) => s.admitted && s.a < s.fillMax),
+    (x, y) => (y.priority - x.priority || Number(y.curQ > y.a) - Number(x.curQ > x.a) || steadySinceOf(x) - steadySinceOf(y) || x.a - y.a || x.pos - y.pos) < 0,
+  );
   for (const s of order) {
     const grow = Math.min(s.fillMax - s.a, minRoom(s.loads, room));
     if (grow <= 0) continue;
@@ -158,24 +222,97 @@ export function fillSurplus(sessions: readonly Session[], room: number[]): void 
   }
 }
 
-/** The sessions on any of the `tight` constraints, once each, in id order. */
-function onTight(tight: readonly number[], members: readonly Session[][], group: readonly Session[], isTight: Uint8Array): readonly Session[] {
-  if (tight.length === 1) return members[tight[0] as number] ?? [];
-  let size = 0;
-  for (const c of tight) size += members[c]?.length ?? 0;
-  // Most of the group (an installation phase is tight): filtering it in order beats sorting the union.
-  if (size >= group.length) return group.filter((s) => s.growing && s.loads.some((c) => isTight[c] === 1));
-  return [...new Set(tight.flatMap((c) => members[c] ?? []))].sort((x, y) => x.pos - y.pos);
-}
 
-const floorOrder = (x: Session, y: Session): number => x.minQ - y.minQ || x.pos - y.pos;
-const maxOrder = (x: Session, y: Session): number => x.fillMax - y.fillMax || x.pos - y.pos;
-
-/** A sorted copy; skips the sort in the common case where all minimums (or maxima) are equal. */
-function sortedBy(group: readonly Session[], order: (x: Session, y: Session) => number): Session[] {
-  const copy = group.slice();
-  for (let i = 1; i < copy.length; i++) {
-    if (order(copy[i - 1] as Session, copy[i] as Session) > 0) return copy.sort(order);
+/** Writes to `walk` the positions in `group` of the sessions on any of the tight constraints, once each, in id order; returns how many. */
+function onTight(tight: Int32Array, nTight: number, members: ByConstraint, group: readonly Session[], isTight: Uint8Array, walk: Int32Array, seen: Uint8Array): number {
+  const { at, of } = members;
+  let n = 0;
+  if (nTight === 1) {
+    const c = tight[0] as number;
+    for (let i = at[c] as number; i < (at[c + 1] as number); i++) walk[n++] = of[i] as number;
+    return n;
   }
-  return copy;
+  let size = 0;
+  for (let t = 0; t < nTight; t++) size += (at[(tight[t] as number) + 1] as number) - (at[tight[t] as number] as number);
+  // Most of the group (an installation phase is tight): filtering it in order beats sorting the union.
+  if (size >= group.length) {
+    for (let i = 0; i < group.length; i++) {
+      const s = group[i] as Session;
+      if (s.growing && s.loads.some((c) => isTight[c] === 1)) walk[n++] = i;
+    }
+    return n;
+  }
+  // A session on several tight constraints is listed once: a position already written is skipped.
+  for (let t = 0; t < nTight; t++) {
+    const c = tight[t] as number;
+    for (let i = at[c] as number; i < (at[c + 1] as number); i++) {
+      const p = of[i] as number;
+      if (seen[p] === 1) continue;
+      seen[p] = 1;
+      walk[n++] = p;
+    }
+  }
+  const listed = walk.subarray(0, n).sort();
+  for (let i = 0; i < n; i++) seen[listed[i] as number] = 0;
+  return n;
 }
+
+const floorOf = (s: Session): number => s.minQ;
+const maxOf = (s: Session): number => s.fillMax;
+const floorBefore = (x: Session, y: Session): boolean => x.minQ < y.minQ || (x.minQ === y.minQ && x.pos < y.pos);
+const maxBefore = (x: Session, y: Session): boolean => x.fillMax < y.fillMax || (x.fillMax === y.fillMax && x.pos < y.pos);
+
+/**
+ * `group` (in id order) sorted by `key`, ties in id order (`before` says the same). Often already in
+ * order (all minimums equal): one pass, and `group` itself (the fill only reads these orders).
+ */
+function sortedBy(group: readonly Session[], key: (s: Session) => number, before: (x: Session, y: Session) => boolean): readonly Session[] {
+  let last = -Infinity;
+  let inOrder = true;
+  for (const s of group) {
+    const k = key(s);
+    // Not a finite number: compare as before (`before` would not order NaN).
+    if (!Number.isFinite(k)) return group.slice().sort((x, y) => key(x) - key(y) || x.pos - y.pos);
+    if (k < last) inOrder = false;
+    last = k;
+  }
+  if (inOrder) return group;
+  // Keys are 0.1 A amounts: whole numbers well below 2^31, over a span of a few hundred. Counted into
+  // buckets by value then (in id order within one); a wide span packs key and position exactly into
+  // one double (key * 2^21 + position) for the typed array's own numeric sort. Anything else: compared.
+  const n = group.length;
+  if (n >= POSITIONS) return mergeSort(group.slice(), before);
+  const keys = scratchF64(n);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const k = key(group[i] as Session);
+    if (!(Number.isInteger(k) && k >= 0 && k < 2 ** 31)) return mergeSort(group.slice(), before);
+    keys[i] = k;
+    lo = Math.min(lo, k);
+    hi = Math.max(hi, k);
+  }
+  const out = scratchList<Session>(n);
+  if (hi - lo <= 4 * n + 64) {
+    const next = scratchI32(hi - lo + 2);
+    // next[v]: where the next session with key lo + v goes (counts shifted by one, then summed up).
+    for (let i = 0; i < n; i++) {
+      const v = (keys[i] as number) - lo + 1;
+      next[v] = (next[v] as number) + 1;
+    }
+    for (let v = 1; v < next.length; v++) next[v] = (next[v] as number) + (next[v - 1] as number);
+    for (let i = 0; i < n; i++) {
+      const v = (keys[i] as number) - lo;
+      const at = next[v] as number;
+      next[v] = at + 1;
+      out[at] = group[i] as Session;
+    }
+    return out;
+  }
+  for (let i = 0; i < n; i++) keys[i] = (keys[i] as number) * POSITIONS + i;
+  keys.sort();
+  for (let i = 0; i < n; i++) out[i] = group[(keys[i] as number) % POSITIONS] as Session;
+  return out;
+}
+
+const POSITIONS = 2 ** 21;

@@ -8,6 +8,9 @@ import type { AllocationHold, AllocationReason, AllocationSettings, ChargerInput
 import type { Wiring } from './phases.js';
 import { countedMask, measuredMax, wiringOf } from './phases.js';
 import { EPS, qDown, qUp, toQ, type Loads } from './allocate-units.js';
+import { phaseOptions, type PhaseOptions } from './phase-switch.js';
+import type { CircuitTree } from './allocate-circuits.js';
+import { scratchI32 } from './allocate-scratch.js';
 
 /** Admission tiers within one priority class, in order. See `admissionTier` for the rotation rule. */
 export const enum Tier {
@@ -31,9 +34,43 @@ export interface Outcome {
   held: AllocationHold | undefined;
   /** Grid phases it is counted on. */
   mask: number;
+  /** Chargers that may switch phases: the `numberPhases` to send. */
+  numberPhases: 1 | 3 | undefined;
 }
 
-export const newOutcome = (): Outcome => ({ q: 0, exactA: undefined, reason: 'idle', held: undefined, mask: 0 });
+export const newOutcome = (): Outcome => ({ q: 0, exactA: undefined, reason: 'idle', held: undefined, mask: 0, numberPhases: undefined });
+
+/**
+ * Outcomes and sessions are reused from call to call, as the scratch buffers are (allocate-scratch.ts,
+ * whose rule holds here too: one call at a time, nothing in a result points to them). A thousand of
+ * each were 40 % of what a call on a thousand chargers allocated: a young-generation GC every few
+ * dozen calls, and each one that fell inside a call copied them all (the slow calls of the p99).
+ * Every field is written before it is read, in the order of the first literal (one object shape).
+ */
+const outcomePool: Outcome[] = [];
+const sessionPool: Mutable<Session>[] = [];
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * n fresh outcomes (as `newOutcome` makes them), reused from earlier calls: the first n of the array
+ * returned (itself reused, so it may be longer: read it by index only).
+ */
+export function outcomesFor(n: number): readonly Outcome[] {
+  for (let i = 0; i < n; i++) {
+    let o = outcomePool[i];
+    if (o === undefined) {
+      outcomePool[i] = o = newOutcome();
+    } else {
+      o.q = 0;
+      o.exactA = undefined;
+      o.reason = 'idle';
+      o.held = undefined;
+      o.mask = 0;
+      o.numberPhases = undefined;
+    }
+  }
+  return outcomePool;
+}
 
 export interface Session {
   readonly charger: ChargerInput;
@@ -41,10 +78,10 @@ export interface Session {
   readonly pos: number;
   readonly out: Outcome;
   readonly priority: number;
-  readonly arrivedAt: number;
-  readonly mask: number;
-  /** The constraints (circuit phases) it loads. */
-  readonly loads: Loads;
+  /** Phases and constraints (circuit phases) it loads; admission may move a switchable session to one phase (phase-switch.ts). */
+  mask: number;
+  loads: Loads;
+  readonly phaseOptions: PhaseOptions | undefined;
   /** Minimum and maximum, rounded toward safety (min up, max down). */
   readonly minQ: number;
   readonly maxQ: number;
@@ -52,15 +89,11 @@ export interface Session {
   readonly fillMax: number;
   /** Why increases are held this round: the minimum change interval or the change budget. */
   readonly raiseHold: AllocationHold | undefined;
-  /** When its limit last changed (-Infinity if never): the steadiest session takes a swing's surplus. */
-  readonly steadySince: number;
   readonly capBound: boolean;
   readonly reclaimBound: boolean;
   /** Limit in force (unrounded), 0 when none is known. */
   readonly curQ: number;
   readonly tier: Tier;
-  /** Tie-breaker inside the tier (waiting since for Due, -runningSince for Displaceable). */
-  readonly tierKey: number;
   /** Set when relay wear or anti-flap keeps a paused session from starting this round. */
   readonly startHold: AllocationHold | undefined;
   /** Allocation; 0 until admitted. */
@@ -75,10 +108,16 @@ export function toSession(
   now: number,
   settings: AllocationSettings,
   out: Outcome,
-  loadsFor: (mask: number) => Loads,
+  tree: CircuitTree,
+  at: number,
+  slot: number,
 ): Session {
   const wiring = wiringOf(c);
-  const mask = countedMask(c, wiring);
+  const counted = countedMask(c, wiring);
+  // Only a charger that may switch phases needs a loads function (one closure, not one per session).
+  const options = c.phaseSwitch === undefined ? undefined : phaseOptions(c, wiring.terminals, counted, wiring.mask, now, settings, tree.loaderOf(at));
+  const mask = options ? (options.mode === 1 ? options.one : options.three).mask : counted;
+  out.numberPhases = c.phaseSwitch?.mode;
   const minQ = Math.max(0, qUp(c.minCurrent));
   const hwQ = qDown(c.maxCurrent);
   const capQ = c.cap === undefined ? Infinity : qDown(c.cap);
@@ -102,31 +141,35 @@ export function toSession(
   }
 
   // A wake-up probe waits behind running sessions: probing a sleeping car never pauses another.
-  const { tier, tierKey } = c.asleep === 'probing' && !running ? { tier: Tier.Waiting, tierKey: 0 } : admissionTier(c, running, now, settings);
-  return {
-    charger: c,
-    pos,
-    out,
-    priority: Number.isFinite(c.priority) ? c.priority : 0,
-    arrivedAt: Number.isFinite(c.arrivedAt) ? c.arrivedAt : Infinity,
-    mask,
-    loads: loadsFor(mask),
-    minQ,
-    maxQ,
-    fillMax,
-    raiseHold: fillMax < maxQ ? raiseHold : undefined,
-    steadySince: c.lastChangeAt ?? -Infinity,
-    capBound: capQ < hwQ && maxQ === capQ,
-    reclaimBound: reclaimQ < baseQ,
-    curQ,
-    tier,
-    tierKey,
-    startHold,
-    a: 0,
-    admitted: false,
-    growing: false,
-  };
+  const tier = c.asleep === 'probing' && !running ? Tier.Waiting : admissionTier(c, running, now, settings);
+  let s = sessionPool[slot];
+  if (s === undefined) {
+    s = { charger: c, pos, out, priority: 0, mask: 0, loads: NO_LOADS, phaseOptions: undefined, minQ: 0, maxQ: 0, fillMax: 0, raiseHold: undefined, capBound: false, reclaimBound: false, curQ: 0, tier, startHold: undefined, a: 0, admitted: false, growing: false };
+    sessionPool[slot] = s;
+  }
+  s.charger = c;
+  s.pos = pos;
+  s.out = out;
+  s.priority = Number.isFinite(c.priority) ? c.priority : 0;
+  s.mask = mask;
+  s.loads = tree.loads(at, mask);
+  s.phaseOptions = options;
+  s.minQ = minQ;
+  s.maxQ = maxQ;
+  s.fillMax = fillMax;
+  s.raiseHold = fillMax < maxQ ? raiseHold : undefined;
+  s.capBound = capQ < hwQ && maxQ === capQ;
+  s.reclaimBound = reclaimQ < baseQ;
+  s.curQ = curQ;
+  s.tier = tier;
+  s.startHold = startHold;
+  s.a = 0;
+  s.admitted = false;
+  s.growing = false;
+  return s;
 }
+
+const NO_LOADS: Loads = Object.freeze([]);
 
 function raiseHoldOf(c: ChargerInput, now: number, s: AllocationSettings): AllocationHold | undefined {
   if (c.lastChangeAt !== undefined && s.minChangeIntervalMs > 0 && now - c.lastChangeAt < s.minChangeIntervalMs) return 'minChangeInterval';
@@ -162,17 +205,32 @@ function reclaimMax(c: ChargerInput, wiring: Wiring, now: number, s: AllocationS
  * session takes the place of the longest-running displaceable session(s) it shares a full phase
  * with. Sessions paused less than minPauseMs are not admitted at all (see `startHold`).
  */
-function admissionTier(c: ChargerInput, running: boolean, now: number, s: AllocationSettings): { tier: Tier; tierKey: number } {
+function admissionTier(c: ChargerInput, running: boolean, now: number, s: AllocationSettings): Tier {
   if (running) {
     const since = c.runningSince;
-    if (since !== undefined && !(now - since >= s.minRunMs)) return { tier: Tier.Protected, tierKey: 0 };
-    return { tier: Tier.Displaceable, tierKey: since === undefined ? Infinity : -since };
+    return since !== undefined && !(now - since >= s.minRunMs) ? Tier.Protected : Tier.Displaceable;
   }
   // A session never admitted has been waiting since it arrived.
-  const waitingSince = c.pausedSince ?? c.arrivedAt;
-  if (now - waitingSince >= s.rotationIntervalMs) return { tier: Tier.Due, tierKey: waitingSince };
-  return { tier: Tier.Waiting, tierKey: 0 };
+  return now - (c.pausedSince ?? c.arrivedAt) >= s.rotationIntervalMs ? Tier.Due : Tier.Waiting;
 }
+
+/**
+ * The tie-breaker inside a tier: waiting since (Due), minus running since (Displaceable), else 0.
+ * Computed where admission sorts, not kept on every session (a boxed number per session per call).
+ */
+export function tierKeyOf(c: ChargerInput, tier: Tier): number {
+  if (tier === Tier.Displaceable) return c.runningSince === undefined ? Infinity : -c.runningSince;
+  if (tier === Tier.Due) return c.pausedSince ?? c.arrivedAt;
+  return 0;
+}
+
+/**
+ * Read from the charger when needed rather than kept on every session (each would be a boxed number
+ * per session per call): arrival for admission (not a number: last), and when its limit last changed
+ * (-Infinity if never) for who takes a swing's surplus and who goes down first.
+ */
+export const arrivedAtOf = (s: Session): number => (Number.isFinite(s.charger.arrivedAt) ? s.charger.arrivedAt : Infinity);
+export const steadySinceOf = (s: Session): number => s.charger.lastChangeAt ?? -Infinity;
 
 /** Why a session got its limit. */
 export function reasonOf(s: Session): AllocationReason {
@@ -182,4 +240,28 @@ export function reasonOf(s: Session): AllocationReason {
   if (s.reclaimBound) return 'reclaimed';
   if (s.capBound && limitQ >= s.maxQ - EPS) return 'capped';
   return 'charging';
+}
+
+/** Per constraint, the positions in a list of sessions of those on it: constraint c's are `of[at[c]]` to `of[at[c + 1] - 1]`, in list order. */
+export interface ByConstraint {
+  readonly at: Int32Array;
+  readonly of: Int32Array;
+}
+
+/** `list`'s sessions indexed by the constraints they load, in work buffers (two passes over their loads, no array per constraint). */
+export function sessionsByConstraint(list: readonly Session[], k: number): ByConstraint {
+  const at = scratchI32(k + 1);
+  for (const s of list) for (const c of s.loads) at[c + 1] = (at[c + 1] as number) + 1;
+  for (let c = 0; c < k; c++) at[c + 1] = (at[c + 1] as number) + (at[c] as number);
+  const of = scratchI32(at[k] as number);
+  const next = scratchI32(k);
+  next.set(at.subarray(0, k));
+  for (let i = 0; i < list.length; i++) {
+    for (const c of (list[i] as Session).loads) {
+      const slot = next[c] as number;
+      of[slot] = i;
+      next[c] = slot + 1;
+    }
+  }
+  return { at, of };
 }

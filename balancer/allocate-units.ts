@@ -25,26 +25,39 @@ export const onPhase = (mask: number, p: number): boolean => (mask & (1 << p)) !
 /** Constraint indices a session loads. */
 export type Loads = readonly number[];
 
+/**
+ * One amount per constraint (room, load, count). Float64Array holds exactly what a JS number does, so
+ * the arithmetic is unchanged; one element kind keeps the inner loops below monomorphic.
+ */
+export type Vec = Float64Array;
+
 /** The constraints of phase set `mask` on each circuit of `chain` (circuit indices). */
 export function loadsOf(mask: number, chain: readonly number[]): number[] {
-  const loads: number[] = [];
-  for (const c of chain) for (let p = 0; p < 3; p++) if (onPhase(mask, p)) loads.push(3 * c + p);
+  let phases = 0;
+  for (let p = 0; p < 3; p++) if (onPhase(mask, p)) phases++;
+  // Sized up front: grown by push, each of a few hundred short arrays would hold 17 slots.
+  const loads = new Array<number>(phases * chain.length);
+  let i = 0;
+  for (const c of chain) for (let p = 0; p < 3; p++) if (onPhase(mask, p)) loads[i++] = 3 * c + p;
   return loads;
 }
 
 /** Every constraint in `loads` has at least `need` left. */
-export function hasRoom(loads: Loads, room: readonly number[], need: number): boolean {
-  for (const k of loads) if ((room[k] ?? 0) < need) return false;
+export function hasRoom(loads: Loads, room: Vec, need: number): boolean {
+  for (let i = 0; i < loads.length; i++) if ((room[loads[i] as number] as number) < need) return false;
   return true;
 }
 
-export function take(loads: Loads, room: number[], amount: number): void {
-  for (const k of loads) room[k] = (room[k] ?? 0) - amount;
+export function take(loads: Loads, room: Vec, amount: number): void {
+  for (let i = 0; i < loads.length; i++) {
+    const k = loads[i] as number;
+    room[k] = (room[k] as number) - amount;
+  }
 }
 
 /** The least room over `loads` (Infinity for none). */
-export function minRoom(loads: Loads, room: readonly number[]): number {
+export function minRoom(loads: Loads, room: Vec): number {
   let least = Infinity;
-  for (const k of loads) least = Math.min(least, room[k] ?? 0);
+  for (let i = 0; i < loads.length; i++) least = Math.min(least, room[loads[i] as number] as number);
   return least;
 }

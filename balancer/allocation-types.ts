@@ -7,6 +7,7 @@
  * the safe side where a bad value could overload a phase.
  */
 import type { OfflineCurrent, Phase, PhaseCurrents, PhaseRotation } from '../core/model.js';
+import type { PhaseSwitchSettings, PhaseSwitchState } from './phase-switch.js';
 
 export type { OfflineCurrent, Phase, PhaseCurrents, PhaseRotation };
 
@@ -66,6 +67,11 @@ export interface ChargerInput {
    */
   readonly raiseHeldUntil?: number;
   /**
+   * The caller's change budget for this charger is half spent or more: a decrease then goes half a
+   * deadband further down, so the next small swing either way needs no profile (see anti-flap).
+   */
+  readonly budgetLow?: boolean;
+  /**
    * Tracked by the caller: the car has drawn nothing for a long time while offered current (asleep
    * or full). `sleeping`: offer nothing, keep nothing reserved. `probing`: offer it its minimum again
    * for a while to see whether it woke, without taking a running session's place.
@@ -73,6 +79,11 @@ export interface ChargerInput {
   readonly asleep?: 'sleeping' | 'probing';
   /** The circuit it hangs on (`AllocationInput.circuits`); absent or unknown: the installation itself. */
   readonly circuitId?: string;
+  /**
+   * Present for a 3-phase charger with `phaseSwitching` (phase-switch.ts): the mode it was last told
+   * and this session's switches. Absent: the charger never gets `numberPhases`.
+   */
+  readonly phaseSwitch?: PhaseSwitchState;
 }
 
 /**
@@ -107,6 +118,9 @@ export interface AllocationSettings {
   readonly reclaimHeadroomA: number;
   /** "Well below the offer": draw < offer - this on every drawn phase. */
   readonly reclaimThresholdA: number;
+  /** 1/3-phase switching: hold and switches per session (defaults in phase-switch.ts). */
+  readonly phaseSwitchHoldMs?: PhaseSwitchSettings['phaseSwitchHoldMs'];
+  readonly maxPhaseSwitches?: PhaseSwitchSettings['maxPhaseSwitches'];
 }
 
 export interface AllocationInput {
@@ -157,6 +171,8 @@ export interface ChargerAllocation {
   readonly reason: AllocationReason;
   /** Present when anti-flap or relay-wear rules kept the limit away from the fair target. */
   readonly held?: AllocationHold;
+  /** Chargers with `phaseSwitch` only: the phases to charge on (`numberPhases` of the profile). */
+  readonly numberPhases?: 1 | 3;
 }
 
 export interface AllocationResult {

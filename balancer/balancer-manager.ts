@@ -5,16 +5,28 @@ import type { ConfigCache } from '../core/config-cache.js';
 import { watchBucket } from '../core/kv-watch.js';
 import { InstallationBalancer, type BalancerDeps } from './installation-balancer.js';
 import { putJson } from '../core/kv-json.js';
+import { classifyNatsError } from '../core/nats-errors.js';
 import { leaseKeys } from '../core/subjects.js';
-import { Lease, preferredNode, type LeaseValue, type PresenceValue } from './leadership.js';
+import { Lease, preferredNode, renewalIntervalMs, renewalSlice, type LeaseValue, type PresenceValue } from './leadership.js';
 
 /** Balancers starting at once on a node (each reads its chargers' limits and asks each for its status). */
 const CONCURRENT_STARTS = 16;
+/** How soon a failed lease renewal is tried again. */
+const RENEWAL_RETRY_MS = 200;
+/**
+ * The renewal period is cut into this many slices, and each installation's lease is renewed in its
+ * own slice (renewalSlice): a node renewing its few hundred leases at once stalled its event loop and
+ * its NATS server for tens of milliseconds every period, the tail of every event timed meanwhile.
+ */
+const RENEWAL_SLICES = 20;
 
 export interface ManagerDeps extends BalancerDeps {
   nodeId: string;
   cache: ConfigCache;
+  /** The leases bucket: watched for presence and handed-back leases. */
   leases: KV;
+  /** The same bucket for lease and presence writes, whose requests give up after half a renewal period (leaseRequestTimeoutMs). */
+  leaseWrites: KV;
   caps: KV;
   availableCurrent: KV;
   /** How long a lease lives without renewal; a crashed leader's installations move after this. */
@@ -39,13 +51,19 @@ export class BalancerManager {
   private readonly dynamic = new Map<string, AvailableCurrent>();
   private readonly stops: (() => void)[] = [];
   private readonly presence = new Map<string, PresenceValue>();
+  /** Every installation's lease as the bucket's watch last delivered it (see Lease.acquireOrRenew). */
+  private readonly seenLeases = new Map<string, LeaseValue>();
   /** Per led installation: stops its balancer when the lease runs out unrenewed (a tick stuck on NATS cannot). */
   private readonly expiryGuards = new Map<string, NodeJS.Timeout>();
   private readonly since = Date.now();
   private loop: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
   private stopped = false;
   private ticking: Promise<void> | undefined;
-  private tickAgain = false;
+  /** What the next tick covers: every installation, or the renewal slices that came due meanwhile. */
+  private pending: 'all' | Set<number> | undefined;
+  /** The last renewal slice ticked, counted from the epoch (slice `n % RENEWAL_SLICES` of period `n / RENEWAL_SLICES`). */
+  private lastSlice: number | undefined;
 
   constructor(private readonly deps: ManagerDeps) {}
 
@@ -74,7 +92,13 @@ export class BalancerManager {
           else this.presence.delete(node);
           // Renewals change nothing; a node joining or leaving changes who is preferred.
           if (known !== !!value && node !== this.deps.nodeId) void this.tick();
-        } else if (key.startsWith(leaseKeys.balancerPrefix) && (v as LeaseValue | undefined)?.nodeId === '') void this.tick();
+        } else if (key.startsWith(leaseKeys.balancerPrefix)) {
+          const lease = v as LeaseValue | undefined;
+          const id = key.slice(leaseKeys.balancerPrefix.length);
+          if (lease) this.seenLeases.set(id, lease);
+          else this.seenLeases.delete(id);
+          if (lease?.nodeId === '') void this.tick();
+        }
       }),
     ]);
     await this.announce();
@@ -96,7 +120,16 @@ export class BalancerManager {
     // a slow first tick kept it going and the node never listened. Renewals then run while the
     // first balancers start (a thousand of them take longer than a lease); the node listens once
     // they run (or could not start, and wait for a later tick).
-    this.loop = setInterval(() => void this.tick(), Math.max(100, Math.floor(this.deps.leaseTtlMs / 3)));
+    const sliceMs = Math.max(1, Math.floor(renewalIntervalMs(this.deps.leaseTtlMs) / RENEWAL_SLICES));
+    // Slices by the clock, not by timer firings: on a busy event loop the timer fires late, and
+    // counting firings stretched the renewal period until leases ran out (every slice that came due
+    // since the last firing is ticked, at most a whole period's).
+    this.loop = setInterval(() => {
+      const current = Math.floor(this.deps.now() / sliceMs);
+      const from = this.lastSlice === undefined ? current : Math.max(this.lastSlice + 1, current - RENEWAL_SLICES + 1);
+      this.lastSlice = current;
+      for (let n = from; n <= current; n++) void this.tick(n % RENEWAL_SLICES);
+    }, sliceMs);
     await Promise.all(this.startups);
   }
 
@@ -104,6 +137,7 @@ export class BalancerManager {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.loop);
+    clearTimeout(this.retry);
     for (const t of this.expiryGuards.values()) clearTimeout(t);
     for (const s of this.stops) s();
     await this.deps.leases.delete(leaseKeys.presence(this.deps.nodeId)).catch(() => undefined);
@@ -130,25 +164,30 @@ export class BalancerManager {
   private async announce(): Promise<void> {
     const value: PresenceValue = { nodeId: this.deps.nodeId, since: this.since, expiresAt: this.deps.now() + this.deps.leaseTtlMs };
     this.presence.set(this.deps.nodeId, value);
-    await putJson(this.deps.leases, leaseKeys.presence(this.deps.nodeId), value).catch(() => undefined);
+    await putJson(this.deps.leaseWrites, leaseKeys.presence(this.deps.nodeId), value).catch(() => undefined);
   }
 
   balancer(installationId: string): InstallationBalancer | undefined {
     return this.running.get(installationId);
   }
 
-  /** One tick at a time; a tick asked for while one runs runs once more after it. */
-  private tick(): Promise<void> {
-    if (this.ticking) {
-      this.tickAgain = true;
-      return this.ticking;
-    }
+  /**
+   * One tick at a time; what is asked for while one runs (every installation, or one renewal slice)
+   * runs after it, merged. Without `slice`, every installation: a node joining or leaving, a lease
+   * handed back, a new installation, a retry are acted on at once.
+   */
+  private tick(slice?: number): Promise<void> {
+    if (slice === undefined) this.pending = 'all';
+    else if (this.pending === undefined) this.pending = new Set([slice]);
+    else if (this.pending !== 'all') this.pending.add(slice);
+    if (this.ticking) return this.ticking;
     this.ticking = (async () => {
       try {
-        do {
-          this.tickAgain = false;
-          await this.tickOnce();
-        } while (this.tickAgain && !this.stopped);
+        while (this.pending !== undefined && !this.stopped) {
+          const due = this.pending;
+          this.pending = undefined;
+          await this.tickOnce(due);
+        }
       } catch (err) {
         // Ticks are fired and forgotten (timer, watches): one that fails is logged, the next one retries.
         this.deps.logger.error({ err }, 'balancer placement tick failed');
@@ -159,18 +198,26 @@ export class BalancerManager {
     return this.ticking;
   }
 
-  /** Renews presence and held leases, takes free ones it is preferred for, hands off the others. */
-  private async tickOnce(): Promise<void> {
+  /**
+   * Renews presence and held leases, takes free ones it is preferred for, hands off the others: of
+   * every installation, or of those in the `due` renewal slices (presence with slice 0). Each lease
+   * is still renewed once a renewal period, and none waits longer for a take than before.
+   */
+  private async tickOnce(due: 'all' | ReadonlySet<number>): Promise<void> {
     if (this.stopped) return;
     const { cache, nodeId, leaseTtlMs } = this.deps;
-    await this.announce();
     const now = this.deps.now();
+    const all = due === 'all';
+    const ids = all ? [...cache.installations.keys()] : [...cache.installations.keys()].filter((id) => due.has(renewalSlice(id, RENEWAL_SLICES)));
     const live = this.liveNodes(now);
-    await Promise.all(
-      [...cache.installations.keys()].map(async (id) => {
+    let renewalFailed = false;
+    // Presence beside the renewals, not before them: a write waiting out a stream election held every renewal up.
+    await Promise.all([
+      all || due.has(0) ? this.announce() : undefined,
+      ...ids.map(async (id) => {
         let lease = this.leases.get(id);
         if (!lease) {
-          lease = new Lease(this.deps.leases, leaseKeys.balancer(id), nodeId, leaseTtlMs, this.deps.now);
+          lease = new Lease(this.deps.leaseWrites, leaseKeys.balancer(id), nodeId, leaseTtlMs, this.deps.now);
           this.leases.set(id, lease);
         }
         const preferred = preferredNode(live, id);
@@ -179,17 +226,32 @@ export class BalancerManager {
           this.deps.logger.info({ installationId: id, to: preferred }, 'handing the balancer to its preferred node');
           return this.release(id);
         }
-        const held = await lease.acquireOrRenew(now, preferred === nodeId ? 0 : leaseTtlMs);
-        if (held) this.guardExpiry(id, lease);
+        const held = await lease.acquireOrRenew(now, preferred === nodeId ? 0 : leaseTtlMs, this.seenLeases.get(id));
+        const running = this.running.get(id);
+        if (held) {
+          this.guardExpiry(id, lease);
+          if (running?.isPaused) {
+            this.deps.logger.info({ installationId: id, epoch: lease.epoch }, 'balancer lease renewed on the same revision: balancer resumes');
+            running.resume();
+          }
+        }
         // Not awaited: a start waiting seconds on an unreadable stream must not hold up the renewal of every other lease.
-        if (held && !this.running.has(id) && !this.starting.has(id)) {
+        if (held && !running && !this.starting.has(id)) {
           const started = this.startBalancer(id, lease.epoch).finally(() => this.startups.delete(started));
           this.startups.add(started);
         }
-        else if (!held && this.running.has(id)) await this.stopBalancer(id, 'balancer lease lost');
+        // Not held but its revision kept (NATS or the stream unavailable): the expiry guard has paused it; a renewal resumes it.
+        else if (!held && running && !lease.held) await this.stopBalancer(id, 'balancer lease lost');
+        if (lease.held && lease.lastError !== undefined) renewalFailed = true;
       }),
-    );
-    for (const id of [...this.running.keys()]) if (!cache.installations.has(id)) await this.release(id);
+    ]);
+    if (all || due.has(0)) for (const id of [...this.running.keys()]) if (!cache.installations.has(id)) await this.release(id);
+    // A renewal that failed is tried again soon, not a renewal period later: once the bucket's stream
+    // has a leader again, the holder must renew before a waiting node takes the lease.
+    if (renewalFailed && !this.stopped) {
+      clearTimeout(this.retry);
+      this.retry = setTimeout(() => void this.tick(), RENEWAL_RETRY_MS);
+    }
   }
 
   private async startBalancer(id: string, epoch: number | undefined): Promise<void> {
@@ -241,17 +303,25 @@ export class BalancerManager {
 
   /**
    * Armed at every renewal: if the next one has not come by the lease's own expiry (less the skew
-   * margin), the balancer stops sending at once. A tick waiting seconds on a JetStream request
-   * timeout would otherwise let it go on raising after a successor took the lease, before the
-   * charger nodes heard the successor's epoch. The lease (and its revision) stays: a renewal that
-   * then succeeds proves nobody took it, and the balancer starts again from the persisted limits.
+   * margin), the balancer pauses at once (sends nothing). A tick waiting seconds on a JetStream
+   * request timeout would otherwise let it go on raising after a successor took the lease, before
+   * the charger nodes heard the successor's epoch. The balancer is paused, not stopped: only a write
+   * on the lease's revision can take it, and while the bucket's stream elects a leader nobody can
+   * write. A renewal that then succeeds on that revision proves nobody took it, and the balancer
+   * resumes with its state and epoch (no restart, no re-read of the limits); a renewal that finds
+   * the revision changed stops it.
    */
   private guardExpiry(id: string, lease: Lease): void {
     clearTimeout(this.expiryGuards.get(id));
     const check = (): void => {
       if (this.deps.now() < lease.validUntil) return void this.expiryGuards.set(id, setTimeout(check, lease.validUntil - this.deps.now()));
       this.expiryGuards.delete(id);
-      if (this.running.has(id)) void this.stopBalancer(id, 'balancer lease ran out unrenewed');
+      const balancer = this.running.get(id);
+      if (balancer && !balancer.isPaused) {
+        const err = lease.lastError;
+        this.deps.logger.warn({ installationId: id, why: err === undefined ? 'renewal not answered yet' : `${classifyNatsError(err)}: ${String((err as Error)?.message ?? err)}` }, 'balancer lease ran out unrenewed: balancer paused (sends nothing) until renewed');
+        balancer.pause();
+      }
     };
     this.expiryGuards.set(id, setTimeout(check, Math.max(0, lease.validUntil - this.deps.now())));
   }

@@ -9,18 +9,20 @@ const PROFILE_IDS: Record<ProfilePurpose, number> = { ChargePointMaxProfile: 900
 /** Level 1 exists on every charger (ChargeProfileMaxStackLevel >= 1) and is above factory defaults at 0. */
 const STACK_LEVEL = 1;
 /** Starts a minute in the past so a charger whose clock runs behind applies it at once. */
-const CLOCK_SKEW_MS = 60_000;
+export const CLOCK_SKEW_MS = 60_000;
 
 /**
  * The SetChargingProfile that makes `limitA` (per phase) the charger's limit from now on.
  * TxProfile needs the running transaction; without one the limit goes out as TxDefaultProfile so
- * that the next session starts within it.
+ * that the next session starts within it. `numberPhases` only for chargers with `phaseSwitching`
+ * (1.6 §7.13: the phases to charge on); any other charger never gets it.
  */
 export function limitProfile(
   purpose: ProfilePurpose,
   limitA: number,
   now: number,
   activeTx?: { transactionId: number; connectorId: number },
+  numberPhases?: 1 | 3,
 ): RequestOf<'SetChargingProfile'> {
   const effective: ProfilePurpose = purpose === 'TxProfile' && !activeTx ? 'TxDefaultProfile' : purpose;
   // Rounded down: a limit is never sent above what was granted.
@@ -36,7 +38,7 @@ export function limitProfile(
       chargingSchedule: {
         startSchedule: new Date(now - CLOCK_SKEW_MS).toISOString(),
         chargingRateUnit: 'A',
-        chargingSchedulePeriod: [{ startPeriod: 0, limit }],
+        chargingSchedulePeriod: [numberPhases === undefined ? { startPeriod: 0, limit } : { startPeriod: 0, limit, numberPhases }],
       },
     },
   };

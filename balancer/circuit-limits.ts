@@ -6,7 +6,7 @@
  * `maxAgeS` puts the circuit on its failsafe current. Pure: the shell passes readings and time.
  */
 import { ROOT_CIRCUIT_ID } from '../core/circuits.js';
-import type { Circuit, CircuitMeter, Installation, Phase, PhaseCurrents } from '../core/model.js';
+import type { Circuit, Installation, Phase, PhaseCurrents } from '../core/model.js';
 import type { MeterStatus } from '../core/meter-reading.js';
 import type { CircuitInput } from './allocation-types.js';
 import { circuitChains } from './allocate-circuits.js';
@@ -23,9 +23,13 @@ export interface DrawSample {
   grid: PhaseCurrents;
 }
 
-/** One metered circuit's memory: the last reading and the other (non-charger) load derived from each reading of the last hour. */
+/**
+ * One metered circuit's memory: the last reading, the other (non-charger) load derived from it
+ * (`estimate`) and the one in force (`otherLoad`, see `settledOtherLoad`), and the load in force
+ * after each reading of the last hour.
+ */
 export interface MeterState {
-  last: { at: number; reading: PhaseCurrents; otherLoad: PhaseCurrents };
+  last: { at: number; reading: PhaseCurrents; estimate: PhaseCurrents; otherLoad: PhaseCurrents };
   history: readonly { at: number; otherLoad: PhaseCurrents }[];
 }
 
@@ -66,6 +70,31 @@ function drawAt(history: readonly DrawSample[] | undefined, at: number): PhaseCu
 }
 
 /**
+ * The other load in force after a reading, per phase. A charger's MeterValues and the meter's
+ * readings are sampled apart (every 10 s each, as a rule), so a charger whose draw changed since its
+ * last sample shows in one reading's estimate as a false step of the other load: up after a raise
+ * (which would lower the chargers back), down after a decrease (which would raise them into room
+ * that is not there). A change of the estimate is therefore taken only when two readings in a row
+ * show it (the load in force stays when it lies between the last two estimates), except that a
+ * reading above the circuit's limit (`fuse - margin`) takes a higher estimate at once: the circuit
+ * is over now, whatever the cause. So a real step of the other load that does not put the circuit
+ * over its limit is followed one reading later, and one that does, at once.
+ */
+export function settledOtherLoad(previous: MeterState['last'] | undefined, reading: PhaseCurrents & { at: number }, estimate: PhaseCurrents, bounds: MeterBounds): PhaseCurrents {
+  // After a silence the circuit ran on its failsafe: the first reading back starts afresh.
+  if (!previous || reading.at - previous.at > bounds.maxAgeMs) return estimate;
+  const out = { L1: 0, L2: 0, L3: 0 };
+  for (const p of PHASES) {
+    const lo = Math.min(estimate[p], previous.estimate[p]);
+    const hi = Math.max(estimate[p], previous.estimate[p]);
+    out[p] = Math.min(hi, Math.max(lo, previous.otherLoad[p]));
+    const l = bounds.limit[p];
+    if (l !== undefined && reading[p] > l) out[p] = Math.max(out[p], estimate[p]);
+  }
+  return out;
+}
+
+/**
  * A reading folded into the circuit's meter memory. `chargers`: every charger of the installation
  * with its circuit and its draw history; those below the metered circuit are taken off the reading.
  */
@@ -75,6 +104,7 @@ export function onMeterReading(
   circuitId: string,
   reading: PhaseCurrents & { at: number },
   chargers: Iterable<{ circuitId: string | undefined; draws: readonly DrawSample[] | undefined }>,
+  bounds: MeterBounds,
 ): MeterState {
   const drawn = { L1: 0, L2: 0, L3: 0 };
   const chainOf = circuitChains(circuits);
@@ -83,10 +113,12 @@ export function onMeterReading(
     const d = drawAt(c.draws, reading.at);
     if (d) for (const p of PHASES) drawn[p] += d[p];
   }
-  const otherLoad = { L1: 0, L2: 0, L3: 0 };
-  for (const p of PHASES) otherLoad[p] = Math.max(0, reading[p] - drawn[p]);
+  const estimate = { L1: 0, L2: 0, L3: 0 };
+  for (const p of PHASES) estimate[p] = Math.max(0, reading[p] - drawn[p]);
+  const measured = { L1: reading.L1, L2: reading.L2, L3: reading.L3 };
+  const otherLoad = settledOtherLoad(previous?.last, reading, estimate, bounds);
   const history = [...(previous?.history ?? []).filter((h) => h.at > reading.at - METER_LOWS_WINDOW_MS), { at: reading.at, otherLoad }];
-  return { last: { at: reading.at, reading: { L1: reading.L1, L2: reading.L2, L3: reading.L3 }, otherLoad }, history };
+  return { last: { at: reading.at, reading: measured, estimate, otherLoad }, history };
 }
 
 /** `fuse - margin` per wired phase (absent phases stay absent: 0 A for allocate). */
@@ -99,20 +131,37 @@ function fuseLimits(fuse: Partial<PhaseCurrents>, marginA: number): Partial<Phas
   return out;
 }
 
+/** A metered circuit's limit for everything on it (`fuse - margin`) and how long its meter may be silent. */
+export interface MeterBounds {
+  limit: Partial<PhaseCurrents>;
+  maxAgeMs: number;
+}
+
+/** The bounds of `circuitId`'s meter (the installation's fuse for the root). */
+export function meterBounds(installation: Installation, circuitId: string): MeterBounds {
+  return boundsOf(installation, circuitId === ROOT_CIRCUIT_ID ? undefined : installation.circuits?.find((c) => c.id === circuitId));
+}
+
+/** The bounds of a sub-circuit's meter, or of the root's (the installation's fuse) without `circuit`. */
+function boundsOf(installation: Installation, circuit: Circuit | undefined): MeterBounds {
+  const margin = installation.balancer.safetyMarginA;
+  const maxAgeS = (circuit ? circuit.meter?.maxAgeS : installation.meter?.maxAgeS) ?? installation.balancer.meterMaxAgeS ?? 60;
+  return { limit: fuseLimits(circuit ? circuit.limits : installation.fuse, margin), maxAgeMs: maxAgeS * 1000 };
+}
+
 /**
  * Limits of a metered circuit at `now`: `fuse - margin - other load` while the meter speaks; after
  * `maxAgeS` of silence its failsafe current (configured, else the lowest limit of the last hour, else 0 A), never above the fuse.
  */
 function meteredLimits(
   circuitId: string,
-  base: Partial<PhaseCurrents>,
-  meter: CircuitMeter,
-  defaults: { maxAgeS: number; failsafeCurrent?: PhaseCurrents },
+  bounds: MeterBounds,
+  configured: PhaseCurrents | undefined,
   state: MeterState | undefined,
   now: number,
   admissionWindowMs: number,
 ): { limits: Partial<PhaseCurrents>; admission?: Partial<PhaseCurrents>; status: MeterStatus; silentAt?: number } {
-  const maxAgeMs = (meter.maxAgeS ?? defaults.maxAgeS) * 1000;
+  const { limit: base, maxAgeMs } = bounds;
   const limits: Partial<PhaseCurrents> = {};
   const status: MeterStatus = {
     circuitId,
@@ -132,7 +181,6 @@ function meteredLimits(
     }
     return { limits, admission, status, silentAt };
   }
-  const configured = meter.failsafeCurrent ?? defaults.failsafeCurrent;
   const recent = (state?.history ?? []).filter((h) => h.at > now - METER_LOWS_WINDOW_MS);
   let source: NonNullable<MeterStatus['failsafe']>['source'];
   const current = { L1: 0, L2: 0, L3: 0 };
@@ -150,24 +198,22 @@ function meteredLimits(
 
 /** Every circuit's limits in force for its chargers, and what the meters say. */
 export function circuitLimitsAt(installation: Installation, meters: ReadonlyMap<string, MeterState>, now: number): CircuitLimits {
-  const margin = installation.balancer.safetyMarginA;
-  const defaults = { maxAgeS: installation.balancer.meterMaxAgeS ?? 60 };
   const out: CircuitLimits = { circuits: [], meters: [] };
   const silences: number[] = [];
-  const metered = (id: string, base: Partial<PhaseCurrents>, meter: CircuitMeter, d: typeof defaults & { failsafeCurrent?: PhaseCurrents }) => {
-    const r = meteredLimits(id, base, meter, d, meters.get(id), now, installation.balancer.admissionWindowMs);
+  const metered = (id: string, bounds: MeterBounds, failsafeCurrent: PhaseCurrents | undefined) => {
+    const r = meteredLimits(id, bounds, failsafeCurrent, meters.get(id), now, installation.balancer.admissionWindowMs);
     out.meters.push(r.status);
     if (r.silentAt !== undefined) silences.push(r.silentAt);
     return r;
   };
   if (installation.meter) {
-    const failsafeCurrent = installation.balancer.failsafeCurrent;
-    const l = metered(ROOT_CIRCUIT_ID, fuseLimits(installation.fuse, margin), installation.meter, { ...defaults, ...(failsafeCurrent ? { failsafeCurrent } : {}) }).limits;
+    // The installation's failsafe current is its root meter's, unless the meter names its own.
+    const l = metered(ROOT_CIRCUIT_ID, boundsOf(installation, undefined), installation.meter.failsafeCurrent ?? installation.balancer.failsafeCurrent).limits;
     out.root = { L1: l.L1 ?? 0, L2: l.L2 ?? 0, L3: l.L3 ?? 0 };
   }
   for (const c of installation.circuits ?? []) {
-    const base = fuseLimits(c.limits, margin);
-    const r = c.meter ? metered(c.id, base, c.meter, defaults) : { limits: base, admission: undefined };
+    const bounds = boundsOf(installation, c);
+    const r = c.meter ? metered(c.id, bounds, c.meter.failsafeCurrent) : { limits: bounds.limit, admission: undefined };
     out.circuits.push({ id: c.id, ...(c.parentId !== undefined ? { parentId: c.parentId } : {}), limits: r.limits, ...(r.admission ? { admissionLimits: r.admission } : {}) });
   }
   if (silences.length > 0) out.nextSilenceAt = Math.min(...silences);

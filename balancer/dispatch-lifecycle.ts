@@ -68,6 +68,11 @@ export type DispatchEvent =
   | { readonly kind: 'sent'; readonly value: number }
   /** The answer to the command sent at `sentAt` with `value`. */
   | { readonly kind: 'answered'; readonly value: number; readonly sentAt: number; readonly outcome: ProfileOutcome }
+  /**
+   * The command marked sent at `sentAt` with `value` never left (its worst case could not be
+   * persisted, or the lease lapsed first): the charger cannot have applied it.
+   */
+  | { readonly kind: 'withdrawn'; readonly value: number; readonly sentAt: number }
   /** Time passed: decreases past their settle time settle, retry waits that ended end. */
   | { readonly kind: 'tick' };
 
@@ -108,6 +113,15 @@ export function isLate(d: DispatchState, now: number, lateAfterMs: number): bool
 /** Online, nothing in flight, no retry wait running: a command may go. */
 export function canSend(d: DispatchState, now: number): boolean {
   return d.online && d.command.kind !== 'inFlight' && !isRetrying(d, now);
+}
+
+/**
+ * Online, and a limit it accepted on this connection is in force: nothing owed since the (re)connect
+ * or boot (`needsProfile` is set by both and cleared only by an accepted answer), not drawing above
+ * it. After a disconnect, a boot or a new leader's sync it holds nothing until it accepts again.
+ */
+export function holdsItsLimit(d: DispatchState): boolean {
+  return d.online && !d.needsProfile && !d.overLimit && d.granted !== undefined;
 }
 
 /** The worst current the charger may draw now (online), per phase. */
@@ -197,9 +211,16 @@ export function transition(d: DispatchState, e: DispatchEvent, now: number, t: D
         return apply(answered, e.value, { kind: 'idle' });
       }
       const retry: DispatchState = { ...d, command: { kind: 'retryWait', until: now + t.retryMs, ...(c.settling ? { settling: c.settling } : {}) } };
-      // Rejected: the old limit is still in force. Timeout: the charger may have applied it, or not.
+      // Rejected: the old limit is still in force. Timeout: the charger may have applied it, or not
+      // (most often it did, and answered late). One that lost it on a disconnect is owed its profile
+      // by the reconnect. A command that never left is `withdrawn`, not unanswered.
       if (e.outcome === 'timeout' && (d.granted === undefined || e.value > d.granted)) return { ...retry, granted: e.value };
       return retry;
+    }
+    case 'withdrawn': {
+      const c = d.command;
+      if (c.kind !== 'inFlight' || c.value !== e.value || c.sentAt !== e.sentAt) return d;
+      return { ...d, command: c.settling ? { kind: 'settling', settling: c.settling } : { kind: 'idle' } };
     }
     case 'tick': {
       let next = d;

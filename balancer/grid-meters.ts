@@ -3,7 +3,7 @@ import { toMeterReading, type MeterReading } from '../core/meter-reading.js';
 import type { Installation } from '../core/model.js';
 import { decodeJson } from '../core/nats.js';
 import type { ChargerWiring } from './balancer-model.js';
-import { circuitLimitsAt, gridDraw, onMeterReading, withDrawSample, type CircuitLimits, type DrawSample, type MeterState } from './circuit-limits.js';
+import { circuitLimitsAt, gridDraw, meterBounds, onMeterReading, withDrawSample, type CircuitLimits, type DrawSample, type MeterState } from './circuit-limits.js';
 
 /**
  * An installation balancer's grid-meter memory: each metered circuit's readings, and each charger's
@@ -24,7 +24,7 @@ export class GridMeters {
   /** A validated reading of `circuitId`'s meter; `chargers` are all the installation's chargers. */
   onReading(installation: Installation, circuitId: string, reading: MeterReading, chargers: Iterable<ChargerWiring>): void {
     const draws = [...chargers].map((w) => ({ circuitId: w.circuitId, draws: this.draws.get(w.id) }));
-    this.meters.set(circuitId, onMeterReading(this.meters.get(circuitId), installation.circuits ?? [], circuitId, reading, draws));
+    this.meters.set(circuitId, onMeterReading(this.meters.get(circuitId), installation.circuits ?? [], circuitId, reading, draws, meterBounds(installation, circuitId)));
   }
 
   limitsAt(installation: Installation, now: number): CircuitLimits {

@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import type { AvailableCurrent } from '../core/available-current-store.js';
 import { effectiveCap, type ChargerCaps } from '../core/cap-store.js';
 import { refusalOf, sendChargerCommand, STATUS_ACTION } from '../core/commands.js';
-import type { NodeConfig } from '../core/config.js';
 import type { ChargerEvent } from '../core/events.js';
 import { getJson, putJson } from '../core/kv-json.js';
 import type { Metrics } from '../core/metrics.js';
@@ -14,36 +13,20 @@ import { subjects } from '../core/subjects.js';
 import { allocate } from './allocate.js';
 import type { AllocationResult } from './allocation-types.js';
 import { withPhaseLimits } from './admission-window.js';
-import {
-  allocationInput,
-  committedLoad,
-  countedValue,
-  newChargerModel,
-  nextWakeAt,
-  onChargerEvent,
-  onConnection,
-  onConnector,
-  onMeter,
-  onProfileResult,
-  onReport,
-  settleDue,
-  trackUnderDraw,
-  type BalancerModel,
-  type ChargerModel,
-  type ChargerWiring,
-} from './balancer-model.js';
+import { allocationInput, committedLoad, countedValue, newChargerModel, nextWakeAt, phaseSwitchOf, type BalancerModel, type ChargerModel } from './balancer-model.js';
+import { onChargerEvent, onConnection, onConnector, onMeter, onProfileResult, onReport, onWithdrawn, settleDue, trackUnderDraw } from './charger-events.js';
 import type { ProfileOutcome } from './dispatch-lifecycle.js';
-import { planDispatch, withSent } from './dispatch-plan.js';
+import { durableOf, planDispatch, splitBeforePersist, whileWriting, withSent, type DurableWorstCase, type ProfileCommand } from './dispatch-plan.js';
 import { limitProfile } from './charging-profile.js';
 import { fenced } from './fencing.js';
 import { lowerOf } from './circuit-limits.js';
 import { GridMeters, meterReadingOf } from './grid-meters.js';
 import { balancerStatus } from './balancer-status.js';
+import { chargerWiring, modelSettings, type BalancerTuning } from './balancer-inputs.js';
 import { phaseLimitsAt, type Failsafe } from './phase-limits.js';
 import { PHASES } from './phases.js';
+import { storedKey, type StoredAllocation } from './stored-allocation.js';
 
-/** The node's balancer settings (core/config.ts, documented there); the lease belongs to the manager. */
-export type BalancerTuning = Omit<NodeConfig['balancer'], 'leaseTtlMs'>;
 
 export interface BalancerDeps {
   nc: NatsConnection;
@@ -52,16 +35,8 @@ export interface BalancerDeps {
   logger: Logger;
   tuning: BalancerTuning;
   now(): number;
-}
-
-/** What the balancer persists per charger: the worst-case limit it counts the charger at. */
-interface StoredAllocation {
-  limit: number;
-  at: string;
-}
-
-function wiringOf(c: Charger): ChargerWiring {
-  return { id: c.id, phases: c.phases, phaseRotation: c.phaseRotation, gridPhase: c.gridPhase, minCurrent: c.minCurrent, maxCurrent: c.maxCurrent, priority: c.priority, offlineCurrent: c.offlineCurrent ?? 'lastLimit', ...(c.circuitId !== undefined ? { circuitId: c.circuitId } : {}) };
+  /** This node's NODE_ID, named in the status reply (the API answers `balancerNodeId` from it). */
+  nodeId?: string;
 }
 
 /**
@@ -84,12 +59,18 @@ export class InstallationBalancer {
   private lastResult: AllocationResult | undefined;
   /** When `lastResult` was computed (the balancer's clock), so a reader knows which events it saw. */
   private computedAt: number | undefined;
-  private readonly persisted = new Map<string, number>();
+  private readonly persisted = new Map<string, string>();
+  /** Per charger, what a successor may read from KV now (writes in flight folded in): what may be sent before a write. */
+  private readonly durable = new Map<string, DurableWorstCase>();
+  /** Per charger, the number of its last KV write: an answer to an older one says nothing of what KV holds. */
+  private readonly writeSeq = new Map<string, number>();
   /** Set while the installation runs on its failsafe current (counted once in the node's gauge). */
   private failsafe: Failsafe | undefined;
   private readonly grid = new GridMeters();
   /** Leadership epoch (lease revision) sent with every command, so a deposed leader's limits are refused. */
   epoch: number | undefined;
+  /** Set while the lease runs out unrenewed (BalancerManager): nothing is sent or persisted until it is renewed. */
+  private paused = false;
 
   constructor(
     installation: Installation,
@@ -100,7 +81,7 @@ export class InstallationBalancer {
     this.model = {
       installationId: installation.id,
       phaseLimits: { L1: 0, L2: 0, L3: 0 },
-      settings: this.settingsOf(installation),
+      settings: modelSettings(installation, this.deps.tuning),
       chargers: {},
     };
     for (const c of chargers) this.chargers.set(c.id, c);
@@ -113,9 +94,11 @@ export class InstallationBalancer {
   /** Starts from the persisted limits, subscribes, asks every charger for fresh data, then balances. */
   async start(): Promise<void> {
     for (const c of this.chargers.values()) {
-      const stored = await getJson<StoredAllocation>(this.deps.allocations, c.id);
-      this.setCharger(c.id, newChargerModel(wiringOf(c), stored?.value.limit));
-      if (stored) this.persisted.set(c.id, stored.value.limit);
+      const stored = (await getJson<StoredAllocation>(this.deps.allocations, c.id))?.value;
+      const fresh = newChargerModel(chargerWiring(c), stored?.limit);
+      this.setCharger(c.id, stored?.phaseSwitch ? { ...fresh, phaseSwitch: stored.phaseSwitch } : fresh);
+      if (stored) this.persisted.set(c.id, storedKey(stored.limit, stored.phaseSwitch));
+      if (stored) this.durable.set(c.id, durableOf(stored.limit, stored.phaseSwitch));
     }
     const nc = this.deps.nc;
     this.subs.push(
@@ -147,9 +130,29 @@ export class InstallationBalancer {
     this.setFailsafe(undefined);
   }
 
+  /**
+   * The lease ran out unrenewed (its stream electing a leader, say): another node may take it now, so
+   * nothing is sent or persisted (chargers keep their last limits) but state and events are kept. A
+   * renewal on the same revision proves nobody took it, and `resume` balances again on current data.
+   */
+  pause(): void {
+    this.paused = true;
+    clearTimeout(this.wakeTimer);
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.schedule();
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
   updateInstallation(installation: Installation): void {
     this.installation = installation;
-    this.model = { ...this.model, settings: this.settingsOf(installation) };
+    this.model = { ...this.model, settings: modelSettings(installation, this.deps.tuning) };
     this.schedule();
   }
 
@@ -160,7 +163,7 @@ export class InstallationBalancer {
     } else {
       this.chargers.set(id, charger);
       const existing = this.model.chargers[id];
-      this.setCharger(id, existing ? { ...existing, wiring: wiringOf(charger) } : newChargerModel(wiringOf(charger), undefined));
+      this.setCharger(id, existing ? { ...existing, wiring: chargerWiring(charger) } : newChargerModel(chargerWiring(charger), undefined));
       if (!existing) void this.sync(id);
     }
     this.schedule();
@@ -178,8 +181,8 @@ export class InstallationBalancer {
 
   /** The live view the API's status route asks for (balancer-status.ts). */
   status(): ReturnType<typeof balancerStatus> {
-    const { model, lastResult, computedAt, failsafe } = this;
-    return balancerStatus({ model, lastResult, computedAt, failsafe, circuitLimits: this.grid.limits }, this.deps.now());
+    const { model, lastResult, computedAt, failsafe, paused } = this;
+    return balancerStatus({ model, lastResult, computedAt, failsafe, circuitLimits: this.grid.limits, nodeId: this.deps.nodeId, paused }, this.deps.now());
   }
 
   private setFailsafe(next: Failsafe | undefined): void {
@@ -189,21 +192,6 @@ export class InstallationBalancer {
       else this.deps.logger.info({ installationId: this.id }, 'installation off its failsafe current');
     }
     this.failsafe = next;
-  }
-
-  private settingsOf(i: Installation): BalancerModel['settings'] {
-    const t = this.deps.tuning;
-    const { safetyMarginA: _margin, ...b } = i.balancer;
-    return {
-      ...b,
-      // A probe longer than the interval would never let the car sleep.
-      wakeProbeMs: Math.min(b.wakeProbeMs, b.wakeProbeIntervalMs),
-      reclaimAfterMs: t.reclaimAfterMs,
-      reclaimHeadroomA: t.reclaimHeadroomA,
-      reclaimThresholdA: t.reclaimThresholdA,
-      retryMs: t.retryMs,
-      lateAfterMs: t.lateAfterMs,
-    };
   }
 
   /**
@@ -274,6 +262,8 @@ export class InstallationBalancer {
   }
 
   private async recompute(): Promise<void> {
+    // Paused: `resume` schedules the recompute.
+    if (this.paused) return;
     if (this.running) {
       this.again = true;
       return;
@@ -311,36 +301,56 @@ export class InstallationBalancer {
     const result = allocate(allocationInput(model, now));
     this.lastResult = result;
     this.computedAt = now;
-    const targets = new Map(result.allocations.map((a) => [a.id, { limit: a.limit, phases: a.phases }]));
+    const targets = new Map(result.allocations.map((a) => [a.id, { limit: a.limit, phases: a.phases, ...(a.numberPhases !== undefined ? { numberPhases: a.numberPhases } : {}) }]));
     const commands = planDispatch(model, targets, now);
+    // Paused (or stopped): nothing goes out early; all wait for the write, and are withdrawn below.
+    const { early, late } = this.paused || this.stopped ? { early: [], late: commands } : splitBeforePersist(model, commands, this.durable);
     this.model = withSent(model, commands, now);
     this.deps.metrics.balancerRecomputes.inc({ installation: this.id });
     const load = committedLoad(this.model, now);
     for (const p of PHASES) this.deps.metrics.phaseAllocation.set({ installation: this.id, phase: p }, load[p]);
+    // Decreases go at once: what is durable already covers them (a KV write, or KV out, does not hold them up).
+    for (const cmd of early) void this.send(cmd.chargerId, cmd.limit, now, cmd.numberPhases);
     // The worst case is durable before any charger may act on a raise.
     try {
       await this.persist();
     } catch (err) {
-      // Nothing was sent: the planned changes count as unanswered (at their worst) and are retried.
-      for (const cmd of commands) this.setCharger(cmd.chargerId, onProfileResult(this.model.chargers[cmd.chargerId]!, cmd.limit, 'timeout', now, this.model.settings.retryMs, now));
+      // Not sent: the planned raises are withdrawn, and planned again on the retry.
+      this.withdraw(late, now);
       throw err;
     }
     // Stopped meanwhile (lease handed off or lost): the successor may already have read the limits.
     if (this.stopped) return;
-    for (const cmd of commands) void this.send(cmd.chargerId, cmd.limit, now);
+    // Paused meanwhile (lease ran out unrenewed): nothing more goes out. The raises are withdrawn
+    // (a raise's persisted worst case stays above what the charger holds) and planned again on resume.
+    if (this.paused) return this.withdraw(late, now);
+    for (const cmd of late) void this.send(cmd.chargerId, cmd.limit, now, cmd.numberPhases);
     this.armWake(now);
+  }
+
+  private withdraw(commands: readonly ProfileCommand[], sentAt: number): void {
+    for (const { chargerId: id, limit } of commands) if (this.model.chargers[id]) this.setCharger(id, onWithdrawn(this.model.chargers[id]!, limit, sentAt, this.model.settings));
   }
 
   private async persist(): Promise<void> {
     const writes: Promise<unknown>[] = [];
     for (const [id, c] of Object.entries(this.model.chargers)) {
       const v = countedValue(c);
-      if (this.persisted.get(id) === v) continue;
-      this.persisted.set(id, v);
+      const ps = phaseSwitchOf(c);
+      const key = storedKey(v, ps);
+      if (this.persisted.get(id) === key) continue;
+      this.persisted.set(id, key);
+      const record = durableOf(v, ps);
+      this.durable.set(id, whileWriting(this.durable.get(id), record));
+      const seq = (this.writeSeq.get(id) ?? 0) + 1;
+      this.writeSeq.set(id, seq);
       writes.push(
-        putJson(this.deps.allocations, id, { limit: v, at: new Date(this.deps.now()).toISOString() } satisfies StoredAllocation).catch((err: unknown) => {
+        putJson(this.deps.allocations, id, { limit: v, at: new Date(this.deps.now()).toISOString(), ...(ps ? { phaseSwitch: ps } : {}) } satisfies StoredAllocation).then(() => {
+          // The last write made for it: KV holds exactly this now.
+          if (this.writeSeq.get(id) === seq) this.durable.set(id, record);
+        }, (err: unknown) => {
           // Not written: written again by the next persist.
-          if (this.persisted.get(id) === v) this.persisted.delete(id);
+          if (this.persisted.get(id) === key) this.persisted.delete(id);
           throw err;
         }),
       );
@@ -348,11 +358,11 @@ export class InstallationBalancer {
     await Promise.all(writes);
   }
 
-  private async send(chargerId: string, limit: number, sentAt: number): Promise<void> {
+  private async send(chargerId: string, limit: number, sentAt: number, numberPhases?: 1 | 3): Promise<void> {
     const charger = this.chargers.get(chargerId);
     const c = this.model.chargers[chargerId];
     if (!charger || !c) return;
-    const payload = limitProfile(charger.profilePurpose, limit, this.deps.now(), c.activeTx);
+    const payload = limitProfile(charger.profilePurpose, limit, this.deps.now(), c.activeTx, numberPhases);
     let outcome: ProfileOutcome;
     try {
       const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: 'SetChargingProfile', payload: payload as never, timeoutMs: this.deps.tuning.profileTimeoutMs, priority: true, ...fenced(this.epoch) });
@@ -361,14 +371,17 @@ export class InstallationBalancer {
       outcome = 'timeout';
     }
     this.deps.metrics.profilesSent.inc({ result: outcome });
-    if (outcome !== 'accepted') this.deps.logger.warn({ chargerId, limit, outcome }, 'SetChargingProfile not accepted');
+    if (outcome !== 'accepted') this.deps.logger.warn({ chargerId, limit, numberPhases, outcome }, 'SetChargingProfile not accepted');
     const current = this.model.chargers[chargerId];
     if (!current || this.stopped) return;
     const now = this.deps.now();
+    // An answer is recorded even while paused: it was sent while the lease was valid.
     const answered = onProfileResult(current, limit, outcome, now, this.model.settings.retryMs, sentAt);
     // A raised offer the car does not follow is under-draw from now, not from its next reading.
     const raised = answered !== current && outcome === 'accepted' && limit > (current.dispatch.granted ?? 0);
     this.setCharger(chargerId, raised ? trackUnderDraw(answered, now, this.model.settings.reclaimThresholdA, this.deps.tuning.meterSlackA) : answered);
+    // Paused: nothing written (a successor may have read the limits); the worst case persisted before the send covers it.
+    if (this.paused) return;
     // A write that fails here is made by the next recompute (scheduled now), before any raise.
     await this.persist().catch((err: unknown) => this.deps.logger.warn({ err, installationId: this.id }, 'allocation not persisted'));
     this.schedule();

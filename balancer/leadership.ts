@@ -6,6 +6,30 @@ import { encodeJson } from '../core/nats.js';
 /** A holder that cannot renew stops leading this fraction of the lease before its expiry (clock skew). */
 const EXPIRY_MARGIN = 0.1;
 
+/** Leases (and presence) are renewed three times a lease period. */
+export function renewalIntervalMs(leaseTtlMs: number): number {
+  return Math.max(100, Math.floor(leaseTtlMs / 3));
+}
+
+/**
+ * Which of `slices` parts of the renewal period renews an installation's lease (FNV-1a of its id):
+ * fixed per installation, so each lease is renewed once a period, and a node's leases spread evenly.
+ */
+export function renewalSlice(installationId: string, slices: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < installationId.length; i++) h = Math.imul(h ^ installationId.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % slices;
+}
+
+/**
+ * A lease or presence write gives up after half a renewal period and is tried again soon (a failed
+ * renewal brings the next tick forward): a holder renews within well under a renewal period of its
+ * stream getting a leader again, well before a waiting node may take its lease (see `acquireOrRenew`).
+ */
+export function leaseRequestTimeoutMs(leaseTtlMs: number): number {
+  return Math.max(100, Math.floor(renewalIntervalMs(leaseTtlMs) / 2));
+}
+
 export interface LeaseValue {
   /** Empty when released. */
   nodeId: string;
@@ -56,6 +80,10 @@ export class Lease {
   private freeSince: number | undefined;
   /** The leadership epoch while held: the KV revision of the write that took the lease. */
   epoch: number | undefined;
+  /** Why the last renewal or take failed to reach KV (for the log). */
+  lastError: unknown;
+  /** When a request on this lease last failed to reach KV. */
+  private failedAt: number | undefined;
 
   constructor(
     private readonly kv: KV,
@@ -83,14 +111,24 @@ export class Lease {
    * died takes seconds) the lease stays ours until its own expiry, and its revision is kept: once
    * writes work again, a compare-and-set on that revision proves nobody took it meanwhile, so the
    * same epoch goes on instead of a needless change of leader.
+   *
+   * `seen`: the lease as the bucket's watch last delivered it. Held by another node and unexpired
+   * there, it is not read: a read of every lease held elsewhere, every renewal period, on every node,
+   * was two thirds of a cluster's JetStream requests, in one burst per tick. Taking nothing is always
+   * safe; a watch that lags only delays a take until the seen expiry passes (or the handback arrives).
    */
-  async acquireOrRenew(now: number, takeAfterMs = 0): Promise<boolean> {
+  async acquireOrRenew(now: number, takeAfterMs = 0, seen?: LeaseValue): Promise<boolean> {
     const value: LeaseValue = { nodeId: this.nodeId, expiresAt: now + this.ttlMs };
+    if (this.revision === undefined && seen && seen.nodeId !== '' && seen.nodeId !== this.nodeId && seen.expiresAt > now) {
+      this.freeSince = undefined;
+      return this.lost();
+    }
     try {
       if (this.revision !== undefined) {
         try {
           this.revision = await this.kv.update(this.key, encodeJson(value), this.revision);
           this.expiresAt = value.expiresAt;
+          this.lastError = undefined;
           return true;
         } catch (err) {
           if (isWrongLastSequence(err)) return this.lost();
@@ -105,7 +143,12 @@ export class Lease {
       }
       if (free) {
         this.freeSince ??= now;
-        if (now - this.freeSince < takeAfterMs) return this.lost();
+        // A holder's lease that ran out while this node could not reach the bucket either (its stream
+        // electing a leader): the holder could not renew it, and may only now be able to. Even the
+        // preferred node (whose view of who is alive is as stale: presences lapsed meanwhile too)
+        // gives it two renewal periods. A node that crashed is taken over without them.
+        const unrenewable = current?.value.nodeId && this.failedAt !== undefined && now - this.failedAt < this.ttlMs;
+        if (now - this.freeSince < (unrenewable ? Math.max(takeAfterMs, 2 * renewalIntervalMs(this.ttlMs)) : takeAfterMs)) return this.lost();
       }
       if (!current) {
         if (!(await createJson(this.kv, this.key, value))) return this.lost();
@@ -114,7 +157,13 @@ export class Lease {
       }
       // Free, or ours from before a restart: a new epoch either way.
       return this.taken(await this.kv.update(this.key, encodeJson(value), current.revision), value.expiresAt);
-    } catch {
+    } catch (err) {
+      this.lastError = err;
+      this.failedAt = this.clock();
+      // Unread, the lease may be free no longer: a wait counts from the next read that finds it free.
+      // While its stream elects a leader the holder cannot renew it either, and a node still counting
+      // from a free lease it saw before (a handback) took it the moment the stream came back.
+      this.freeSince = undefined;
       // Unreachable: held while surely unexpired (a margin for clock skew), revision kept either way.
       // The clock is read again: a request that timed out took seconds, and `now` is from before it.
       return this.clock() < this.validUntil;
@@ -135,6 +184,7 @@ export class Lease {
 
   private taken(revision: number, expiresAt: number): boolean {
     this.freeSince = undefined;
+    this.lastError = undefined;
     this.revision = revision;
     this.epoch = revision;
     this.expiresAt = expiresAt;

@@ -75,14 +75,21 @@ function usableSample(c: ChargerInput, terminals: readonly number[] | undefined)
  * is counted there at once.
  */
 export function countedMask(c: ChargerInput, w: Wiring): number {
+  if (!usableSample(c, w.terminals)) return w.mask;
+  const drawn = drawnMask(c, w);
+  return drawn === 0 ? w.mask : drawn;
+}
+
+/** The wired phases the sample shows drawing (>= 1 A); 0 without a usable sample or when none draws. */
+export function drawnMask(c: ChargerInput, w: Wiring): number {
   const { terminals, mask: wired } = w;
-  if (!usableSample(c, terminals)) return wired;
+  if (!usableSample(c, terminals)) return 0;
   let drawn = 0;
   for (let t = 0; t < terminals.length; t++) {
     const p = terminals[t];
     if (p !== undefined && reading(c, t) >= DRAWING_A) drawn |= 1 << p;
   }
-  return drawn === 0 ? wired : drawn & wired;
+  return drawn & wired;
 }
 
 /**

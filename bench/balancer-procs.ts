@@ -11,6 +11,7 @@ import { InstallationStore } from '../core/installation-store.js';
 import { connect } from '@nats-io/transport-node';
 import { connectBus } from '../core/nats.js';
 import { buckets } from '../core/subjects.js';
+import type { PlatformEntry } from '../sim/platform-entry.js';
 import type { FleetSpec, LoadCommand } from './balancer-chargers.js';
 
 /**
@@ -211,6 +212,8 @@ export interface PlatformOptions {
   cpuProfDir?: string;
   /** More environment for the node (e.g. NATS_REPLICAS on a cluster). */
   env?: Record<string, string>;
+  /** What the node runs (sim/platform-entry.ts); main.ts through tsx when not given. */
+  entry?: PlatformEntry;
 }
 
 export interface PlatformProcess {
@@ -224,10 +227,11 @@ export interface PlatformProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Starts `main.ts` in its own process and waits for its `listening api=<port> ocpp=<port>` log line. */
+/** Starts a platform node (`main.ts`, or `opts.entry`) in its own process and waits for its `listening api=<port> ocpp=<port>` log line. */
 export async function startPlatform(opts: PlatformOptions, timeoutMs = 60_000): Promise<PlatformProcess> {
-  const execArgv = [...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : []), '--import', 'tsx'];
-  const proc = spawn(process.execPath, [...execArgv, resolve(REPO_ROOT, 'main.ts')], {
+  const entry = opts.entry ?? { script: 'main.ts', tsx: true };
+  const execArgv = [...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : []), ...(entry.tsx ? ['--import', 'tsx'] : [])];
+  const proc = spawn(process.execPath, [...execArgv, resolve(REPO_ROOT, entry.script)], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,

@@ -143,6 +143,10 @@ export async function printResults(report: BenchReport, { socketsPerProcess: SOC
     );
     log('  CPU in % of one core over the counted window (the machine has 200%). "us/rt" = CPU time per round trip, which does not depend on');
     log('  how busy the machine was; "CPU outside" is work outside the bench (other sessions), which lowers every rate measured meanwhile.');
+    if (r0.rounds) {
+      log(`  Each figure is the median of ${r0.rounds.length} rounds (every server measured in turn, round after round); per round, server us/rt and round trips/s:`);
+      for (const r of report.roundTrips) if (r.rounds) log(`    ${r.server} ${r.mode}: ${r.rounds.map((x) => `${x.serverUsPerRoundTrip} us/rt at ${x.rate.toLocaleString('en-US')}/s`).join('; ')}`);
+    }
     for (const r of report.roundTrips) if (r.firstError) log(`  ${r.server} ${r.mode}: first CALLERROR ${r.firstError}`);
     for (const r of report.roundTrips) {
       if (r.serverCalls > 0) log(`  ${r.server} ${r.mode}: the server also sent ${r.serverCalls} calls to the chargers during the counted window (e.g. SetChargingProfile)`);

@@ -1,7 +1,8 @@
 // Plain JavaScript: it is preloaded into every server process of the benchmark, also the platform
 // nodes that run the compiled build without the TypeScript loader.
 import { createInterface } from 'node:readline';
-import { writeHeapSnapshot } from 'node:v8';
+import { appendFileSync } from 'node:fs';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 
 /**
  * Preloaded (`--import`) into the server processes of the benchmark, which start with --expose-gc:
@@ -17,6 +18,11 @@ process.on('SIGUSR2', () => {
   setTimeout(() => {
     gc?.();
     const m = process.memoryUsage();
+    // BENCH_SPACES_FILE=<file>: V8's heap spaces (committed and used KiB) at each measurement, to see where RSS beyond the live heap sits.
+    if (process.env.BENCH_SPACES_FILE) {
+      const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, [Math.round(s.physical_space_size / 1024), Math.round(s.space_used_size / 1024)]]));
+      appendFileSync(process.env.BENCH_SPACES_FILE, `${JSON.stringify({ pid: process.pid, argv: process.argv.slice(-1)[0], rss: m.rss >> 10, heapTotal: m.heapTotal >> 10, heapUsed: m.heapUsed >> 10, spaces })}\n`);
+    }
     process.stdout.write(`${JSON.stringify({ event: 'memory', rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers })}\n`);
   }, 250).unref();
 });

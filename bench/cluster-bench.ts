@@ -1,12 +1,13 @@
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { watchBucket } from '../core/kv-watch.js';
 import { connectBus } from '../core/nats.js';
 import { buckets, leaseKeys } from '../core/subjects.js';
 import { startNatsCluster } from '../test/e2e/processes.js';
 import type { ConnectAnswer, EventsAnswer, QuietAnswer } from './balancer-chargers.js';
-import { CHARGER_PASSWORD, LoadGenerator, seedFleet, sleep, startNats, startPlatform, type PlatformProcess } from './balancer-procs.js';
+import { benchTreeCpuSeconds, CHARGER_PASSWORD, cpuSeconds, LoadGenerator, machineBusySeconds, seedFleet, sleep, startNats, startPlatform, type PlatformProcess } from './balancer-procs.js';
 import { stats, type Stats } from './balancer-report.js';
+import { platformEntry } from './platform-fleet.js';
 
 /**
  * Issue 10's benchmark (`npm run bench -- --only=cluster`): the platform as 3 peer nodes on a
@@ -32,6 +33,8 @@ const RAISE = { min: MAX_CURRENT_A };
 /** BALANCER_LEASE_TTL_MS's default, which the nodes run with. */
 const LEASE_TTL_MS = 6_000;
 const ZERO = { max: 0 };
+/** Between two timed events, machine-wide: both topologies take the same event rate (50/s). */
+const EVENT_SPACING_MS = 20;
 
 export interface ClusterBenchOptions {
   chargers: number;
@@ -49,7 +52,10 @@ interface TopologyResult {
   balancersBackS: number;
   reconnected: number;
   latency: Stats;
+  raise: Stats;
+  decrease: Stats;
   latencyNote: string;
+  cpuNote: string;
   failoverS?: number;
   failoverInstallations?: number;
   probe?: Stats;
@@ -104,7 +110,7 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
 
     const nodeIds = Array.from({ length: nodes }, (_, k) => `bench-cl-${k}`);
     const start = (k: number): Promise<PlatformProcess> =>
-      startPlatform({ natsUrl: url, nodeId: nodeIds[k]!, ocppLog: true, coalesceMs: 5, env: { NATS_REPLICAS: String(replicas) } }, 180_000);
+      startPlatform({ natsUrl: url, nodeId: nodeIds[k]!, ocppLog: true, coalesceMs: 5, entry: platformEntry(), env: { NATS_REPLICAS: String(replicas) } }, 180_000);
     procs.push(...(await Promise.all(nodeIds.map((_, k) => start(k)))));
     await allLed(fleet.map((i) => i.id), nodeIds, 120_000);
 
@@ -131,16 +137,35 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
       return c ? [c] : [];
     });
     const cross = sampleIds.filter((c, i) => nodes === 1 || nodeOf.get(c) !== nodeIds.indexOf(holder(fleet[i]!.id) ?? '')).length;
+    // Each load generator sends every `nodes`-th event, staggered: the machine-wide rate is the same on 1 and 3 nodes.
     const events = async (ids: readonly string[], status: 'Preparing' | 'Available', match: { min?: number; max?: number }): Promise<(number | null)[]> => {
       const answers = await Promise.all(
-        loads.map((l, k) => l.request<EventsAnswer>({ op: 'events', status, ids: ids.filter((c) => nodeOf.get(c) === k), spacingMs: 20, match, timeoutMs: 10_000 }, 300_000)),
+        loads.map((l, k) =>
+          sleep(k * EVENT_SPACING_MS).then(() => l.request<EventsAnswer>({ op: 'events', status, ids: ids.filter((c) => nodeOf.get(c) === k), spacingMs: EVENT_SPACING_MS * nodes, match, timeoutMs: 10_000 }, 300_000)),
+        ),
       );
       return answers.flatMap((a) => a.latencies);
     };
-    const latencies = [...(await events(sampleIds, 'Preparing', RAISE)), ...(await events(sampleIds, 'Available', ZERO))];
-    const latency = stats(latencies);
+    // Whose CPU the latency window ran on: the machine, this bench's processes, its load generators.
+    const cpuAt = (): { wall: number; machine: number; bench: number; loads: number; nodes: number } => ({
+      wall: performance.now() / 1000,
+      machine: machineBusySeconds(),
+      bench: benchTreeCpuSeconds(),
+      loads: loads.reduce((s, l) => s + cpuSeconds(l.pid), 0),
+      nodes: procs.reduce((s, p) => s + cpuSeconds(p.pid), 0),
+    });
+    const cpu0 = cpuAt();
+    const raises = await events(sampleIds, 'Preparing', RAISE);
+    const decreases = await events(sampleIds, 'Available', ZERO);
+    const cpu1 = cpuAt();
+    const d = (k: keyof typeof cpu0): string => (cpu1[k] - cpu0[k]).toFixed(1);
+    const cpuNote = `latency window ${d('wall')} s on ${cpus().length} cores: machine busy ${d('machine')} core-s, this bench ${d('bench')} (platform nodes ${d('nodes')}, load generators ${d('loads')}), other sessions ${(cpu1.machine - cpu0.machine - (cpu1.bench - cpu0.bench)).toFixed(1)}`;
+    log(`     ${cpuNote}`);
+    const latency = stats([...raises, ...decreases]);
     const latencyNote = nodes === 1 ? 'charger and balancer on the one node' : `${cross} of ${sampleIds.length} chargers on another node than their balancer`;
+    const [up, down] = [stats(raises), stats(decreases)];
     log(`   event -> profile: p50 ${latency.p50} ms, p99 ${latency.p99} ms (${latency.n} answered, ${latency.missing} missing; ${latencyNote})`);
+    log(`     plug-in (raise, persisted first): p50 ${up.p50} ms, p99 ${up.p99} ms; unplug (to 0): p50 ${down.p50} ms, p99 ${down.p99} ms`);
     await quiet();
 
     // Restart storm: every node killed at once, started again, every charger reconnects.
@@ -168,7 +193,10 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
       balancersBackS: secs(backAt),
       reconnected: storm.booted,
       latency,
+      raise: up,
+      decrease: down,
       latencyNote,
+      cpuNote,
       warnings: 0,
     };
 
@@ -231,13 +259,17 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<{ rows
     ['restart -> every installation led again (s)', cluster.balancersBackS, single.balancersBackS, '-', '-'],
     ['event -> SetChargingProfile p50 (ms)', cluster.latency.p50, single.latency.p50, '-', '-'],
     ['event -> SetChargingProfile p99 (ms)', cluster.latency.p99, single.latency.p99, `< ${TARGETS.p99Ms}`, verdict(cluster.latency.p99 < TARGETS.p99Ms && cluster.latency.missing === 0) + at],
+    ['  plug-in (raise) p50 / p99 (ms)', `${cluster.raise.p50} / ${cluster.raise.p99}`, `${single.raise.p50} / ${single.raise.p99}`, '-', '-'],
+    ['  unplug (to 0) p50 / p99 (ms)', `${cluster.decrease.p50} / ${cluster.decrease.p99}`, `${single.decrease.p50} / ${single.decrease.p99}`, '-', '-'],
     ['events answered / missing', `${cluster.latency.n} / ${cluster.latency.missing}`, `${single.latency.n} / ${single.latency.missing}`, '-', '-'],
     ['failover after SIGKILL: survivors lead all (s)', cluster.failoverS ?? null, 'n/a (one node)', `< ${TARGETS.failoverS}`, verdict((cluster.failoverS ?? Infinity) < TARGETS.failoverS && (cluster.probe?.missing ?? 1) === 0) + at],
     ['  installations moved; probes answered / missing', `${cluster.failoverInstallations ?? 0}; ${cluster.probe?.n ?? 0} / ${cluster.probe?.missing ?? 0}`, '-', '-', '-'],
   ];
   const notes = [
-    `cluster latency: ${cluster.latencyNote}. Events are plug-ins (a raise with room under the fuse) and unplugs (to 0), 20 ms apart per node.`,
-    `machine load (1-min average) ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after, on ${2} shared cores: other sessions' work is in every figure.`,
+    `cluster latency: ${cluster.latencyNote}. Events are plug-ins (a raise with room under the fuse) and unplugs (to 0), ${EVENT_SPACING_MS} ms apart machine-wide on either topology (one load generator per node).`,
+    `CPU, single node: ${single.cpuNote}.`,
+    `CPU, cluster: ${cluster.cpuNote}.`,
+    `machine load (1-min average) ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after, on ${cpus().length} shared cores: other sessions' work is in every figure.`,
     'storm: nodes killed (SIGKILL) and started again at once; the chargers reconnect once their node listens (BALANCER_LEASE_TTL_MS default 6 s).',
     ...(cluster.warnings + single.warnings > 0 ? [`nodes logged ${cluster.warnings} (cluster) / ${single.warnings} (single) warnings or errors.`] : []),
   ];

@@ -1,10 +1,10 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { sleep } from './children.js';
 import { perSession, summarizeHeapSnapshot, type PerSessionUse } from './heap-summary.js';
 import { type ConnectedReport, isEvent, spawnLoadClient } from './load-gen.js';
-import type { ServerUnderTest } from './servers.js';
+import { type ServerUnderTest, waitForBalancers } from './servers.js';
 
 /**
  * What one idle charger holds on a server, by constructor: a heap snapshot before `chargers` connect
@@ -22,13 +22,14 @@ export interface HeapRow {
   top: PerSessionUse[];
 }
 
-export async function measureHeapPerCharger(server: ServerUnderTest, chargers: number, settleMs: number): Promise<HeapRow> {
+export async function measureHeapPerCharger(server: ServerUnderTest, chargers: number, settleMs: number, installations = 0): Promise<HeapRow> {
   const dir = join(tmpdir(), `bench-heap-${process.pid}-${Date.now()}`);
   mkdirSync(dir, { recursive: true });
   const snapshot = async (name: string): Promise<string> => {
     server.child.send(`heap-snapshot ${join(dir, name)}`);
     return (await server.child.nextJson<{ file: string }>(isEvent('heap-snapshot'), 300_000, `heap snapshot ${name}`)).file;
   };
+  await waitForBalancers([server], installations);
   await sleep(settleMs);
   const before = summarizeHeapSnapshot(await snapshot('before.heapsnapshot'));
   const load = spawnLoadClient({ name: 'heap load', urlTemplate: server.urlTemplate, from: 0, count: chargers, mode: 'idle', boot: true, batch: 500 });
@@ -46,6 +47,8 @@ export async function measureHeapPerCharger(server: ServerUnderTest, chargers: n
     const timer = setTimeout(() => void load.stop(), 15_000);
     await load.exited;
     clearTimeout(timer);
+    // BENCH_HEAP_KEEP=<dir>: keep both snapshots there (to look at them in DevTools or bench/heap-detail.ts).
+    if (process.env.BENCH_HEAP_KEEP) cpSync(dir, process.env.BENCH_HEAP_KEEP, { recursive: true });
     rmSync(dir, { recursive: true, force: true });
   }
 }

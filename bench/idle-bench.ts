@@ -1,6 +1,6 @@
 import { type Child, type MemoryUse, settledMemory, sleep } from './children.js';
 import { type ConnectedReport, isEvent, spawnLoadClient } from './load-gen.js';
-import type { ServerUnderTest } from './servers.js';
+import { type ServerUnderTest, waitForBalancers } from './servers.js';
 
 /**
  * Idle capacity: load generators open `perServer` charger connections to every server process
@@ -47,6 +47,8 @@ export interface IdleOptions {
   batch: number;
   /** Connect + boot of one load process may take this long. */
   connectTimeoutMs: number;
+  /** Installations configured: platform nodes are measured once each has its balancer (waitForBalancers). */
+  installations?: number;
 }
 
 interface LoadProc {
@@ -57,6 +59,7 @@ interface LoadProc {
 
 export async function measureIdle(servers: readonly ServerUnderTest[], opts: IdleOptions, log: (line: string) => void): Promise<IdleRow> {
   const label = servers[0]?.label ?? '?';
+  await waitForBalancers(servers, opts.installations ?? 0);
   const baseline = await Promise.all(servers.map((s) => settledMemory(s.child, opts.settleMs)));
 
   const procs: LoadProc[] = [];

@@ -70,6 +70,10 @@ class Charger {
   closedUnexpectedly = false;
   serverCalls = 0;
   lastError = '';
+  /** The MeterValues this charger sends in its session; rebuilt when the server sets its limit. */
+  meterTail = '';
+  private session: { transactionId: number; seed: number } | undefined;
+  private limitA: number | undefined;
 
   constructor(
     readonly id: string,
@@ -100,6 +104,11 @@ class Charger {
 
   close(): void {
     this.ws.terminate();
+  }
+
+  startSession(transactionId: number, seed: number): void {
+    this.session = { transactionId, seed };
+    this.meterTail = meterValuesTail(transactionId, seed, this.limitA);
   }
 
   private settle(outcome: Outcome, text: string): void {
@@ -139,6 +148,13 @@ class Charger {
     const action = String(msg[2]);
     const payload = action === 'GetConfiguration' ? { configurationKey: [] } : action === 'DataTransfer' ? { status: 'Rejected' } : { status: 'Accepted' };
     this.ws.send(JSON.stringify([3, msg[1], payload]));
+    // A charger follows the limit it accepted, as real ones do: one that ignored it made the
+    // platform re-send its profile every few seconds, balancing work the peer server does not do.
+    if (action === 'SetChargingProfile') {
+      const limit = (msg[3] as { csChargingProfiles?: { chargingSchedule?: { chargingSchedulePeriod?: { limit?: unknown }[] } } })?.csChargingProfiles?.chargingSchedule?.chargingSchedulePeriod?.[0]?.limit;
+      if (typeof limit === 'number') this.limitA = limit;
+      if (this.session) this.meterTail = meterValuesTail(this.session.transactionId, this.session.seed, this.limitA);
+    }
   }
 }
 
@@ -179,9 +195,9 @@ async function forAll(fn: (c: Charger) => Promise<boolean>): Promise<number> {
 
 const isAnswer = (o: Outcome): boolean => o === 'ok' || o === 'echo';
 
-/** A realistic MeterValues during a 3-phase session: current per phase, active power, energy register. */
-function meterValuesTail(transactionId: number, seed: number): string {
-  const a = (16 + (seed % 7) * 0.1).toFixed(1);
+/** A realistic MeterValues during a 3-phase session: current per phase (a car wanting 16 A, within `limitA`), active power, energy register. */
+function meterValuesTail(transactionId: number, seed: number, limitA = Infinity): string {
+  const a = Math.min(16 + (seed % 7) * 0.1, limitA).toFixed(1);
   const sample = (measurand: string, value: string, unit: string, phase?: string) => ({
     value,
     context: 'Sample.Periodic',
@@ -255,7 +271,6 @@ class Histogram {
 async function runRoundTrips(modes: readonly RoundTripMode[]): Promise<void> {
   const setupStart = performance.now();
   const booted = await forAll(async (c) => isAnswer((await c.call(bootTail())).outcome));
-  const meterTails = new Map<Charger, string>();
   if (modes.includes('metervalues')) {
     let seed = 0;
     await forAll(async (c) => {
@@ -269,13 +284,13 @@ async function runRoundTrips(modes: readonly RoundTripMode[]): Promise<void> {
           // keep 1
         }
       }
-      meterTails.set(c, meterValuesTail(transactionId, ++seed));
+      c.startSession(transactionId, ++seed);
       return isAnswer(outcome);
     });
   }
   emit({ event: 'ready', booted, setupMs: Math.round(performance.now() - setupStart) });
   const heartbeat = tailOf('Heartbeat', {});
-  for (const m of modes) await phase(m, (c) => (m === 'metervalues' ? (meterTails.get(c) ?? heartbeat) : heartbeat));
+  for (const m of modes) await phase(m, (c) => (m === 'metervalues' ? c.meterTail || heartbeat : heartbeat));
   stopping = true;
   for (const c of chargers) c.close();
   setTimeout(() => process.exit(0), 200);
@@ -290,10 +305,9 @@ async function phase(m: RoundTripMode, tailFor: (c: Charger) => string): Promise
   let running = true;
   let measuring = false;
   const loop = async (c: Charger): Promise<void> => {
-    const tail = tailFor(c);
     while (running) {
       const t0 = performance.now();
-      const { outcome } = await c.call(tail, 10_000);
+      const { outcome } = await c.call(tailFor(c), 10_000);
       if (measuring) {
         counts[outcome]++;
         if (isAnswer(outcome)) hist.add(performance.now() - t0);

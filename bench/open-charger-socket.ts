@@ -23,6 +23,18 @@ export function openChargerSocket(urlTemplate: string, id: string, password: str
     ws.once('open', () => {
       ws.removeAllListeners('error');
       ws.removeAllListeners('unexpected-response');
+      // A frame that came with the handshake's response (the platform sends a charger its limit as
+      // soon as it connects) was emitted before the caller, resumed after this promise, listened:
+      // the call went unanswered, and the platform sent that charger nothing for 15 s (its 10 s
+      // profile timeout, then its 5 s retry wait), a raise timed meanwhile included. Reading waits
+      // for the caller's first 'message' listener.
+      ws.pause();
+      const resumeWhenHeard = (event: string | symbol): void => {
+        if (event !== 'message') return;
+        ws.off('newListener', resumeWhenHeard);
+        queueMicrotask(() => ws.resume());
+      };
+      ws.on('newListener', resumeWhenHeard);
       resolve(ws);
     });
   });

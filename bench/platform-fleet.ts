@@ -1,13 +1,13 @@
-import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { ChargerStore } from '../core/charger-store.js';
 import { CredentialStore } from '../core/credential-store.js';
 import { freePort, startThrowawayNats } from '../core/embedded-nats.js';
 import { InstallationStore } from '../core/installation-store.js';
 import { connectBus } from '../core/nats.js';
 import { buckets } from '../core/subjects.js';
-import { Child, REPO_ROOT, sleep } from './children.js';
+import { platformEntry as platformEntryOf, type PlatformEntry } from '../sim/platform-entry.js';
+import { Child, sleep } from './children.js';
 
 /**
  * The platform side of the bench: a private nats-server, a fleet of chargers written through the
@@ -67,23 +67,17 @@ async function pool(n: number, concurrency: number, fn: (i: number) => Promise<v
 }
 
 /**
- * What a platform node runs: the compiled build (`tsc -p tsconfig.build.json` into dist/, what
- * `npm start` runs), built once per bench. BENCH_PLATFORM_TSX=1 runs main.ts through tsx instead,
- * whose transform gives every named closure an own `name` property (about 6 KiB per idle charger
- * here) and so measures the loader as much as the platform. BENCH_PLATFORM_MAIN: another checkout's
- * entry point (run through tsx).
+ * What a platform node runs (sim/platform-entry.ts): the compiled build, built once per bench.
+ * BENCH_PLATFORM_TSX=1 runs main.ts through tsx instead; BENCH_PLATFORM_MAIN: another checkout's
+ * entry point (through tsx).
  */
-export function platformEntry(): { script: string; tsx: boolean; label: string } {
-  if (process.env.BENCH_PLATFORM_MAIN) return { script: process.env.BENCH_PLATFORM_MAIN, tsx: true, label: `${process.env.BENCH_PLATFORM_MAIN} (tsx)` };
-  if (process.env.BENCH_PLATFORM_TSX === '1') return { script: 'main.ts', tsx: true, label: 'main.ts (tsx)' };
-  if (!built) {
-    process.stdout.write('building the platform (tsc -p tsconfig.build.json) ...\n');
-    execFileSync(process.execPath, [resolve(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, stdio: 'inherit' });
-    built = true;
-  }
-  return { script: 'dist/main.js', tsx: false, label: 'dist/main.js (compiled build)' };
+export function platformEntry(): PlatformEntry {
+  return platformEntryOf({
+    tsx: process.env.BENCH_PLATFORM_TSX === '1',
+    main: process.env.BENCH_PLATFORM_MAIN,
+    log: (line) => process.stdout.write(`${line}\n`),
+  });
 }
-let built = false;
 
 export interface PlatformNodeProcess {
   readonly child: Child;

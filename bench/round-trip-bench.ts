@@ -7,7 +7,7 @@ import type { ServerUnderTest } from './servers.js';
  * Round trips: one load-generator process opens `clients` charger connections; each sends a CALL,
  * awaits the reply, and sends the next (one at a time, as OCPP 1.6 requires). Heartbeat, then a
  * realistic MeterValues (per-phase Current.Import, Power.Active.Import, Energy.Active.Import.Register
- * in a started transaction), on the same connections. Counted after a warm-up, over `durationS`;
+ * in a started transaction, within the limit the server last sent), on the same connections. Counted after a warm-up, over `durationS`;
  * CPU use of every process is sampled over the counted window.
  */
 
@@ -32,6 +32,8 @@ export interface RoundTripRow {
   serverUsPerRoundTrip: number;
   /** nats-server (and the idle bench process) CPU time per round trip. */
   natsUsPerRoundTrip: number;
+  /** With several rounds: each round's rate and server us/rt, in order (the row holds their medians). */
+  rounds?: { rate: number; serverUsPerRoundTrip: number }[];
 }
 
 export interface RoundTripOptions {
@@ -123,4 +125,43 @@ export async function measureRoundTrips(
     await child.exited;
     clearTimeout(timer);
   }
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : Number(((s[m - 1]! + s[m]!) / 2).toFixed(1));
+};
+
+/**
+ * One row per server and message from rows of several rounds (servers measured in turn, round after
+ * round, so a noisy stretch of the machine hits every server alike): the median of each figure, with
+ * each round's rate and server us/rt kept beside it, and errors and timeouts summed.
+ */
+export function medianOfRounds(rows: readonly RoundTripRow[]): RoundTripRow[] {
+  const groups = new Map<string, RoundTripRow[]>();
+  for (const r of rows) {
+    const key = `${r.server}\u0000${r.mode}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((g) => {
+    if (g.length === 1) return g[0]!;
+    const mid = (f: (r: RoundTripRow) => number): number => median(g.map(f));
+    const last = g[g.length - 1]!;
+    return {
+      ...last,
+      rate: mid((r) => r.rate),
+      p50Ms: mid((r) => r.p50Ms),
+      p99Ms: mid((r) => r.p99Ms),
+      errors: g.reduce((n, r) => n + r.errors, 0),
+      timeouts: g.reduce((n, r) => n + r.timeouts, 0),
+      firstError: g.find((r) => r.firstError)?.firstError ?? null,
+      serverCalls: mid((r) => r.serverCalls),
+      serverRssMiB: mid((r) => r.serverRssMiB),
+      cpu: { ...last.cpu, serverPct: mid((r) => r.cpu.serverPct), loadPct: mid((r) => r.cpu.loadPct), benchOtherPct: mid((r) => r.cpu.benchOtherPct), foreignPct: mid((r) => r.cpu.foreignPct) },
+      serverUsPerRoundTrip: mid((r) => r.serverUsPerRoundTrip),
+      natsUsPerRoundTrip: mid((r) => r.natsUsPerRoundTrip),
+      rounds: g.map((r) => ({ rate: r.rate, serverUsPerRoundTrip: r.serverUsPerRoundTrip })),
+    };
+  });
 }

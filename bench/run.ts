@@ -11,14 +11,16 @@ import { mainThreadProfile, summarizeProfile } from './cpu-profile.js';
 import { platformEntry, seedFleet, startBenchNats, type BenchNats } from './platform-fleet.js';
 import { LOG_OFF, LOG_ON, printResults, type BenchPlan, type BenchReport } from './bench-results.js';
 import { writeJsonReport } from './report.js';
-import { measureRoundTrips, type RoundTripOptions } from './round-trip-bench.js';
+import { measureRoundTrips, medianOfRounds, type RoundTripOptions, type RoundTripRow } from './round-trip-bench.js';
 import { startPeerServer, startPlatformServer, type ServerUnderTest } from './servers.js';
 import { issue14Targets } from './targets.js';
 
 /**
- * `npm run bench [-- --quick] [-- --only=idle,heap,rtt,allocate,balancer,cluster] [-- --profile] [-- --idle-chargers=N] [-- --cluster-chargers=N]`
+ * `npm run bench [-- --quick] [-- --only=idle,heap,rtt,allocate,balancer,cluster] [-- --profile] [-- --idle-chargers=N] [-- --cluster-chargers=N] [-- --rtt-rounds=N]`
+ * (rtt: every server measured in turn, N rounds (3; 1 with --quick or --profile); each figure is the median of its rounds)
  * (cluster: not in the default set; 10,000 chargers unless --cluster-chargers, 1,000 with --quick)
  * (--profile: the platform nodes of the round-trip runs write a V8 CPU profile; the bench prints where their time went)
+ * (--platform-node-options='--max-semi-space-size=2': NODE_OPTIONS of the platform nodes of the idle, heap and rtt sections)
  *
  * Issue 2's benchmark: idle chargers per node and memory per charger, Heartbeat and MeterValues round
  * trips per second with validation, each measured in the same run against a raw `ws` echo server
@@ -35,6 +37,8 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     'idle-chargers': { type: 'string' },
     'cluster-chargers': { type: 'string' },
+    'rtt-rounds': { type: 'string' },
+    'platform-node-options': { type: 'string' },
   },
 });
 const quick = flags.quick;
@@ -58,6 +62,8 @@ const plan: BenchPlan = quick
     };
 // --idle-chargers=N: N per server process in the idle bench, and no single node at the fd limit (a shorter run).
 if (flags['idle-chargers']) Object.assign(plan, { idlePerProcess: Number(flags['idle-chargers']), singleNodeMax: 0 });
+/** NODE_OPTIONS for the platform nodes of the idle, heap and rtt sections (V8 flags to compare). */
+const platformEnv: Record<string, string> = flags['platform-node-options'] ? { NODE_OPTIONS: flags['platform-node-options'] } : {};
 const log = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
@@ -119,7 +125,7 @@ async function all(starts: (() => Promise<ServerUnderTest>)[]): Promise<ServerUn
 
 async function idleBench(nats: BenchNats): Promise<void> {
   const n = plan.idlePerProcess;
-  const opts: IdleOptions = { perServer: n, maxPerLoadProcess: SOCKETS_PER_PROCESS, settleMs: plan.settleMs, batch: 500, connectTimeoutMs: 300_000 };
+  const opts: IdleOptions = { perServer: n, maxPerLoadProcess: SOCKETS_PER_PROCESS, settleMs: plan.settleMs, batch: 500, connectTimeoutMs: 300_000, installations: report.fleet?.installations ?? 0 };
   const add = (row: IdleRow): void => {
     report.idle.push(row);
   };
@@ -127,7 +133,7 @@ async function idleBench(nats: BenchNats): Promise<void> {
   add(await using(() => startPeerServer('rpc'), (s) => measureIdle(s, opts, log)));
   add(
     await using(
-      () => all([() => startPlatformServer(nats.url, 'bench-1', 'platform cluster, 2 nodes'), () => startPlatformServer(nats.url, 'bench-2', 'platform cluster, 2 nodes')]),
+      () => all([() => startPlatformServer(nats.url, 'bench-1', 'platform cluster, 2 nodes', platformEnv), () => startPlatformServer(nats.url, 'bench-2', 'platform cluster, 2 nodes', platformEnv)]),
       (s) => measureIdle(s, opts, log),
     ),
   );
@@ -139,8 +145,8 @@ async function idleBench(nats: BenchNats): Promise<void> {
 
 async function heapBench(nats: BenchNats): Promise<void> {
   report.heap = await using(
-    () => startPlatformServer(nats.url, 'bench-heap', 'platform node'),
-    ([server]) => measureHeapPerCharger(server!, plan.heapChargers, plan.settleMs),
+    () => startPlatformServer(nats.url, 'bench-heap', 'platform node', platformEnv),
+    ([server]) => measureHeapPerCharger(server!, plan.heapChargers, plan.settleMs, report.fleet?.installations ?? 0),
   );
 }
 
@@ -152,22 +158,30 @@ async function roundTripBench(nats: BenchNats): Promise<void> {
   const servers: [string, () => Promise<ServerUnderTest>][] = [
     ['raw', () => startPeerServer('raw')],
     ['rpc', () => startPeerServer('rpc')],
-    ['platform', () => startPlatformServer(nats.url, 'bench-rt-1', LOG_ON, {}, profiling('platform'))],
-    ['platform-log-off', () => startPlatformServer(nats.url, 'bench-rt-2', LOG_OFF, { OCPP_LOG: 'off' }, profiling('platform-log-off'))],
+    ['platform', () => startPlatformServer(nats.url, 'bench-rt-1', LOG_ON, platformEnv, profiling('platform'))],
+    ['platform-log-off', () => startPlatformServer(nats.url, 'bench-rt-2', LOG_OFF, { OCPP_LOG: 'off', ...platformEnv }, profiling('platform-log-off'))],
   ];
-  for (const [name, start] of servers) {
-    try {
-      await using(start, async ([server]) => {
-        report.roundTrips.push(...(await measureRoundTrips(server!, modes, opts, log)));
-        if (server!.child.warnings > 0) report.notes.push(`${server!.label} logged ${server!.child.warnings} warnings; last lines:\n${server!.child.tail(3)}`);
-      });
-    } catch (err) {
-      report.errors.push({ section: `round trips: ${name}`, message: err instanceof Error ? err.message : String(err) });
-      log(`   FAILED (${name}): ${err instanceof Error ? err.message : String(err)}`);
+  // A profiled run measures one round: its profile is the one summarized.
+  const rounds = Number(flags['rtt-rounds'] ?? (quick || flags.profile ? 1 : 3));
+  if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error(`--rtt-rounds must be an integer >= 1, got ${flags['rtt-rounds']}`);
+  const rows: RoundTripRow[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    if (rounds > 1) log(`   round ${round} of ${rounds}`);
+    for (const [name, start] of servers) {
+      try {
+        await using(start, async ([server]) => {
+          rows.push(...(await measureRoundTrips(server!, modes, opts, log)));
+          if (server!.child.warnings > 0) report.notes.push(`${server!.label} logged ${server!.child.warnings} warnings (round ${round}); last lines:\n${server!.child.tail(3)}`);
+        });
+      } catch (err) {
+        report.errors.push({ section: `round trips: ${name}, round ${round}`, message: err instanceof Error ? err.message : String(err) });
+        log(`   FAILED (${name}, round ${round}): ${err instanceof Error ? err.message : String(err)}`);
+      }
+      const profile = flags.profile && name.startsWith('platform') ? mainThreadProfile(profileDir(name)) : undefined;
+      if (profile) report.profiles.push(summarizeProfile(profile));
     }
-    const profile = flags.profile && name.startsWith('platform') ? mainThreadProfile(profileDir(name)) : undefined;
-    if (profile) report.profiles.push(summarizeProfile(profile));
   }
+  report.roundTrips.push(...medianOfRounds(rows));
   for (const row of report.roundTrips) {
     const raw = report.roundTrips.find((r) => r.mode === row.mode && r.server.startsWith('raw'));
     if (raw && raw.rate > 0) row.pctOfRaw = Math.round((row.rate / raw.rate) * 100);
@@ -214,6 +228,7 @@ async function main(): Promise<void> {
   const entry = platformEntry();
   log(`platform nodes run ${entry.label}`);
   report.notes.push(`platform nodes ran ${entry.label}`);
+  if (platformEnv.NODE_OPTIONS) report.notes.push(`idle and heap platform nodes ran with NODE_OPTIONS=${platformEnv.NODE_OPTIONS}`);
   let nats: BenchNats | undefined;
   try {
     if (only.has('idle') || only.has('heap') || only.has('rtt')) {

@@ -32,6 +32,7 @@ export class ChargerStore {
     if (valid.circuitId !== undefined && !installation.circuits?.some((c) => c.id === valid.circuitId)) {
       throw new ValidationError('circuitId', `no circuit ${valid.circuitId} in installation ${installationId}`);
     }
+    if (valid.phaseSwitching === true && valid.phases !== 3) throw new ValidationError('phaseSwitching', 'only a 3-phase charger can switch to one phase');
     if (valid.minCurrent > valid.maxCurrent) throw new ValidationError('minCurrent', 'must be <= maxCurrent');
     const existing = await this.get(chargerId);
     if (existing && existing.installationId !== installationId) {

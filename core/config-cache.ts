@@ -17,6 +17,8 @@ export interface ConfigCacheEvents {
 export class ConfigCache extends EventEmitter<ConfigCacheEvents> {
   readonly installations = new Map<string, Installation>();
   readonly chargers = new Map<string, Charger>();
+  /** Charger ids per installation: `chargersOf` ran a filter over every charger of the cluster (each balancer start, twice). */
+  private readonly byInstallation = new Map<string, Set<string>>();
   private readonly stops: (() => void)[] = [];
 
   static async start(bus: Bus): Promise<ConfigCache> {
@@ -31,8 +33,13 @@ export class ConfigCache extends EventEmitter<ConfigCacheEvents> {
       cache.watch(bus.kv[buckets.chargers], (key, value) => {
         const v = value as Charger | undefined;
         const prev = cache.chargers.get(key);
-        if (v) cache.chargers.set(key, v);
-        else cache.chargers.delete(key);
+        if (prev) cache.byInstallation.get(prev.installationId)?.delete(key);
+        if (v) {
+          cache.chargers.set(key, v);
+          let ids = cache.byInstallation.get(v.installationId);
+          if (!ids) cache.byInstallation.set(v.installationId, (ids = new Set()));
+          ids.add(key);
+        } else cache.chargers.delete(key);
         cache.emit('charger', key, v, prev);
       }),
     ]);
@@ -40,7 +47,12 @@ export class ConfigCache extends EventEmitter<ConfigCacheEvents> {
   }
 
   chargersOf(installationId: string): Charger[] {
-    return [...this.chargers.values()].filter((c) => c.installationId === installationId).sort((a, b) => (a.id < b.id ? -1 : 1));
+    const out: Charger[] = [];
+    for (const id of this.byInstallation.get(installationId) ?? []) {
+      const c = this.chargers.get(id);
+      if (c) out.push(c);
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
   stop(): void {

@@ -49,6 +49,8 @@ export interface NodeConfig {
   /** Meter events go on the bus when a terminal current moves by this much, or when the last is this old. */
   meterEventDeltaA: number;
   meterEventMaxAgeMs: number;
+  /** An unchanged reading above the accepted limit goes again at most this often (the first after each accept at once). */
+  meterEventOverLimitRepeatMs: number;
   logLevel: string;
   /** The API port's exposure: who is the client behind a proxy, how long a request may take, how many sockets. */
   api: {
@@ -256,6 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     livenessGraceS: int(env, 'LIVENESS_GRACE_S', 30, 0, 3_600),
     meterEventDeltaA,
     meterEventMaxAgeMs: int(env, 'METER_EVENT_MAX_AGE_MS', 30_000, 0, 3_600_000),
+    meterEventOverLimitRepeatMs: int(env, 'METER_EVENT_OVER_LIMIT_REPEAT_MS', 2_500, 0, 3_600_000),
     logLevel: env.LOG_LEVEL || 'info',
     api: {
       trustProxy: parseTrustProxy(env.TRUST_PROXY),

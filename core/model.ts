@@ -44,6 +44,10 @@ export interface BalancerSettings {
   fuseDedicatedToChargers: boolean;
   /** A grid meter silent longer than this puts its circuit on its failsafe current (per circuit: `meter.maxAgeS`). */
   meterMaxAgeS?: number;
+  /** 1/3-phase switching: a switch stands at least this long (absent on old records: 300000). */
+  phaseSwitchHoldMs?: number;
+  /** ... and a session switches at most this often (absent on old records: 5). */
+  maxPhaseSwitches?: number;
 }
 
 /**
@@ -118,6 +122,13 @@ export interface Charger {
   offlineCurrent?: OfflineCurrent;
   /** The circuit it is wired to (`Installation.circuits`); absent: the installation's fuse. */
   circuitId?: string;
+  /** A 3-phase charger that may be told to charge on one phase (`numberPhases: 1`); absent: false. */
+  phaseSwitching?: boolean;
+  /**
+   * Send the limit again at every transaction start even when the charger holds it (firmware that
+   * ignores its TxDefaultProfile until a profile arrives during the session). Absent: false.
+   */
+  resendProfileOnTransaction?: boolean;
   profilePurpose: ProfilePurpose;
   ocppValidation: 'strict' | 'lenient';
   ocpp: ChargerOcppSettings;

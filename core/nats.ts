@@ -69,8 +69,11 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
     }
     // A bucket created before keeps its history until told: secrets keep no earlier revisions.
     const credentialsStream = `${KV_STREAM_PREFIX}${buckets.credentials}`;
-    if ((await jsm.streams.info(credentialsStream)).config.max_msgs_per_subject !== 1) {
-      await jsm.streams.update(credentialsStream, { max_msgs_per_subject: 1 });
+    // Retried like the calls around it: after a server died, the stream may still be electing a
+    // leader and its info request times out (seen once in the cluster e2e, an observer connecting
+    // right after a nats-server kill).
+    if ((await retryTransient(() => jsm.streams.info(credentialsStream))).config.max_msgs_per_subject !== 1) {
+      await retryTransient(() => jsm.streams.update(credentialsStream, { max_msgs_per_subject: 1 }));
     }
     await retryTransient(() => ensureStreams(jsm, replicas, opts));
   } catch (err) {
@@ -118,10 +121,19 @@ export async function retryTransient<T>(op: () => Promise<T>, attempts = SETUP_A
 export function leaderReadKv(bus: Bus, bucket: BucketName): Promise<KV> {
   // A read waiting on an election gives up sooner than other JetStream calls: its caller (a balancer
   // starting) is retried on the next lease tick, by when the stream may have its leader again.
-  return new Kvm(jetstream(bus.nc, { timeout: LEADER_READ_TIMEOUT_MS })).open(bucket);
+  return kvWithTimeout(bus, bucket, LEADER_READ_TIMEOUT_MS);
 }
 
 const LEADER_READ_TIMEOUT_MS = 2_000;
+
+/**
+ * A handle on `bucket` whose requests give up after `timeoutMs` instead of the usual 4 s. For the
+ * lease bucket: a renewal sent while its stream elects a leader goes unanswered, and one waiting 4 s
+ * held up the next renewal attempt (and so the balancer's resumption) seconds after the election ended.
+ */
+export function kvWithTimeout(bus: Bus, bucket: BucketName, timeoutMs: number): Promise<KV> {
+  return new Kvm(jetstream(bus.nc, { timeout: timeoutMs })).open(bucket);
+}
 
 /** `NATS_URL` may list a cluster's servers separated by commas. */
 export function natsServers(url: string): string[] {

@@ -50,6 +50,8 @@ export const balancerSettingsSchema = {
     },
     fuseDedicatedToChargers: { type: 'boolean', default: false },
     meterMaxAgeS: { type: 'integer', minimum: 1, maximum: 86_400, default: 60 },
+    phaseSwitchHoldMs: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 300_000 },
+    maxPhaseSwitches: { type: 'integer', minimum: 0, maximum: 100, default: 5 },
   },
 } as const;
 
@@ -103,6 +105,8 @@ export const chargerInputSchema = {
       default: 'lastLimit',
     },
     circuitId: { type: 'string', pattern: ID_PATTERN },
+    phaseSwitching: { type: 'boolean', default: false },
+    resendProfileOnTransaction: { type: 'boolean', default: false },
     profilePurpose: { type: 'string', enum: ['ChargePointMaxProfile', 'TxDefaultProfile', 'TxProfile'], default: 'TxDefaultProfile' },
     ocppValidation: { type: 'string', enum: ['strict', 'lenient'], default: 'strict' },
     ocpp: {

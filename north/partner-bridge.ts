@@ -131,11 +131,13 @@ export class PartnerBridge implements ChargerObserver {
     await this.enqueue(charger.chargerId, { kind: 'stop', transactionId: req.transactionId, request, enqueuedAt: this.nowIso() });
   }
 
-  async meterValues(charger: ChargerRef, req: RequestOf<'MeterValues'>): Promise<void> {
-    if (!this.partnerInstallation(charger)) return;
+  /** Not async: a charger of an installation without a partner is answered in the same turn (no promise per sample). */
+  meterValues(charger: ChargerRef, req: RequestOf<'MeterValues'>): Promise<void> | undefined {
+    if (!this.partnerInstallation(charger)) return undefined;
     // In a transaction: queued with it, in order. Outside one: live, best effort.
     if (req.transactionId !== undefined) return this.enqueue(charger.chargerId, { kind: 'meter', transactionId: req.transactionId, request: req, enqueuedAt: this.nowIso() });
     this.sessions.get(charger.chargerId)?.forwardLive('MeterValues', req);
+    return undefined;
   }
 
   private nowIso(): string {

@@ -123,7 +123,11 @@ export class InboundCalls {
       return true;
     }
     if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-      (result as PromiseLike<unknown>).then(this.onHandlerResolved, this.onHandlerRejected);
+      // Closures per async call (rare: boot, transactions), not two per connection held for its life.
+      (result as PromiseLike<unknown>).then(
+        (value) => this.onHandlerResolved(value),
+        (err: unknown) => this.onHandlerRejected(err),
+      );
       return false;
     }
     this.finishWithResult(result);
@@ -139,17 +143,17 @@ export class InboundCalls {
     }
   }
 
-  private readonly onHandlerResolved = (value: unknown): void => {
+  private onHandlerResolved(value: unknown): void {
     if (this.currentValidators === undefined) return;
     this.finishWithResult(value);
     this.runQueued();
-  };
+  }
 
-  private readonly onHandlerRejected = (err: unknown): void => {
+  private onHandlerRejected(err: unknown): void {
     if (this.currentValidators === undefined) return;
     this.finishWithError(err);
     this.runQueued();
-  };
+  }
 
   private finishWithResult(result: unknown): void {
     const t = this.transport;
@@ -213,16 +217,24 @@ export class InboundCalls {
   }
 
   private answer(id: string, frame: string): void {
-    const ids = (this.answeredIds ??= []);
-    const frames = (this.answeredFrames ??= []);
+    let ids = this.answeredIds;
+    let frames = this.answeredFrames;
     // An id answered again (a duplicate refused while in progress cannot be) replaces its old entry.
-    let at = ids.indexOf(id);
+    let at = ids === undefined ? -1 : ids.indexOf(id);
     if (at < 0) {
       at = this.answeredAt;
       this.answeredAt = (at + 1) % ANSWERED_CACHE_SIZE;
+      if (ids === undefined || at >= ids.length) {
+        // Grown one at a time to the ring's size: V8 grows an array by 17 slots at least, which an
+        // idle charger (one answered boot) held twice for its whole connection.
+        ids = this.answeredIds = ids === undefined ? [id] : ids.concat(id);
+        frames = this.answeredFrames = frames === undefined ? [frame] : frames.concat(frame);
+        this.transport.sendFrame(frame);
+        return;
+      }
     }
-    ids[at] = id;
-    frames[at] = frame;
+    (ids as string[])[at] = id;
+    (frames as string[])[at] = frame;
     this.transport.sendFrame(frame);
   }
 

@@ -78,9 +78,9 @@ export class Pinger {
   }
 
   /** A pong (or any answer to a ping) arrived. */
-  readonly onPong = (): void => {
+  onPong(): void {
     this.pongSeen = true;
-  };
+  }
 
   tick(): void {
     if (!this.pongSeen) {

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import type WebSocket from 'ws';
 import type { OcppAction, RequestOf, ResponseOf } from './actions.js';
 import { OcppCallError, OcppClosedError, OcppRemoteError } from './errors.js';
@@ -31,7 +30,14 @@ export interface RpcConnectionEvents {
   close: [code: number, reason: string];
 }
 
+/** Called with the connection as `this` (as EventEmitter does), so one function can serve every connection. */
+export type CloseListener = (this: RpcConnection, code: number, reason: string) => void;
+
 type State = 'connecting' | 'open' | 'closed';
+
+/** The connection a socket belongs to, for the socket listeners every connection shares. */
+const OWNER = Symbol('rpcConnection');
+type OwnedWs = WebSocket & { [OWNER]?: RpcConnection };
 
 // The server hands every connection the same limits object: they are merged with the defaults once.
 const mergedLimits = new WeakMap<Partial<RpcLimits>, RpcLimits>();
@@ -42,13 +48,18 @@ function limitsOf(limits: Partial<RpcLimits> | undefined): RpcLimits {
   return merged;
 }
 
-export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements FrameSink, CallTransport, AnswerTransport, PingOwner {
+/**
+ * Its one event, `close`, is kept in a plain array rather than an EventEmitter: a connection has one
+ * or two listeners (its server's, its session's), and an EventEmitter's table of events cost about
+ * 200 bytes per connected charger.
+ */
+export class RpcConnection implements FrameSink, CallTransport, AnswerTransport, PingOwner {
   readonly identity: string;
   readonly strict: boolean;
   readonly logger: OcppLogger;
   private readonly ws: WebSocket;
   private readonly callTimeoutMs: number;
-  private readonly onLog: ((entry: RpcLogEntry) => void) | undefined;
+  private readonly onLog: RpcConnectionOptions['onLog'];
   private readonly logWanted: RpcConnectionOptions['logWanted'];
   private readonly limits: RpcLimits;
   private readonly rate: InboundRate | undefined;
@@ -66,9 +77,9 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   /** Why the socket is going down when the close frame will not say (e.g. ws closing with 1009). */
   private errorReason = '';
   private errorCloseCode = 0;
+  private closeListeners: CloseListener[] | undefined;
 
   constructor(ws: WebSocket, opts: RpcConnectionOptions) {
-    super();
     this.ws = ws;
     this.identity = opts.identity;
     this.strict = opts.strict ?? true;
@@ -82,10 +93,13 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     this.inbound = new InboundCalls(this, this.limits.maxQueuedIncoming);
     this.pinger = new Pinger(opts.pingIntervalMs ?? 0, this);
 
-    ws.on('message', this.onMessage);
-    ws.on('close', this.onWsClose);
-    ws.on('error', this.onWsError);
-    ws.on('pong', this.pinger.onPong);
+    // Listeners shared by every connection (ws calls them with the socket as `this`): five closures
+    // per connection were held for its life.
+    (ws as OwnedWs)[OWNER] = this;
+    ws.on('message', RpcConnection.wsMessage);
+    ws.on('close', RpcConnection.wsClose);
+    ws.on('error', RpcConnection.wsError);
+    ws.on('pong', RpcConnection.wsPong);
 
     if (ws.readyState === WS_OPEN) {
       this.state = 'open';
@@ -93,10 +107,35 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
       this.pinger.start();
     } else if (ws.readyState === WS_CONNECTING) {
       this.state = 'connecting';
-      ws.once('open', this.onWsOpen);
+      ws.once('open', RpcConnection.wsOpen);
     } else {
       this.state = 'closed';
     }
+  }
+
+  /** Listens for the close of the connection (code and reason as reported; see onWsClose). */
+  on(event: keyof RpcConnectionEvents, listener: CloseListener): this {
+    if (event === 'close') (this.closeListeners ??= []).push(listener);
+    return this;
+  }
+
+  /** The same as `on`: a connection closes once, so `close` is emitted once. */
+  once(event: keyof RpcConnectionEvents, listener: CloseListener): this {
+    return this.on(event, listener);
+  }
+
+  off(event: keyof RpcConnectionEvents, listener: CloseListener): this {
+    const listeners = this.closeListeners;
+    const at = event === 'close' && listeners !== undefined ? listeners.lastIndexOf(listener) : -1;
+    if (at >= 0) listeners!.splice(at, 1);
+    return this;
+  }
+
+  /** Calls the close listeners in the order they were added; they are dropped first, so each runs once. */
+  private emitClose(code: number, reason: string): void {
+    const listeners = this.closeListeners;
+    this.closeListeners = undefined;
+    if (listeners !== undefined) for (const listener of listeners) listener.call(this, code, reason);
   }
 
   get isOpen(): boolean {
@@ -165,10 +204,26 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
 
   // ---------------------------------------------------------------- incoming (FrameSink)
 
-  private readonly onMessage = (data: WebSocket.RawData): void => {
-    if (this.state === 'closed') return;
-    readFrame(data, this);
-  };
+  private static wsMessage(this: OwnedWs, data: WebSocket.RawData): void {
+    const conn = this[OWNER];
+    if (conn !== undefined && conn.state !== 'closed') readFrame(data, conn);
+  }
+
+  private static wsClose(this: OwnedWs, code: number, reason: Buffer): void {
+    this[OWNER]?.onWsClose(code, reason);
+  }
+
+  private static wsError(this: OwnedWs, err: Error & { code?: string }): void {
+    this[OWNER]?.onWsError(err);
+  }
+
+  private static wsPong(this: OwnedWs): void {
+    this[OWNER]?.pinger.onPong();
+  }
+
+  private static wsOpen(this: OwnedWs): void {
+    this[OWNER]?.onWsOpen();
+  }
 
   onCall(id: string, action: string, payload: Record<string, unknown>): void {
     this.inbound.receive(id, action, payload);
@@ -247,8 +302,8 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
 
   log(direction: RpcLogEntry['direction'], type: RpcLogEntry['type'], id: string, action: string | undefined, payload: unknown): void {
     try {
-      if (this.logWanted !== undefined && !this.logWanted(direction, type, action)) return;
-      this.onLog?.({ direction, type, id, action, payload, at: Date.now() });
+      if (this.logWanted !== undefined && !this.logWanted(direction, type, action, this.identity)) return;
+      this.onLog?.({ direction, type, id, action, payload, at: Date.now() }, this.identity);
     } catch (err) {
       this.logger.error({ identity: this.identity, err }, 'OCPP onLog callback failed');
     }
@@ -268,13 +323,13 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
 
   // ---------------------------------------------------------------- lifecycle
 
-  private readonly onWsOpen = (): void => {
+  private onWsOpen(): void {
     if (this.state !== 'connecting') return;
     this.state = 'open';
     this.direct = canWriteDirect(this.ws);
     this.pinger.start();
     this.outbound.sendNext();
-  };
+  }
 
   get pingIntervalMs(): number {
     return this.pinger.interval;
@@ -298,7 +353,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     this.terminate();
   }
 
-  private readonly onWsError = (err: Error & { code?: string }): void => {
+  private onWsError(err: Error & { code?: string }): void {
     if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
       this.errorReason = 'frame too large (Max payload size exceeded)';
       this.errorCloseCode = 1009;
@@ -307,17 +362,17 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
       this.errorReason = err.message;
       this.logger.warn({ identity: this.identity, err: err.message, code: err.code }, 'WebSocket error');
     }
-  };
+  }
 
-  private readonly onWsClose = (code: number, reason: Buffer): void => {
+  private onWsClose(code: number, reason: Buffer): void {
     this.shutDown();
-    this.ws.off('message', this.onMessage);
-    this.ws.off('pong', this.pinger.onPong);
+    this.ws.off('message', RpcConnection.wsMessage);
+    this.ws.off('pong', RpcConnection.wsPong);
     // After a protocol error ws sends its close frame but stops reading, so it reports 1006;
     // report the code it sent instead.
     const reported = code === 1006 && this.errorCloseCode !== 0 ? this.errorCloseCode : code;
-    this.emit('close', reported, reason.length > 0 ? reason.toString('utf8') : this.errorReason);
-  };
+    this.emitClose(reported, reason.length > 0 ? reason.toString('utf8') : this.errorReason);
+  }
 
   /** Stops timers and fails every call not yet answered. Idempotent. */
   private shutDown(): void {

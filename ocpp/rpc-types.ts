@@ -61,12 +61,13 @@ export interface RpcConnectionOptions {
   callTimeoutMs?: number;
   /** 0 (default) = off. Otherwise a WS ping every interval; no pong since the previous one terminates. */
   pingIntervalMs?: number;
-  onLog?: (entry: RpcLogEntry) => void;
+  /** With the connection's identity, so one function serves every connection of a server. */
+  onLog?: (entry: RpcLogEntry, identity: string) => void;
   /**
    * Asked before an entry is built for `onLog`: false skips it. Periodic calls make two entries
    * each, and most are not logged (see south/ocpp-log.ts), so they are not built either.
    */
-  logWanted?: (direction: RpcLogEntry['direction'], type: RpcLogEntry['type'], action: string | undefined) => boolean;
+  logWanted?: (direction: RpcLogEntry['direction'], type: RpcLogEntry['type'], action: string | undefined, identity: string) => boolean;
   logger?: OcppLogger;
   /** Defaults: DEFAULT_RPC_LIMITS. */
   limits?: Partial<RpcLimits>;

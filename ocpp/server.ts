@@ -169,6 +169,17 @@ export function createOcppServer<C = unknown>(opts: OcppServerOptions<C>): OcppS
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, chargerId, context, remoteAddress));
   }
 
+  /**
+   * One close listener for every connection of this server (EventEmitter calls it with the connection
+   * as `this`, and a connection closes once): a closure and a `once` wrapper per connection were held
+   * for the connection's life.
+   */
+  function onRpcClose(this: RpcConnection, code: number, reason: string): void {
+    const chargerId = this.identity;
+    if (connections.get(chargerId) === this) connections.delete(chargerId);
+    logger.info({ chargerId, code, reason }, 'OCPP charger disconnected');
+  }
+
   function accept(ws: WebSocket, chargerId: string, context: C, remoteAddress: string): void {
     let rpc: RpcConnection;
     try {
@@ -181,10 +192,7 @@ export function createOcppServer<C = unknown>(opts: OcppServerOptions<C>): OcppS
     }
     const previous = connections.get(chargerId);
     connections.set(chargerId, rpc);
-    rpc.once('close', (code, reason) => {
-      if (connections.get(chargerId) === rpc) connections.delete(chargerId);
-      logger.info({ chargerId, code, reason }, 'OCPP charger disconnected');
-    });
+    rpc.on('close', onRpcClose);
     if (previous) {
       logger.info({ chargerId, remoteAddress }, 'OCPP charger reconnected: closing its previous connection');
       previous.close(REPLACED_CLOSE_CODE, REPLACED_CLOSE_REASON);

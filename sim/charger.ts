@@ -5,6 +5,7 @@ import { decodeAuthorizationKey, defaultConfiguration } from './charger-config.j
 import {
   clearChargingProfile,
   compositeLimit,
+  compositeNumberPhases,
   compositeSchedule,
   endTransaction,
   oneConnectorContext,
@@ -99,7 +100,7 @@ export class SimCharger {
 
   /** Grid phases the car on this charger draws on (empty without a car). */
   carPhases(): Phase[] {
-    return this.car ? this.terminals.slice(0, this.car.phases) : [];
+    return this.car ? this.terminals.slice(0, Math.min(this.car.phases, this.outlet.commandedPhases)) : [];
   }
 
   profileContext(): ProfileContext {
@@ -143,8 +144,7 @@ export class SimCharger {
       this.config.set('HeartbeatInterval', String(res.interval));
       this.armHeartbeat();
       await this.sendStatus(true);
-    }
-    else if (res.status === 'Pending') {
+    } else if (res.status === 'Pending') {
       // The platform provisions the charger (AuthorizationKey) and usually triggers a new boot; if it
       // does not, boot again after the interval it gave (real seconds), as 1.6 §4.2 says.
       this.host.scheduler.after(this.host.scheduler.clock.toSim(Math.max(1, res.interval) * 1000), () => {
@@ -263,13 +263,14 @@ export class SimCharger {
 
   // ---- physics ----
 
-  /** Recomputes the limit from the profiles and the behaviour, and tells the car (after its delay). */
+  /** Recomputes the limit and phases (numberPhases) from the profiles and the behaviour, tells the car (after its delay); a phase switch is reported as a new limit is. */
   applyOffer(t: number, byPlatform = false): void {
     const composite = compositeLimit(this.profiles, 1, Date.now(), this.profileContext());
     const commanded = Math.min(this.spec.maxCurrent, composite ?? this.spec.maxCurrent);
-    const before = this.commandedA;
+    const [before, phasesBefore] = [this.commandedA, this.outlet.commandedPhases];
+    this.outlet.commandedPhases = compositeNumberPhases(this.profiles, 1, Date.now(), this.profileContext()) ?? 3;
     this.commandedA = commanded;
-    if (commanded !== before) this.host.observer.commandedChanged(this, t, before, commanded, byPlatform);
+    if (commanded !== before || this.outlet.commandedPhases !== phasesBefore) this.host.observer.commandedChanged(this, t, before, commanded, byPlatform);
     const enforced = this.quirks.enforced(commanded, this.tx !== undefined, this.enforcedA);
     const changed = enforced !== this.enforcedA;
     this.enforcedA = enforced;

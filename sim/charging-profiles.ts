@@ -126,8 +126,17 @@ function scheduleStart(p: ChargingProfile, at: number, txStart: number | undefin
   return first + Math.floor((at - first) / cycle) * cycle;
 }
 
+type Period = ChargingProfile['chargingSchedule']['chargingSchedulePeriod'][number];
+
 /** The limit (A per phase) a single profile sets at `at`, or undefined when it has no period then. */
 export function profileLimitAt(p: ChargingProfile, at: number, ctx: ProfileContext, txStart: number | undefined): number | undefined {
+  const period = periodAt(p, at, txStart);
+  if (!period) return undefined;
+  return p.chargingSchedule.chargingRateUnit === 'A' ? period.limit : period.limit / (ctx.voltage * (period.numberPhases ?? ctx.phases));
+}
+
+/** The period of a single profile in force at `at`, or undefined. */
+function periodAt(p: ChargingProfile, at: number, txStart: number | undefined): Period | undefined {
   if (p.validFrom && at < Date.parse(p.validFrom)) return undefined;
   if (p.validTo && at >= Date.parse(p.validTo)) return undefined;
   const start = scheduleStart(p, at, txStart);
@@ -135,14 +144,17 @@ export function profileLimitAt(p: ChargingProfile, at: number, ctx: ProfileConte
   const elapsedS = (at - start) / 1000;
   const s = p.chargingSchedule;
   if (elapsedS < 0 || (s.duration !== undefined && elapsedS >= s.duration)) return undefined;
-  let period: (typeof s.chargingSchedulePeriod)[number] | undefined;
+  let period: Period | undefined;
   for (const x of s.chargingSchedulePeriod) if (x.startPeriod <= elapsedS) period = x;
-  if (!period) return undefined;
-  return s.chargingRateUnit === 'A' ? period.limit : period.limit / (ctx.voltage * (period.numberPhases ?? ctx.phases));
+  return period;
 }
 
 /** Highest stack level with a period at `at`; at equal level a connector's own profile, then the newer. */
 function prevailing(candidates: readonly InstalledProfile[], at: number, ctx: ProfileContext, txStart: number | undefined): number | undefined {
+  return prevailingProfile(candidates, at, ctx, txStart)?.limit;
+}
+
+function prevailingProfile(candidates: readonly InstalledProfile[], at: number, ctx: ProfileContext, txStart: number | undefined): { limit: number; profile: ChargingProfile } | undefined {
   let best: InstalledProfile | undefined;
   let bestLimit: number | undefined;
   for (const x of candidates) {
@@ -157,7 +169,7 @@ function prevailing(candidates: readonly InstalledProfile[], at: number, ctx: Pr
       bestLimit = limit;
     }
   }
-  return bestLimit;
+  return best && bestLimit !== undefined ? { limit: bestLimit, profile: best.profile } : undefined;
 }
 
 /**
@@ -197,6 +209,27 @@ export function compositeLimit(profiles: readonly InstalledProfile[], connectorI
   if (max === undefined) return txLimit;
   if (txLimit === undefined) return max;
   return Math.min(max, txLimit);
+}
+
+/**
+ * The phases the car may draw on at `at` (1.6 §7.13 `numberPhases`): the fewest that the prevailing
+ * ChargePointMaxProfile and transaction profile allow; undefined when neither says (all of them).
+ */
+export function compositeNumberPhases(profiles: readonly InstalledProfile[], connectorId: number, at: number, ctx: ProfileContext): number | undefined {
+  const tx = ctx.transactions.get(connectorId);
+  const txStart = tx?.startedAt;
+  const phasesOf = (purposeOk: (x: InstalledProfile) => boolean, start: number | undefined): number | undefined => {
+    const best = prevailingProfile(profiles.filter(purposeOk), at, ctx, start);
+    return best ? periodAt(best.profile, at, start)?.numberPhases : undefined;
+  };
+  const max = phasesOf((x) => x.profile.chargingProfilePurpose === 'ChargePointMaxProfile', undefined);
+  const own = (x: InstalledProfile): boolean => x.connectorId === connectorId && x.profile.chargingProfilePurpose === 'TxProfile' && (x.profile.transactionId === undefined || x.profile.transactionId === tx?.transactionId);
+  const txHas = tx !== undefined && prevailingProfile(profiles.filter(own), at, ctx, txStart) !== undefined;
+  const txPhases = txHas
+    ? phasesOf(own, txStart)
+    : phasesOf((x) => x.profile.chargingProfilePurpose === 'TxDefaultProfile' && (x.connectorId === 0 || x.connectorId === connectorId), txStart);
+  const given = [max, txPhases].filter((n): n is number => n !== undefined);
+  return given.length === 0 ? undefined : Math.min(...given);
 }
 
 /** Instants in [from, to) where some profile's limit may change. */

@@ -15,6 +15,9 @@ export class Outlet {
   energised = false;
   /** The pilot the car was last told to follow (it may still be on its way). */
   private pilotTarget = 0;
+  /** Phases the charger lets the car use (a profile's `numberPhases`), as told and as the car follows it. */
+  commandedPhases = 3;
+  private phases = 3;
   private pilotTimers: TimerHandle[] = [];
   private tickTimer: TimerHandle | undefined;
   private lastIntegrateT = 0;
@@ -32,6 +35,7 @@ export class Outlet {
     this.car = car;
     car.pilotA = 0;
     this.pilotTarget = 0;
+    this.phases = this.commandedPhases;
     // A car wakes up or lifts its cap by itself.
     for (const at of car.changeTimes()) if (at > t) this.scheduler.at(at, (tt) => this.car === car && this.update(tt));
   }
@@ -42,15 +46,20 @@ export class Outlet {
     this.update(t);
   }
 
-  /** A new pilot limit: the car follows after its response delay (only while energised). */
-  offer(t: number, amps: number): void {
+  /**
+   * A new pilot limit, and the phases it may draw on (a 1/3-phase switch): the car follows after its
+   * response delay (only while energised).
+   */
+  offer(t: number, amps: number, phases = this.commandedPhases): void {
+    this.commandedPhases = phases;
     const car = this.car;
-    if (!car || !this.energised || amps === this.pilotTarget) return;
+    if (!car || !this.energised || (amps === this.pilotTarget && phases === this.phases)) return;
     this.pilotTarget = amps;
     const timer = this.scheduler.at(t + car.responseDelayMs, (tt) => {
       this.pilotTimers = this.pilotTimers.filter((x) => x !== timer);
       if (this.car !== car) return;
       car.pilotA = amps;
+      this.phases = phases;
       this.update(tt);
     });
     this.pilotTimers.push(timer);
@@ -91,7 +100,7 @@ export class Outlet {
     this.integrate(t);
     const car = this.car;
     const a = car && this.energised ? car.drawA(t) : 0;
-    const n = car ? car.phases : 0;
+    const n = car ? Math.min(car.phases, this.phases) : 0;
     let changed = false;
     for (let i = 0; i < 3; i++) {
       const v = i < n && i < this.terminalCount ? a : 0;

@@ -12,6 +12,7 @@ import { startEmbeddedNats, type EmbeddedNats } from '../core/embedded-nats.js';
 import type { PhaseCurrents } from '../core/model.js';
 import { subjects } from '../core/subjects.js';
 import { startNode, type PlatformNode } from '../main.js';
+import { platformEntry } from './platform-entry.js';
 import type { SiteApi } from './site.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -86,7 +87,10 @@ export async function startPlatform(opts: StartOptions): Promise<PlatformHandle>
     const started = node;
     stopNode = () => started.stop();
   } else {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts'], {
+    // The compiled build, as `npm start` runs it (SIM_PLATFORM_TSX=1: main.ts through tsx, whose
+    // loader would be counted in the platform's RSS).
+    const entry = platformEntry({ tsx: process.env.SIM_PLATFORM_TSX === '1', log: (line) => process.stderr.write(`${line}\n`) });
+    const child = spawn(process.execPath, entry.tsx ? ['--import', 'tsx', entry.script] : [entry.script], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env, LOG_LEVEL: process.env.SIM_PLATFORM_LOG ?? 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -186,9 +190,9 @@ export class PlatformApi implements SiteApi {
     await this.request('PATCH', `/installations/${installationId}`, { fuse });
   }
 
-  /** A grid meter reading, published on the meter subject as a meter gateway does. */
+  /** A grid meter reading, published on the meter subject as a meter gateway does, stamped when measured. */
   publishMeterReading(installationId: string, circuitId: string, reading: PhaseCurrents): void {
-    this.nc.publish(subjects.meterReading(installationId, circuitId), encodeJson(reading));
+    this.nc.publish(subjects.meterReading(installationId, circuitId), encodeJson({ ...reading, at: new Date().toISOString() }));
   }
 
   async putAvailableCurrent(installationId: string, available: PhaseCurrents, ttlSeconds = 86_400): Promise<void> {

@@ -118,8 +118,15 @@ export class Recorder implements SiteListener {
       if (before >= PILOT_MIN_A && after < PILOT_MIN_A) track.pauses++;
       else if (before < PILOT_MIN_A && after >= PILOT_MIN_A && track.pauses > track.resumes) track.resumes++;
     }
+    // A 1/3-phase switch: counted per session; to more phases it raises the load as an increase does.
+    const phases = c.outlet.commandedPhases;
+    const widened = session !== undefined && c.car !== undefined && session.departT === undefined && phases !== session.phasesInForce && phases > session.phasesInForce;
+    if (session && c.car && session.departT === undefined && phases !== session.phasesInForce) {
+      session.phaseSwitches++;
+      session.phasesInForce = phases;
+    }
     if (after > EPS && after < track.min - 1e-6) track.offersInGap++;
-    if (byPlatform && after > before && c.car) this.checkIncrease(site, c, t, after);
+    if (byPlatform && (after > before || widened) && c.car) this.checkIncrease(site, c, t, after);
     this.siteChanged(site, tAbs);
   }
 
@@ -128,9 +135,7 @@ export class Recorder implements SiteListener {
     if (!track) return;
     const t = tAbs - this.origin;
     if (event === 'arrived') {
-      let mask = 0;
-      for (const p of c.carPhases()) mask |= 1 << PHASES.indexOf(p);
-      track.sessions.push({ charger: c.id, mask, arriveT: t, longestWaitMs: 0 });
+      track.sessions.push({ charger: c.id, mask: ownMask(c), arriveT: t, longestWaitMs: 0, phaseSwitches: 0, phasesInForce: c.outlet.commandedPhases });
     }
     const s = track.sessions[track.sessions.length - 1];
     if (!s) return;
@@ -265,8 +270,8 @@ export class Recorder implements SiteListener {
     const cars: CarDemand[] = [];
     for (const c of site.chargers) {
       if (!c.car) continue;
-      let mask = 0;
-      for (const p of c.carPhases()) mask |= 1 << PHASES.indexOf(p);
+      // What the car could draw on: with 1/3-phase switching it may be told fewer phases for a while.
+      const mask = ownMask(c);
       cars.push({ mask, min: Math.max(c.minCurrent, PILOT_MIN_A), demand: Math.min(c.spec.maxCurrent, c.car.demandA(t)) });
     }
     const headroom: [number, number, number] = [site.fuse.L1 - site.base.L1, site.fuse.L2 - site.base.L2, site.fuse.L3 - site.base.L3];
@@ -329,6 +334,13 @@ export class Recorder implements SiteListener {
     s.longestWaitMs = Math.max(s.longestWaitMs, t - s.waitingSince);
     s.waitingSince = undefined;
   }
+}
+
+/** The grid phases the car on `c` can draw on, as a mask. */
+function ownMask(c: SimCharger): number {
+  let mask = 0;
+  for (const p of c.terminals.slice(0, c.car?.phases ?? 0)) mask |= 1 << PHASES.indexOf(p);
+  return mask;
 }
 
 /** Sum per grid phase of the limits the chargers accepted, on the phases their cars draw on. */

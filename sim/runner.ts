@@ -4,11 +4,12 @@ import { loadConfig } from '../core/config.js';
 import { balancerSettingsSchema } from '../core/schemas.js';
 import { SimClock, Scheduler } from './clock.js';
 import { computeMetrics, type ScenarioMetrics } from './metrics.js';
-import { processUsage, startPlatform, type PlatformHandle, type ProcessUsage } from './platform.js';
+import { processUsage, startPlatform, type PlatformHandle } from './platform.js';
 import { Random } from './random.js';
 import { Recorder } from './recorder.js';
 import type { InstallationSpec, Scenario } from './scenario.js';
 import { Site } from './site.js';
+import { phaseSwitchSettings } from './phase-switching.js';
 
 /** Platform defaults in scenario time, before compression: read from the platform itself. */
 const nodeDefaults = loadConfig({});
@@ -75,6 +76,7 @@ export function platformEnv(s: Scenario, k: number): PlatformTiming {
     BOOT_PENDING_INTERVAL_S: String(Math.max(1, Math.round(knobs.pendingIntervalS / k))),
     LIVENESS_GRACE_S: String(Math.round(knobs.livenessGraceS / k)),
     METER_EVENT_MAX_AGE_MS: String(scale(knobs.meterEventMaxAgeMs)),
+    METER_EVENT_OVER_LIMIT_REPEAT_MS: String(scale(nodeDefaults.meterEventOverLimitRepeatMs)),
     OCPP_LOG: 'off',
   };
   const effective: Record<string, number> = {
@@ -87,6 +89,7 @@ export function platformEnv(s: Scenario, k: number): PlatformTiming {
     retryMs: Number(env.BALANCER_RETRY_MS) * k,
     reclaimAfterMs: Number(env.BALANCER_RECLAIM_AFTER_MS) * k,
     meterEventMaxAgeMs: Number(env.METER_EVENT_MAX_AGE_MS) * k,
+    meterEventOverLimitRepeatMs: Number(env.METER_EVENT_OVER_LIMIT_REPEAT_MS) * k,
   };
   return { env, effective };
 }
@@ -111,6 +114,7 @@ export function balancerSettings(spec: InstallationSpec, k: number): Record<stri
     idleAfterMs: Math.round(b.idleAfterMs / k),
     wakeProbeIntervalMs: Math.round(b.wakeProbeIntervalMs / k),
     wakeProbeMs: Math.round(b.wakeProbeMs / k),
+    ...phaseSwitchSettings(spec.balancer, k),
   };
 }
 
@@ -204,6 +208,9 @@ export async function runScenario(input: Scenario, opts: RunOptions = {}): Promi
  * provisioned with its own password and holding the platform's first limit. Several scenarios can
  * be prepared first and then run together, so no run overlaps another's connection storm.
  */
+/** Charger settings a scenario may set, passed to the platform's API as they are. */
+const OPTIONAL_CHARGER_SETTINGS = ['minCurrent', 'priority', 'profilePurpose', 'offlineCurrent', 'circuitId', 'phaseSwitching', 'resendProfileOnTransaction'] as const;
+
 export async function prepareScenario(input: Scenario, opts: RunOptions = {}): Promise<PreparedScenario> {
   const scenario = withPrefix(input, opts.idPrefix ?? '');
   const k = opts.compression ?? defaultCompression(scenario);
@@ -247,11 +254,7 @@ export async function prepareScenario(input: Scenario, opts: RunOptions = {}): P
           phases: c.phases,
           ...(c.phases === 3 ? { phaseRotation: c.phaseRotation ?? 'L1L2L3' } : { gridPhase: c.gridPhase ?? 'L1' }),
           maxCurrent: c.maxCurrent,
-          ...(c.minCurrent !== undefined ? { minCurrent: c.minCurrent } : {}),
-          ...(c.priority !== undefined ? { priority: c.priority } : {}),
-          ...(c.profilePurpose ? { profilePurpose: c.profilePurpose } : {}),
-          ...(c.offlineCurrent !== undefined ? { offlineCurrent: c.offlineCurrent } : {}),
-          ...(c.circuitId !== undefined ? { circuitId: c.circuitId } : {}),
+          ...Object.fromEntries(OPTIONAL_CHARGER_SETTINGS.filter((key) => c[key] !== undefined).map((key) => [key, c[key]])),
         });
       }
     }
@@ -394,5 +397,3 @@ export async function prepareScenario(input: Scenario, opts: RunOptions = {}): P
 }
 
 const round = (v: number): number => Math.round(v * 100) / 100;
-
-export type { ProcessUsage };

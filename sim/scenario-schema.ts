@@ -37,7 +37,7 @@ const installationSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        ...Object.fromEntries(['settleMs', 'deadbandA', 'minChangeIntervalMs', 'rotationIntervalMs', 'minRunMs', 'minPauseMs', 'admissionWindowMs', 'changesPerHour', 'changeBurst', 'idleAfterMs', 'wakeProbeIntervalMs', 'wakeProbeMs'].map((k) => [k, nonNeg])),
+        ...Object.fromEntries(['settleMs', 'deadbandA', 'minChangeIntervalMs', 'rotationIntervalMs', 'minRunMs', 'minPauseMs', 'admissionWindowMs', 'changesPerHour', 'changeBurst', 'idleAfterMs', 'wakeProbeIntervalMs', 'wakeProbeMs', 'phaseSwitchHoldMs', 'maxPhaseSwitches'].map((k) => [k, nonNeg])),
         failsafeCurrent: phaseCurrents,
         fuseDedicatedToChargers: { type: 'boolean' },
       },
@@ -83,7 +83,9 @@ const installationSchema = {
           priority: { type: 'integer', minimum: 0, maximum: 100 },
           profilePurpose: { type: 'string', enum: ['ChargePointMaxProfile', 'TxDefaultProfile', 'TxProfile'] },
           offlineCurrent: { oneOf: [{ type: 'string', enum: ['lastLimit', 'max'] }, nonNeg] },
+          resendProfileOnTransaction: { type: 'boolean' },
           circuitId: id,
+          phaseSwitching: { type: 'boolean' },
           behaviour: {
             type: 'object',
             additionalProperties: false,

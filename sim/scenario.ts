@@ -102,8 +102,12 @@ export interface ChargerSpec {
   profilePurpose?: ProfilePurpose;
   /** The platform's `offlineCurrent` setting for this charger (what it does offline or after a reboot). */
   offlineCurrent?: OfflineCurrent;
+  /** The platform's `resendProfileOnTransaction` setting for this charger. */
+  resendProfileOnTransaction?: boolean;
   /** The circuit it is wired to (`InstallationSpec.circuits`); absent: the installation's fuse. */
   circuitId?: string;
+  /** The platform's `phaseSwitching` setting: the charger may be told to charge on one phase. */
+  phaseSwitching?: boolean;
   behaviour: ChargerBehaviour;
 }
 

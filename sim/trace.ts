@@ -67,6 +67,10 @@ export interface SessionTrack {
   departT?: number;
   waitingSince?: number;
   longestWaitMs: number;
+  /** 1/3-phase switches (a profile's numberPhases changing the phases in force) during the session. */
+  phaseSwitches: number;
+  /** The phases the charger lets the car use, as last seen. */
+  phasesInForce: number;
 }
 
 export interface ReclaimEpisode {

@@ -6,7 +6,7 @@ import type { OcppAction, RequestOf, ResponseOf } from '../ocpp/actions.js';
 import { NotImplementedError, SecurityError } from '../ocpp/errors.js';
 import type { ChargerContext, ChargerEvent, Registration } from './charger-machine.js';
 import type { ChargerObserver, ChargerRef } from './node-deps.js';
-import { meterEventDue, readMeterValues, type PublishedMeter } from './meter-values.js';
+import { meterEventDue, readMeterValues, type AcceptedLimit, type MeterEventRules, type PublishedMeter } from './meter-values.js';
 
 export type IdTagInfo = ResponseOf<'Authorize'>['idTagInfo'];
 
@@ -39,9 +39,9 @@ export interface HandlerEnv {
   publish(event: BusEvent): void;
   /** The last meter event published for this charger (the session keeps it), and when to publish. */
   lastMeterEvent: PublishedMeter | undefined;
-  /** The per-phase limit (A) the charger last accepted from a SetChargingProfile; see meterEventDue. */
-  limitA: number | undefined;
-  readonly meterEvents: { deltaA: number; maxAgeMs: number };
+  /** The per-phase limit (A) the charger last accepted from a SetChargingProfile, and when; see meterEventDue. */
+  limit: AcceptedLimit | undefined;
+  readonly meterEvents: MeterEventRules;
   readonly transactions: TransactionStore;
   readonly chargerState: ChargerStateStore;
   readonly authorize: Authorizer;
@@ -221,7 +221,7 @@ function meterValuesRead(req: MeterValuesRequest, env: HandlerEnv, now: Date): R
     return EMPTY;
   }
   const published = { currents: reading.currents, transactionId: req.transactionId, at: now.getTime() };
-  if (!meterEventDue(env.lastMeterEvent, published, env.meterEvents, env.limitA)) {
+  if (!meterEventDue(env.lastMeterEvent, published, env.meterEvents, env.limit)) {
     env.touch(now.getTime());
     return EMPTY;
   }

@@ -47,6 +47,8 @@ export type ChargerEvent =
   /** Only asked with `callAllowed` (`snapshot.can`), never sent: calls are too frequent for an actor step each. */
   | { type: 'CALL'; action: string; at: number }
   | { type: 'SEEN'; at: number }
+  /** Sent by the node once per heartbeat interval + grace (livenessPeriodMs) per charger. */
+  | { type: 'LIVENESS_CHECK'; at: number }
   | { type: 'STATUS'; connector: ConnectorState; at: number }
   | { type: 'TX_STARTED'; tx: ActiveTransaction; at: number }
   | { type: 'TX_STOPPED'; transactionId: number; at: number }
@@ -63,6 +65,12 @@ export type ChargerEmitted =
 
 const DEFAULT_GRACE_S = 30;
 
+// Shared and frozen: the record actions replace these objects, never change them, and each idle
+// charger held three empty objects of its own (about 150 bytes).
+const NO_CONNECTORS: ChargerContext['connectors'] = Object.freeze({});
+const NO_TRANSACTIONS: ChargerContext['transactions'] = Object.freeze({});
+const NOTHING_MEASURED: ChargerContext['measured'] = Object.freeze({});
+
 export const chargerMachine = setup({
   types: {
     context: {} as ChargerContext,
@@ -75,11 +83,6 @@ export const chargerMachine = setup({
     rotatePassword: fromPromise<void, { chargerId: string }>(async () => {
       throw new Error('rotatePassword not provided');
     }),
-  },
-  delays: {
-    // Checked once per interval (+ grace) rather than re-armed on every message, which would cost a
-    // timer reschedule per message: a charger is silent after one to two intervals without a word.
-    livenessTimeout: ({ context }) => (context.heartbeatIntervalS + context.livenessGraceS) * 1000,
   },
   guards: {
     // A charger without an installation is refused; one still being provisioned waits (Pending).
@@ -129,9 +132,9 @@ export const chargerMachine = setup({
     livenessCheckpoint: input.now,
     heartbeatIntervalS: input.heartbeatIntervalS,
     livenessGraceS: input.livenessGraceS ?? DEFAULT_GRACE_S,
-    connectors: {},
-    transactions: {},
-    measured: {},
+    connectors: NO_CONNECTORS,
+    transactions: NO_TRANSACTIONS,
+    measured: NOTHING_MEASURED,
     needsPasswordRotation: input.needsPasswordRotation,
   }),
   on: {
@@ -178,10 +181,14 @@ export const chargerMachine = setup({
     liveness: {
       initial: 'alive',
       states: {
+        // Checked once per interval (+ grace) rather than re-armed on every message, which would cost
+        // a timer reschedule per message: a charger is silent after one to two intervals without a
+        // word. The node sends the checks (one timer per node, not a delayed event per actor: those
+        // cost a timer each, and stopping an actor scans every delayed event of its actor system).
         alive: {
           entry: 'checkpoint',
-          after: {
-            livenessTimeout: [
+          on: {
+            LIVENESS_CHECK: [
               { guard: 'seenSinceCheckpoint', target: 'alive', reenter: true },
               { target: 'silent', actions: 'announceSilent' },
             ],
@@ -215,6 +222,11 @@ export const chargerMachine = setup({
 
 export type ChargerSnapshot = SnapshotFrom<typeof chargerMachine>;
 
+/** How often a charger's liveness is checked (LIVENESS_CHECK): its heartbeat interval plus grace. */
+export function livenessPeriodMs(input: Pick<ChargerInput, 'heartbeatIntervalS' | 'livenessGraceS'>): number {
+  return (input.heartbeatIntervalS + (input.livenessGraceS ?? DEFAULT_GRACE_S)) * 1000;
+}
+
 // A reconnecting charger often skips BootNotification; it is served (Unknown) until it says otherwise.
 const REGISTRATIONS: Record<string, Registration> = { unknown: 'Unknown', accepted: 'Accepted', pending: 'Pending', rejected: 'Rejected' };
 
@@ -223,16 +235,17 @@ export function registrationOf(snapshot: ChargerSnapshot): Registration {
   return REGISTRATIONS[(snapshot.value as { registration: string }).registration] ?? 'Unknown';
 }
 
-// Asking the machine costs about half an actor step; a snapshot lives until the next event, so its
-// answers are kept with it (periodic calls between two events ask once).
-const allowedBySnapshot = new WeakMap<ChargerSnapshot, Map<string, boolean>>();
+// Asking the machine costs about half an actor step, so its answers are kept, once per node: the
+// CALL guard reads only the registration state and the action (not the context), so every charger in
+// the same registration state gets the same answer. Keyed by the state, not the snapshot: a cache per
+// snapshot kept a Map per charger, and the session held its last snapshot past the next step.
+const allowedByState = new Map<string, boolean>();
 
 /** Whether the machine lets the charger make this call now (its guard on CALL). */
 export function callAllowed(snapshot: ChargerSnapshot, action: string): boolean {
-  let answers = allowedBySnapshot.get(snapshot);
-  if (!answers) allowedBySnapshot.set(snapshot, (answers = new Map()));
-  let allowed = answers.get(action);
-  if (allowed === undefined) answers.set(action, (allowed = snapshot.can({ type: 'CALL', action, at: 0 })));
+  const key = `${(snapshot.value as { registration: string }).registration} ${action}`;
+  let allowed = allowedByState.get(key);
+  if (allowed === undefined) allowedByState.set(key, (allowed = snapshot.can({ type: 'CALL', action, at: 0 })));
   return allowed;
 }
 

@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Subscription } from '@nats-io/transport-node';
 import { createActor, type Actor } from 'xstate';
 import type { ChargerCommand, CommandReply } from '../core/commands.js';
-import { STATUS_ACTION } from '../core/commands.js';
+import { serveCommandsLocally, STATUS_ACTION, stopServingLocally, type LocalCommandTarget } from '../core/commands.js';
 import type { ChargerEvent as BusEvent } from '../core/events.js';
 import type { Charger } from '../core/model.js';
-import { publishChargerEvent } from '../core/events.js';
 import { countOcpp } from '../core/metrics.js';
 import { decodeJson, encodeJson } from '../core/nats.js';
 import { generatePassword, toHex } from '../core/passwords.js';
@@ -15,9 +14,9 @@ import { CENTRAL_SYSTEM_ACTIONS } from '../ocpp/actions.js';
 import { OcppCallError, OcppClosedError, OcppRemoteError, OcppTimeoutError } from '../ocpp/errors.js';
 import type { RpcConnection } from '../ocpp/rpc-connection.js';
 import { validateRequest } from '../ocpp/validator.js';
-import { callAllowed, liveStatus, registrationOf, type ChargerMachine } from './charger-machine.js';
+import { callAllowed, livenessPeriodMs, liveStatus, registrationOf, type ChargerEmitted, type ChargerMachine } from './charger-machine.js';
 import { handleChargerCall, type HandlerEnv } from './charger-handlers.js';
-import type { PublishedMeter } from './meter-values.js';
+import type { AcceptedLimit, PublishedMeter } from './meter-values.js';
 import type { ChargerObserver, ChargerRef, SessionDeps } from './node-deps.js';
 import { fenceCommand } from './limit-fence.js';
 import { profileLimitA } from './meter-values.js';
@@ -30,7 +29,7 @@ const SEEN_FORWARD_MS = 5_000;
  * The imperative shell around one connected charger: its XState actor, its OCPP connection, its
  * command subscription on NATS and the events it publishes. Created on connect, stopped on close.
  */
-export class ChargerSession {
+export class ChargerSession implements LocalCommandTarget {
   readonly connectionId = randomUUID();
   readonly connectedAt = Date.now();
   /** Read by SessionEnv (the handlers' view of this session). */
@@ -39,6 +38,8 @@ export class ChargerSession {
   private readonly env: HandlerEnv;
   private lastSeenSent = 0;
   private stopped = false;
+  /** When the node's liveness sweep next sends LIVENESS_CHECK (checkLiveness). */
+  private nextLivenessCheck: number;
 
   readonly chargerId: string;
   readonly installationId: string;
@@ -56,7 +57,11 @@ export class ChargerSession {
     this.chargerId = chargerId;
     this.installationId = installationId;
     this.ref = { chargerId, installationId };
+    this.nextLivenessCheck = this.connectedAt + livenessPeriodMs(deps.settings);
     this.actor = createActor(deps.machine, {
+      // One actor system per node (actor-root.ts); the id names the charger in a failure report.
+      parent: deps.actorRoot,
+      id: chargerId,
       input: {
         chargerId,
         installationId,
@@ -67,24 +72,25 @@ export class ChargerSession {
         needsPasswordRotation,
       },
     });
-    // One listener for the emitted events the shell acts on (one per type would cost a Set, a bound
-    // function and a subscription each, per connected charger).
-    this.actor.on('*', (emitted) => {
-      if (emitted.type === 'passwordRotated') {
-        deps.logger.info({ chargerId }, 'charger password rotated');
-        // A charger told Pending waits for its interval; ask it to boot again now that it is provisioned.
-        if (registrationOf(this.actor.getSnapshot()) === 'Pending') void this.rpc.call('TriggerMessage', { requestedMessage: 'BootNotification' }).catch(() => undefined);
-      } else if (emitted.type === 'passwordRotationFailed') deps.logger.warn({ chargerId, err: String(emitted.error) }, 'charger password rotation failed');
-      else if (emitted.type === 'silent') deps.logger.warn({ chargerId, lastSeen: new Date(emitted.lastSeen).toISOString() }, 'charger silent');
-    });
-
     this.env = new SessionEnv(this, charger, deps);
     this.sub = deps.bus.nc.subscribe(subjects.chargerCommand(chargerId), {
       callback: (err, msg) => {
         if (err) return;
-        void this.onCommand(msg.data).then((reply) => msg.respond(encodeJson(reply)));
+        void this.onCommandData(msg.data).then((reply) => msg.respond(encodeJson(reply)));
       },
     });
+    serveCommandsLocally(deps.bus.nc, chargerId, this);
+  }
+
+  /** What the machine announced (the registry's actions hand it here, one handler per node). */
+  onAnnounced(emitted: ChargerEmitted): void {
+    const { chargerId, deps } = this;
+    if (emitted.type === 'passwordRotated') {
+      deps.logger.info({ chargerId }, 'charger password rotated');
+      // A charger told Pending waits for its interval; ask it to boot again now that it is provisioned.
+      if (registrationOf(this.actor.getSnapshot()) === 'Pending') void this.rpc.call('TriggerMessage', { requestedMessage: 'BootNotification' }).catch(() => undefined);
+    } else if (emitted.type === 'passwordRotationFailed') deps.logger.warn({ chargerId, err: String(emitted.error) }, 'charger password rotation failed');
+    else if (emitted.type === 'silent') deps.logger.warn({ chargerId, lastSeen: new Date(emitted.lastSeen).toISOString() }, 'charger silent');
   }
 
   start(): void {
@@ -95,7 +101,7 @@ export class ChargerSession {
       if (result instanceof Promise) return result.then((value: unknown) => this.answered(action, value));
       return this.answered(action, result);
     });
-    this.rpc.on('close', () => this.stop());
+    this.rpc.on('close', this.deps.onConnectionClosed);
     this.publishConnection(true);
     this.deps.metrics.connectedChargers.inc();
     for (const o of this.deps.observers) o.onSessionStarted?.(this.chargerId, this.installationId);
@@ -110,7 +116,9 @@ export class ChargerSession {
     if (this.stopped) return;
     this.stopped = true;
     this.sub.unsubscribe();
-    this.actor.stop();
+    stopServingLocally(this.deps.bus.nc, this.chargerId, this);
+    // A child actor is stopped by its parent.
+    this.deps.actorRoot.send({ type: 'stopChild', child: this.actor });
     if (this.rpc.isOpen) this.rpc.close(1000, 'session stopped');
     this.publishConnection(false);
     this.deps.metrics.connectedChargers.dec();
@@ -130,13 +138,20 @@ export class ChargerSession {
     }
   }
 
+  /** Called by the node's one liveness timer: a check once per heartbeat interval + grace. */
+  checkLiveness(now: number): void {
+    if (now < this.nextLivenessCheck || this.stopped) return;
+    this.nextLivenessCheck = now + livenessPeriodMs(this.deps.settings);
+    this.actor.send({ type: 'LIVENESS_CHECK', at: now });
+  }
+
   status() {
     return liveStatus(this.actor.getSnapshot());
   }
 
   private publishConnection(connected: boolean): void {
     if (this.deps.bus.nc.isClosed()) return;
-    publishChargerEvent(this.deps.bus.nc, {
+    this.deps.events.publish({
       kind: 'connection',
       chargerId: this.chargerId,
       installationId: this.installationId,
@@ -147,14 +162,18 @@ export class ChargerSession {
     });
   }
 
-  /** Answers `cmd.charger.<id>`: the live status, or any Central-System-initiated OCPP call. */
-  private async onCommand(data: Uint8Array): Promise<CommandReply> {
+  private onCommandData(data: Uint8Array): Promise<CommandReply> {
     let cmd: ChargerCommand;
     try {
       cmd = decodeJson<ChargerCommand>(data);
     } catch {
-      return { ok: false, error: { code: 'INVALID', message: 'command is not JSON', ocppCode: 'FormationViolation' } };
+      return Promise.resolve({ ok: false, error: { code: 'INVALID', message: 'command is not JSON', ocppCode: 'FormationViolation' } });
     }
+    return this.command(cmd);
+  }
+
+  /** Answers `cmd.charger.<id>` (over NATS, or from this process): the live status, or any Central-System-initiated OCPP call. */
+  async command(cmd: ChargerCommand): Promise<CommandReply> {
     const fenced = fenceCommand(this.deps.fence, this.installationId, cmd);
     if (fenced) return fenced;
     if (cmd.action === STATUS_ACTION) return { ok: true, response: this.status() };
@@ -168,8 +187,11 @@ export class ChargerSession {
       countOcpp(this.deps.metrics, 'out', cmd.action, 'ok');
       // The limit the charger holds, for meterEventDue (the payload was validated against 1.6 above).
       const accepted = (response as { status?: string }).status === 'Accepted';
-      if (accepted && cmd.action === 'SetChargingProfile') this.env.limitA = profileLimitA(cmd.payload as unknown as RequestOf<'SetChargingProfile'>);
-      if (accepted && cmd.action === 'ClearChargingProfile') this.env.limitA = undefined;
+      if (accepted && cmd.action === 'SetChargingProfile') {
+        const a = profileLimitA(cmd.payload as unknown as RequestOf<'SetChargingProfile'>);
+        this.env.limit = a === undefined ? undefined : { a, at: Date.now() };
+      }
+      if (accepted && cmd.action === 'ClearChargingProfile') this.env.limit = undefined;
       return { ok: true, response };
     } catch (err) {
       return this.failure(cmd.action, err);
@@ -233,10 +255,7 @@ class SessionEnv implements HandlerEnv {
   readonly chargerId: string;
   readonly nodeId: string;
   lastMeterEvent: PublishedMeter | undefined = undefined;
-  limitA: number | undefined = undefined;
-  private allowedSnapshot: unknown = undefined;
-  private allowedAction = '';
-  private allowed = false;
+  limit: AcceptedLimit | undefined = undefined;
 
   constructor(
     private readonly session: ChargerSession,
@@ -286,14 +305,7 @@ class SessionEnv implements HandlerEnv {
     return registrationOf(this.session.actor.getSnapshot());
   }
   callAllowed(action: string): boolean {
-    // A charger repeats one periodic call between two actor steps: its last answer is kept here.
-    const snapshot = this.session.actor.getSnapshot();
-    if (snapshot !== this.allowedSnapshot || action !== this.allowedAction) {
-      this.allowedSnapshot = snapshot;
-      this.allowedAction = action;
-      this.allowed = callAllowed(snapshot, action);
-    }
-    return this.allowed;
+    return callAllowed(this.session.actor.getSnapshot(), action);
   }
   send(event: Parameters<HandlerEnv['send']>[0]): void {
     this.session.actor.send(event);
@@ -305,6 +317,6 @@ class SessionEnv implements HandlerEnv {
     this.session.touch(at);
   }
   publish(event: BusEvent): void {
-    publishChargerEvent(this.deps.bus.nc, event);
+    this.deps.events.publish(event);
   }
 }

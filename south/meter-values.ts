@@ -99,24 +99,47 @@ export interface PublishedMeter {
   at: number;
 }
 
+/** The per-phase limit (A) a charger last accepted, and when it accepted it (ms). */
+export interface AcceptedLimit {
+  a: number;
+  at: number;
+}
+
+/**
+ * When a reading is news (node settings METER_EVENT_*). `overLimitRepeatMs`: how often an unchanged
+ * reading above the accepted limit goes again. The first reading after each accepted limit goes at
+ * once; repeats tell the balancer nothing new, and a charger that sends MeterValues back to back
+ * (several a second) made one balancer event each. The default (2.5 s, half the default settle
+ * time) is below real sample intervals and the balancer's settle time: a reading that reaches the
+ * balancer before it counts the accept is followed by another within the settle window, so a
+ * charger that ignores its limit is still seen before the decrease would count as settled.
+ */
+export interface MeterEventRules {
+  deltaA: number;
+  maxAgeMs: number;
+  overLimitRepeatMs: number;
+}
+
 /**
  * Whether a reading is news for the balancer: a terminal current moved by `deltaA`, the transaction
  * changed, the last event is `maxAgeMs` old (so the balancer's view never goes stale), or a terminal
- * draws more than `limitA` (the limit the charger last accepted) by `deltaA`. Unchanged periodic
- * samples are not republished on NATS: at thousands of chargers they were most of the MeterValues
- * cost, and the balancer learns nothing from them. A charger over its limit is the exception: it
- * accepted a decrease and kept drawing what it drew (so its reading did not move), and the balancer,
- * which counts the decrease once its settle time passed, learns that only from a reading; skipped,
- * it came at `maxAgeMs` (S8: 30-40 s over the fuse while the others used the room).
+ * draws more than the limit the charger last accepted by `deltaA` (first after that accept, then at
+ * most every `overLimitRepeatMs`). Unchanged periodic samples are not republished on NATS: at
+ * thousands of chargers they were most of the MeterValues cost, and the balancer learns nothing from
+ * them. A charger over its limit is the exception: it accepted a decrease and kept drawing what it
+ * drew (so its reading did not move), and the balancer, which counts the decrease once its settle
+ * time passed, learns that only from a reading; skipped, it came at `maxAgeMs` (S8: 30-40 s over the
+ * fuse while the others used the room).
  */
-export function meterEventDue(prev: PublishedMeter | undefined, next: PublishedMeter, opts: { deltaA: number; maxAgeMs: number }, limitA?: number): boolean {
+export function meterEventDue(prev: PublishedMeter | undefined, next: PublishedMeter, opts: MeterEventRules, limit?: AcceptedLimit): boolean {
   if (!prev || prev.transactionId !== next.transactionId || next.at - prev.at >= opts.maxAgeMs) return true;
+  const overLimitNews = limit !== undefined && (prev.at < limit.at || next.at - prev.at >= opts.overLimitRepeatMs);
   for (const k of ['t1', 't2', 't3'] as const) {
     const a = prev.currents[k];
     const b = next.currents[k];
     if ((a === undefined) !== (b === undefined)) return true;
     if (a !== undefined && b !== undefined && Math.abs(a - b) >= opts.deltaA) return true;
-    if (limitA !== undefined && b !== undefined && b >= limitA + opts.deltaA) return true;
+    if (overLimitNews && b !== undefined && b >= limit.a + opts.deltaA) return true;
   }
   return false;
 }

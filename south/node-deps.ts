@@ -1,3 +1,5 @@
+import type { MeterEventRules } from './meter-values.js';
+import type { AnyActorRef } from 'xstate';
 import type { Logger } from 'pino';
 import type { ChargerStateStore } from '../core/charger-state-store.js';
 import type { ConfigCache } from '../core/config-cache.js';
@@ -6,10 +8,12 @@ import type { Metrics } from '../core/metrics.js';
 import type { Bus } from '../core/nats.js';
 import type { TransactionStore } from '../core/transaction-store.js';
 import type { RequestOf } from '../ocpp/actions.js';
+import type { RpcConnection } from '../ocpp/rpc-connection.js';
 import type { AnsweredCalls } from './answered-calls.js';
 import type { Authorizer } from './charger-handlers.js';
 import type { ChargerMachine } from './charger-machine.js';
 import type { LimitFence } from './limit-fence.js';
+import type { EventBatch } from './event-batch.js';
 
 export interface SessionSettings {
   heartbeatIntervalS: number;
@@ -25,6 +29,7 @@ export interface SessionSettings {
   livenessGraceS: number;
   meterEventDeltaA: number;
   meterEventMaxAgeMs: number;
+  meterEventOverLimitRepeatMs: number;
 }
 
 /** The charger a fact is about. */
@@ -46,7 +51,8 @@ export interface ChargerObserver {
   statusNotified?(charger: ChargerRef, request: RequestOf<'StatusNotification'>): void;
   transactionStarted?(charger: ChargerRef, transactionId: number, request: RequestOf<'StartTransaction'>): Promise<void>;
   transactionStopped?(charger: ChargerRef, request: RequestOf<'StopTransaction'>): Promise<void>;
-  meterValues?(charger: ChargerRef, request: RequestOf<'MeterValues'>): Promise<void>;
+  /** May answer synchronously (undefined): MeterValues are the most frequent call. */
+  meterValues?(charger: ChargerRef, request: RequestOf<'MeterValues'>): Promise<void> | undefined;
 }
 
 /** What the charger sessions of one node share; built once in the composition root, never changed after. */
@@ -67,11 +73,20 @@ export interface NodeDeps {
 export type SessionDeps = NodeDeps & {
   /** The charger machine with the node's implementations, provided once (not per session). */
   machine: ChargerMachine;
+  /** The parent of every charger actor of the node (one actor system for all; see actor-root.ts). */
+  actorRoot: AnyActorRef;
   onSessionStopped(session: { chargerId: string; connectionId: string }): void;
+  /**
+   * The close listener of every session's connection, one function per node: EventEmitter calls it
+   * with the connection as `this`, and it stops the session that connection drives.
+   */
+  onConnectionClosed(this: RpcConnection): void;
   /** The node's fence against limits from a deposed balancer leader. */
   fence?: LimitFence;
   /** `ok` answers per action, counted in batches (see answered-calls.ts). */
   answeredCalls: AnsweredCalls;
+  /** Where the sessions' charger events go out (once per event-loop turn). */
+  events: EventBatch;
   /** When a meter reading is news (from the settings, shared by every session). */
-  meterEvents: { deltaA: number; maxAgeMs: number };
+  meterEvents: MeterEventRules;
 };

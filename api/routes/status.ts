@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { getJson } from '../../core/kv-json.js';
 import { buckets, leaseKeys } from '../../core/subjects.js';
 import type { ApiDeps } from '../deps.js';
+import type { Charger } from '../../core/model.js';
 import { errorResponses } from '../errors.js';
 import { PARTNER_CONNECTION_KINDS } from '../../core/partner-connection.js';
 import { balancerStatus, liveStatus, partnerConnections, type LiveState } from '../live-status.js';
@@ -110,13 +111,17 @@ const circuitStatus: JsonSchema = {
 const statusSchema: JsonSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['installationId', 'at', 'dynamicLimitExpiresAt', 'balancerReachable', 'failsafe', 'balancerNodeId', 'phases', 'chargers'],
+  required: ['installationId', 'at', 'dynamicLimitExpiresAt', 'balancerReachable', 'failsafe', 'balancerNodeId', 'balancerPaused', 'phases', 'chargers'],
   properties: {
     installationId: { type: 'string' },
     at: { type: 'string', format: 'date-time' },
     dynamicLimitExpiresAt: nullableString,
     balancerReachable: { type: 'boolean' },
     balancerNodeId: { ...nullableString, description: "NODE_ID of the node running this installation's balancer (its lease holder); null while none leads it" },
+    balancerPaused: {
+      type: 'boolean',
+      description: "True while the balancer's node cannot renew its lease (NATS, or the lease bucket's stream electing a leader): it keeps every charger at its last limit and changes nothing until the renewal succeeds",
+    },
     failsafe: {
       type: ['object', 'null'],
       additionalProperties: false,
@@ -153,6 +158,8 @@ const statusSchema: JsonSchema = {
             ...nullableString,
             description: "Why: limit | raise in flight | over limit: draw | offline: last limit | offline: max | failsafe (the charger's own offline current)",
           },
+          phaseMode: { type: 'integer', enum: [1, 3], description: 'Chargers with phaseSwitching only: the phases it was last told to charge on (numberPhases)' },
+          phaseSwitches: { type: 'integer', minimum: 0, description: 'Chargers with phaseSwitching only: 1/3-phase switches this session' },
           measured: { ...phaseNumbers(true), type: ['object', 'null'], description: 'Measured current per grid phase, through the charger wiring' },
           activeTransactions: { type: 'array', items: activeTransaction },
           partner: partnerConnection,
@@ -177,12 +184,14 @@ export function statusRoutes(deps: ApiDeps): FastifyPluginAsync {
       },
       async (req) => {
         const installation = await requireInstallation(deps, req, req.params.id);
-        const [chargers, dynamicLimit, balancer, lease] = await Promise.all([
-          deps.chargers.listByInstallation(installation.id),
+        const [chargers, dynamicLimit, balancer] = await Promise.all([
+          chargersOf(deps, installation.id),
           deps.availableCurrent.get(installation.id),
           balancerStatus(deps.bus.nc, installation.id),
-          getJson<{ nodeId: string; expiresAt: number }>(deps.bus.kv[buckets.leases], leaseKeys.balancer(installation.id)).catch(() => undefined),
         ]);
+        // The balancer names its node itself (no KV read, which waits out a stream election); the lease
+        // is read only when none answered (one starting, say).
+        const lease = balancer?.nodeId !== undefined ? undefined : await getJson<{ nodeId: string; expiresAt: number }>(deps.bus.kv[buckets.leases], leaseKeys.balancer(installation.id)).catch(() => undefined);
         const [liveList, partner] = await Promise.all([
           Promise.all(chargers.map(async (c) => [c.id, await liveStatus(deps.bus.nc, c.id)] as const)),
           partnerConnections(deps.bus.nc, installation, chargers),
@@ -192,4 +201,26 @@ export function statusRoutes(deps: ApiDeps): FastifyPluginAsync {
       },
     );
   };
+}
+
+/** How long the status waits for the chargers listed from KV before it answers from this node's config cache. */
+const CHARGER_LIST_TIMEOUT_MS = 300;
+
+/**
+ * The installation's chargers as KV lists them (what the API just wrote), or, when the listing has
+ * not answered soon (it needs the bucket's stream leader, seconds away while a server's loss is
+ * elected over), as this node's config cache has them: the status stays answerable.
+ */
+async function chargersOf(deps: ApiDeps, installationId: string): Promise<Charger[]> {
+  const listed = deps.chargers.listByInstallation(installationId);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), CHARGER_LIST_TIMEOUT_MS)));
+  try {
+    return (await Promise.race([listed, late])) ?? deps.cache.chargersOf(installationId);
+  } catch {
+    return deps.cache.chargersOf(installationId);
+  } finally {
+    clearTimeout(timer);
+    listed.catch(() => undefined);
+  }
 }

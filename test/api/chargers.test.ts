@@ -72,6 +72,7 @@ describe('chargers', () => {
       [aCharger({ gridPhase: 'L4' }), 'gridPhase'],
       [aCharger({ priority: 1.5 }), 'priority'],
       [aCharger({ profilePurpose: 'TxMaxProfile' }), 'profilePurpose'],
+      [aCharger({ resendProfileOnTransaction: 'yes' }), 'resendProfileOnTransaction', /boolean/],
       [aCharger({ ocppValidation: 'none' }), 'ocppValidation'],
       [aCharger({ ocpp: { url: 'https://partner.example/x' } }), 'ocpp.url', /ws:\/\/ or wss:\/\//],
       [aCharger({ ocpp: { webSocketPing: 30 } }), 'ocpp.webSocketPing', /boolean/],

@@ -12,6 +12,7 @@ function status(failsafe: InstallationStatus['failsafe'], dynamic: number | null
     balancerReachable: true,
     failsafe,
     balancerNodeId: null,
+    balancerPaused: false,
     phases: { L1: phase(32, dynamic), L2: phase(32, dynamic), L3: phase(25, dynamic) },
     chargers: [],
   };

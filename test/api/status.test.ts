@@ -42,11 +42,13 @@ describe('available current', () => {
     const sub = h.bus.nc.subscribe(subjects.availableCurrent('st'), { callback: (_e: Error | null, m: Msg) => void published.push(decodeJson(m.data)) });
     const before = Date.now();
     const res = await h.call({ method: 'PUT', url: `${INST}/available-current`, payload: { L1: '40 A', L2: 40, L3: 0, ttlSeconds: 120 } });
+    const after = Date.now();
     expect(res.statusCode).toBe(200);
     const body = json<{ L1: number; L2: number; L3: number; expiresAt: string; installationId: string }>(res);
     expect(body).toMatchObject({ installationId: 'st', L1: 40, L2: 40, L3: 0 });
-    expect(Date.parse(body.expiresAt) - before).toBeGreaterThanOrEqual(119_000);
-    expect(Date.parse(body.expiresAt) - before).toBeLessThanOrEqual(121_000);
+    // 120 s from some instant while the request was served (whole seconds in the ISO string).
+    expect(Date.parse(body.expiresAt)).toBeGreaterThanOrEqual(before + 119_000);
+    expect(Date.parse(body.expiresAt)).toBeLessThanOrEqual(after + 121_000);
     await h.bus.nc.flush();
     expect(published).toEqual([body]);
     expect(json(await h.call({ method: 'GET', url: `${INST}/available-current` }))).toEqual(body);
@@ -163,6 +165,22 @@ describe('installation status', () => {
     expect((body as unknown as { failsafe: unknown }).failsafe).toEqual({ inForce: true, since: '2026-01-01T00:00:00.000Z', source: 'configured', current: { L1: 10, L2: 10, L3: 10 } });
     expect(body.chargers[2]).toMatchObject({ id: 'ST-C', connected: false, currentLimit: null, countedA: null, countedBecause: null, measured: null, connectors: [] });
     for (const s of [a.sub, b.sub, balancer]) s.unsubscribe();
+  });
+
+  it("names the balancer's node from its own answer (no lease read), and says when it is paused", async () => {
+    // The lease in KV names another node: the answer of the balancer itself wins (its node's memory).
+    await putJson(h.bus.kv[buckets.leases], leaseKeys.balancer('st'), { nodeId: 'node-in-kv', expiresAt: Date.now() + 60_000 });
+    let paused = false;
+    const balancer = h.bus.nc.subscribe(subjects.balancerStatus('st'), {
+      callback: (_e: Error | null, m: Msg) => void m.respond(encodeJson({ allocated: { L1: 0, L2: 0, L3: 0 }, chargers: {}, nodeId: 'node-running', paused })),
+    });
+    const body = async (): Promise<{ balancerNodeId: string | null; balancerPaused: boolean }> => json(await h.call({ method: 'GET', url: `${INST}/status` }));
+    expect(await body()).toMatchObject({ balancerNodeId: 'node-running', balancerPaused: false });
+    paused = true;
+    expect(await body()).toMatchObject({ balancerNodeId: 'node-running', balancerPaused: true });
+    balancer.unsubscribe();
+    // None answers: the lease says who leads, and nothing is paused.
+    expect(await body()).toMatchObject({ balancerNodeId: 'node-in-kv', balancerPaused: false });
   });
 
   it('404 for an unknown installation', async () => {

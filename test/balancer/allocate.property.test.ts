@@ -49,6 +49,7 @@ const chargerArb = fc
     pausedSince: opt(time),
     runningSince: opt(time),
     underDrawSince: opt(time),
+    budgetLow: opt(fc.boolean()),
   })
   .map(({ maxAbove, ...c }) => ({ ...c, maxCurrent: Math.max(0, c.minCurrent + maxAbove) }));
 
@@ -390,6 +391,50 @@ describe('allocate: properties on random installations', () => {
         expect(resultById(withGone).get('zz-gone')).toMatchObject({ limit: 0, reason: 'offline' });
         expect(withGone.allocations.filter((a) => a.id !== 'zz-gone')).toEqual(without.allocations);
         expect(withGone.phaseLoad).toEqual(without.phaseLoad);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('(j) decrease hysteresis: a drop the steadiest session can absorb moves that session only, and leaves no room unused', () => {
+    // Sessions (1-phase on L1 and 3-phase) all running at one grid limit, L1 lowered by less than the
+    // deadband per session: one profile instead of one per session, and L1 stays exactly full.
+    const setup = fc
+      .record({
+        phases: fc.array(fc.constantFrom(1 as const, 3 as const), { minLength: 2, maxLength: 12 }),
+        limitQ: fc.integer({ min: 70, max: 160 }),
+        changedAgo: fc.array(fc.integer({ min: 1, max: 3_600_000 }), { minLength: 12, maxLength: 12 }),
+      })
+      .chain(({ phases, limitQ, changedAgo }) =>
+        fc.record({ phases: fc.constant(phases), limitQ: fc.constant(limitQ), changedAgo: fc.constant(changedAgo), dropQ: fc.integer({ min: 1, max: Math.min(limitQ - 60, 9 * phases.length) }) }),
+      );
+    fc.assert(
+      fc.property(setup, ({ phases, limitQ, changedAgo, dropQ }) => {
+        const chargers = phases.map((ph, i): ChargerInput => ({
+          id: `c${String(i).padStart(2, '0')}`,
+          phases: ph,
+          gridPhase: 'L1',
+          minCurrent: 6,
+          maxCurrent: 32,
+          priority: 0,
+          arrivedAt: 0,
+          wantsEnergy: true,
+          online: true,
+          currentLimit: limitQ / 10,
+          lastChangeAt: NOW - (changedAgo[i] ?? 1),
+          runningSince: 0,
+        }));
+        const l1 = (phases.length * limitQ - dropQ) / 10;
+        const input: AllocationInput = { now: NOW, phaseLimits: { L1: l1, L2: 1_000, L3: 1_000 }, chargers, settings: { ...fairSettings, deadbandA: 1 } };
+        const result = allocate(input);
+        const moved = result.allocations.filter((a) => Math.abs(a.limit - limitQ / 10) > TOL);
+        const steadiest = [...chargers].sort((x, y) => (x.lastChangeAt ?? 0) - (y.lastChangeAt ?? 0) || (x.id < y.id ? -1 : 1))[0]!;
+        expect(moved).toHaveLength(1);
+        // When every fair share is below the limit in force, the one steady longest moves (the role
+        // rotates); a drop of less than a unit per session lowers only the ones the remainder misses.
+        if (dropQ >= phases.length) expect(moved[0]!.id).toBe(steadiest.id);
+        expect(moved[0]!.limit).toBeCloseTo((limitQ - dropQ) / 10, 9);
+        expect(result.phaseLoad.L1).toBeCloseTo(l1, 9);
       }),
       { numRuns: RUNS },
     );

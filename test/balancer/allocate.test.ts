@@ -393,6 +393,39 @@ describe('allocate: anti-flap', () => {
     expect(limits(tight)).toEqual({ a: 6.2, b: 6.2, c: 6.1 });
   });
 
+  it('decrease hysteresis: a small drop spread over many sessions moves only the steadiest one, by all of it', () => {
+    // Eight 1-phase sessions at 8 A on a 64 A phase; the phase comes down 1.3 A. Shared fairly every one
+    // would get a 0.1-0.2 A decrease (eight profiles); instead the one steady longest takes the whole drop.
+    const chargers = Array.from({ length: 8 }, (_, i) => aCharger({ id: `c${i}`, phases: 1, currentLimit: 8, lastChangeAt: NOW - (i === 5 ? 9 : 1) * MIN }));
+    const result = allocate(anInstallation(chargers, { L1: 62.7 }, { deadbandA: 1 }));
+    expect(limits(result)).toEqual({ c0: 8, c1: 8, c2: 8, c3: 8, c4: 8, c5: 6.7, c6: 8, c7: 8 });
+    // No room left unused: the phase is exactly full.
+    expect(result.phaseLoad.L1).toBeCloseTo(62.7, 9);
+    // The next small rise (0.5 A back) needs no profile at all: it is within the deadband.
+    const after = chargers.map((c) => (c.id === 'c5' ? { ...c, currentLimit: 6.7, lastChangeAt: NOW } : c));
+    const rise = allocate(anInstallation(after, { L1: 63.2 }, { deadbandA: 1 }));
+    expect(limits(rise)).toEqual(limits(result));
+    // Never below the donor's minimum: a drop bigger than one session can absorb is shared again.
+    const deep = allocate(anInstallation(chargers, { L1: 56.5 }, { deadbandA: 1 }));
+    expect(deep.phaseLoad.L1).toBeLessThanOrEqual(56.5 + 1e-9);
+    expect(Math.min(...Object.values(limits(deep)))).toBeGreaterThanOrEqual(6);
+  });
+
+  it('decrease margin: a charger that spent half its change budget goes half a deadband further down, never below its minimum', () => {
+    const one = (over: Partial<ChargerInput>) => [aCharger({ id: 'a', phases: 1, currentLimit: 12, ...over })];
+    // The phase drops to 10.3 A: 10.3 A as usual, 9.8 A with half the budget spent.
+    expect(limits(allocate(anInstallation(one({}), { L1: 10.3 }, { deadbandA: 1 })))).toEqual({ a: 10.3 });
+    const low = allocate(anInstallation(one({ budgetLow: true }), { L1: 10.3 }, { deadbandA: 1 }));
+    expect(limits(low)).toEqual({ a: 9.8 });
+    // Its share is now mid-band: a swing of up to half a deadband either way needs no profile.
+    for (const l1 of [9.8, 10.3, 10.7]) expect(byId(allocate(anInstallation(one({ budgetLow: true, currentLimit: 9.8 }), { L1: l1 }, { deadbandA: 1 }))).a?.limit).toBe(9.8);
+    // Never below the minimum, no margin without a deadband, and none on a raise or a hold.
+    expect(limits(allocate(anInstallation(one({ budgetLow: true }), { L1: 6.2 }, { deadbandA: 1 })))).toEqual({ a: 6 });
+    expect(limits(allocate(anInstallation(one({ budgetLow: true }), { L1: 10.3 }, { deadbandA: 0 })))).toEqual({ a: 10.3 });
+    expect(limits(allocate(anInstallation(one({ budgetLow: true, currentLimit: 8 }), { L1: 10.3 }, { deadbandA: 1 })))).toEqual({ a: 10.3 });
+    expect(limits(allocate(anInstallation(one({ budgetLow: true, currentLimit: 10.5 }), { L1: 11 }, { deadbandA: 1 })))).toEqual({ a: 10.5 });
+  });
+
   it('applies no deadband to changes from 0', () => {
     const a = aCharger({ id: 'a', phases: 1, currentLimit: 0 });
     expect(limits(allocate(anInstallation([a], { L1: 6.5 }, { deadbandA: 1 })))).toEqual({ a: 6.5 });

@@ -1,28 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { admissionLimits, withPhaseLimits } from '../../balancer/admission-window.js';
-import {
-  allocationInput,
-  committedLoad,
-  countedAs,
-  countedValue,
-  markSent,
-  newChargerModel,
-  nextWakeAt,
-  onChargerEvent,
-  onConnection,
-  onConnector,
-  onMeter,
-  onProfileResult,
-  onReport,
-  settleDue,
-  type BalancerModel,
-  type ChargerModel,
-  type ChargerWiring,
-  trackUnderDraw,
-} from '../../balancer/balancer-model.js';
+import { allocationInput, committedLoad, countedAs, countedValue, newChargerModel, nextWakeAt, type BalancerModel, type ChargerModel, type ChargerWiring } from '../../balancer/balancer-model.js';
+import { markSent, onChargerEvent, onConnection, onConnector, onMeter, onProfileResult, onReport, onWithdrawn, settleDue, trackUnderDraw } from '../../balancer/charger-events.js';
 import { asleepState, tokensAt } from '../../balancer/charger-clocks.js';
 import type { DispatchState } from '../../balancer/dispatch-lifecycle.js';
-import { planDispatch } from '../../balancer/dispatch-plan.js';
+import { planDispatch, withSent } from '../../balancer/dispatch-plan.js';
 import { allocate } from '../../balancer/allocate.js';
 import { limitProfile } from '../../balancer/charging-profile.js';
 import type { ChargerEvent } from '../../core/events.js';
@@ -219,6 +201,10 @@ describe('balancer model', () => {
     expect(allocationInput(m, 0).chargers[0]?.raiseHeldUntil).toBe(60_000);
     expect(nextWakeAt(m, 0)).toBe(60_000);
     expect(allocationInput(m, 60_000).chargers[0]?.raiseHeldUntil).toBeUndefined();
+    // Under half the burst left: the allocator is told the budget runs low (its decreases take a margin).
+    expect(allocationInput({ ...m, chargers: { a: online(onConnector(newChargerModel(wiring('a'), 0), 1, 'Charging', 0)) } }, 0).chargers[0]?.budgetLow).toBeUndefined();
+    expect(allocationInput(m, 0).chargers[0]?.budgetLow).toBe(true);
+    expect(allocationInput(m, 30_000).chargers[0]?.budgetLow).toBeUndefined();
     // Spending never goes below zero, and the bucket never holds more than the burst.
     expect(tokensAt(markSent(markSent(c, 0, 0, s), 0, 0, s), 0, s)).toBe(0);
     expect(tokensAt(c, 10 * 3_600_000, s)).toBe(3);
@@ -291,13 +277,36 @@ describe('charger events', () => {
   const ids = { chargerId: 'a', installationId: 'i' };
   const meter = { thresholdA: 3, slackA: 0 };
   const tx = (event: 'started' | 'stopped', transactionId: number): ChargerEvent => ({ ...ids, kind: 'transaction', event, transactionId, connectorId: 1, at: '' });
-  it('a boot or a new transaction sends the limit again; a stop ends only its own transaction', () => {
+  it('a boot sends the limit again; a stop ends only its own transaction', () => {
     const c = online(onConnector(newChargerModel(wiring('a'), 16), 1, 'Charging', 0));
     expect(onChargerEvent(c, { ...ids, kind: 'boot', status: 'Accepted', at: '' }, 1, meter).dispatch.needsProfile).toBe(true);
     const started = onChargerEvent(c, tx('started', 7), 1, meter);
-    expect(started).toMatchObject({ activeTx: { transactionId: 7, connectorId: 1 }, dispatch: { needsProfile: true } });
+    expect(started).toMatchObject({ activeTx: { transactionId: 7, connectorId: 1 } });
     expect(onChargerEvent(started, tx('stopped', 8), 2, meter)).toBe(started);
     expect(onChargerEvent(started, tx('stopped', 7), 2, meter).activeTx).toBeUndefined();
+  });
+
+  it('a new transaction sends the limit again only when the charger may not hold it', () => {
+    const plugged = (w: ChargerWiring): ChargerModel => onConnector(newChargerModel(w, 16), 1, 'Preparing', 0);
+    // Accepted on this connection (a TxDefaultProfile outlives transactions): no second profile.
+    const holds = online(plugged(wiring('a')));
+    expect(onChargerEvent(holds, tx('started', 7), 1, meter).dispatch).toMatchObject({ needsProfile: false, fresh: true });
+    // Connected, its profile not yet accepted (the connect profile in flight or not sent): still owed.
+    const owed = onReport(onConnection(plugged(wiring('a')), true), 0);
+    expect(onChargerEvent(owed, tx('started', 7), 1, meter).dispatch.needsProfile).toBe(true);
+    const inFlight = markSent(owed, 16, 0);
+    const answeredAfterStart = onProfileResult(onChargerEvent(inFlight, tx('started', 7), 1, meter), 16, 'accepted', 2, 500);
+    expect(answeredAfterStart.dispatch.needsProfile).toBe(false);
+    // Reconnected after holding it: the reconnect owes it again, whatever the transaction does.
+    const back = onConnection(onConnection(holds, false), true);
+    expect(onChargerEvent(back, tx('started', 7), 1, meter).dispatch.needsProfile).toBe(true);
+    // Drawing above its limit: it does not hold it.
+    const over = onMeter(holds, { t1: 20, t2: 20, t3: 20 }, 1, 3);
+    expect(onChargerEvent({ ...over, dispatch: { ...over.dispatch, needsProfile: false } }, tx('started', 7), 2, meter).dispatch.needsProfile).toBe(true);
+    // A TxProfile ends with its transaction, and firmware that ignores its default until told in the
+    // session (resendProfileOnTransaction): those get it again.
+    const resend = online(plugged(wiring('a', { resendOnTransaction: true })));
+    expect(onChargerEvent(resend, tx('started', 7), 1, meter).dispatch.needsProfile).toBe(true);
   });
 
   it('status, meter and connection events reach the model', () => {
@@ -305,5 +314,24 @@ describe('charger events', () => {
     expect(onChargerEvent(c, { ...ids, kind: 'status', connectorId: 1, status: 'Preparing', errorCode: 'NoError', timestamp: '' }, 5, meter).arrivedAt).toBe(5);
     expect(onChargerEvent(c, { ...ids, kind: 'meter', connectorId: 1, currents: { t1: 20 }, timestamp: '' }, 5, meter).dispatch).toMatchObject({ granted: 20, overLimit: true });
     expect(onChargerEvent(c, { ...ids, kind: 'connection', nodeId: 'n', connected: false, connectionId: 'x', at: '' }, 5, meter).dispatch.online).toBe(false);
+  });
+
+  it('a raise that never left (its worst case not persisted, the lease lapsed) is withdrawn: counted at what the charger holds, and planned again', () => {
+    const budgeted = { ...settings, changesPerHour: 40, changeBurst: 10 };
+    const at10 = online(onProfileResult(markSent(online(newChargerModel(wiring('a'), 0)), 10, 0), 10, 'accepted', 1, 500));
+    const m: BalancerModel = { ...model({ a: at10 }), settings: budgeted };
+    const raise = planDispatch(m, targets({ a: 16 }), 1_000);
+    expect(raise).toEqual([{ chargerId: 'a', limit: 16 }]);
+    const marked = withSent(m, raise, 1_000).chargers.a!;
+    expect(countedValue(marked)).toBe(16);
+    // Withdrawn: counted at what it holds, the budget token given back, and the raise planned again.
+    const withdrawn = onWithdrawn(marked, 16, 1_000, budgeted);
+    expect(countedValue(withdrawn)).toBe(10);
+    expect(tokensAt(withdrawn, 1_000, budgeted)).toBeCloseTo(tokensAt(at10, 1_000, budgeted));
+    expect(planDispatch({ ...m, chargers: { a: withdrawn } }, targets({ a: 16 }), 1_001)).toEqual([{ chargerId: 'a', limit: 16 }]);
+    // Counted as unanswered instead (as it once was), the raise counts as maybe applied: its target
+    // equals what it is counted at, and it is never planned again.
+    const unanswered = settleDue({ ...m, chargers: { a: onProfileResult(marked, 16, 'timeout', 1_000, 500) } }, 2_000);
+    expect(planDispatch(unanswered, targets({ a: 16 }), 2_000)).toEqual([]);
   });
 });

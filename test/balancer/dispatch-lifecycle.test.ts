@@ -4,6 +4,7 @@ import {
   canSend,
   countedLimit,
   dispatchDeadlines,
+  holdsItsLimit,
   initialDispatch,
   isLate,
   lastCommanded,
@@ -35,6 +36,7 @@ const disconnected: DispatchEvent = { kind: 'disconnected', maxCurrent: MAX };
 const meter = (top: number, offered?: number): DispatchEvent => ({ kind: 'meter', top, toleranceA: 1, ...(offered !== undefined ? { offered } : {}) });
 const sent = (value: number): DispatchEvent => ({ kind: 'sent', value });
 const answered = (value: number, outcome: 'accepted' | 'rejected' | 'timeout', sentAt = 100): DispatchEvent => ({ kind: 'answered', value, sentAt, outcome });
+const withdrawn = (value: number, sentAt = 100): DispatchEvent => ({ kind: 'withdrawn', value, sentAt });
 const tick: DispatchEvent = { kind: 'tick' };
 
 /** [case, from, event, now, expected state or 'ignored' (the same state back)] */
@@ -103,6 +105,11 @@ const rows: Row[] = [
   ['an unanswered raise: maybe applied, retry later', inFlight, answered(20, 'timeout'), 150, cmd({ kind: 'retryWait', until: 650 }, { granted: 20 })],
   ['an unanswered decrease: the old limit stays counted', inFlightDown, answered(10, 'timeout'), 150, cmd({ kind: 'retryWait', until: 650 })],
   ['an unanswered limit over an unknown one counts it', cmd(inFlight.command, { granted: undefined }), answered(20, 'timeout'), 150, cmd({ kind: 'retryWait', until: 650 }, { granted: 20 })],
+  // withdrawn: marked sent, never sent (its worst case not persisted, or the lease lapsed first)
+  ['a withdrawn raise: as before it was marked sent', inFlight, withdrawn(20), 150, idle],
+  ['a withdrawn further decrease keeps the one settling', inFlightOverSettling, withdrawn(6, 200), 250, settling],
+  ['a withdrawal of another command is ignored', inFlight, withdrawn(20, 40), 150, 'ignored'],
+  ['a withdrawal with nothing in flight is ignored', retryWait, withdrawn(20), 150, 'ignored'],
   ['a rejected further decrease keeps the one settling', inFlightOverSettling, answered(6, 'rejected', 200), 250, cmd({ kind: 'retryWait', until: 750, settling: S })],
   ['an answer for another value than in flight is ignored', inFlight, answered(12, 'rejected'), 150, 'ignored'],
   ['an answer to an earlier command of the same value is ignored', inFlight, answered(20, 'rejected', 40), 150, 'ignored'],
@@ -147,6 +154,17 @@ describe('dispatch lifecycle: what the balancer reads from it', () => {
     expect(countedLimit(aState({ granted: undefined }), MAX)).toBe(MAX);
     // The allocator's reference is what the charger was last told.
     expect([lastCommanded(inFlightDown, MAX), lastCommanded(settling, MAX), lastCommanded(retryWaitOverSettling, MAX), lastCommanded(idle, MAX)]).toEqual([10, 8, 8, 16]);
+  });
+
+  it('holds its limit only online, with nothing owed since the (re)connect or boot, and not drawing above it', () => {
+    expect([holdsItsLimit(idle), holdsItsLimit(settling), holdsItsLimit(inFlight), holdsItsLimit(retryWait)]).toEqual([true, true, true, true]);
+    expect(holdsItsLimit(offline)).toBe(false);
+    expect(holdsItsLimit(aState({ needsProfile: true }))).toBe(false);
+    expect(holdsItsLimit(aState({ overLimit: true }))).toBe(false);
+    expect(holdsItsLimit(aState({ granted: undefined }))).toBe(false);
+    // A reconnect and a boot both owe the profile again.
+    expect(holdsItsLimit(transition(offline, connected(), 0, T))).toBe(false);
+    expect(holdsItsLimit(transition(idle, { kind: 'profileLost' }, 0, T))).toBe(false);
   });
 
   it('is late from lateAfterMs in flight, sends only when nothing is pending, and wakes at every deadline', () => {

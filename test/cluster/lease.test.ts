@@ -44,6 +44,23 @@ describe('balancer lease', () => {
     expect(await other.acquireOrRenew(t0 + TTL + 1, TTL)).toBe(false);
   });
 
+  it('a lease the watch last saw held elsewhere and unexpired is not read; once that expiry passes it is read and taken', async () => {
+    const k = key();
+    const t0 = Date.now();
+    const holder = new Lease(kv, k, 'node-a', TTL);
+    expect(await holder.acquireOrRenew(t0, 0)).toBe(true);
+    await holder.release(t0 + 10);
+    // KV says free (handed back), but the watch's value is still node-a's: nothing is read, nothing taken.
+    const other = new Lease(kv, k, 'node-b', TTL);
+    const seen = { nodeId: 'node-a', expiresAt: t0 + TTL };
+    expect(await other.acquireOrRenew(t0 + 20, 0, seen)).toBe(false);
+    // Past the seen expiry it reads KV, as without a watch.
+    expect(await other.acquireOrRenew(t0 + TTL, 0, seen)).toBe(true);
+    // A handback seen (nodeId '') is read too.
+    const third = new Lease(kv, key(), 'node-c', TTL);
+    expect(await third.acquireOrRenew(t0, 0, { nodeId: '', expiresAt: t0 })).toBe(true);
+  });
+
   it('an absent lease nobody preferred takes: another node takes it once it has waited a lease period', async () => {
     const k = key();
     const t0 = Date.now();

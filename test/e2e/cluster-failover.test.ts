@@ -14,6 +14,7 @@ import {
   configureSite,
   expectFuseHeld,
   expectTransactionsComplete,
+  firstStatus,
   installationIds,
   NODE_ENV,
   plugInAll,
@@ -75,7 +76,7 @@ describe('clustered backend, real processes', () => {
     const after = await waitUntil(
       async () => {
         const s = await statusIfAvailable(survivors[0]!);
-        return s?.balancerReachable && s.balancerNodeId && s.balancerNodeId !== victim.nodeId ? s : undefined;
+        return s?.balancerReachable && !s.balancerPaused && s.balancerNodeId && s.balancerNodeId !== victim.nodeId ? s : undefined;
       },
       FAILOVER_BUDGET_MS,
       'the balancer on a survivor',
@@ -104,25 +105,38 @@ describe('clustered backend, real processes', () => {
     await waitUntil(async () => (await statusIfAvailable(back))?.balancerReachable, 5_000, 'the site balancer answering');
   });
 
-  it('SIGKILL of one nats-server of three: the platform carries on (R3), the fuse holds, nothing is lost', { timeout: 65_000 }, async () => {
+  it('SIGKILL of one nats-server of three (the lease stream leader): the platform carries on (R3), the fuse holds, nothing is lost', { timeout: 65_000 }, async () => {
     await plugInAll(site);
+    // The server leading the lease bucket's stream: the worst one to lose for the balancers (every
+    // lease renewal waits for a new stream leader to be elected).
+    const probe = await connectBus({ url: site.nats.natsUrl, replicas: 3, name: 'e2e-leader-probe' });
+    const leader = (await probe.jsm.streams.info(`KV_${buckets.leases}`)).cluster?.leader ?? '';
+    await probe.close();
+    const victim = Number(/-n(\d+)$/.exec(leader)?.[1]);
+    expect(site.nats.urls[victim], `lease stream leader ${leader}`).toBeDefined();
+    // Reads the lease from the servers that stay up.
+    const observer = await connectBus({ url: site.nats.urls.filter((_, i) => i !== victim).join(','), replicas: 3, name: 'e2e-lease-observer' });
     const killedAt = Date.now();
-    await site.nats.kill(0, 'SIGKILL');
+    await site.nats.kill(victim, 'SIGKILL');
     // Every node reconnects to a surviving server and reports healthy again.
     for (const n of site.nodes) {
       await waitUntil(async () => (await fetch(`http://127.0.0.1:${n.apiPort}/health`)).status === 200, FAILOVER_BUDGET_MS, `${n.nodeId} healthy`);
     }
     // Asked of every node at once: one whose status route waits on a stream still electing its
-    // leader (its reads time out after 4 s) says nothing about where the balancer runs.
+    // leader says nothing about where the balancer runs. A balancer counts once it balances (not
+    // paused) under a lease renewed since the kill: one that has not yet noticed the loss does not.
     const after = await waitUntil(
       async () => {
-        const all = await Promise.all(site.nodes.map((n) => statusIfAvailable(n)));
-        return all.find((s) => s?.balancerReachable && s.balancerNodeId);
+        const s = await firstStatus(site.nodes, (x) => x.balancerReachable && !x.balancerPaused && !!x.balancerNodeId);
+        if (!s) return undefined;
+        const lease = await getJson<{ nodeId: string; expiresAt: number }>(observer.kv[buckets.leases], leaseKeys.balancer(SITE)).catch(() => undefined);
+        return lease?.value.nodeId === s.balancerNodeId && lease.value.expiresAt > killedAt + Number(NODE_ENV.BALANCER_LEASE_TTL_MS) ? s : undefined;
       },
       FAILOVER_BUDGET_MS,
       'a balancer after the server loss',
     );
     const recoveredMs = Date.now() - killedAt;
+    await observer.close();
     expect(recoveredMs).toBeLessThan(FAILOVER_BUDGET_MS);
     expect(site.chargers.every((c) => c.connected)).toBe(true);
 
@@ -139,7 +153,7 @@ describe('clustered backend, real processes', () => {
     await commandsWorkFrom(site.nodes, site.chargers);
     await expectTransactionsComplete(site, site.nodes[0]!);
     expectFuseHeld(site);
-    console.info(`[e2e] nats-server kill: balancer on ${after.balancerNodeId}, platform healthy ${recoveredMs} ms after SIGKILL; ${site.log.length} profiles applied`);
+    console.info(`[e2e] nats-server kill (${leader}, the lease stream leader): balancer on ${after.balancerNodeId}, balancing under a renewed lease ${recoveredMs} ms after SIGKILL; ${site.log.length} profiles applied`);
   });
 
   it('SIGTERM: the node hands its balancers off at once and tells its chargers to go; they reconnect elsewhere', { timeout: 40_000 }, async () => {
@@ -166,7 +180,7 @@ describe('clustered backend, real processes', () => {
     const after = await waitUntil(
       async () => {
         const s = await statusIfAvailable(others[0]!);
-        return s?.balancerReachable && s.balancerNodeId ? s : undefined;
+        return s?.balancerReachable && !s.balancerPaused && s.balancerNodeId ? s : undefined;
       },
       FAILOVER_BUDGET_MS,
       'the balancer on a remaining node',

@@ -26,6 +26,8 @@ export const NODE_ENV = {
 export interface InstallationStatusBody {
   balancerNodeId: string | null;
   balancerReachable: boolean;
+  /** The balancer waits for its lease's renewal and changes nothing meanwhile. */
+  balancerPaused: boolean;
   chargers: { id: string; nodeId: string | null; connected: boolean; currentLimit: number | null }[];
 }
 
@@ -83,6 +85,19 @@ export async function plugInAll(site: Site): Promise<void> {
 export async function statusIfAvailable(node: NodeProcess, id = SITE): Promise<InstallationStatusBody | undefined> {
   const res = await node.api<InstallationStatusBody>('GET', `/api/v1/installations/${id}/status`).catch(() => undefined);
   return res?.status === 200 ? res.body : undefined;
+}
+
+/** The first status, asked of every node at once, that `ok` accepts (undefined once all answered and none did): a slow node does not delay the answer of another. */
+export function firstStatus(nodes: readonly NodeProcess[], ok: (s: InstallationStatusBody) => boolean): Promise<InstallationStatusBody | undefined> {
+  return new Promise((resolve) => {
+    let left = nodes.length;
+    for (const n of nodes) {
+      void statusIfAvailable(n).then((s) => {
+        if (s && ok(s)) resolve(s);
+        else if (--left === 0) resolve(undefined);
+      });
+    }
+  });
 }
 
 export async function status(node: NodeProcess, id = SITE): Promise<InstallationStatusBody> {

@@ -36,51 +36,14 @@ const GROUPS: { compression: number; files: string[]; after?: boolean }[] = [
 /**
  * Scenarios judged by lines of their own: S12's binding limit is a sub-board, so the installation-wide
  * utilisation and fairness lines (which measure against the main fuse) do not apply; the others do.
- * Its pauses are judged by its own test below: the board's own load steps by 6 A by design, and each
- * step seen by the 10 s meter may pause a board charger to keep the board's fuse (4.5-9 per
- * charger-hour measured over seven runs, against the general line of 6).
  */
 const OWN_LINES: Record<string, readonly string[]> = {
-  's12-metered-board': ['utilisation', "Jain's fairness where sessions overlap", 'pauses per charger per hour'],
+  's12-metered-board': ['utilisation', "Jain's fairness where sessions overlap"],
 };
 
 const platforms: PlatformHandle[] = [];
 const prepared: PreparedScenario[] = [];
 const results = new Map<string, RunResult>();
-
-beforeAll(async () => {
-  const runs: { file: string; scenario: Scenario; compression: number; platform: PlatformHandle; after: boolean }[] = [];
-  const byEnv = new Map<string, PlatformHandle>();
-  for (const group of GROUPS) {
-    const scenarios = group.files.map((f) => ({ file: f, scenario: loadScenario(f) }));
-    const env = platformEnv(scenarios[0]!.scenario, group.compression).env;
-    // One node serves the group, so its scenarios must want the same platform settings.
-    for (const s of scenarios) expect(platformEnv(s.scenario, group.compression).env, s.file).toEqual(env);
-    let platform = byEnv.get(JSON.stringify(env));
-    if (!platform) {
-      platform = await startPlatform({ mode: 'in-process', env });
-      platforms.push(platform);
-      byEnv.set(JSON.stringify(env), platform);
-    }
-    for (const s of scenarios) runs.push({ ...s, compression: group.compression, platform, after: group.after === true });
-  }
-  for (const wave of [runs.filter((r) => !r.after), runs.filter((r) => r.after)]) {
-    const ready: PreparedScenario[] = [];
-    for (const r of wave) ready.push(await prepareScenario(r.scenario, { compression: r.compression, platform: r.platform }));
-    prepared.push(...ready);
-    const done = await Promise.all(ready.map((p) => p.run()));
-    wave.forEach((r, i) => {
-      results.set(r.file, done[i]!);
-      writeReport(done[i]!, join('reports', 'sim-tests', r.file));
-    });
-  }
-}, 500_000);
-
-afterAll(async () => {
-  await Promise.all(prepared.map((p) => p.dispose()));
-  // One after the other: two in-process nodes stopped concurrently have been seen to hang.
-  for (const p of platforms) await p.stop();
-}, 60_000);
 
 function result(file: string): RunResult {
   const r = results.get(file);
@@ -98,6 +61,41 @@ function failedLines(file: string): string[] {
 const chargers = (file: string) => [...result(file).recorder.chargers.values()];
 
 describe('simulation: balancing under load (issue 6)', () => {
+  // Inside the describe, so a run filtered to S13 (`-t S13`) does not start these scenarios.
+  beforeAll(async () => {
+    const runs: { file: string; scenario: Scenario; compression: number; platform: PlatformHandle; after: boolean }[] = [];
+    const byEnv = new Map<string, PlatformHandle>();
+    for (const group of GROUPS) {
+      const scenarios = group.files.map((f) => ({ file: f, scenario: loadScenario(f) }));
+      const env = platformEnv(scenarios[0]!.scenario, group.compression).env;
+      // One node serves the group, so its scenarios must want the same platform settings.
+      for (const s of scenarios) expect(platformEnv(s.scenario, group.compression).env, s.file).toEqual(env);
+      let platform = byEnv.get(JSON.stringify(env));
+      if (!platform) {
+        platform = await startPlatform({ mode: 'in-process', env });
+        platforms.push(platform);
+        byEnv.set(JSON.stringify(env), platform);
+      }
+      for (const s of scenarios) runs.push({ ...s, compression: group.compression, platform, after: group.after === true });
+    }
+    for (const wave of [runs.filter((r) => !r.after), runs.filter((r) => r.after)]) {
+      const ready: PreparedScenario[] = [];
+      for (const r of wave) ready.push(await prepareScenario(r.scenario, { compression: r.compression, platform: r.platform }));
+      prepared.push(...ready);
+      const done = await Promise.all(ready.map((p) => p.run()));
+      wave.forEach((r, i) => {
+        results.set(r.file, done[i]!);
+        writeReport(done[i]!, join('reports', 'sim-tests', r.file));
+      });
+    }
+  }, 500_000);
+
+  afterAll(async () => {
+    await Promise.all(prepared.map((p) => p.dispose()));
+    // One after the other: two in-process nodes stopped concurrently have been seen to hang.
+    for (const p of platforms) await p.stop();
+  }, 60_000);
+
   for (const file of GROUPS.flatMap((g) => g.files)) {
     it(`${file} meets every pass line`, () => {
       const own = OWN_LINES[file] ?? [];
@@ -200,15 +198,94 @@ describe('simulation: balancing under load (issue 6)', () => {
     // Silent from 30 min: once its maxAgeS (60 s) passed, on the failsafe (18 A), never over the fuse.
     expect(report.excursions.filter((e) => e.startS >= 1860 && e.startS < 2100)).toEqual([]);
     const boardIds = ['s12-b1', 's12-b2', 's12-b3'];
-    expect(meanDraw('s12-metered-board', boardIds, 1860, 2100)).toBeLessThanOrEqual(18 + 1e-6);
-    expect(meanDraw('s12-metered-board', boardIds, 1860, 2100)).toBeGreaterThanOrEqual(0.9 * 18);
+    // From the failsafe's start plus the 10 s a transient may take (the general line): at 30x a
+    // second of simulated time is 33 ms of real time, and one that late read 18.02 A over the window.
+    expect(meanDraw('s12-metered-board', boardIds, 1870, 2100)).toBeLessThanOrEqual(18 + 1e-6);
+    expect(meanDraw('s12-metered-board', boardIds, 1870, 2100)).toBeGreaterThanOrEqual(0.9 * 18);
     // While the meter speaks (10-30 min): the own load is 6 A, or 12 A half the time: 23 A left on
-    // average. Readings every 10 s and charger meter values that arrive late make the estimated own
-    // load run high while cars ramp up: 68-76 % of it used over the runs seen.
-    expect(meanDraw('s12-metered-board', boardIds, 600, 1800)).toBeGreaterThanOrEqual(0.65 * 23);
-    // Pauses to keep the board's fuse at the own load's steps, bounded (see OWN_LINES).
-    expect(r.metrics.pausesPerChargerHour).toBeLessThanOrEqual(12);
+    // average. 98.9 % of it used in the runs seen since a one-reading step of the derived own load
+    // (a charger's draw changed since its last sample) is no longer taken; 54-78 % before.
+    expect(meanDraw('s12-metered-board', boardIds, 600, 1800)).toBeGreaterThanOrEqual(0.85 * 23);
     // The charger on the main fuse is not held by the board.
     expect(meanDraw('s12-metered-board', ['s12-m1'], 600, 1800)).toBeGreaterThanOrEqual(15.9);
+  });
+});
+
+/**
+ * Issue 12's 1/3-phase switching: S13 (3x20 A, six 3-phase cars, only three 3x6 A minimums fit) run
+ * twice on one node at 60x, as written (every charger with `phaseSwitching`) and with switching off,
+ * so the pass lines compare what switching buys against pausing. Its own platform, so `-t S13` runs
+ * only this (about a minute and a half).
+ */
+describe('simulation: 1/3-phase switching (S13, issue 12)', () => {
+  const FILE = 's13-phase-switching';
+  const COMPRESSION = 60;
+  const runs = new Map<'on' | 'off', RunResult>();
+  const ready: PreparedScenario[] = [];
+  let platform: PlatformHandle | undefined;
+  // Judged from 10 min (every car has arrived by 5 min) to the end.
+  const FROM_S = 600;
+
+  beforeAll(async () => {
+    const on = loadScenario(FILE);
+    const off: Scenario = { ...on, installations: on.installations.map((i) => ({ ...i, chargers: i.chargers.map((c) => ({ ...c, phaseSwitching: false })) })) };
+    platform = await startPlatform({ mode: 'in-process', env: platformEnv(on, COMPRESSION).env });
+    ready.push(await prepareScenario(on, { compression: COMPRESSION, platform }), await prepareScenario(off, { compression: COMPRESSION, platform, idPrefix: 'off-' }));
+    const [a, b] = await Promise.all(ready.map((p) => p.run()));
+    runs.set('on', a!).set('off', b!);
+    writeReport(a!, join('reports', 'sim-tests', FILE));
+    writeReport(b!, join('reports', 'sim-tests', `${FILE}-off`));
+    for (const [name, r] of runs) {
+      const m = r.metrics;
+      console.log(`S13 switching ${name}: cars charging (mean) ${carsCharging(r).toFixed(2)}, utilisation ${m.utilisation}, pauses per charger-hour ${m.pausesPerChargerHour} (all cars together ${totalPauses(r)}), switches per session ${JSON.stringify(switchesPerSession(r))}, ordering violations ${m.orderingViolations}, platform overshoot ${m.overshoot.platformAs} A·s, failed general lines ${JSON.stringify(m.pass.filter((p) => !p.pass).map((p) => `${p.name}=${p.value}`))}`);
+    }
+  }, 400_000);
+
+  afterAll(async () => {
+    await Promise.all(ready.map((p) => p.dispose()));
+    await platform?.stop();
+  }, 60_000);
+
+  const run = (name: 'on' | 'off'): RunResult => {
+    const r = runs.get(name);
+    if (!r) throw new Error(`S13 (switching ${name}) did not run`);
+    return r;
+  };
+  /** Time-weighted mean number of cars drawing (>= 1 A on a phase) from FROM_S to the end. */
+  const carsCharging = (r: RunResult): number => {
+    const toMs = r.scenario.durationS * 1000;
+    const drawing = [...r.recorder.chargers.values()].reduce((sum, c) => sum + integrateSeries({ t: c.draw.t, v: c.draw.v.map((v) => (v >= 1 ? 1 : 0)) }, FROM_S * 1000, toMs), 0);
+    return drawing / (toMs - FROM_S * 1000);
+  };
+  const switchesPerSession = (r: RunResult): number[] => [...r.recorder.chargers.values()].flatMap((c) => c.sessions.map((s) => s.phaseSwitches));
+  /** Pauses of all six cars together (a running car told less than 6 A). */
+  const totalPauses = (r: RunResult): number => [...r.recorder.chargers.values()].reduce((sum, c) => sum + c.pauses, 0);
+
+  it('S13 with switching meets the general pass lines but fairness (a car on one phase and a car on three are not comparable per phase)', () => {
+    const failed = run('on').metrics.pass.filter((p) => !p.pass && p.name !== "Jain's fairness where sessions overlap");
+    expect(failed.map((p) => `${p.name}: ${p.value} (must be ${p.limit})`)).toEqual([]);
+    expect(run('on').metrics.utilisation).toBeGreaterThanOrEqual(0.95);
+    expect(run('on').metrics.overshoot.platformAs).toBe(0);
+    expect(run('on').metrics.orderingViolations).toBe(0);
+  });
+
+  it('S13 keeps all six cars charging with switching, where pausing keeps three (and rotates them)', () => {
+    expect(carsCharging(run('on'))).toBeGreaterThanOrEqual(5.5);
+    expect(carsCharging(run('off'))).toBeLessThanOrEqual(3.5);
+    expect(carsCharging(run('on'))).toBeGreaterThanOrEqual(carsCharging(run('off')) + 2);
+    // Pauses of all cars together: without switching the three waiting cars rotate in (9 in every run
+    // seen); with it 0 to 5 over six runs (a car held on three phases by its hold can lose its
+    // minimum when the others take theirs on one phase first).
+    expect(totalPauses(run('off'))).toBeGreaterThanOrEqual(8);
+    expect(totalPauses(run('on'))).toBeLessThanOrEqual(6);
+    expect(totalPauses(run('on'))).toBeLessThan(totalPauses(run('off')));
+    expect(run('on').metrics.pausesPerChargerHour).toBeLessThanOrEqual(2);
+  });
+
+  it('S13 switches at most maxPhaseSwitches (5) times a session; chargers without the flag never switch', () => {
+    const on = switchesPerSession(run('on'));
+    expect(Math.max(...on)).toBeLessThanOrEqual(5);
+    expect(on.filter((n) => n >= 1).length).toBeGreaterThanOrEqual(3);
+    expect(switchesPerSession(run('off')).every((n) => n === 0)).toBe(true);
   });
 });

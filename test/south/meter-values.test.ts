@@ -37,7 +37,7 @@ describe('readMeterValues', () => {
 });
 
 describe('meterEventDue', () => {
-  const o = { deltaA: 0.5, maxAgeMs: 30_000 };
+  const o = { deltaA: 0.5, maxAgeMs: 30_000, overLimitRepeatMs: 1_000 };
   const at = (t: number, t1: number, transactionId?: number) => ({ currents: { t1, t2: t1, t3: 0 }, transactionId, at: t });
   it('publishes changes, transaction switches and a refresh, not repeats', () => {
     expect(meterEventDue(undefined, at(0, 10), o)).toBe(true);
@@ -49,10 +49,20 @@ describe('meterEventDue', () => {
   });
   it('publishes an unchanged reading above the limit the charger accepted (it ignores its limit)', () => {
     // 10 A both times: a repeat, unless the charger was told 6.7 A since.
-    expect(meterEventDue(at(0, 10), at(10_000, 10), o, 16)).toBe(false);
-    expect(meterEventDue(at(0, 10), at(10_000, 10), o, 6.7)).toBe(true);
+    expect(meterEventDue(at(0, 10), at(10_000, 10), o, { a: 16, at: 0 })).toBe(false);
+    expect(meterEventDue(at(0, 10), at(10_000, 10), o, { a: 6.7, at: 0 })).toBe(true);
     // Within deltaA of the limit: a car at its limit, not news.
-    expect(meterEventDue(at(0, 7), at(10_000, 7), o, 6.7)).toBe(false);
+    expect(meterEventDue(at(0, 7), at(10_000, 7), o, { a: 6.7, at: 0 })).toBe(false);
+  });
+  it('publishes the first reading above a limit after each accept at once, repeats at most every overLimitRepeatMs', () => {
+    // Published at 5 s; the charger accepted 6.7 A at 5.1 s: the reading at 5.2 s is news.
+    expect(meterEventDue(at(5_000, 10), at(5_200, 10), o, { a: 6.7, at: 5_100 })).toBe(true);
+    // Accepted before the last event: the same reading again within the repeat interval is not.
+    expect(meterEventDue(at(5_200, 10), at(5_400, 10), o, { a: 6.7, at: 5_100 })).toBe(false);
+    expect(meterEventDue(at(5_200, 10), at(5_200 + o.overLimitRepeatMs - 1, 10), o, { a: 6.7, at: 5_100 })).toBe(false);
+    expect(meterEventDue(at(5_200, 10), at(5_200 + o.overLimitRepeatMs, 10), o, { a: 6.7, at: 5_100 })).toBe(true);
+    // The same limit accepted again (the balancer re-sent it): news again at once.
+    expect(meterEventDue(at(5_200, 10), at(5_400, 10), o, { a: 6.7, at: 5_300 })).toBe(true);
   });
 });
 

@@ -1,4 +1,5 @@
 import type { RPCClient } from 'ocpp-rpc';
+import { CLOCK_SKEW_MS } from '../../balancer/charging-profile.js';
 import type { PlatformNode } from '../../main.js';
 import { INITIAL_PASSWORD, newStrictClient, ocppCall, waitFor, type IncomingCall } from './platform.js';
 
@@ -6,9 +7,13 @@ export interface ProfileCall {
   chargerId: string;
   limit: number;
   purpose: string;
-  /** When the platform sent it (arrival at the charger) and when the charger answered. */
+  /** When it arrived at the charger. */
   at: number;
+  /** When the platform built it (its schedule's start, less the skew allowance): the platform's clock. */
+  builtAt: number;
   answered: 'Accepted' | 'Rejected' | 'none';
+  /** The period's numberPhases, when the platform sent one (1/3-phase switching). */
+  numberPhases?: number;
 }
 
 /**
@@ -19,7 +24,11 @@ export interface ProfileCall {
 export class TestCharger {
   client: RPCClient;
   limit: number | undefined;
+  /** The numberPhases of the last accepted profile (undefined: none sent). */
+  numberPhases: number | undefined;
   policy: 'accept' | 'reject' | 'ignore' = 'accept';
+  /** Reports MeterValues drawing each accepted limit during a transaction (on terminal 1 only when told numberPhases 1). */
+  drawsLimit = false;
   txId: number | undefined;
   /** Starts as the installation's initial password; replaced by the one the platform pushes. */
   password = INITIAL_PASSWORD;
@@ -40,9 +49,10 @@ export class TestCharger {
         return { status: 'Accepted' };
       }
       if (method === 'SetChargingProfile') {
-        const p = params.csChargingProfiles as { chargingProfilePurpose: string; chargingSchedule: { chargingSchedulePeriod: { limit: number }[] } };
-        const limit = p.chargingSchedule.chargingSchedulePeriod[0]!.limit;
-        const entry: ProfileCall = { chargerId: this.id, limit, purpose: p.chargingProfilePurpose, at: Date.now(), answered: 'none' };
+        const p = params.csChargingProfiles as { chargingProfilePurpose: string; chargingSchedule: { startSchedule: string; chargingSchedulePeriod: { limit: number; numberPhases?: number }[] } };
+        const { limit, numberPhases } = p.chargingSchedule.chargingSchedulePeriod[0]!;
+        const builtAt = Date.parse(p.chargingSchedule.startSchedule) + CLOCK_SKEW_MS;
+        const entry: ProfileCall = { chargerId: this.id, limit, purpose: p.chargingProfilePurpose, at: Date.now(), builtAt, answered: 'none', ...(numberPhases !== undefined ? { numberPhases } : {}) };
         this.log.push(entry);
         if (this.policy === 'ignore') return new Promise(() => undefined);
         if (this.policy === 'reject') {
@@ -50,7 +60,12 @@ export class TestCharger {
           return { status: 'Rejected' };
         }
         this.limit = limit;
+        this.numberPhases = numberPhases;
         entry.answered = 'Accepted';
+        if (this.drawsLimit && this.txId !== undefined) {
+          const other = numberPhases === 1 ? 0 : limit;
+          setTimeout(() => void this.meter(limit, other, other).catch(() => undefined), 20);
+        }
         return { status: 'Accepted' };
       }
       return { status: 'Accepted' };
