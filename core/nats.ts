@@ -57,7 +57,12 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
   });
   const js = jetstream(nc);
   // A create racing another node's create of the same stream can go unanswered: time out and retry.
-  const jsm = await jetstreamManager(nc, { timeout: JS_API_TIMEOUT_MS });
+  // The manager's own first request (account info) waits on the meta leader, which a cluster
+  // re-elects after a server died: retried like every setup call below.
+  const jsm = await retryTransient(() => jetstreamManager(nc, { timeout: JS_API_TIMEOUT_MS })).catch(async (err: unknown) => {
+    await nc.close();
+    throw err;
+  });
   const kvm = new Kvm(jsm.jetstream());
   const kv = {} as Record<BucketName, KV>;
   try {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getJson } from '../../core/kv-json.js';
-import { connectBus } from '../../core/nats.js';
+import { connectBus, decodeJson, retryTransient } from '../../core/nats.js';
 import { buckets, leaseKeys } from '../../core/subjects.js';
 import { preferredNode } from '../../balancer/leadership.js';
 import { killAll, startPlatformNode, waitUntil } from './processes.js';
@@ -160,7 +160,14 @@ describe('clustered backend, real processes', () => {
     await plugInAll(site);
     const before = await waitUntil(() => statusIfAvailable(site.nodes[1]!), 5_000, 'status');
     const bus = await connectBus({ url: site.nats.natsUrl, replicas: 3, name: 'e2e-observer' });
-    const leaseHolder = async (): Promise<string | undefined> => (await getJson<{ nodeId: string }>(bus.kv[buckets.leases], leaseKeys.balancer(SITE)))?.value.nodeId;
+    // Every write of the site's lease, watched from before the kill: a read after the kill could wait
+    // on a stream electing its leader (this test's one NATS timeout in CI), and by the time a retry
+    // answered, the lease might have run out anyway and prove nothing about a hand-off.
+    const leaseWrites: Array<{ nodeId: string; expiresAt: number }> = [];
+    const watch = await retryTransient(() => bus.kv[buckets.leases].watch({ key: leaseKeys.balancer(SITE) }));
+    void (async () => {
+      for await (const e of watch) if (e.operation === 'PUT') leaseWrites.push(decodeJson<{ nodeId: string; expiresAt: number }>(e.value));
+    })();
     const leaving = site.nodes.find((n) => n.nodeId === before.balancerNodeId)!;
     const others = site.nodes.filter((n) => n !== leaving);
     // Two chargers on the leaving node, wherever they were.
@@ -168,12 +175,23 @@ describe('clustered backend, real processes', () => {
     const movers = site.chargers.filter((c) => c.node === leaving);
     expect(movers.length).toBeGreaterThan(1);
 
+    await waitUntil(() => leaseWrites.at(-1)?.nodeId === leaving.nodeId, 5_000, 'the lease as the leaving node holds it');
     await leaving.proc.kill('SIGTERM');
     // The process is gone well before its lease (renewed every second for 3 s) could expire: the
-    // lease was handed back, so the installation is not shown on the leaving node any more.
-    const holder = await leaseHolder();
+    // leaving node wrote the lease free (no holder), ahead of the expiry it had last written, and
+    // never held it again.
+    const handedBack = await waitUntil(
+      () => {
+        const i = leaseWrites.findIndex((w, j) => w.nodeId === '' && leaseWrites[j - 1]?.nodeId === leaving.nodeId);
+        return i > 0 ? { release: leaseWrites[i]!, last: leaseWrites[i - 1]!, later: leaseWrites.slice(i + 1) } : undefined;
+      },
+      5_000,
+      'the lease handed back',
+    );
+    watch.stop();
     await bus.close();
-    expect(holder).not.toBe(leaving.nodeId);
+    expect(handedBack.release.expiresAt).toBeLessThan(handedBack.last.expiresAt);
+    expect(handedBack.later.map((w) => w.nodeId)).not.toContain(leaving.nodeId);
     await waitUntil(() => movers.every((c) => !c.connected), 3_000, 'the leaving node’s chargers closed');
     for (const c of movers) expect(c.lastClose, `${c.id} told why`).toMatchObject({ code: 1001 });
     await reconnectDropped(site, others);
