@@ -6,6 +6,7 @@ import { watchBucket } from '../core/kv-watch.js';
 import { InstallationBalancer, type BalancerDeps } from './installation-balancer.js';
 import { putJson } from '../core/kv-json.js';
 import { classifyNatsError } from '../core/nats-errors.js';
+import { placementGroup } from '../core/placement-groups.js';
 import { leaseKeys } from '../core/subjects.js';
 import { Lease, preferredNode, renewalIntervalMs, renewalSlice, type LeaseValue, type PresenceValue } from './leadership.js';
 
@@ -14,9 +15,9 @@ const CONCURRENT_STARTS = 16;
 /** How soon a failed lease renewal is tried again. */
 const RENEWAL_RETRY_MS = 200;
 /**
- * The renewal period is cut into this many slices, and each installation's lease is renewed in its
- * own slice (renewalSlice): a node renewing its few hundred leases at once stalled its event loop and
- * its NATS server for tens of milliseconds every period, the tail of every event timed meanwhile.
+ * The renewal period is cut into this many slices, and each placement group's lease is renewed in
+ * its own slice (renewalSlice): a node renewing all its leases at once stalled its event loop and its
+ * NATS server for tens of milliseconds every period, the tail of every event timed meanwhile.
  */
 const RENEWAL_SLICES = 20;
 
@@ -34,14 +35,17 @@ export interface ManagerDeps extends BalancerDeps {
 }
 
 /**
- * Runs the balancers this node leads: one per installation cluster-wide, held by a KV lease that
- * another node takes over when it expires. Installations spread over the live nodes by rendezvous
- * hashing over their presence entries: the preferred node takes a free lease at once, the others
- * only once it has stayed free for a lease period (so someone leads even if the views differ).
- * Feeds config, caps and dynamic limits to the balancers.
+ * Runs the balancers this node leads: one per installation cluster-wide. Installations are led by
+ * placement group (`core/placement-groups.ts`): one KV lease per group that has installations, which
+ * another node takes over when it expires, and whose holder runs the balancers of every installation
+ * in it. Groups spread over the live nodes by rendezvous hashing over their presence entries: the
+ * preferred node takes a free lease at once, the others only once it has stayed free for a lease
+ * period (so someone leads even if the views differ). Feeds config, caps and dynamic limits to the
+ * balancers.
  */
 export class BalancerManager {
-  private readonly leases = new Map<string, Lease>();
+  /** Per placement group. */
+  private readonly leases = new Map<number, Lease>();
   private readonly running = new Map<string, InstallationBalancer>();
   private readonly starting = new Set<string>();
   private readonly startups = new Set<Promise<void>>();
@@ -51,10 +55,10 @@ export class BalancerManager {
   private readonly dynamic = new Map<string, AvailableCurrent>();
   private readonly stops: (() => void)[] = [];
   private readonly presence = new Map<string, PresenceValue>();
-  /** Every installation's lease as the bucket's watch last delivered it (see Lease.acquireOrRenew). */
-  private readonly seenLeases = new Map<string, LeaseValue>();
-  /** Per led installation: stops its balancer when the lease runs out unrenewed (a tick stuck on NATS cannot). */
-  private readonly expiryGuards = new Map<string, NodeJS.Timeout>();
+  /** Every group's lease as the bucket's watch last delivered it (see Lease.acquireOrRenew). */
+  private readonly seenLeases = new Map<number, LeaseValue>();
+  /** Per held group: pauses its balancers when the lease runs out unrenewed (a tick stuck on NATS cannot). */
+  private readonly expiryGuards = new Map<number, NodeJS.Timeout>();
   private readonly since = Date.now();
   private loop: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
@@ -92,11 +96,11 @@ export class BalancerManager {
           else this.presence.delete(node);
           // Renewals change nothing; a node joining or leaving changes who is preferred.
           if (known !== !!value && node !== this.deps.nodeId) void this.tick();
-        } else if (key.startsWith(leaseKeys.balancerPrefix)) {
+        } else if (key.startsWith(leaseKeys.groupPrefix)) {
           const lease = v as LeaseValue | undefined;
-          const id = key.slice(leaseKeys.balancerPrefix.length);
-          if (lease) this.seenLeases.set(id, lease);
-          else this.seenLeases.delete(id);
+          const group = Number(key.slice(leaseKeys.groupPrefix.length));
+          if (lease) this.seenLeases.set(group, lease);
+          else this.seenLeases.delete(group);
           if (lease?.nodeId === '') void this.tick();
         }
       }),
@@ -106,7 +110,8 @@ export class BalancerManager {
       const b = this.running.get(id);
       if (!b) return void this.tick();
       if (value) b.updateInstallation(value as never);
-      else void this.release(id);
+      // Deleted: its balancer stops; its group's lease stays while other installations are in it.
+      else void this.stopBalancer(id, 'installation deleted: balancer stopped');
     };
     const onCharger = (id: string, value: unknown, previous: unknown): void => {
       const inst = (value as { installationId?: string } | undefined)?.installationId ?? (previous as { installationId?: string } | undefined)?.installationId;
@@ -141,12 +146,12 @@ export class BalancerManager {
     for (const t of this.expiryGuards.values()) clearTimeout(t);
     for (const s of this.stops) s();
     await this.deps.leases.delete(leaseKeys.presence(this.deps.nodeId)).catch(() => undefined);
-    await Promise.all([...this.leases.keys()].map((id) => this.release(id)));
+    await Promise.all([...this.leases.keys()].map((group) => this.releaseGroup(group)));
   }
 
-  /** This node's leadership epoch for an installation, while it leads it. */
+  /** This node's leadership epoch for an installation (its group lease's), while it leads it. */
   epoch(installationId: string): number | undefined {
-    return this.running.has(installationId) ? this.leases.get(installationId)?.epoch : undefined;
+    return this.running.has(installationId) ? this.leases.get(placementGroup(installationId))?.epoch : undefined;
   }
 
   /**
@@ -200,61 +205,82 @@ export class BalancerManager {
 
   /**
    * Renews presence and held leases, takes free ones it is preferred for, hands off the others: of
-   * every installation, or of those in the `due` renewal slices (presence with slice 0). Each lease
-   * is still renewed once a renewal period, and none waits longer for a take than before.
+   * every placement group, or of those in the `due` renewal slices (presence with slice 0). Each
+   * lease is still renewed once a renewal period, and none waits longer for a take than before.
    */
   private async tickOnce(due: 'all' | ReadonlySet<number>): Promise<void> {
     if (this.stopped) return;
-    const { cache, nodeId, leaseTtlMs } = this.deps;
     const now = this.deps.now();
     const all = due === 'all';
-    const ids = all ? [...cache.installations.keys()] : [...cache.installations.keys()].filter((id) => due.has(renewalSlice(id, RENEWAL_SLICES)));
     const live = this.liveNodes(now);
-    let renewalFailed = false;
-    // Presence beside the renewals, not before them: a write waiting out a stream election held every renewal up.
-    await Promise.all([
-      all || due.has(0) ? this.announce() : undefined,
-      ...ids.map(async (id) => {
-        let lease = this.leases.get(id);
-        if (!lease) {
-          lease = new Lease(this.deps.leaseWrites, leaseKeys.balancer(id), nodeId, leaseTtlMs, this.deps.now);
-          this.leases.set(id, lease);
-        }
-        const preferred = preferredNode(live, id);
-        if (lease.held && preferred !== nodeId && this.running.has(id) && now - (this.presence.get(preferred ?? '')?.since ?? now) >= leaseTtlMs) {
-          // A node that joined (or came back) wins this installation: hand it over once it has been up a lease period.
-          this.deps.logger.info({ installationId: id, to: preferred }, 'handing the balancer to its preferred node');
-          return this.release(id);
-        }
-        const held = await lease.acquireOrRenew(now, preferred === nodeId ? 0 : leaseTtlMs, this.seenLeases.get(id));
-        const running = this.running.get(id);
-        if (held) {
-          this.guardExpiry(id, lease);
-          if (running?.isPaused) {
-            this.deps.logger.info({ installationId: id, epoch: lease.epoch }, 'balancer lease renewed on the same revision: balancer resumes');
-            running.resume();
-          }
-        }
-        // Not awaited: a start waiting seconds on an unreadable stream must not hold up the renewal of every other lease.
-        if (held && !running && !this.starting.has(id)) {
-          const started = this.startBalancer(id, lease.epoch).finally(() => this.startups.delete(started));
-          this.startups.add(started);
-        }
-        // Not held but its revision kept (NATS or the stream unavailable): the expiry guard has paused it; a renewal resumes it.
-        else if (!held && running && !lease.held) await this.stopBalancer(id, 'balancer lease lost');
-        if (lease.held && lease.lastError !== undefined) renewalFailed = true;
-      }),
+    const results = await Promise.all([
+      // Presence beside the renewals, not before them: a write waiting out a stream election held every renewal up.
+      all || due.has(0) ? this.announce().then(() => false) : false,
+      ...[...this.groupsDue(due)].map(([group, ids]) => this.tickGroup(group, ids, now, live)),
     ]);
-    if (all || due.has(0)) for (const id of [...this.running.keys()]) if (!cache.installations.has(id)) await this.release(id);
+    if (all || due.has(0)) for (const id of [...this.running.keys()]) if (!this.deps.cache.installations.has(id)) await this.stopBalancer(id, 'installation deleted: balancer stopped');
     // A renewal that failed is tried again soon, not a renewal period later: once the bucket's stream
     // has a leader again, the holder must renew before a waiting node takes the lease.
-    if (renewalFailed && !this.stopped) {
+    if (results.some(Boolean) && !this.stopped) {
       clearTimeout(this.retry);
       this.retry = setTimeout(() => void this.tick(), RENEWAL_RETRY_MS);
     }
   }
 
-  private async startBalancer(id: string, epoch: number | undefined): Promise<void> {
+  /** The installations of each placement group due (every group when 'all'); a held group left empty with none. */
+  private groupsDue(due: 'all' | ReadonlySet<number>): Map<number, string[]> {
+    const isDue = (group: number): boolean => due === 'all' || due.has(renewalSlice(group, RENEWAL_SLICES));
+    const groups = new Map<number, string[]>();
+    for (const id of this.deps.cache.installations.keys()) {
+      const group = placementGroup(id);
+      if (isDue(group)) (groups.get(group) ?? groups.set(group, []).get(group)!).push(id);
+    }
+    for (const group of this.leases.keys()) if (isDue(group) && !groups.has(group)) groups.set(group, []);
+    return groups;
+  }
+
+  /** Renews, takes, hands off or gives up one group's lease, and starts or stops its balancers. Returns whether a renewal failed. */
+  private async tickGroup(group: number, ids: readonly string[], now: number, live: readonly string[]): Promise<boolean> {
+    const { nodeId, leaseTtlMs } = this.deps;
+    // No installation left in it: an empty group holds no lease (a small site writes few).
+    if (ids.length === 0) {
+      await this.releaseGroup(group);
+      return false;
+    }
+    let lease = this.leases.get(group);
+    if (!lease) {
+      lease = new Lease(this.deps.leaseWrites, leaseKeys.group(group), nodeId, leaseTtlMs, this.deps.now);
+      this.leases.set(group, lease);
+    }
+    const preferred = preferredNode(live, lease.key);
+    if (lease.held && preferred !== nodeId && ids.some((id) => this.running.has(id)) && now - (this.presence.get(preferred ?? '')?.since ?? now) >= leaseTtlMs) {
+      // A node that joined (or came back) wins this group: hand it over once it has been up a lease period.
+      this.deps.logger.info({ group, installations: ids.length, to: preferred }, 'handing a placement group’s balancers to its preferred node');
+      await this.releaseGroup(group);
+      return false;
+    }
+    const held = await lease.acquireOrRenew(now, preferred === nodeId ? 0 : leaseTtlMs, this.seenLeases.get(group));
+    if (held) {
+      this.guardExpiry(group, lease);
+      for (const id of ids) {
+        const running = this.running.get(id);
+        if (running?.isPaused) {
+          this.deps.logger.info({ installationId: id, epoch: lease.epoch }, 'balancer lease renewed on the same revision: balancer resumes');
+          running.resume();
+        }
+        // Not awaited: a start waiting seconds on an unreadable stream must not hold up the renewal of every other lease.
+        if (!running && !this.starting.has(id)) {
+          const started = this.startBalancer(id, group, lease.epoch).finally(() => this.startups.delete(started));
+          this.startups.add(started);
+        }
+      }
+    }
+    // Not held but its revision kept (NATS or the stream unavailable): the expiry guard has paused them; a renewal resumes them.
+    else if (!lease.held) await Promise.all(ids.filter((id) => this.running.has(id)).map((id) => this.stopBalancer(id, 'balancer lease lost')));
+    return lease.held && lease.lastError !== undefined;
+  }
+
+  private async startBalancer(id: string, group: number, epoch: number | undefined): Promise<void> {
     const installation = this.deps.cache.installations.get(id);
     if (!installation || this.stopped) return;
     this.starting.add(id);
@@ -263,7 +289,7 @@ export class BalancerManager {
     // (leases unrenewed, the API's start timing out).
     await this.startSlot();
     try {
-      if (this.stopped || this.leases.get(id)?.epoch !== epoch) return;
+      if (this.stopped || this.leases.get(group)?.epoch !== epoch) return;
       balancer.epoch = epoch;
       for (const c of this.deps.cache.chargersOf(id)) {
         const caps = this.caps.get(c.id);
@@ -272,7 +298,7 @@ export class BalancerManager {
       balancer.updateDynamic(this.dynamic.get(id));
       await balancer.start();
       // The lease may have run out, or changed hands and back, while the balancer read its limits (the guard saw nothing running).
-      const lease = this.leases.get(id);
+      const lease = this.leases.get(group);
       if (this.stopped || !lease || lease.epoch !== epoch || this.deps.now() >= lease.validUntil) return void (await balancer.stop());
       this.running.set(id, balancer);
       this.deps.logger.info({ installationId: id, epoch }, 'balancer started on this node');
@@ -311,36 +337,44 @@ export class BalancerManager {
    * resumes with its state and epoch (no restart, no re-read of the limits); a renewal that finds
    * the revision changed stops it.
    */
-  private guardExpiry(id: string, lease: Lease): void {
-    clearTimeout(this.expiryGuards.get(id));
+  private guardExpiry(group: number, lease: Lease): void {
+    clearTimeout(this.expiryGuards.get(group));
     const check = (): void => {
-      if (this.deps.now() < lease.validUntil) return void this.expiryGuards.set(id, setTimeout(check, lease.validUntil - this.deps.now()));
-      this.expiryGuards.delete(id);
-      const balancer = this.running.get(id);
-      if (balancer && !balancer.isPaused) {
-        const err = lease.lastError;
-        this.deps.logger.warn({ installationId: id, why: err === undefined ? 'renewal not answered yet' : `${classifyNatsError(err)}: ${String((err as Error)?.message ?? err)}` }, 'balancer lease ran out unrenewed: balancer paused (sends nothing) until renewed');
+      if (this.deps.now() < lease.validUntil) return void this.expiryGuards.set(group, setTimeout(check, lease.validUntil - this.deps.now()));
+      this.expiryGuards.delete(group);
+      const err = lease.lastError;
+      const why = err === undefined ? 'renewal not answered yet' : `${classifyNatsError(err)}: ${String((err as Error)?.message ?? err)}`;
+      for (const [id, balancer] of this.balancersOf(group)) {
+        if (balancer.isPaused) continue;
+        this.deps.logger.warn({ installationId: id, group, why }, 'balancer lease ran out unrenewed: balancer paused (sends nothing) until renewed');
         balancer.pause();
       }
     };
-    this.expiryGuards.set(id, setTimeout(check, Math.max(0, lease.validUntil - this.deps.now())));
+    this.expiryGuards.set(group, setTimeout(check, Math.max(0, lease.validUntil - this.deps.now())));
+  }
+
+  /** The running balancers of a placement group's installations. */
+  private balancersOf(group: number): [string, InstallationBalancer][] {
+    return [...this.running].filter(([id]) => placementGroup(id) === group);
   }
 
   private async stopBalancer(id: string, why: string): Promise<void> {
-    this.deps.logger.warn({ installationId: id }, why);
     const balancer = this.running.get(id);
+    if (!balancer) return;
+    this.deps.logger.warn({ installationId: id }, why);
     this.running.delete(id);
-    await balancer?.stop();
+    await balancer.stop();
   }
 
-  private async release(id: string): Promise<void> {
-    clearTimeout(this.expiryGuards.get(id));
-    this.expiryGuards.delete(id);
-    const balancer = this.running.get(id);
-    this.running.delete(id);
-    await balancer?.stop();
-    await this.leases.get(id)?.release(this.deps.now());
-    this.leases.delete(id);
+  /** Stops the group's balancers, then hands its lease back at once (graceful stop, hand-off, or no installation left in it). */
+  private async releaseGroup(group: number): Promise<void> {
+    clearTimeout(this.expiryGuards.get(group));
+    this.expiryGuards.delete(group);
+    const balancers = this.balancersOf(group);
+    for (const [id] of balancers) this.running.delete(id);
+    await Promise.all(balancers.map(([, b]) => b.stop()));
+    await this.leases.get(group)?.release(this.deps.now());
+    this.leases.delete(group);
   }
 
   private async watch(kv: KV, apply: (key: string, value: unknown) => void): Promise<void> {

@@ -12,13 +12,12 @@ export function renewalIntervalMs(leaseTtlMs: number): number {
 }
 
 /**
- * Which of `slices` parts of the renewal period renews an installation's lease (FNV-1a of its id):
- * fixed per installation, so each lease is renewed once a period, and a node's leases spread evenly.
+ * Which of `slices` parts of the renewal period renews a placement group's lease: fixed per group,
+ * so each lease is renewed once a period, and consecutive groups in consecutive slices (as even as
+ * the counts allow: a hash of 64 keys left some slices empty and others with twice the average).
  */
-export function renewalSlice(installationId: string, slices: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < installationId.length; i++) h = Math.imul(h ^ installationId.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % slices;
+export function renewalSlice(group: number, slices: number): number {
+  return group % slices;
 }
 
 /**
@@ -46,15 +45,15 @@ export interface PresenceValue {
 
 
 /**
- * Rendezvous (highest random weight) hashing: every node computes the same preferred node for an
- * installation from the same set of live nodes, installations spread evenly, and a node leaving or
- * joining moves only the installations it wins or loses.
+ * Rendezvous (highest random weight) hashing: every node computes the same preferred node for a
+ * key (a placement group's lease key) from the same set of live nodes, keys spread evenly, and a
+ * node leaving or joining moves only the keys it wins or loses.
  */
-export function preferredNode(liveNodes: Iterable<string>, installationId: string): string | undefined {
+export function preferredNode(liveNodes: Iterable<string>, key: string): string | undefined {
   let best: string | undefined;
   let bestScore = -1n;
   for (const node of liveNodes) {
-    const score = createHash('sha1').update(node).update('\0').update(installationId).digest().readBigUInt64BE(0);
+    const score = createHash('sha1').update(node).update('\0').update(key).digest().readBigUInt64BE(0);
     if (score > bestScore || (score === bestScore && best !== undefined && node < best)) {
       best = node;
       bestScore = score;
@@ -75,7 +74,7 @@ export class Lease {
   /**
    * When this node first found the lease free (absent, handed back or expired). A node that is not
    * preferred waits a while from here: an absent lease has no expiry to wait from, and without this
-   * the first node to hear of a new installation took it, preferred or not.
+   * the first node to hear of a new installation took its lease, preferred or not.
    */
   private freeSince: number | undefined;
   /** The leadership epoch while held: the KV revision of the write that took the lease. */
@@ -104,7 +103,7 @@ export class Lease {
 
   /**
    * Renews the lease if ours; otherwise takes it when free or expired for at least `takeAfterMs`
-   * (0 for the installation's preferred node; the others wait, so the preferred one wins unless it
+   * (0 for the group's preferred node; the others wait, so the preferred one wins unless it
    * is gone). Returns whether we hold it.
    *
    * While NATS or the bucket's stream leader is unavailable (a JetStream election after a server

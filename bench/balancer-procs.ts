@@ -71,10 +71,14 @@ export function machineBusySeconds(): number {
   return ((f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0)) / 100;
 }
 
-/** CPU seconds used so far by this process and all its descendants (the nats-server, node, load generator). */
-export function benchTreeCpuSeconds(): number {
+/**
+ * CPU seconds used so far by this process and all its descendants (the nats-server, node, load
+ * generator); with `command`, by those of them running that command only (`nats-server`, say).
+ */
+export function benchTreeCpuSeconds(command?: string): number {
   const children = new Map<number, number[]>();
   const cpu = new Map<number, number>();
+  const commands = new Map<number, string>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
@@ -84,6 +88,7 @@ export function benchTreeCpuSeconds(): number {
       const ppid = Number(fields[1]);
       children.set(ppid, [...(children.get(ppid) ?? []), pid]);
       cpu.set(pid, (Number(fields[11]) + Number(fields[12])) / 100);
+      commands.set(pid, stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')));
     } catch {
       // gone meanwhile
     }
@@ -92,7 +97,7 @@ export function benchTreeCpuSeconds(): number {
   const todo = [process.pid];
   while (todo.length > 0) {
     const pid = todo.pop()!;
-    sum += cpu.get(pid) ?? 0;
+    if (command === undefined || commands.get(pid) === command) sum += cpu.get(pid) ?? 0;
     todo.push(...(children.get(pid) ?? []));
   }
   return sum;

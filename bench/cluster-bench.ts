@@ -85,17 +85,18 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
     const fleet = await seedFleet(url, { prefix: 'cl', installations, perInstallation: PER_INSTALLATION, fuseA: FUSE_A, maxCurrentA: MAX_CURRENT_A });
     log(`   seeded ${installations} installations x ${PER_INSTALLATION} chargers in ${secs(performance.now() - t)} s`);
 
-    // Who leads each installation, from the leases bucket.
+    // Who leads each installation, from its placement group's lease in the leases bucket; and how many lease writes the cluster does.
     const leases = new Map<string, LeaseValue>();
+    let leaseWrites = 0;
     const stopWatch = await watchBucket(bus.kv[buckets.leases], (key, v) => {
-      if (!key.startsWith(leaseKeys.balancerPrefix)) return;
-      const id = key.slice(leaseKeys.balancerPrefix.length);
-      if (v) leases.set(id, v as LeaseValue);
-      else leases.delete(id);
+      if (!key.startsWith(leaseKeys.groupPrefix)) return;
+      if (v) leases.set(key, v as LeaseValue);
+      else leases.delete(key);
+      leaseWrites++;
     });
     /** The live holder; with `since`, only a lease written after that time (not one left by a killed node). */
     const holder = (id: string, since = 0): string | undefined => {
-      const l = leases.get(id);
+      const l = leases.get(leaseKeys.balancerOf(id));
       return l && l.nodeId !== '' && l.expiresAt > Date.now() && l.expiresAt >= since + LEASE_TTL_MS ? l.nodeId : undefined;
     };
     const allLed = async (ids: readonly string[], among: readonly string[], timeoutMs: number, since = 0): Promise<number> => {
@@ -147,10 +148,12 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
       return answers.flatMap((a) => a.latencies);
     };
     // Whose CPU the latency window ran on: the machine, this bench's processes, its load generators.
-    const cpuAt = (): { wall: number; machine: number; bench: number; loads: number; nodes: number } => ({
+    const cpuAt = (): { wall: number; machine: number; bench: number; nats: number; leaseWrites: number; loads: number; nodes: number } => ({
       wall: performance.now() / 1000,
       machine: machineBusySeconds(),
       bench: benchTreeCpuSeconds(),
+      nats: benchTreeCpuSeconds('nats-server'),
+      leaseWrites,
       loads: loads.reduce((s, l) => s + cpuSeconds(l.pid), 0),
       nodes: procs.reduce((s, p) => s + cpuSeconds(p.pid), 0),
     });
@@ -159,7 +162,10 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
     const decreases = await events(sampleIds, 'Available', ZERO);
     const cpu1 = cpuAt();
     const d = (k: keyof typeof cpu0): string => (cpu1[k] - cpu0[k]).toFixed(1);
-    const cpuNote = `latency window ${d('wall')} s on ${cpus().length} cores: machine busy ${d('machine')} core-s, this bench ${d('bench')} (platform nodes ${d('nodes')}, load generators ${d('loads')}), other sessions ${(cpu1.machine - cpu0.machine - (cpu1.bench - cpu0.bench)).toFixed(1)}`;
+    const wall = cpu1.wall - cpu0.wall;
+    const natsCore = `${(((cpu1.nats - cpu0.nats) / wall) * 100).toFixed(0)} % of a core`;
+    const leaseRate = `${((cpu1.leaseWrites - cpu0.leaseWrites) / wall).toFixed(1)} lease writes/s`;
+    const cpuNote = `latency window ${d('wall')} s on ${cpus().length} cores: machine busy ${d('machine')} core-s, this bench ${d('bench')} (platform nodes ${d('nodes')}, nats-servers ${d('nats')} = ${natsCore}, load generators ${d('loads')}), other sessions ${(cpu1.machine - cpu0.machine - (cpu1.bench - cpu0.bench)).toFixed(1)}; ${leaseRate}`;
     log(`     ${cpuNote}`);
     const latency = stats([...raises, ...decreases]);
     const latencyNote = nodes === 1 ? 'charger and balancer on the one node' : `${cross} of ${sampleIds.length} chargers on another node than their balancer`;

@@ -3,6 +3,8 @@
  * Ids used in subjects are validated (see `core/ids.ts`) so they never contain `.`, `*`, `>` or spaces.
  */
 
+import { placementGroup } from './placement-groups.js';
+
 export type EventKind = 'status' | 'meter' | 'transaction' | 'connection' | 'boot' | 'limit';
 
 const TX_START = 'tx.start.';
@@ -88,9 +90,15 @@ export const buckets = {
 
 /** Keys in the leases bucket. */
 export const leaseKeys = {
-  /** Balancer leadership of one installation: `{ nodeId, expiresAt }` (nodeId empty when released). */
-  balancerPrefix: 'balancer.',
-  balancer: (installationId: string) => `balancer.${installationId}`,
+  /**
+   * Balancer leadership of one placement group (`core/placement-groups.ts`), so of every
+   * installation in it: `{ nodeId, expiresAt }` (nodeId empty when released). Keys `balancer.<id>`
+   * of the per-installation leases before groups are ignored.
+   */
+  groupPrefix: 'balancer-group.',
+  group: (group: number) => `balancer-group.${group}`,
+  /** The lease key of an installation's group. */
+  balancerOf: (installationId: string) => `balancer-group.${placementGroup(installationId)}`,
   /** A node's presence, renewed with its leases: the live nodes balancers spread over. */
   presencePrefix: 'node.',
   presence: (nodeId: string) => `node.${nodeId}`,

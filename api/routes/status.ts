@@ -190,8 +190,8 @@ export function statusRoutes(deps: ApiDeps): FastifyPluginAsync {
           balancerStatus(deps.bus.nc, installation.id),
         ]);
         // The balancer names its node itself (no KV read, which waits out a stream election); the lease
-        // is read only when none answered (one starting, say).
-        const lease = balancer?.nodeId !== undefined ? undefined : await getJson<{ nodeId: string; expiresAt: number }>(deps.bus.kv[buckets.leases], leaseKeys.balancer(installation.id)).catch(() => undefined);
+        // of the installation's placement group is read only when none answered (one starting, say).
+        const lease = balancer?.nodeId !== undefined ? undefined : await getJson<{ nodeId: string; expiresAt: number }>(deps.bus.kv[buckets.leases], leaseKeys.balancerOf(installation.id)).catch(() => undefined);
         const [liveList, partner] = await Promise.all([
           Promise.all(chargers.map(async (c) => [c.id, await liveStatus(deps.bus.nc, c.id)] as const)),
           partnerConnections(deps.bus.nc, installation, chargers),

@@ -132,7 +132,7 @@ describe('installation status', () => {
     });
     await h.call({ method: 'PUT', url: `${INST}/available-current`, payload: { L1: 45, L2: 45, L3: '0.04 kA' } });
     // The balancer's lease names its node (issue 10: the status says where the balancer runs).
-    await putJson(h.bus.kv[buckets.leases], leaseKeys.balancer('st'), { nodeId: 'node-balancer', expiresAt: Date.now() + 60_000 });
+    await putJson(h.bus.kv[buckets.leases], leaseKeys.balancerOf('st'), { nodeId: 'node-balancer', expiresAt: Date.now() + 60_000 });
 
     const res = await h.call({ method: 'GET', url: `${INST}/status` });
     expect(res.statusCode).toBe(200);
@@ -169,7 +169,7 @@ describe('installation status', () => {
 
   it("names the balancer's node from its own answer (no lease read), and says when it is paused", async () => {
     // The lease in KV names another node: the answer of the balancer itself wins (its node's memory).
-    await putJson(h.bus.kv[buckets.leases], leaseKeys.balancer('st'), { nodeId: 'node-in-kv', expiresAt: Date.now() + 60_000 });
+    await putJson(h.bus.kv[buckets.leases], leaseKeys.balancerOf('st'), { nodeId: 'node-in-kv', expiresAt: Date.now() + 60_000 });
     let paused = false;
     const balancer = h.bus.nc.subscribe(subjects.balancerStatus('st'), {
       callback: (_e: Error | null, m: Msg) => void m.respond(encodeJson({ allocated: { L1: 0, L2: 0, L3: 0 }, chargers: {}, nodeId: 'node-running', paused })),

@@ -79,7 +79,7 @@ beforeAll(async () => {
   }
   // Another node found the lease free before the holder took it (as after a handback) and has not
   // looked since: the time it looked free must not count across the election.
-  taker = new Lease(await kvWithTimeout(bus, buckets.leases, leaseRequestTimeoutMs(TTL)), leaseKeys.balancer(SITE), 'node-b', TTL);
+  taker = new Lease(await kvWithTimeout(bus, buckets.leases, leaseRequestTimeoutMs(TTL)), leaseKeys.balancerOf(SITE), 'node-b', TTL);
   expect(await taker.acquireOrRenew(Date.now(), TTL)).toBe(false);
   cache = await ConfigCache.start(bus);
   // Retries as in the cluster e2e: a persist of the limits can fail while their bucket's stream elects too.
@@ -154,7 +154,7 @@ describe('a balancer lease through an election of its stream leader (3 servers, 
     const after = Date.now();
     await waitUntil(
       async () => {
-        const lease = await getJson<LeaseValue>(bus.kv[buckets.leases], leaseKeys.balancer(SITE)).catch(() => undefined);
+        const lease = await getJson<LeaseValue>(bus.kv[buckets.leases], leaseKeys.balancerOf(SITE)).catch(() => undefined);
         return lease?.value.nodeId === 'node-a' && lease.value.expiresAt > after + TTL;
       },
       10_000,

@@ -7,12 +7,13 @@ import { startThrowawayNats, type EmbeddedNats } from '../../core/embedded-nats.
 import { putJson } from '../../core/kv-json.js';
 import { watchBucket } from '../../core/kv-watch.js';
 import { connectBus, type Bus } from '../../core/nats.js';
+import { PLACEMENT_GROUPS } from '../../core/placement-groups.js';
 import { buckets, leaseKeys } from '../../core/subjects.js';
 import { storedInstallation, testBalancerManager } from '../support/balancer-records.js';
 import { waitUntil } from '../e2e/processes.js';
 
 /**
- * A node renews each lease once a renewal period, but not all at once: renewing a few hundred in
+ * A node renews each lease (one per placement group with installations) once a renewal period, but not all at once: renewing a few hundred in
  * one burst every period stalled the node's event loop (and its NATS server) for tens of
  * milliseconds, the p99 of every charger event timed meanwhile (issue 10's cluster bench).
  */
@@ -20,6 +21,8 @@ import { waitUntil } from '../e2e/processes.js';
 const TTL = 1_500;
 const PERIOD = renewalIntervalMs(TTL);
 const INSTALLATIONS = Array.from({ length: 60 }, (_, i) => `spread-${i}`);
+/** The lease keys of their placement groups (several installations share one). */
+const GROUP_KEYS = [...new Set(INSTALLATIONS.map((id) => leaseKeys.balancerOf(id)))];
 
 let nats: EmbeddedNats;
 let bus: Bus;
@@ -35,7 +38,7 @@ beforeAll(async () => {
   for (const id of INSTALLATIONS) await putJson(bus.kv[buckets.installations], id, storedInstallation(id, 32, {}));
   cache = await ConfigCache.start(bus);
   stopWatch = await watchBucket(bus.kv[buckets.leases], (key, v) => {
-    if (!key.startsWith(leaseKeys.balancerPrefix) || !v) return;
+    if (!key.startsWith(leaseKeys.groupPrefix) || !v) return;
     (writes.get(key) ?? writes.set(key, []).get(key)!).push(Date.now());
   });
   manager = await testBalancerManager(bus, cache, { nodeId: 'node-a', leaseTtlMs: TTL, logger: pino({ level: 'silent' }) });
@@ -51,15 +54,23 @@ afterAll(async () => {
 });
 
 describe('lease renewals spread over the renewal period', () => {
-  it('assigns each installation a fixed slice, evenly', () => {
+  it('assigns each placement group a fixed slice, evenly', () => {
     const count = new Map<number, number>();
-    for (let i = 0; i < 2_000; i++) {
-      const s = renewalSlice(`inst-${i}`, 20);
-      expect(renewalSlice(`inst-${i}`, 20)).toBe(s);
+    for (let g = 0; g < PLACEMENT_GROUPS; g++) {
+      const s = renewalSlice(g, 20);
+      expect(renewalSlice(g, 20)).toBe(s);
       count.set(s, (count.get(s) ?? 0) + 1);
     }
     expect(count.size).toBe(20);
-    for (const n of count.values()) expect(n).toBeGreaterThan(50);
+    for (const n of count.values()) expect([Math.floor(PLACEMENT_GROUPS / 20), Math.ceil(PLACEMENT_GROUPS / 20)]).toContain(n);
+  });
+
+  it('writes one lease per placement group with installations, none for an empty group', async () => {
+    await waitUntil(() => INSTALLATIONS.every((id) => manager.epoch(id) !== undefined), 15_000, 'every lease taken');
+    expect(GROUP_KEYS.length).toBeLessThan(INSTALLATIONS.length);
+    expect([...writes.keys()].sort()).toEqual([...GROUP_KEYS].sort());
+    // The installations of one group share its epoch: the revision of the write that took its lease.
+    for (const id of INSTALLATIONS) for (const other of INSTALLATIONS.filter((o) => leaseKeys.balancerOf(o) === leaseKeys.balancerOf(id))) expect(manager.epoch(other)).toBe(manager.epoch(id));
   });
 
   it('renews every lease once a period, spread over the period rather than in one burst', { timeout: 30_000 }, async () => {
@@ -68,7 +79,7 @@ describe('lease renewals spread over the renewal period', () => {
     const from = Date.now() + PERIOD;
     const to = from + 3 * PERIOD;
     await waitUntil(() => Date.now() > to + PERIOD / 2, 5 * PERIOD + 5_000, 'three renewal periods watched');
-    const renewals = INSTALLATIONS.map((id) => (writes.get(leaseKeys.balancer(id)) ?? []).filter((t) => t >= from && t < to));
+    const renewals = GROUP_KEYS.map((key) => (writes.get(key) ?? []).filter((t) => t >= from && t < to));
     // Each lease: about three renewals in three periods, none more than a period and a bit apart.
     for (const times of renewals) {
       expect(times.length).toBeGreaterThanOrEqual(2);
@@ -98,10 +109,10 @@ describe('lease renewals spread over the renewal period', () => {
       };
       turn();
     });
-    for (const id of INSTALLATIONS) {
-      const times = (writes.get(leaseKeys.balancer(id)) ?? []).filter((t) => t >= from && t < to);
-      expect(times.length, id).toBeGreaterThanOrEqual(3);
-      for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!, id).toBeLessThan(PERIOD + 3 * BLOCK_MS);
+    for (const key of GROUP_KEYS) {
+      const times = (writes.get(key) ?? []).filter((t) => t >= from && t < to);
+      expect(times.length, key).toBeGreaterThanOrEqual(3);
+      for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!, key).toBeLessThan(PERIOD + 3 * BLOCK_MS);
     }
     expect(INSTALLATIONS.filter((id) => manager.balancer(id)?.isPaused !== false)).toEqual([]);
   });

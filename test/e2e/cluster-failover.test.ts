@@ -57,10 +57,10 @@ describe('clustered backend, real processes', () => {
     const before = await status(site.nodes[0]!);
     // Each charger's socket is on the node it connected to, as the status says from any node.
     for (const c of site.chargers) expect(before.chargers.find((s) => s.id === c.id)?.nodeId).toBe(c.node!.nodeId);
-    // Every installation runs on its rendezvous-preferred node (all three were up when they were
-    // created), which spreads them: not all on the node that heard of them first.
+    // Every installation runs on the rendezvous-preferred node of its placement group's lease (all
+    // three were up when they were created), which spreads them: not all on the node that heard of them first.
     const placement = await balancerNodes(site.nodes[1]!);
-    expect(placement).toEqual(Object.fromEntries(installationIds().map((id) => [id, preferredNode(site.nodes.map((n) => n.nodeId), id)])));
+    expect(placement).toEqual(Object.fromEntries(installationIds().map((id) => [id, preferredNode(site.nodes.map((n) => n.nodeId), leaseKeys.balancerOf(id))])));
     expect(new Set(Object.values(placement)).size, `balancers spread over the nodes: ${JSON.stringify(placement)}`).toBeGreaterThan(1);
 
     const victim = site.nodes.find((n) => n.nodeId === before.balancerNodeId)!;
@@ -100,7 +100,7 @@ describe('clustered backend, real processes', () => {
     // the balancers it is preferred for are handed back to it: placement settles before the next kill.
     const back = await startPlatformNode(victim.nodeId, { ...NODE_ENV, NATS_URL: site.nats.natsUrl });
     site.nodes[site.nodes.indexOf(victim)] = back;
-    const expected = Object.fromEntries(installationIds().map((id) => [id, preferredNode(site.nodes.map((n) => n.nodeId), id)!]));
+    const expected = Object.fromEntries(installationIds().map((id) => [id, preferredNode(site.nodes.map((n) => n.nodeId), leaseKeys.balancerOf(id))!]));
     await waitUntil(async () => JSON.stringify(await balancerNodes(survivors[0]!)) === JSON.stringify(expected), 15_000, `placement back to ${JSON.stringify(expected)}`);
     await waitUntil(async () => (await statusIfAvailable(back))?.balancerReachable, 5_000, 'the site balancer answering');
   });
@@ -129,7 +129,7 @@ describe('clustered backend, real processes', () => {
       async () => {
         const s = await firstStatus(site.nodes, (x) => x.balancerReachable && !x.balancerPaused && !!x.balancerNodeId);
         if (!s) return undefined;
-        const lease = await getJson<{ nodeId: string; expiresAt: number }>(observer.kv[buckets.leases], leaseKeys.balancer(SITE)).catch(() => undefined);
+        const lease = await getJson<{ nodeId: string; expiresAt: number }>(observer.kv[buckets.leases], leaseKeys.balancerOf(SITE)).catch(() => undefined);
         return lease?.value.nodeId === s.balancerNodeId && lease.value.expiresAt > killedAt + Number(NODE_ENV.BALANCER_LEASE_TTL_MS) ? s : undefined;
       },
       FAILOVER_BUDGET_MS,
@@ -160,11 +160,11 @@ describe('clustered backend, real processes', () => {
     await plugInAll(site);
     const before = await waitUntil(() => statusIfAvailable(site.nodes[1]!), 5_000, 'status');
     const bus = await connectBus({ url: site.nats.natsUrl, replicas: 3, name: 'e2e-observer' });
-    // Every write of the site's lease, watched from before the kill: a read after the kill could wait
+    // Every write of the site's lease (its placement group's), watched from before the kill: a read after the kill could wait
     // on a stream electing its leader (this test's one NATS timeout in CI), and by the time a retry
     // answered, the lease might have run out anyway and prove nothing about a hand-off.
     const leaseWrites: Array<{ nodeId: string; expiresAt: number }> = [];
-    const watch = await retryTransient(() => bus.kv[buckets.leases].watch({ key: leaseKeys.balancer(SITE) }));
+    const watch = await retryTransient(() => bus.kv[buckets.leases].watch({ key: leaseKeys.balancerOf(SITE) }));
     void (async () => {
       for await (const e of watch) if (e.operation === 'PUT') leaseWrites.push(decodeJson<{ nodeId: string; expiresAt: number }>(e.value));
     })();
