@@ -100,7 +100,7 @@ export class InboundCalls {
       (this.queue ??= []).push({ id, validators, payload });
       return;
     }
-    this.run(id, validators, payload);
+    this.run(id, validators, payload, true);
     this.runQueued();
   }
 
@@ -111,8 +111,11 @@ export class InboundCalls {
     return false;
   }
 
-  /** Runs the handler on one call; true when it answered at once (nothing is in the handler now). */
-  private run(id: string, validators: ActionValidators, payload: Record<string, unknown>): boolean {
+  /**
+   * Runs the handler on one call; true when it answered at once (nothing is in the handler now).
+   * `fresh`: called from `receive`, in the turn that found the id not cached.
+   */
+  private run(id: string, validators: ActionValidators, payload: Record<string, unknown>, fresh: boolean): boolean {
     this.currentId = id;
     this.currentValidators = validators;
     let result: unknown;
@@ -130,7 +133,7 @@ export class InboundCalls {
       );
       return false;
     }
-    this.finishWithResult(result);
+    this.finishWithResult(result, fresh);
     return true;
   }
 
@@ -139,13 +142,13 @@ export class InboundCalls {
     if (queue === undefined) return;
     while (this.currentValidators === undefined && this.handler !== undefined && queue.length > 0) {
       const item = queue.shift() as QueuedCall;
-      if (!this.run(item.id, item.validators, item.payload)) return;
+      if (!this.run(item.id, item.validators, item.payload, false)) return;
     }
   }
 
   private onHandlerResolved(value: unknown): void {
     if (this.currentValidators === undefined) return;
-    this.finishWithResult(value);
+    this.finishWithResult(value, false);
     this.runQueued();
   }
 
@@ -155,7 +158,8 @@ export class InboundCalls {
     this.runQueued();
   }
 
-  private finishWithResult(result: unknown): void {
+  /** `fresh`: answered at once in the turn its id was found not to be cached (see `answer`). */
+  private finishWithResult(result: unknown, fresh: boolean): void {
     const t = this.transport;
     const id = this.currentId;
     const validators = this.currentValidators as ActionValidators;
@@ -183,7 +187,7 @@ export class InboundCalls {
       this.answerError(id, action, 'InternalError', 'The response could not be produced', {});
       return;
     }
-    this.answer(id, frame);
+    this.answer(id, frame, fresh);
     if (t.logging) t.log('out', 'CALLRESULT', id, action, payload);
   }
 
@@ -216,11 +220,15 @@ export class InboundCalls {
     return undefined;
   }
 
-  private answer(id: string, frame: string): void {
+  /**
+   * `fresh`: the id is known not to be in the ring (`receive` looked in this turn, and nothing was
+   * answered since), so the ring is not searched a second time.
+   */
+  private answer(id: string, frame: string, fresh = false): void {
     let ids = this.answeredIds;
     let frames = this.answeredFrames;
     // An id answered again (a duplicate refused while in progress cannot be) replaces its old entry.
-    let at = ids === undefined ? -1 : ids.indexOf(id);
+    let at = ids === undefined || fresh ? -1 : ids.indexOf(id);
     if (at < 0) {
       at = this.answeredAt;
       this.answeredAt = (at + 1) % ANSWERED_CACHE_SIZE;

@@ -239,13 +239,17 @@ export function registrationOf(snapshot: ChargerSnapshot): Registration {
 // CALL guard reads only the registration state and the action (not the context), so every charger in
 // the same registration state gets the same answer. Keyed by the state, not the snapshot: a cache per
 // snapshot kept a Map per charger, and the session held its last snapshot past the next step.
-const allowedByState = new Map<string, boolean>();
+// Two levels (state, then action) rather than one key made of both: building and hashing that string
+// on every call cost more than the lookups.
+const allowedByState = new Map<string, Map<string, boolean>>();
 
 /** Whether the machine lets the charger make this call now (its guard on CALL). */
 export function callAllowed(snapshot: ChargerSnapshot, action: string): boolean {
-  const key = `${(snapshot.value as { registration: string }).registration} ${action}`;
-  let allowed = allowedByState.get(key);
-  if (allowed === undefined) allowedByState.set(key, (allowed = snapshot.can({ type: 'CALL', action, at: 0 })));
+  const state = (snapshot.value as { registration: string }).registration;
+  let byAction = allowedByState.get(state);
+  if (byAction === undefined) allowedByState.set(state, (byAction = new Map()));
+  let allowed = byAction.get(action);
+  if (allowed === undefined) byAction.set(action, (allowed = snapshot.can({ type: 'CALL', action, at: 0 })));
   return allowed;
 }
 
