@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VERBOSE_LOGGING_MS } from '../../core/charger-store.js';
+import { decodeJson } from '../../core/nats.js';
+import { subjects } from '../../core/subjects.js';
+import type { PlatformNode } from '../../main.js';
+import { startTestNats } from '../support/nats.js';
+import { aCharger, anInstallation, INITIAL_PASSWORD, ocppCall, startTestNode, strictCharger, waitFor } from '../support/platform.js';
+
+let nats: Awaited<ReturnType<typeof startTestNats>>;
+let node: PlatformNode;
+
+beforeAll(async () => {
+  nats = await startTestNats();
+  node = await startTestNode(nats.url);
+  await node.stores.installations.create(anInstallation({ id: 'inst-log' }));
+  await node.stores.chargers.put('inst-log', 'CP-VERB', aCharger());
+  await waitFor(() => node.cache.chargers.has('CP-VERB') || undefined);
+});
+
+afterAll(async () => {
+  await node?.stop();
+  await nats?.cleanup();
+});
+
+describe('OCPP message log of a charger', () => {
+  it('keeps Heartbeat and MeterValues only while its verbose-logging window is open', async () => {
+    const log: { action?: string; type: string; direction: string }[] = [];
+    const sub = node.bus.nc.subscribe(subjects.ocppLog('CP-VERB'), { callback: (_e, m) => void log.push(decodeJson(m.data)) });
+    const { client } = strictCharger(node, 'CP-VERB', INITIAL_PASSWORD);
+    await client.connect();
+    const meter = { connectorId: 1, meterValue: [{ timestamp: new Date().toISOString(), sampledValue: [{ value: '10' }] }] };
+    const boot = { chargePointVendor: 'V', chargePointModel: 'M' };
+    const periodic = (): unknown[] => log.filter((e) => e.action === 'Heartbeat' || e.action === 'MeterValues');
+
+    await ocppCall(client, 'Heartbeat', {});
+    await ocppCall(client, 'MeterValues', meter);
+    // The log goes out in order on one connection: once the later boot is in, the periodic calls would be.
+    await ocppCall(client, 'BootNotification', boot);
+    await waitFor(() => log.filter((e) => e.action === 'BootNotification').length >= 2 || undefined, 3_000, 'boot in the log');
+    expect(periodic()).toEqual([]);
+
+    // Verbose logging on (the window runs 24 h from the change): both calls and their answers are kept.
+    await node.stores.chargers.put('inst-log', 'CP-VERB', aCharger({ ocpp: { verboseLogging: true } }), new Date());
+    await waitFor(() => node.cache.chargers.get('CP-VERB')?.ocpp.verboseLoggingUntil, 3_000, 'window in the cache');
+    await ocppCall(client, 'Heartbeat', {});
+    await ocppCall(client, 'MeterValues', meter);
+    await waitFor(() => periodic().length >= 4 || undefined, 3_000, 'periodic calls in the log');
+    expect(periodic().map((e) => `${e.direction} ${e.type} ${e.action}`)).toEqual([
+      'in CALL Heartbeat',
+      'out CALLRESULT Heartbeat',
+      'in CALL MeterValues',
+      'out CALLRESULT MeterValues',
+    ]);
+
+    // A window that ended (switched on more than 24 h ago): left out again.
+    await node.stores.chargers.put('inst-log', 'CP-VERB', aCharger({ ocpp: { verboseLogging: true } }), new Date(Date.now() - VERBOSE_LOGGING_MS - 1_000));
+    await waitFor(() => (Date.parse(node.cache.chargers.get('CP-VERB')?.ocpp.verboseLoggingUntil ?? '') < Date.now() ? true : undefined), 3_000, 'ended window in the cache');
+    await ocppCall(client, 'Heartbeat', {});
+    await ocppCall(client, 'BootNotification', boot);
+    await waitFor(() => log.filter((e) => e.action === 'BootNotification').length >= 4 || undefined, 3_000, 'second boot in the log');
+    expect(periodic()).toHaveLength(4);
+    sub.unsubscribe();
+    await client.close();
+  });
+});
