@@ -1,6 +1,7 @@
 import type { Subscription } from '@nats-io/transport-node';
 import { fromPromise, type AnyActorRef } from 'xstate';
 import type { ConnectionEvent } from '../core/events.js';
+import type { Charger } from '../core/model.js';
 import { countOcpp } from '../core/metrics.js';
 import { decodeJson } from '../core/nats.js';
 import { subjects } from '../core/subjects.js';
@@ -74,7 +75,13 @@ export class ChargerRegistry {
 
   constructor(private readonly deps: NodeDeps) {
     this.verbose = new VerboseChargers(deps.cache);
-    this.stops.push(() => this.verbose.stop());
+    // Each session holds its charger's configuration (ChargerSession.chargerChanged).
+    const onChargerChanged = (id: string, value: Charger | undefined): void => this.sessions.get(id)?.chargerChanged(value);
+    deps.cache.on('charger', onChargerChanged);
+    this.stops.push(
+      () => this.verbose.stop(),
+      () => deps.cache.off('charger', onChargerChanged),
+    );
     this.sessionDeps = {
       ...deps,
       machine: this.machine,

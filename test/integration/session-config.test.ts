@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VERBOSE_LOGGING_MS } from '../../core/charger-store.js';
+import type { ChargerEvent } from '../../core/events.js';
 import { decodeJson } from '../../core/nats.js';
 import { subjects } from '../../core/subjects.js';
 import type { PlatformNode } from '../../main.js';
@@ -14,7 +15,8 @@ beforeAll(async () => {
   node = await startTestNode(nats.url);
   await node.stores.installations.create(anInstallation({ id: 'inst-log' }));
   await node.stores.chargers.put('inst-log', 'CP-VERB', aCharger());
-  await waitFor(() => node.cache.chargers.has('CP-VERB') || undefined);
+  await node.stores.chargers.put('inst-log', 'CP-PHASES', aCharger({ phases: 3 }));
+  await waitFor(() => (node.cache.chargers.has('CP-VERB') && node.cache.chargers.has('CP-PHASES')) || undefined);
 });
 
 afterAll(async () => {
@@ -30,7 +32,7 @@ describe('OCPP message log of a charger', () => {
     await client.connect();
     const meter = { connectorId: 1, meterValue: [{ timestamp: new Date().toISOString(), sampledValue: [{ value: '10' }] }] };
     const boot = { chargePointVendor: 'V', chargePointModel: 'M' };
-    const periodic = (): unknown[] => log.filter((e) => e.action === 'Heartbeat' || e.action === 'MeterValues');
+    const periodic = (): typeof log => log.filter((e) => e.action === 'Heartbeat' || e.action === 'MeterValues');
 
     await ocppCall(client, 'Heartbeat', {});
     await ocppCall(client, 'MeterValues', meter);
@@ -59,6 +61,30 @@ describe('OCPP message log of a charger', () => {
     await ocppCall(client, 'BootNotification', boot);
     await waitFor(() => log.filter((e) => e.action === 'BootNotification').length >= 4 || undefined, 3_000, 'second boot in the log');
     expect(periodic()).toHaveLength(4);
+    sub.unsubscribe();
+    await client.close();
+  });
+});
+
+describe('configuration changes while a charger is connected', () => {
+  it('reach its session: a current without phase is read by the phases configured now', async () => {
+    const events: ChargerEvent[] = [];
+    const sub = node.bus.nc.subscribe(subjects.installationEvents('inst-log'), { callback: (_e, m) => void events.push(decodeJson<ChargerEvent>(m.data)) });
+    const { client } = strictCharger(node, 'CP-PHASES', INITIAL_PASSWORD);
+    await client.connect();
+    const total = (value: string) => ({ connectorId: 1, meterValue: [{ timestamp: new Date().toISOString(), sampledValue: [{ value, measurand: 'Current.Import' as const, unit: 'A' as const }] }] });
+    const meters = (): Extract<ChargerEvent, { kind: 'meter' }>[] => events.filter((e): e is Extract<ChargerEvent, { kind: 'meter' }> => e.kind === 'meter' && e.chargerId === 'CP-PHASES');
+
+    // Three phases: a total without phase is counted on every terminal.
+    await ocppCall(client, 'MeterValues', total('10'));
+    await waitFor(() => meters()[0], 3_000, 'first meter event');
+    expect(meters()[0]?.currents).toEqual({ t1: 10, t2: 10, t3: 10 });
+
+    await node.stores.chargers.put('inst-log', 'CP-PHASES', aCharger({ phases: 1 }));
+    await waitFor(() => (node.cache.chargers.get('CP-PHASES')?.phases === 1 ? true : undefined), 3_000, 'one phase in the cache');
+    await ocppCall(client, 'MeterValues', total('12'));
+    await waitFor(() => meters()[1], 3_000, 'second meter event');
+    expect(meters()[1]?.currents).toEqual({ t1: 12 });
     sub.unsubscribe();
     await client.close();
   });
