@@ -4,6 +4,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OcppCallError } from '../../ocpp/errors.js';
 import { RpcConnection, type CallHandler } from '../../ocpp/rpc-connection.js';
+import { EMPTY_RESPONSE } from '../../ocpp/rpc-types.js';
 import { csHandler, RawPeer, sleep, startTestServer, type TestServer } from './helpers.js';
 
 let server: TestServer;
@@ -72,6 +73,18 @@ describe('duplicate incoming call ids', () => {
 });
 
 describe('incoming calls', () => {
+  it('an empty response (EMPTY_RESPONSE) is framed as JSON.stringify frames it, whatever the id', async () => {
+    behaviour = () => EMPTY_RESPONSE;
+    const { peer } = await setup();
+    const texts: string[] = [];
+    peer.ws.on('message', (data) => texts.push(String(data)));
+    for (const id of ['mv-1', 'a"b\\c', 'tab\there', 'ü-Ω']) {
+      peer.send([2, id, 'MeterValues', { connectorId: 1, meterValue: [{ timestamp: '2026-12-05T11:13:51.123Z', sampledValue: [{ value: '1' }] }] }]);
+      expect(await peer.next()).toEqual([3, id, {}]);
+      expect(texts.at(-1)).toBe(JSON.stringify([3, id, {}]));
+    }
+  });
+
   it('are processed one at a time, in arrival order', async () => {
     let inHandler = 0;
     let maxInHandler = 0;
