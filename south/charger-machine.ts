@@ -253,14 +253,15 @@ export function callAllowed(snapshot: ChargerSnapshot, action: string): boolean 
   return allowed;
 }
 
-export function liveStatus(snapshot: ChargerSnapshot): ChargerLiveStatus {
+/** `seenAt`: a later sign of life the actor has not heard of yet (the session forwards those at its liveness checks). */
+export function liveStatus(snapshot: ChargerSnapshot, seenAt = 0): ChargerLiveStatus {
   const ctx = snapshot.context;
   return {
     chargerId: ctx.chargerId,
     installationId: ctx.installationId,
     nodeId: ctx.nodeId,
     connectedAt: new Date(ctx.connectedAt).toISOString(),
-    lastSeen: new Date(ctx.lastSeen).toISOString(),
+    lastSeen: new Date(Math.max(ctx.lastSeen, seenAt)).toISOString(),
     registration: registrationOf(snapshot),
     connectors: Object.values(ctx.connectors).sort((a, b) => a.connectorId - b.connectorId),
     measured: ctx.measured,

@@ -22,8 +22,6 @@ import { fenceCommand } from './limit-fence.js';
 import { profileLimitA } from './meter-values.js';
 
 const CS_ACTIONS: ReadonlySet<string> = new Set(CENTRAL_SYSTEM_ACTIONS);
-/** How often periodic traffic is forwarded to the actor as SEEN (far below any heartbeat interval). */
-const SEEN_FORWARD_MS = 5_000;
 
 /**
  * The imperative shell around one connected charger: its XState actor, its OCPP connection, its
@@ -36,7 +34,11 @@ export class ChargerSession implements LocalCommandTarget {
   readonly actor: Actor<ChargerMachine>;
   private readonly sub: Subscription;
   private readonly env: SessionEnv;
+  /** The last call that only proved the charger alive (touch), and what of it the actor has (SEEN). */
+  private lastSeenAt = 0;
   private lastSeenSent = 0;
+  /** The actor announced the charger silent and has heard nothing from it since. */
+  private silent = false;
   private stopped = false;
   /** When the node's liveness sweep next sends LIVENESS_CHECK (checkLiveness). */
   private nextLivenessCheck: number;
@@ -90,7 +92,11 @@ export class ChargerSession implements LocalCommandTarget {
       // A charger told Pending waits for its interval; ask it to boot again now that it is provisioned.
       if (registrationOf(this.actor.getSnapshot()) === 'Pending') void this.rpc.call('TriggerMessage', { requestedMessage: 'BootNotification' }).catch(() => undefined);
     } else if (emitted.type === 'passwordRotationFailed') deps.logger.warn({ chargerId, err: String(emitted.error) }, 'charger password rotation failed');
-    else if (emitted.type === 'silent') deps.logger.warn({ chargerId, lastSeen: new Date(emitted.lastSeen).toISOString() }, 'charger silent');
+    else if (emitted.type === 'silent') {
+      deps.logger.warn({ chargerId, lastSeen: new Date(emitted.lastSeen).toISOString() }, 'charger silent');
+      this.silent = true;
+      this.forwardSeen();
+    }
   }
 
   start(): void {
@@ -127,15 +133,22 @@ export class ChargerSession implements LocalCommandTarget {
   }
 
   /**
-   * Heartbeats and unchanged meter samples reach the actor (its `lastSeen`) at most every few
-   * seconds: that feeds its liveness check without an actor step per message, and `lastSeen` of
-   * periodic traffic is at most that much behind.
+   * Heartbeats and unchanged meter samples are noted here; the actor hears of them (SEEN) just
+   * before its liveness check, which is all its `lastSeen` feeds, or at once when it holds the
+   * charger silent. Forwarded every few seconds instead, most real periodic calls (one every 10 s
+   * or more per charger) each cost an actor step, and a check period shorter than the forwarding
+   * interval saw a talking charger as silent. `status()` reports the latest of both.
    */
   touch(at: number): void {
-    if (at - this.lastSeenSent >= SEEN_FORWARD_MS) {
-      this.lastSeenSent = at;
-      this.actor.send({ type: 'SEEN', at });
-    }
+    if (at > this.lastSeenAt) this.lastSeenAt = at;
+    if (this.silent) this.forwardSeen();
+  }
+
+  private forwardSeen(): void {
+    if (this.lastSeenAt <= this.lastSeenSent) return;
+    this.lastSeenSent = this.lastSeenAt;
+    this.silent = false;
+    this.actor.send({ type: 'SEEN', at: this.lastSeenAt });
   }
 
   /** The charger's configuration changed (undefined: deleted); the registry follows the cache for its sessions. */
@@ -147,11 +160,12 @@ export class ChargerSession implements LocalCommandTarget {
   checkLiveness(now: number): void {
     if (now < this.nextLivenessCheck || this.stopped) return;
     this.nextLivenessCheck = now + livenessPeriodMs(this.deps.settings);
+    this.forwardSeen();
     this.actor.send({ type: 'LIVENESS_CHECK', at: now });
   }
 
   status() {
-    return liveStatus(this.actor.getSnapshot());
+    return liveStatus(this.actor.getSnapshot(), this.lastSeenAt);
   }
 
   private publishConnection(connected: boolean): void {
