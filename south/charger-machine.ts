@@ -94,7 +94,8 @@ export const chargerMachine = setup({
   },
   actions: {
     // Every message from the charger proves it alive.
-    touch: assign({ lastSeen: (_, params: { at: number }) => params.at }),
+    // Never backwards: the session forwards periodic calls (SEEN) later than events that came after them.
+    touch: assign({ lastSeen: ({ context }, params: { at: number }) => Math.max(context.lastSeen, params.at) }),
     checkpoint: assign({ livenessCheckpoint: ({ context }) => context.lastSeen }),
     announceRegistration: emit((_, params: { registration: Registration }) => ({ type: 'registrationChanged' as const, registration: params.registration })),
     recordConnector: assign({
