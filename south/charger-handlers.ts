@@ -28,6 +28,8 @@ export interface HandlerEnv {
   installation(): Installation | undefined;
   now(): Date;
   context(): ChargerContext;
+  /** Whether the actor has this transaction active (the same as `context().transactions[id]`, without reading the actor). */
+  hasTransaction(transactionId: number): boolean;
   /** The registration the machine decided (after BOOT: the answer). */
   registration(): Registration;
   /** Whether the machine lets the charger make this call in its registration state. */
@@ -156,7 +158,7 @@ export const chargerHandlers: HandlerTable = {
 
   MeterValues(req, env) {
     const now = env.now();
-    if (req.transactionId !== undefined && !env.context().transactions[req.transactionId]) return meterValuesOfUnknownTransaction(req, env, now);
+    if (req.transactionId !== undefined && !env.hasTransaction(req.transactionId)) return meterValuesOfUnknownTransaction(req, env, now);
     return meterValuesObserved(req, env, now);
   },
 

@@ -246,11 +246,23 @@ const allowedByState = new Map<string, Map<string, boolean>>();
 
 /** Whether the machine lets the charger make this call now (its guard on CALL). */
 export function callAllowed(snapshot: ChargerSnapshot, action: string): boolean {
-  const state = (snapshot.value as { registration: string }).registration;
+  return callAllowedIn(registrationStateOf(snapshot), action, { getSnapshot: () => snapshot });
+}
+
+/** The state of the registration region (`unknown`, `accepted`, `pending`, `rejected`). */
+export function registrationStateOf(snapshot: ChargerSnapshot): string {
+  return (snapshot.value as { registration: string }).registration;
+}
+
+/**
+ * `callAllowed` for a registration state the caller knows (it is the actor's current one): the
+ * actor's snapshot is read only the first time a state and an action meet on this node.
+ */
+export function callAllowedIn(state: string, action: string, actor: { getSnapshot(): ChargerSnapshot }): boolean {
   let byAction = allowedByState.get(state);
   if (byAction === undefined) allowedByState.set(state, (byAction = new Map()));
   let allowed = byAction.get(action);
-  if (allowed === undefined) byAction.set(action, (allowed = snapshot.can({ type: 'CALL', action, at: 0 })));
+  if (allowed === undefined) byAction.set(action, (allowed = actor.getSnapshot().can({ type: 'CALL', action, at: 0 })));
   return allowed;
 }
 

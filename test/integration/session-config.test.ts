@@ -16,7 +16,9 @@ beforeAll(async () => {
   await node.stores.installations.create(anInstallation({ id: 'inst-log' }));
   await node.stores.chargers.put('inst-log', 'CP-VERB', aCharger());
   await node.stores.chargers.put('inst-log', 'CP-PHASES', aCharger({ phases: 3 }));
-  await waitFor(() => (node.cache.chargers.has('CP-VERB') && node.cache.chargers.has('CP-PHASES')) || undefined);
+  await node.stores.installations.create(anInstallation({ id: 'inst-rej' }));
+  await node.stores.chargers.put('inst-rej', 'CP-REJ', aCharger());
+  await waitFor(() => (node.cache.chargers.has('CP-VERB') && node.cache.chargers.has('CP-PHASES') && node.cache.chargers.has('CP-REJ')) || undefined);
 });
 
 afterAll(async () => {
@@ -86,6 +88,28 @@ describe('configuration changes while a charger is connected', () => {
     await waitFor(() => meters()[1], 3_000, 'second meter event');
     expect(meters()[1]?.currents).toEqual({ t1: 12 });
     sub.unsubscribe();
+    await client.close();
+  });
+});
+
+describe('registration', () => {
+  it('a charger booted Rejected may only boot; booted Accepted again, it may call', async () => {
+    const { client, state } = strictCharger(node, 'CP-REJ', INITIAL_PASSWORD);
+    await client.connect();
+    await waitFor(() => state.authorizationKey, 5_000, 'password rotated');
+    const boot = { chargePointVendor: 'V', chargePointModel: 'M' };
+    expect((await ocppCall(client, 'Heartbeat', {})).currentTime).toBeDefined();
+    // The node no longer knows the installation (as if removed and not yet noticed): Rejected.
+    const installation = node.cache.installations.get('inst-rej')!;
+    node.cache.installations.delete('inst-rej');
+    try {
+      expect((await ocppCall(client, 'BootNotification', boot)).status).toBe('Rejected');
+      await expect(ocppCall(client, 'Heartbeat', {})).rejects.toMatchObject({ rpcErrorCode: 'SecurityError' });
+    } finally {
+      node.cache.installations.set('inst-rej', installation);
+    }
+    expect((await ocppCall(client, 'BootNotification', boot)).status).toBe('Accepted');
+    expect((await ocppCall(client, 'Heartbeat', {})).currentTime).toBeDefined();
     await client.close();
   });
 });
