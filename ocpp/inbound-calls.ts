@@ -2,7 +2,7 @@ import type { OcppAction } from './actions.js';
 import { OcppCallError, type CallErrorCode } from './errors.js';
 import type { OcppLogger } from './logger.js';
 import { CALLERROR, CALLRESULT } from './rpc-framing.js';
-import type { CallHandler, RpcLogEntry } from './rpc-types.js';
+import { EMPTY_RESPONSE, type CallHandler, type RpcLogEntry } from './rpc-types.js';
 import { validatorsOf, type ActionValidators } from './validator.js';
 
 /**
@@ -44,8 +44,13 @@ export class InboundCalls {
   private currentId = '';
   /** Calls waiting behind it; created on the first one. */
   private queue: QueuedCall[] | undefined;
-  /** Answered ids and their frames, a ring: `answeredAt` is where the next one goes. */
-  private answeredIds: string[] | undefined;
+  /**
+   * Answered calls, a ring (`answeredAt` is where the next one goes): a hash of each id (idHash) and
+   * the answer frame, which begins with the id. Every call looks through the ring; comparing small
+   * integers that sit together, rather than 32 id strings that each live elsewhere in the heap, took
+   * that from about 2 % of a node's CPU answering MeterValues to a fraction of it.
+   */
+  private answeredHashes: number[] | undefined;
   private answeredFrames: string[] | undefined;
   private answeredAt = 0;
 
@@ -100,7 +105,7 @@ export class InboundCalls {
       (this.queue ??= []).push({ id, validators, payload });
       return;
     }
-    this.run(id, validators, payload);
+    this.run(id, validators, payload, true);
     this.runQueued();
   }
 
@@ -111,8 +116,11 @@ export class InboundCalls {
     return false;
   }
 
-  /** Runs the handler on one call; true when it answered at once (nothing is in the handler now). */
-  private run(id: string, validators: ActionValidators, payload: Record<string, unknown>): boolean {
+  /**
+   * Runs the handler on one call; true when it answered at once (nothing is in the handler now).
+   * `fresh`: called from `receive`, in the turn that found the id not cached.
+   */
+  private run(id: string, validators: ActionValidators, payload: Record<string, unknown>, fresh: boolean): boolean {
     this.currentId = id;
     this.currentValidators = validators;
     let result: unknown;
@@ -130,7 +138,7 @@ export class InboundCalls {
       );
       return false;
     }
-    this.finishWithResult(result);
+    this.finishWithResult(result, fresh);
     return true;
   }
 
@@ -139,13 +147,13 @@ export class InboundCalls {
     if (queue === undefined) return;
     while (this.currentValidators === undefined && this.handler !== undefined && queue.length > 0) {
       const item = queue.shift() as QueuedCall;
-      if (!this.run(item.id, item.validators, item.payload)) return;
+      if (!this.run(item.id, item.validators, item.payload, false)) return;
     }
   }
 
   private onHandlerResolved(value: unknown): void {
     if (this.currentValidators === undefined) return;
-    this.finishWithResult(value);
+    this.finishWithResult(value, false);
     this.runQueued();
   }
 
@@ -155,7 +163,8 @@ export class InboundCalls {
     this.runQueued();
   }
 
-  private finishWithResult(result: unknown): void {
+  /** `fresh`: answered at once in the turn its id was found not to be cached (see `answer`). */
+  private finishWithResult(result: unknown, fresh: boolean): void {
     const t = this.transport;
     const id = this.currentId;
     const validators = this.currentValidators as ActionValidators;
@@ -177,13 +186,14 @@ export class InboundCalls {
     }
     let frame: string;
     try {
-      frame = JSON.stringify([CALLRESULT, id, payload]);
+      // The same text as JSON.stringify([CALLRESULT, id, payload]) gives, at a third of its cost.
+      frame = payload === EMPTY_RESPONSE ? `[${CALLRESULT},${JSON.stringify(id)},{}]` : JSON.stringify([CALLRESULT, id, payload]);
     } catch (err) {
       t.logger.error({ identity: t.identity, action, id, err }, 'OCPP response is not serialisable');
       this.answerError(id, action, 'InternalError', 'The response could not be produced', {});
       return;
     }
-    this.answer(id, frame);
+    this.answer(id, frame, fresh);
     if (t.logging) t.log('out', 'CALLRESULT', id, action, payload);
   }
 
@@ -210,30 +220,48 @@ export class InboundCalls {
   }
 
   private cachedAnswer(id: string): string | undefined {
-    const ids = this.answeredIds;
-    if (ids === undefined) return undefined;
-    for (let i = 0; i < ids.length; i++) if (ids[i] === id) return (this.answeredFrames as string[])[i];
-    return undefined;
+    const at = this.answeredIndex(id);
+    return at < 0 ? undefined : (this.answeredFrames as string[])[at];
   }
 
-  private answer(id: string, frame: string): void {
-    let ids = this.answeredIds;
+  /** Where `id`'s answer is in the ring, or -1. A matching hash is confirmed by the frame's id. */
+  private answeredIndex(id: string): number {
+    const hashes = this.answeredHashes;
+    if (hashes === undefined) return -1;
+    const h = idHash(id);
+    let quoted: string | undefined;
+    for (let i = 0; i < hashes.length; i++) {
+      if (hashes[i] !== h) continue;
+      // Frames are `[3,<id>,...` or `[4,<id>,...`, the id as JSON.stringify wrote it.
+      quoted ??= `${JSON.stringify(id)},`;
+      if ((this.answeredFrames as string[])[i]!.startsWith(quoted, 3)) return i;
+    }
+    return -1;
+  }
+
+  /**
+   * `fresh`: the id is known not to be in the ring (`receive` looked in this turn, and nothing was
+   * answered since), so the ring is not searched a second time.
+   */
+  private answer(id: string, frame: string, fresh = false): void {
+    let hashes = this.answeredHashes;
     let frames = this.answeredFrames;
+    const h = idHash(id);
     // An id answered again (a duplicate refused while in progress cannot be) replaces its old entry.
-    let at = ids === undefined ? -1 : ids.indexOf(id);
+    let at = hashes === undefined || fresh ? -1 : this.answeredIndex(id);
     if (at < 0) {
       at = this.answeredAt;
       this.answeredAt = (at + 1) % ANSWERED_CACHE_SIZE;
-      if (ids === undefined || at >= ids.length) {
+      if (hashes === undefined || at >= hashes.length) {
         // Grown one at a time to the ring's size: V8 grows an array by 17 slots at least, which an
         // idle charger (one answered boot) held twice for its whole connection.
-        ids = this.answeredIds = ids === undefined ? [id] : ids.concat(id);
+        hashes = this.answeredHashes = hashes === undefined ? [h] : hashes.concat(h);
         frames = this.answeredFrames = frames === undefined ? [frame] : frames.concat(frame);
         this.transport.sendFrame(frame);
         return;
       }
     }
-    (ids as string[])[at] = id;
+    (hashes as number[])[at] = h;
     (frames as string[])[at] = frame;
     this.transport.sendFrame(frame);
   }
@@ -244,4 +272,11 @@ export class InboundCalls {
     this.currentId = '';
     this.currentValidators = undefined;
   }
+}
+
+/** FNV-1a of a message id, kept to 30 bits (a small integer for V8, stored in the array itself). */
+export function idHash(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return h & 0x3fffffff;
 }

@@ -16,7 +16,8 @@ export function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 function rawToString(data: WebSocket.RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  // No arguments: Buffer's shortest path to UTF-8 (with an encoding it checks start, end and the name first).
+  if (Buffer.isBuffer(data)) return data.toString();
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   return Buffer.from(data).toString('utf8');
 }

@@ -50,6 +50,13 @@ export interface CallContext {
   messageId: string;
 }
 
+/**
+ * The empty response payload (`{}`), for handlers to return: its CALLRESULT frame is put together
+ * without serialising an array (MeterValues and StatusNotification are answered thousands of times a
+ * second). Frozen: one object for every answer.
+ */
+export const EMPTY_RESPONSE: Readonly<Record<string, never>> = Object.freeze({});
+
 /** Answers incoming CALLs. Return (or resolve to) the response payload; throw an OcppCallError to answer with its code. */
 export type CallHandler = (action: OcppAction, payload: Record<string, unknown>, ctx: CallContext) => unknown;
 

@@ -3,6 +3,7 @@ import addFormatsModule from 'ajv-formats';
 // Deep import on purpose: typed-ocpp's root module compiles every OCPP 1.6/2.0/2.1 schema at load
 // (about 1.2 s); the schema module alone is plain data and loads in a few ms.
 import * as schemas from 'typed-ocpp/dist/ocpp16/schemas.js';
+import { dateTimeFormat } from './date-time-format.js';
 import { ALL_ACTIONS, CENTRAL_SYSTEM_ACTIONS, CHARGER_INITIATED_ACTIONS, isKnownAction, type OcppAction } from './actions.js';
 import { OcppCallError, type CallErrorCode } from './errors.js';
 
@@ -17,6 +18,7 @@ const addFormats = addFormatsModule.default;
  */
 const ajv = new Ajv({ strict: false, allErrors: false, multipleOfPrecision: 6, validateSchema: false });
 addFormats(ajv);
+ajv.addFormat('date-time', dateTimeFormat);
 
 const SCHEMAS = schemas as unknown as Record<string, object | undefined>;
 

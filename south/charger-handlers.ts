@@ -4,6 +4,7 @@ import type { ChargerStateStore } from '../core/charger-state-store.js';
 import type { TransactionStore } from '../core/transaction-store.js';
 import type { OcppAction, RequestOf, ResponseOf } from '../ocpp/actions.js';
 import { NotImplementedError, SecurityError } from '../ocpp/errors.js';
+import { EMPTY_RESPONSE } from '../ocpp/rpc-types.js';
 import type { ChargerContext, ChargerEvent, Registration } from './charger-machine.js';
 import type { ChargerObserver, ChargerRef } from './node-deps.js';
 import { meterEventDue, readMeterValues, type AcceptedLimit, type MeterEventRules, type PublishedMeter } from './meter-values.js';
@@ -27,6 +28,8 @@ export interface HandlerEnv {
   installation(): Installation | undefined;
   now(): Date;
   context(): ChargerContext;
+  /** Whether the actor has this transaction active (the same as `context().transactions[id]`, without reading the actor). */
+  hasTransaction(transactionId: number): boolean;
   /** The registration the machine decided (after BOOT: the answer). */
   registration(): Registration;
   /** Whether the machine lets the charger make this call in its registration state. */
@@ -96,7 +99,7 @@ export const chargerHandlers: HandlerTable = {
     env.send({ type: 'STATUS', connector, at: now.getTime() });
     env.publish({ kind: 'status', chargerId: env.chargerId, installationId: env.charger().installationId, ...connector, timestamp: connector.updatedAt });
     await env.observe((o, charger) => o.statusNotified?.(charger, req));
-    return {};
+    return EMPTY_RESPONSE;
   },
 
   async Authorize(req, env) {
@@ -155,7 +158,7 @@ export const chargerHandlers: HandlerTable = {
 
   MeterValues(req, env) {
     const now = env.now();
-    if (req.transactionId !== undefined && !env.context().transactions[req.transactionId]) return meterValuesOfUnknownTransaction(req, env, now);
+    if (req.transactionId !== undefined && !env.hasTransaction(req.transactionId)) return meterValuesOfUnknownTransaction(req, env, now);
     return meterValuesObserved(req, env, now);
   },
 
@@ -188,7 +191,7 @@ export function handleChargerCall(action: OcppAction, payload: Record<string, un
 }
 
 type MeterValuesRequest = RequestOf<'MeterValues'>;
-const EMPTY: ResponseOf<'MeterValues'> = Object.freeze({});
+const EMPTY: ResponseOf<'MeterValues'> = EMPTY_RESPONSE;
 
 /** After a platform restart the charger carries on with a transaction this session never saw. */
 async function meterValuesOfUnknownTransaction(req: MeterValuesRequest, env: HandlerEnv, now: Date): Promise<ResponseOf<'MeterValues'>> {

@@ -94,7 +94,8 @@ export const chargerMachine = setup({
   },
   actions: {
     // Every message from the charger proves it alive.
-    touch: assign({ lastSeen: (_, params: { at: number }) => params.at }),
+    // Never backwards: the session forwards periodic calls (SEEN) later than events that came after them.
+    touch: assign({ lastSeen: ({ context }, params: { at: number }) => Math.max(context.lastSeen, params.at) }),
     checkpoint: assign({ livenessCheckpoint: ({ context }) => context.lastSeen }),
     announceRegistration: emit((_, params: { registration: Registration }) => ({ type: 'registrationChanged' as const, registration: params.registration })),
     recordConnector: assign({
@@ -239,24 +240,41 @@ export function registrationOf(snapshot: ChargerSnapshot): Registration {
 // CALL guard reads only the registration state and the action (not the context), so every charger in
 // the same registration state gets the same answer. Keyed by the state, not the snapshot: a cache per
 // snapshot kept a Map per charger, and the session held its last snapshot past the next step.
-const allowedByState = new Map<string, boolean>();
+// Two levels (state, then action) rather than one key made of both: building and hashing that string
+// on every call cost more than the lookups.
+const allowedByState = new Map<string, Map<string, boolean>>();
 
 /** Whether the machine lets the charger make this call now (its guard on CALL). */
 export function callAllowed(snapshot: ChargerSnapshot, action: string): boolean {
-  const key = `${(snapshot.value as { registration: string }).registration} ${action}`;
-  let allowed = allowedByState.get(key);
-  if (allowed === undefined) allowedByState.set(key, (allowed = snapshot.can({ type: 'CALL', action, at: 0 })));
+  return callAllowedIn(registrationStateOf(snapshot), action, { getSnapshot: () => snapshot });
+}
+
+/** The state of the registration region (`unknown`, `accepted`, `pending`, `rejected`). */
+export function registrationStateOf(snapshot: ChargerSnapshot): string {
+  return (snapshot.value as { registration: string }).registration;
+}
+
+/**
+ * `callAllowed` for a registration state the caller knows (it is the actor's current one): the
+ * actor's snapshot is read only the first time a state and an action meet on this node.
+ */
+export function callAllowedIn(state: string, action: string, actor: { getSnapshot(): ChargerSnapshot }): boolean {
+  let byAction = allowedByState.get(state);
+  if (byAction === undefined) allowedByState.set(state, (byAction = new Map()));
+  let allowed = byAction.get(action);
+  if (allowed === undefined) byAction.set(action, (allowed = actor.getSnapshot().can({ type: 'CALL', action, at: 0 })));
   return allowed;
 }
 
-export function liveStatus(snapshot: ChargerSnapshot): ChargerLiveStatus {
+/** `seenAt`: a later sign of life the actor has not heard of yet (the session forwards those at its liveness checks). */
+export function liveStatus(snapshot: ChargerSnapshot, seenAt = 0): ChargerLiveStatus {
   const ctx = snapshot.context;
   return {
     chargerId: ctx.chargerId,
     installationId: ctx.installationId,
     nodeId: ctx.nodeId,
     connectedAt: new Date(ctx.connectedAt).toISOString(),
-    lastSeen: new Date(ctx.lastSeen).toISOString(),
+    lastSeen: new Date(Math.max(ctx.lastSeen, seenAt)).toISOString(),
     registration: registrationOf(snapshot),
     connectors: Object.values(ctx.connectors).sort((a, b) => a.connectorId - b.connectorId),
     measured: ctx.measured,

@@ -1,6 +1,7 @@
 import type { Subscription } from '@nats-io/transport-node';
 import { fromPromise, type AnyActorRef } from 'xstate';
 import type { ConnectionEvent } from '../core/events.js';
+import type { Charger } from '../core/model.js';
 import { countOcpp } from '../core/metrics.js';
 import { decodeJson } from '../core/nats.js';
 import { subjects } from '../core/subjects.js';
@@ -15,7 +16,7 @@ import { AnsweredCalls } from './answered-calls.js';
 import { EventBatch } from './event-batch.js';
 import { LazyChildLogger } from './lazy-logger.js';
 import { createActorRoot } from './actor-root.js';
-import { isPeriodic, publishOcppLog, shouldLogAction } from './ocpp-log.js';
+import { isPeriodic, publishOcppLog, VerboseChargers } from './ocpp-log.js';
 
 /** How often the node looks for sessions due a liveness check (the check itself is per heartbeat interval). */
 const LIVENESS_SWEEP_MS = 1_000;
@@ -70,8 +71,17 @@ export class ChargerRegistry {
 
   /** What every session of this node shares: built once, not per connection. */
   private readonly sessionDeps: SessionDeps;
+  private readonly verbose: VerboseChargers;
 
   constructor(private readonly deps: NodeDeps) {
+    this.verbose = new VerboseChargers(deps.cache);
+    // Each session holds its charger's configuration (ChargerSession.chargerChanged).
+    const onChargerChanged = (id: string, value: Charger | undefined): void => this.sessions.get(id)?.chargerChanged(value);
+    deps.cache.on('charger', onChargerChanged);
+    this.stops.push(
+      () => this.verbose.stop(),
+      () => deps.cache.off('charger', onChargerChanged),
+    );
     this.sessionDeps = {
       ...deps,
       machine: this.machine,
@@ -143,14 +153,14 @@ export class ChargerRegistry {
    * Whether the message log takes an entry (most periodic calls it does not); the charger is looked
    * up only for a periodic call, whose verbose-logging window decides.
    */
-  private logged(chargerId: string, action: string | undefined, at: number): boolean {
+  private logged(chargerId: string, action: string | undefined, at?: number): boolean {
     const { settings } = this.deps;
-    return settings.ocppLog && (settings.ocppLogAll || !isPeriodic(action) || shouldLogAction(action, this.deps.cache.chargers.get(chargerId), at));
+    return settings.ocppLog && (settings.ocppLogAll || !isPeriodic(action) || this.verbose.periodicLogged(chargerId, action, at));
   }
 
   /** Refusals are counted; the rest only when the message log takes them (most periodic calls are not). */
   private readonly logWanted: NonNullable<RpcConnectionOptions['logWanted']> = (direction, type, action, chargerId) =>
-    (direction === 'out' && type === 'CALLERROR') || this.logged(chargerId, action, Date.now());
+    (direction === 'out' && type === 'CALLERROR') || this.logged(chargerId, action);
 
   private readonly onLog: NonNullable<RpcConnectionOptions['onLog']> = (entry, chargerId) => {
     // Calls the charger made that we refused (schema, unknown action, handler error) count by code.

@@ -133,15 +133,17 @@ export interface MeterEventRules {
  */
 export function meterEventDue(prev: PublishedMeter | undefined, next: PublishedMeter, opts: MeterEventRules, limit?: AcceptedLimit): boolean {
   if (!prev || prev.transactionId !== next.transactionId || next.at - prev.at >= opts.maxAgeMs) return true;
-  const overLimitNews = limit !== undefined && (prev.at < limit.at || next.at - prev.at >= opts.overLimitRepeatMs);
-  for (const k of ['t1', 't2', 't3'] as const) {
-    const a = prev.currents[k];
-    const b = next.currents[k];
-    if ((a === undefined) !== (b === undefined)) return true;
-    if (a !== undefined && b !== undefined && Math.abs(a - b) >= opts.deltaA) return true;
-    if (overLimitNews && b !== undefined && b >= limit.a + opts.deltaA) return true;
-  }
-  return false;
+  // The level above which a current is news, or Infinity (runs on every MeterValues: no array of terminals per call).
+  const overA = limit !== undefined && (prev.at < limit.at || next.at - prev.at >= opts.overLimitRepeatMs) ? limit.a + opts.deltaA : Infinity;
+  const p = prev.currents;
+  const n = next.currents;
+  return terminalNews(p.t1, n.t1, opts.deltaA, overA) || terminalNews(p.t2, n.t2, opts.deltaA, overA) || terminalNews(p.t3, n.t3, opts.deltaA, overA);
+}
+
+/** One terminal of meterEventDue: it appeared or went, moved by `deltaA`, or is at or above `overA`. */
+function terminalNews(a: number | undefined, b: number | undefined, deltaA: number, overA: number): boolean {
+  if (a === undefined || b === undefined) return a !== b;
+  return Math.abs(a - b) >= deltaA || b >= overA;
 }
 
 /**

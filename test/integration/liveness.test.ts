@@ -1,7 +1,9 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendChargerCommand, STATUS_ACTION } from '../../core/commands.js';
 import { loadConfig } from '../../core/config.js';
+import type { ChargerLiveStatus } from '../../core/model.js';
 import { startNode, type PlatformNode } from '../../main.js';
 import { startTestNats } from '../support/nats.js';
 import { aCharger, anInstallation, INITIAL_PASSWORD, strictCharger, TEST_SECRETS_KEY, waitFor } from '../support/platform.js';
@@ -27,7 +29,8 @@ beforeAll(async () => {
   node = await startNode(loadConfig(env), { logger: pino({ level: 'warn' }, sink) });
   await node.stores.installations.create(anInstallation({ id: 'inst-live' }));
   await node.stores.chargers.put('inst-live', 'CP-QUIET', aCharger());
-  await waitFor(() => node.cache.chargers.has('CP-QUIET') || undefined);
+  await node.stores.chargers.put('inst-live', 'CP-TALK', aCharger());
+  await waitFor(() => (node.cache.chargers.has('CP-QUIET') && node.cache.chargers.has('CP-TALK')) || undefined);
 });
 
 afterAll(async () => {
@@ -42,6 +45,34 @@ describe('liveness', () => {
     await client.call('BootNotification', { chargePointVendor: 'V', chargePointModel: 'M' });
     const silent = await waitFor(() => lines.find((l) => l.msg === 'charger silent' && l.chargerId === 'CP-QUIET'), 10_000, 'charger silent');
     expect(silent).toBeDefined();
+    await client.close({ awaitPending: true });
+  });
+
+  it('a charger that only sends Heartbeats stays alive across checks, and its status shows when it last spoke', async () => {
+    const lastSeen = async (): Promise<number> => {
+      const reply = await sendChargerCommand(node.bus.nc, 'CP-TALK', { action: STATUS_ACTION, payload: {}, timeoutMs: 2_000 });
+      if (!reply.ok) throw new Error(reply.error.message);
+      return Date.parse((reply.response as ChargerLiveStatus).lastSeen);
+    };
+    const silentLines = (): number => lines.filter((l) => l.msg === 'charger silent' && l.chargerId === 'CP-TALK').length;
+    const { client } = strictCharger(node, 'CP-TALK', INITIAL_PASSWORD);
+    await client.connect();
+    await client.call('BootNotification', { chargePointVendor: 'V', chargePointModel: 'M' });
+    // Checks run every second (interval 1 s, grace 0): talking for 3.5 s spans three of them.
+    const until = Date.now() + 3_500;
+    while (Date.now() < until) {
+      await client.call('Heartbeat', {});
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const spoke = Date.now();
+    await client.call('Heartbeat', {});
+    expect(await lastSeen()).toBeGreaterThanOrEqual(spoke - 5);
+    expect(silentLines()).toBe(0);
+    // Quiet: reported silent; a Heartbeat afterwards shows in the status at once.
+    await waitFor(() => (silentLines() > 0 ? true : undefined), 5_000, 'charger silent');
+    const again = Date.now();
+    await client.call('Heartbeat', {});
+    expect(await lastSeen()).toBeGreaterThanOrEqual(again - 5);
     await client.close({ awaitPending: true });
   });
 });

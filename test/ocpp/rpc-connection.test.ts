@@ -4,6 +4,8 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OcppCallError } from '../../ocpp/errors.js';
 import { RpcConnection, type CallHandler } from '../../ocpp/rpc-connection.js';
+import { EMPTY_RESPONSE } from '../../ocpp/rpc-types.js';
+import { idHash } from '../../ocpp/inbound-calls.js';
 import { csHandler, RawPeer, sleep, startTestServer, type TestServer } from './helpers.js';
 
 let server: TestServer;
@@ -56,6 +58,31 @@ describe('duplicate incoming call ids', () => {
     expect(await peer.request('dup-3', 'BootNotification', {})).toEqual(err);
   });
 
+  it('two ids with the same hash in the answer cache are told apart', async () => {
+    // Two short ids whose idHash collides (found by search; 30 bits, so within some 10^5 tries).
+    const seen = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    for (let i = 0; pair === undefined; i++) {
+      const id = `c${i.toString(36)}`;
+      const other = seen.get(idHash(id));
+      if (other !== undefined) pair = [other, id];
+      else seen.set(idHash(id), id);
+    }
+    let runs = 0;
+    behaviour = (a, p, c) => {
+      runs += 1;
+      return csHandler(a, p, c);
+    };
+    const { peer } = await setup();
+    const first = await peer.request(pair[0], 'Heartbeat', {});
+    const second = await peer.request(pair[1], 'Heartbeat', {});
+    expect(second.slice(0, 2)).toEqual([3, pair[1]]);
+    expect(runs).toBe(2);
+    expect(await peer.request(pair[0], 'Heartbeat', {})).toEqual(first);
+    expect(await peer.request(pair[1], 'Heartbeat', {})).toEqual(second);
+    expect(runs).toBe(2);
+  });
+
   it('only about the last 32 answers are kept', async () => {
     let runs = 0;
     behaviour = (a, p, c) => {
@@ -72,6 +99,18 @@ describe('duplicate incoming call ids', () => {
 });
 
 describe('incoming calls', () => {
+  it('an empty response (EMPTY_RESPONSE) is framed as JSON.stringify frames it, whatever the id', async () => {
+    behaviour = () => EMPTY_RESPONSE;
+    const { peer } = await setup();
+    const texts: string[] = [];
+    peer.ws.on('message', (data) => texts.push(String(data)));
+    for (const id of ['mv-1', 'a"b\\c', 'tab\there', 'ü-Ω']) {
+      peer.send([2, id, 'MeterValues', { connectorId: 1, meterValue: [{ timestamp: '2026-12-05T11:13:51.123Z', sampledValue: [{ value: '1' }] }] }]);
+      expect(await peer.next()).toEqual([3, id, {}]);
+      expect(texts.at(-1)).toBe(JSON.stringify([3, id, {}]));
+    }
+  });
+
   it('are processed one at a time, in arrival order', async () => {
     let inHandler = 0;
     let maxInHandler = 0;

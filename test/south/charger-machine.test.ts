@@ -73,6 +73,11 @@ describe('charger machine', () => {
     live = liveStatus(actor.getSnapshot());
     expect(live.activeTransactions).toEqual([]);
     expect(live.lastSeen).toBe(new Date(6).toISOString());
+    // A periodic call forwarded late (SEEN, at the next check) does not move lastSeen back; a later
+    // one the actor has not heard of yet shows in the status.
+    actor.send({ type: 'SEEN', at: 5 });
+    expect(liveStatus(actor.getSnapshot()).lastSeen).toBe(new Date(6).toISOString());
+    expect(liveStatus(actor.getSnapshot(), 9).lastSeen).toBe(new Date(9).toISOString());
   });
 
   it('rotates the password when the charger used the initial one', async () => {
