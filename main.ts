@@ -7,6 +7,7 @@ import { ChargerStateStore } from './core/charger-state-store.js';
 import { ChargerStore } from './core/charger-store.js';
 import { ConfigCache } from './core/config-cache.js';
 import { loadConfig, type NodeConfig } from './core/config.js';
+import { applyHeapMode } from './core/heap-mode.js';
 import { CredentialStore } from './core/credential-store.js';
 import { keyFromFile, SecretBox } from './core/secret-box.js';
 import { startEmbeddedNats, type EmbeddedNats } from './core/embedded-nats.js';
@@ -216,6 +217,8 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // Before the node allocates: the heap mode holds from its first GC.
+  applyHeapMode(config.v8OptimizeForSize);
   const logger = pino({ level: config.logLevel, base: { node: config.nodeId } });
   if (config.adminTokenGenerated) {
     // Printed once so a developer can use the API; set ADMIN_TOKEN in production.

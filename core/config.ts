@@ -52,6 +52,8 @@ export interface NodeConfig {
   /** An unchanged reading above the accepted limit goes again at most this often (the first after each accept at once). */
   meterEventOverLimitRepeatMs: number;
   logLevel: string;
+  /** V8_OPTIMIZE_FOR_SIZE: V8 compacts the heap after a connect storm (core/heap-mode.ts). */
+  v8OptimizeForSize: boolean;
   /** The API port's exposure: who is the client behind a proxy, how long a request may take, how many sockets. */
   api: {
     /** Fastify's `trustProxy`: false, a hop count, or the proxies' addresses/CIDRs. */
@@ -260,6 +262,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     meterEventMaxAgeMs: int(env, 'METER_EVENT_MAX_AGE_MS', 30_000, 0, 3_600_000),
     meterEventOverLimitRepeatMs: int(env, 'METER_EVENT_OVER_LIMIT_REPEAT_MS', 2_500, 0, 3_600_000),
     logLevel: env.LOG_LEVEL || 'info',
+    v8OptimizeForSize: onOff(env, 'V8_OPTIMIZE_FOR_SIZE', true),
     api: {
       trustProxy: parseTrustProxy(env.TRUST_PROXY),
       requestTimeoutMs: int(env, 'API_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
