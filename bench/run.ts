@@ -20,7 +20,7 @@ import { issue14Targets } from './targets.js';
  * (rtt: every server measured in turn, N rounds (3; 1 with --quick or --profile); each figure is the median of its rounds)
  * (cluster: not in the default set; 10,000 chargers unless --cluster-chargers, 1,000 with --quick)
  * (--profile: the platform nodes of the round-trip runs write a V8 CPU profile; the bench prints where their time went)
- * (--platform-node-options='--max-semi-space-size=2': NODE_OPTIONS of the platform nodes of the idle, heap and rtt sections)
+ * (--platform-node-options='--max-semi-space-size=2': node/V8 options on the command line of the platform nodes of the idle, heap and rtt sections)
  *
  * Issue 2's benchmark: idle chargers per node and memory per charger, Heartbeat and MeterValues round
  * trips per second with validation, each measured in the same run against a raw `ws` echo server
@@ -62,8 +62,9 @@ const plan: BenchPlan = quick
     };
 // --idle-chargers=N: N per server process in the idle bench, and no single node at the fd limit (a shorter run).
 if (flags['idle-chargers']) Object.assign(plan, { idlePerProcess: Number(flags['idle-chargers']), singleNodeMax: 0 });
-/** NODE_OPTIONS for the platform nodes of the idle, heap and rtt sections (V8 flags to compare). */
-const platformEnv: Record<string, string> = flags['platform-node-options'] ? { NODE_OPTIONS: flags['platform-node-options'] } : {};
+/** Node/V8 options for the platform nodes of the idle, heap and rtt sections (V8 flags to compare): on their command line, as NODE_OPTIONS refuses most V8 flags. */
+const platformArgv = (flags['platform-node-options'] ?? '').split(' ').filter((a) => a !== '');
+const platformEnv: Record<string, string> = {};
 const log = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
@@ -133,7 +134,7 @@ async function idleBench(nats: BenchNats): Promise<void> {
   add(await using(() => startPeerServer('rpc'), (s) => measureIdle(s, opts, log)));
   add(
     await using(
-      () => all([() => startPlatformServer(nats.url, 'bench-1', 'platform cluster, 2 nodes', platformEnv), () => startPlatformServer(nats.url, 'bench-2', 'platform cluster, 2 nodes', platformEnv)]),
+      () => all([() => startPlatformServer(nats.url, 'bench-1', 'platform cluster, 2 nodes', platformEnv, platformArgv), () => startPlatformServer(nats.url, 'bench-2', 'platform cluster, 2 nodes', platformEnv, platformArgv)]),
       (s) => measureIdle(s, opts, log),
     ),
   );
@@ -145,7 +146,7 @@ async function idleBench(nats: BenchNats): Promise<void> {
 
 async function heapBench(nats: BenchNats): Promise<void> {
   report.heap = await using(
-    () => startPlatformServer(nats.url, 'bench-heap', 'platform node', platformEnv),
+    () => startPlatformServer(nats.url, 'bench-heap', 'platform node', platformEnv, platformArgv),
     ([server]) => measureHeapPerCharger(server!, plan.heapChargers, plan.settleMs, report.fleet?.installations ?? 0),
   );
 }
@@ -154,7 +155,7 @@ async function roundTripBench(nats: BenchNats): Promise<void> {
   const opts: RoundTripOptions = plan.rtt;
   const modes: RoundTripMode[] = ['heartbeat', 'metervalues'];
   const profileDir = (name: string): string => resolve(REPO_ROOT, 'reports', `profile-${report.startedAt.replace(/[:.]/g, '-')}`, name);
-  const profiling = (name: string): string[] | undefined => (flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir(name)}`] : undefined);
+  const profiling = (name: string): string[] => [...platformArgv, ...(flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir(name)}`] : [])];
   const servers: [string, () => Promise<ServerUnderTest>][] = [
     ['raw', () => startPeerServer('raw')],
     ['rpc', () => startPeerServer('rpc')],
@@ -228,7 +229,9 @@ async function main(): Promise<void> {
   const entry = platformEntry();
   log(`platform nodes run ${entry.label}`);
   report.notes.push(`platform nodes ran ${entry.label}`);
-  if (platformEnv.NODE_OPTIONS) report.notes.push(`idle and heap platform nodes ran with NODE_OPTIONS=${platformEnv.NODE_OPTIONS}`);
+  if (platformArgv.length > 0) report.notes.push(`idle, heap and rtt platform nodes ran with node options ${platformArgv.join(' ')}`);
+  // The node's own heap mode (core/heap-mode.ts) follows V8_OPTIMIZE_FOR_SIZE of this environment.
+  if (process.env.V8_OPTIMIZE_FOR_SIZE) report.notes.push(`platform nodes ran with V8_OPTIMIZE_FOR_SIZE=${process.env.V8_OPTIMIZE_FOR_SIZE}`);
   let nats: BenchNats | undefined;
   try {
     if (only.has('idle') || only.has('heap') || only.has('rtt')) {
