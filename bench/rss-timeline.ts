@@ -1,3 +1,6 @@
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { settledMemory, sleep } from './children.js';
 import { type ConnectedReport, isEvent, spawnLoadClient } from './load-gen.js';
@@ -33,6 +36,9 @@ interface Spaces {
   spaces: Record<string, [number, number]>;
 }
 
+const tracing = execArgv.some((a) => a.startsWith('--trace-gc'));
+const traceFile = join(tmpdir(), `rss-timeline-gc-${process.pid}.txt`);
+const gcTrace: string[] = [];
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
@@ -44,6 +50,8 @@ async function main(): Promise<void> {
     const seeded = await seedFleet(nats.url, n, { perInstallation: 100, concurrency: 200 });
     const server = await startPlatformServer(nats.url, 'timeline', 'platform node', {}, execArgv);
     try {
+      // With --trace-gc among the options: the node's whole GC trace goes to a file (the Child keeps a tail only).
+      if (tracing) server.child.proc.stdout?.on('data', (chunk: Buffer) => gcTrace.push(chunk.toString()));
       await waitForBalancers([server], seeded.installations);
       const base = await settledMemory(server.child, 3_000);
       const sample = async (): Promise<Spaces> => {
@@ -86,8 +94,9 @@ async function main(): Promise<void> {
           loadedRssMiB: Number((after.rssKiB / 1024).toFixed(1)),
         };
         out(`after forced GC: ${JSON.stringify(result)}`);
-        // With --trace-gc among the options: the node's last output lines (its GC trace).
-        if (execArgv.some((a) => a.startsWith('--trace-gc'))) out(server.child.tail(40));
+        const trace = gcTrace.join('').split('\n');
+        if (tracing) out(`GC trace: ${trace.filter((l) => l.includes('Mark-Compact')).length} mark-compacts, ${trace.filter((l) => l.includes('Scavenge')).length} scavenges; ${traceFile}`);
+        if (tracing) writeFileSync(traceFile, trace.join('\n'));
       } finally {
         load.send('stop');
         const timer = setTimeout(() => void load.stop(), 15_000);
