@@ -21,6 +21,8 @@ const { values: flags } = parseArgs({
     seconds: { type: 'string', default: '60' },
     'node-options': { type: 'string' },
     every: { type: 'string', default: '2' },
+    /** K=V,K2=V2: more environment of the platform node (e.g. LOG_LEVEL=debug to see its heap-mode switches). */
+    env: { type: 'string' },
   },
 });
 const n = Number(flags.chargers);
@@ -36,6 +38,7 @@ interface Spaces {
   spaces: Record<string, [number, number]>;
 }
 
+const nodeEnv = Object.fromEntries((flags.env ?? '').split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const tracing = execArgv.some((a) => a.startsWith('--trace-gc'));
 const traceFile = join(tmpdir(), `rss-timeline-gc-${process.pid}.txt`);
 const gcTrace: string[] = [];
@@ -48,12 +51,13 @@ async function main(): Promise<void> {
   const nats = await startBenchNats();
   try {
     const seeded = await seedFleet(nats.url, n, { perInstallation: 100, concurrency: 200 });
-    const server = await startPlatformServer(nats.url, 'timeline', 'platform node', {}, execArgv);
+    const server = await startPlatformServer(nats.url, 'timeline', 'platform node', nodeEnv, execArgv);
     try {
       // With --trace-gc among the options: the node's whole GC trace goes to a file (the Child keeps a tail only).
       if (tracing) server.child.proc.stdout?.on('data', (chunk: Buffer) => gcTrace.push(chunk.toString()));
       await waitForBalancers([server], seeded.installations);
       const base = await settledMemory(server.child, 3_000);
+      out(`baseline settled at ${new Date().toISOString()}`);
       const sample = async (): Promise<Spaces> => {
         server.child.send('spaces');
         return server.child.nextJson<Spaces>(isEvent('spaces'), 10_000, 'spaces');
@@ -68,6 +72,7 @@ async function main(): Promise<void> {
         const per = (bytes: number, baseKiB: number): string => ((kib(bytes) - baseKiB) / held).toFixed(1).padStart(6);
         out('   t s  rss/ch heapTot/ch heapUsed/ch  old committed/used MiB  new committed MiB');
         const tReady = Date.now();
+        out(`ready at ${new Date(tReady).toISOString()}`);
         for (;;) {
           const s = await sample();
           const t = (Date.now() - tReady) / 1000;
@@ -96,6 +101,7 @@ async function main(): Promise<void> {
         out(`after forced GC: ${JSON.stringify(result)}`);
         const trace = gcTrace.join('').split('\n');
         if (tracing) out(`GC trace: ${trace.filter((l) => l.includes('Mark-Compact')).length} mark-compacts, ${trace.filter((l) => l.includes('Scavenge')).length} scavenges; ${traceFile}`);
+        for (const line of trace.filter((l) => l.includes('V8 heap mode'))) out(`  ${line}`);
         if (tracing) writeFileSync(traceFile, trace.join('\n'));
       } finally {
         load.send('stop');

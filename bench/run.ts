@@ -49,7 +49,7 @@ const fdLimit = openFileLimit();
 const SOCKETS_PER_PROCESS = Math.min(19_000, fdLimit.soft - 1_000);
 
 const plan: BenchPlan = quick
-  ? { fleet: 2_000, idlePerProcess: 1_000, singleNodeMax: 0, heapChargers: 500, rtt: { clients: 200, durationS: 3, warmupS: 0.5, batch: 500, quietWaitMs: 0 }, settleMs: 500, deadlineMs: 300_000 }
+  ? { fleet: 2_000, idlePerProcess: 1_000, singleNodeMax: 0, heapChargers: 500, rtt: { clients: 200, durationS: 3, warmupS: 0.5, batch: 500, quietWaitMs: 0 }, settleMs: 500, idleQuietMs: 500, deadlineMs: 300_000 }
   : {
       fleet: 20_000,
       idlePerProcess: 10_000,
@@ -58,6 +58,8 @@ const plan: BenchPlan = quick
       heapChargers: 5_000,
       rtt: { clients: 2_000, durationS: 10, warmupS: 2, batch: 500, quietWaitMs: 20_000 },
       settleMs: 3_000,
+      // A node after a connect storm: V8's memory reducer and the node's heap mode (core/heap-mode.ts) act within about 10 s of the quiet.
+      idleQuietMs: 15_000,
       deadlineMs: 14 * 60_000,
     };
 // --idle-chargers=N: N per server process in the idle bench, and no single node at the fd limit (a shorter run).
@@ -126,7 +128,7 @@ async function all(starts: (() => Promise<ServerUnderTest>)[]): Promise<ServerUn
 
 async function idleBench(nats: BenchNats): Promise<void> {
   const n = plan.idlePerProcess;
-  const opts: IdleOptions = { perServer: n, maxPerLoadProcess: SOCKETS_PER_PROCESS, settleMs: plan.settleMs, batch: 500, connectTimeoutMs: 300_000, installations: report.fleet?.installations ?? 0 };
+  const opts: IdleOptions = { perServer: n, maxPerLoadProcess: SOCKETS_PER_PROCESS, settleMs: plan.settleMs, quietMs: plan.idleQuietMs, batch: 500, connectTimeoutMs: 300_000, installations: report.fleet?.installations ?? 0 };
   const add = (row: IdleRow): void => {
     report.idle.push(row);
   };
