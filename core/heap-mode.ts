@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
  * first BootNotification) to the old space beside the sessions that stay, and they die there. V8's
  * default full GC only evacuates pages that are mostly empty, so after a storm of 10,000 chargers
  * the old space stayed committed at about 1.7x what was live: 6-9 KiB per idle charger of resident
- * but empty heap, still there a minute later. In this mode V8 compacts pages that are only partly
+ * but empty heap, for 45 s to more than a minute (until V8's memory reducer ran). In this mode V8 compacts pages that are only partly
  * empty and its memory reducer runs within seconds: the heap it keeps stays close to what is live
  * (bench/rss-timeline.ts). The mode costs CPU while the node works hard, though (more frequent and
  * larger compactions: a connect storm took longer, a round trip at full load up to a third more CPU
@@ -18,8 +18,8 @@ import { setFlagsFromString } from 'node:v8';
  *
  * Set at run time (not as a `node` option) so every way a node process starts (npm start, the bench,
  * the simulator's child nodes, scripts/cluster.sh) runs the same heap mode from one place; V8 reads
- * this flag at each GC decision. Only the process entry point starts it: tests that start nodes in
- * their own process are not changed.
+ * this flag at each GC decision. Only the process entry point (main.ts) starts it: tests that start
+ * nodes inside the test process are not changed.
  */
 
 export type HeapModeSetting = 'auto' | 'on' | 'off';
@@ -34,7 +34,7 @@ export interface HeapModeOptions {
   quietBelow: number;
 }
 
-// Read every 2 s: a storm runs at most that long in the size mode, and the quiet after it is seen as soon.
+// Read every 2 s: a storm runs in the size mode for one or two readings, and the quiet after it is seen as soon.
 export const HEAP_MODE_DEFAULTS: HeapModeOptions = { intervalMs: 2_000, busyAbove: 0.5, quietBelow: 0.25 };
 
 export interface HeapModeDeps {
