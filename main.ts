@@ -7,6 +7,7 @@ import { ChargerStateStore } from './core/charger-state-store.js';
 import { ChargerStore } from './core/charger-store.js';
 import { ConfigCache } from './core/config-cache.js';
 import { loadConfig, type NodeConfig } from './core/config.js';
+import { HEAP_MODE_DEFAULTS, HeapMode, NODE_HEAP_MODE_DEPS } from './core/heap-mode.js';
 import { CredentialStore } from './core/credential-store.js';
 import { keyFromFile, SecretBox } from './core/secret-box.js';
 import { startEmbeddedNats, type EmbeddedNats } from './core/embedded-nats.js';
@@ -217,6 +218,11 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = pino({ level: config.logLevel, base: { node: config.nodeId } });
+  // Before the node allocates: the heap mode holds from its first GC.
+  new HeapMode(config.v8OptimizeForSize, HEAP_MODE_DEFAULTS, {
+    ...NODE_HEAP_MODE_DEPS,
+    onChange: (mode, utilization) => logger.debug({ mode, eventLoopUtilization: Number(utilization.toFixed(2)) }, 'V8 heap mode'),
+  }).start();
   if (config.adminTokenGenerated) {
     // Printed once so a developer can use the API; set ADMIN_TOKEN in production.
     process.stdout.write(`ADMIN_TOKEN not set; generated for this run: ${config.adminToken}\n`);

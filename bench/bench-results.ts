@@ -15,6 +15,8 @@ export interface BenchPlan {
   heapChargers: number;
   rtt: { clients: number; durationS: number; warmupS: number; batch: number; quietWaitMs: number };
   settleMs: number;
+  /** Idle bench: how long the servers are left alone after the last charger booted, before the GC and the reading. */
+  idleQuietMs: number;
   deadlineMs: number;
 }
 
@@ -76,7 +78,8 @@ export async function printResults(report: BenchReport, { socketsPerProcess: SOC
   if (report.idle.length > 0) {
     log('\nIdle capacity (connect with Basic auth + one BootNotification, then idle; memory after a full GC and settle: RSS from /proc,');
     log('  heap = live JS objects from process.memoryUsage(); per charger = (after - before) / chargers held by that process.');
-    log(`  RSS is read ${plan.settleMs / 1000} s after the GC; it keeps falling for a while as V8 returns pages, so heap KiB/charger is the steadier figure)`);
+    log(`  the servers are left alone ${plan.idleQuietMs / 1000} s after the last boot (the time V8 and a platform node's heap mode take to give back`);
+    log(`  what the storm left: core/heap-mode.ts), then GC; RSS is read ${plan.settleMs / 1000} s after the GC; heap KiB/charger is the steadier figure)`);
     log(
       table(
         ['server', 'procs', 'chargers held', 'attempted', 'failed', 'handshakes s', '+ boot s', 'RSS before MiB', 'RSS after MiB', 'RSS KiB/charger', 'heap KiB/charger', 'V8 heap reserved MiB'],

@@ -32,6 +32,13 @@ process.on('SIGUSR2', () => {
 const pausedRejection = (reason) => process.stderr.write(`rejection while paused for a heap snapshot: ${String(reason)}\n`);
 
 createInterface({ input: process.stdin }).on('line', (line) => {
+  // `spaces`: memory use and V8's heap spaces as they are, without a GC (how RSS evolves by itself).
+  if (line.trim() === 'spaces') {
+    const m = process.memoryUsage();
+    const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, [Math.round(s.physical_space_size / 1024), Math.round(s.space_used_size / 1024)]]));
+    process.stdout.write(`${JSON.stringify({ event: 'spaces', rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, spaces })}\n`);
+    return;
+  }
   const m = /^heap-snapshot (.+)$/.exec(line.trim());
   if (!m?.[1]) return;
   process.on('unhandledRejection', pausedRejection);

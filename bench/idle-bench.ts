@@ -44,6 +44,8 @@ export interface IdleOptions {
   /** At most this many sockets in one load-generator process. */
   maxPerLoadProcess: number;
   settleMs: number;
+  /** After the last boot, before the GC and the reading: the servers finish what the storm left them. */
+  quietMs: number;
   batch: number;
   /** Connect + boot of one load process may take this long. */
   connectTimeoutMs: number;
@@ -79,7 +81,7 @@ export async function measureIdle(servers: readonly ServerUnderTest[], opts: Idl
     const connectS = (Date.now() - t0) / 1000;
     log(`    ${label}: ${connected.reduce((s, c) => s + c.connected, 0)} connected and booted in ${connectS.toFixed(1)} s; settling`);
 
-    await sleep(opts.settleMs);
+    await sleep(opts.quietMs);
     const loaded = await Promise.all(servers.map((s) => settledMemory(s.child, opts.settleMs)));
     const status = await Promise.all(
       procs.map(async (p) => {

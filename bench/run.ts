@@ -20,7 +20,7 @@ import { issue14Targets } from './targets.js';
  * (rtt: every server measured in turn, N rounds (3; 1 with --quick or --profile); each figure is the median of its rounds)
  * (cluster: not in the default set; 10,000 chargers unless --cluster-chargers, 1,000 with --quick)
  * (--profile: the platform nodes of the round-trip runs write a V8 CPU profile; the bench prints where their time went)
- * (--platform-node-options='--max-semi-space-size=2': NODE_OPTIONS of the platform nodes of the idle, heap and rtt sections)
+ * (--platform-node-options='--max-semi-space-size=2': node/V8 options on the command line of the platform nodes of the idle, heap and rtt sections)
  *
  * Issue 2's benchmark: idle chargers per node and memory per charger, Heartbeat and MeterValues round
  * trips per second with validation, each measured in the same run against a raw `ws` echo server
@@ -49,7 +49,7 @@ const fdLimit = openFileLimit();
 const SOCKETS_PER_PROCESS = Math.min(19_000, fdLimit.soft - 1_000);
 
 const plan: BenchPlan = quick
-  ? { fleet: 2_000, idlePerProcess: 1_000, singleNodeMax: 0, heapChargers: 500, rtt: { clients: 200, durationS: 3, warmupS: 0.5, batch: 500, quietWaitMs: 0 }, settleMs: 500, deadlineMs: 300_000 }
+  ? { fleet: 2_000, idlePerProcess: 1_000, singleNodeMax: 0, heapChargers: 500, rtt: { clients: 200, durationS: 3, warmupS: 0.5, batch: 500, quietWaitMs: 0 }, settleMs: 500, idleQuietMs: 500, deadlineMs: 300_000 }
   : {
       fleet: 20_000,
       idlePerProcess: 10_000,
@@ -58,12 +58,15 @@ const plan: BenchPlan = quick
       heapChargers: 5_000,
       rtt: { clients: 2_000, durationS: 10, warmupS: 2, batch: 500, quietWaitMs: 20_000 },
       settleMs: 3_000,
+      // A node after a connect storm: V8's memory reducer and the node's heap mode (core/heap-mode.ts) act within about 10 s of the quiet.
+      idleQuietMs: 15_000,
       deadlineMs: 14 * 60_000,
     };
 // --idle-chargers=N: N per server process in the idle bench, and no single node at the fd limit (a shorter run).
 if (flags['idle-chargers']) Object.assign(plan, { idlePerProcess: Number(flags['idle-chargers']), singleNodeMax: 0 });
-/** NODE_OPTIONS for the platform nodes of the idle, heap and rtt sections (V8 flags to compare). */
-const platformEnv: Record<string, string> = flags['platform-node-options'] ? { NODE_OPTIONS: flags['platform-node-options'] } : {};
+/** Node/V8 options for the platform nodes of the idle, heap and rtt sections (V8 flags to compare): on their command line, as NODE_OPTIONS refuses most V8 flags. */
+const platformArgv = (flags['platform-node-options'] ?? '').split(' ').filter((a) => a !== '');
+const platformEnv: Record<string, string> = {};
 const log = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
@@ -125,7 +128,7 @@ async function all(starts: (() => Promise<ServerUnderTest>)[]): Promise<ServerUn
 
 async function idleBench(nats: BenchNats): Promise<void> {
   const n = plan.idlePerProcess;
-  const opts: IdleOptions = { perServer: n, maxPerLoadProcess: SOCKETS_PER_PROCESS, settleMs: plan.settleMs, batch: 500, connectTimeoutMs: 300_000, installations: report.fleet?.installations ?? 0 };
+  const opts: IdleOptions = { perServer: n, maxPerLoadProcess: SOCKETS_PER_PROCESS, settleMs: plan.settleMs, quietMs: plan.idleQuietMs, batch: 500, connectTimeoutMs: 300_000, installations: report.fleet?.installations ?? 0 };
   const add = (row: IdleRow): void => {
     report.idle.push(row);
   };
@@ -133,7 +136,7 @@ async function idleBench(nats: BenchNats): Promise<void> {
   add(await using(() => startPeerServer('rpc'), (s) => measureIdle(s, opts, log)));
   add(
     await using(
-      () => all([() => startPlatformServer(nats.url, 'bench-1', 'platform cluster, 2 nodes', platformEnv), () => startPlatformServer(nats.url, 'bench-2', 'platform cluster, 2 nodes', platformEnv)]),
+      () => all([() => startPlatformServer(nats.url, 'bench-1', 'platform cluster, 2 nodes', platformEnv, platformArgv), () => startPlatformServer(nats.url, 'bench-2', 'platform cluster, 2 nodes', platformEnv, platformArgv)]),
       (s) => measureIdle(s, opts, log),
     ),
   );
@@ -145,7 +148,7 @@ async function idleBench(nats: BenchNats): Promise<void> {
 
 async function heapBench(nats: BenchNats): Promise<void> {
   report.heap = await using(
-    () => startPlatformServer(nats.url, 'bench-heap', 'platform node', platformEnv),
+    () => startPlatformServer(nats.url, 'bench-heap', 'platform node', platformEnv, platformArgv),
     ([server]) => measureHeapPerCharger(server!, plan.heapChargers, plan.settleMs, report.fleet?.installations ?? 0),
   );
 }
@@ -154,7 +157,7 @@ async function roundTripBench(nats: BenchNats): Promise<void> {
   const opts: RoundTripOptions = plan.rtt;
   const modes: RoundTripMode[] = ['heartbeat', 'metervalues'];
   const profileDir = (name: string): string => resolve(REPO_ROOT, 'reports', `profile-${report.startedAt.replace(/[:.]/g, '-')}`, name);
-  const profiling = (name: string): string[] | undefined => (flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir(name)}`] : undefined);
+  const profiling = (name: string): string[] => [...platformArgv, ...(flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir(name)}`] : [])];
   const servers: [string, () => Promise<ServerUnderTest>][] = [
     ['raw', () => startPeerServer('raw')],
     ['rpc', () => startPeerServer('rpc')],
@@ -228,7 +231,9 @@ async function main(): Promise<void> {
   const entry = platformEntry();
   log(`platform nodes run ${entry.label}`);
   report.notes.push(`platform nodes ran ${entry.label}`);
-  if (platformEnv.NODE_OPTIONS) report.notes.push(`idle and heap platform nodes ran with NODE_OPTIONS=${platformEnv.NODE_OPTIONS}`);
+  if (platformArgv.length > 0) report.notes.push(`idle, heap and rtt platform nodes ran with node options ${platformArgv.join(' ')}`);
+  // The node's own heap mode (core/heap-mode.ts) follows V8_OPTIMIZE_FOR_SIZE of this environment.
+  if (process.env.V8_OPTIMIZE_FOR_SIZE) report.notes.push(`platform nodes ran with V8_OPTIMIZE_FOR_SIZE=${process.env.V8_OPTIMIZE_FOR_SIZE}`);
   let nats: BenchNats | undefined;
   try {
     if (only.has('idle') || only.has('heap') || only.has('rtt')) {

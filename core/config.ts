@@ -52,6 +52,8 @@ export interface NodeConfig {
   /** An unchanged reading above the accepted limit goes again at most this often (the first after each accept at once). */
   meterEventOverLimitRepeatMs: number;
   logLevel: string;
+  /** V8_OPTIMIZE_FOR_SIZE: V8's size heap mode while the node is quiet (auto), always (on) or never (off); core/heap-mode.ts. */
+  v8OptimizeForSize: 'auto' | 'on' | 'off';
   /** The API port's exposure: who is the client behind a proxy, how long a request may take, how many sockets. */
   api: {
     /** Fastify's `trustProxy`: false, a hop count, or the proxies' addresses/CIDRs. */
@@ -201,6 +203,12 @@ export function parseTrustProxy(raw: string | undefined): false | number | strin
   return list;
 }
 
+function heapModeSetting(raw: string | undefined): 'auto' | 'on' | 'off' {
+  const setting = raw || 'auto';
+  if (setting !== 'auto' && setting !== 'on' && setting !== 'off') throw new PlatformError('CONFIG', `V8_OPTIMIZE_FOR_SIZE must be auto, on or off, got "${raw}"`);
+  return setting;
+}
+
 function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -260,6 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     meterEventMaxAgeMs: int(env, 'METER_EVENT_MAX_AGE_MS', 30_000, 0, 3_600_000),
     meterEventOverLimitRepeatMs: int(env, 'METER_EVENT_OVER_LIMIT_REPEAT_MS', 2_500, 0, 3_600_000),
     logLevel: env.LOG_LEVEL || 'info',
+    v8OptimizeForSize: heapModeSetting(env.V8_OPTIMIZE_FOR_SIZE),
     api: {
       trustProxy: parseTrustProxy(env.TRUST_PROXY),
       requestTimeoutMs: int(env, 'API_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),

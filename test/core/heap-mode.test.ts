@@ -1,0 +1,95 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { EventLoopUtilization } from 'node:perf_hooks';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../core/config.js';
+import { HEAP_MODE_DEFAULTS, HeapMode, type HeapModeSetting } from '../../core/heap-mode.js';
+
+interface ChildHeap {
+  heapTotal: number;
+  heapUsed: number;
+  kept: number;
+  mode: string;
+}
+
+/** Runs the fragmenting child with the node's heap mode (`auto`) or V8's defaults (`off`); its heap after full GCs. */
+function fragmentedHeap(setting: 'auto' | 'off'): ChildHeap {
+  const fixture = join(process.cwd(), 'test/core/fixtures/fragmented-heap.ts');
+  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', fixture, setting], { encoding: 'utf8', timeout: 60_000 });
+  return JSON.parse(out.trim().split('\n').at(-1)!) as ChildHeap;
+}
+
+/** A HeapMode whose event loop is as busy as the test says, and the V8 flags it set. */
+function governed(setting: HeapModeSetting): { mode: HeapMode; flags: string[]; busy: (u: number) => void } {
+  const flags: string[] = [];
+  let busyMs = 0;
+  let next = 0;
+  // Readings as performance.eventLoopUtilization gives them: totals, and a difference against an earlier one.
+  const utilization = (since?: EventLoopUtilization): EventLoopUtilization => {
+    const now = { idle: 1_000 * next - busyMs, active: busyMs, utilization: 0 };
+    if (!since) return now;
+    const active = now.active - since.active;
+    const idle = now.idle - since.idle;
+    return { active, idle, utilization: active / (active + idle) };
+  };
+  const mode = new HeapMode(setting, { ...HEAP_MODE_DEFAULTS, intervalMs: 60_000 }, { setFlags: (f) => flags.push(f), utilization });
+  const busy = (u: number): void => {
+    next++;
+    busyMs += 1_000 * u;
+  };
+  return { mode, flags, busy };
+}
+
+describe('heap mode (V8_OPTIMIZE_FOR_SIZE)', () => {
+  it('is auto by default; auto, on and off are accepted, anything else refused', () => {
+    expect(loadConfig({}).v8OptimizeForSize).toBe('auto');
+    expect(loadConfig({ V8_OPTIMIZE_FOR_SIZE: 'off' }).v8OptimizeForSize).toBe('off');
+    expect(loadConfig({ V8_OPTIMIZE_FOR_SIZE: 'on' }).v8OptimizeForSize).toBe('on');
+    expect(() => loadConfig({ V8_OPTIMIZE_FOR_SIZE: 'yes' })).toThrow(/V8_OPTIMIZE_FOR_SIZE/);
+  });
+
+  it('auto: the size mode while the event loop is quiet, V8 defaults while it is busy, no change in between', () => {
+    const { mode, flags, busy } = governed('auto');
+    mode.start();
+    expect(flags).toEqual(['--optimize-for-size']);
+    busy(0.9); // a connect storm
+    mode.check();
+    expect(mode.current).toBe('speed');
+    busy(0.4); // between the thresholds: stays
+    mode.check();
+    busy(0.1); // the storm is over
+    mode.check();
+    expect(flags).toEqual(['--optimize-for-size', '--no-optimize-for-size', '--optimize-for-size']);
+    busy(0.05);
+    mode.check();
+    expect(flags).toHaveLength(3);
+    expect(mode.current).toBe('size');
+    mode.stop();
+  });
+
+  it('on: the size mode whatever the load; off: V8 flags never touched', () => {
+    const on = governed('on');
+    on.mode.start();
+    on.busy(1);
+    on.mode.check();
+    expect(on.flags).toEqual(['--optimize-for-size']);
+    on.mode.stop();
+    const off = governed('off');
+    off.mode.start();
+    expect(off.flags).toEqual([]);
+    expect(off.mode.current).toBeUndefined();
+  });
+
+  it('set at run time, the size mode makes a full GC give back an old space that promoted garbage left fragmented', () => {
+    const off = fragmentedHeap('off');
+    const auto = fragmentedHeap('auto');
+    expect(auto.mode).toBe('size');
+    // The same live objects either way ...
+    expect(auto.kept).toBe(off.kept);
+    expect(Math.abs(auto.heapUsed - off.heapUsed)).toBeLessThan(0.2 * off.heapUsed);
+    // ... but V8's default keeps most of the fragmented pages (about 3x what is live here), the size mode compacts them.
+    expect(off.heapTotal).toBeGreaterThan(2 * off.heapUsed);
+    expect(auto.heapTotal).toBeLessThan(0.6 * off.heapTotal);
+    expect(auto.heapTotal).toBeLessThan(1.5 * auto.heapUsed);
+  }, 120_000);
+});
