@@ -2,24 +2,30 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 
 /**
- * V8's "optimize for size" heap mode for a node process while its event loop is quiet
+ * V8's "optimize for size" heap mode for a node process, for a while after each busy spell
  * (V8_OPTIMIZE_FOR_SIZE: `auto` by default, `on`, `off`).
  *
  * Why: a connect storm promotes the temporaries of thousands of handshakes (HTTP upgrade, auth,
  * first BootNotification) to the old space beside the sessions that stay, and they die there. V8's
  * default full GC only evacuates pages that are mostly empty, so after a storm of 10,000 chargers
  * the old space stayed committed at about 1.7x what was live: 6-9 KiB per idle charger of resident
- * but empty heap, for 45 s to more than a minute (until V8's memory reducer ran). In this mode V8 compacts pages that are only partly
- * empty and its memory reducer runs within seconds: the heap it keeps stays close to what is live
- * (bench/rss-timeline.ts). The mode costs CPU while the node works hard, though (more frequent and
- * larger compactions: a connect storm took longer, a round trip at full load up to a third more CPU
- * in the bench), so `auto` asks for it only while the event loop is mostly idle, as Chrome does for
- * a tab in the background, and gives V8 its defaults back while the node is busy.
+ * but empty heap, for 45 s to more than a minute (until V8's memory reducer ran). In this mode V8
+ * compacts pages that are only partly empty and its memory reducer runs within seconds: the heap it
+ * keeps comes down to what is live (bench/rss-timeline.ts).
+ *
+ * The mode costs CPU and latency, though: through a storm a full GC every half second, and on a
+ * quiet node left in it, compacting GCs that put the cluster bench's event-to-profile p99 at 60 ms
+ * against 12 ms with V8's defaults (node CPU +40 %). So `auto` runs V8's defaults, and asks for the
+ * size mode only once the event loop goes quiet (below `quietBelow` over an interval) after being
+ * busy (above `busyAbove`: a storm, the node's start), for `compactWindowMs`: long enough for the
+ * memory reducer to give back what the busy spell left, then the defaults again. What was given back
+ * stays given back; the next storm opens the next window.
  *
  * Set at run time (not as a `node` option) so every way a node process starts (npm start, the bench,
  * the simulator's child nodes, scripts/cluster.sh) runs the same heap mode from one place; V8 reads
- * this flag at each GC decision. Only the process entry point (main.ts) starts it: tests that start
- * nodes inside the test process are not changed.
+ * this flag at each GC decision (Node keeps V8's flags writable after start; the heap-mode test
+ * fails if a later version stops honouring it). Only the process entry point (main.ts) starts it:
+ * tests that start nodes inside the test process are not changed.
  */
 
 export type HeapModeSetting = 'auto' | 'on' | 'off';
@@ -30,12 +36,14 @@ export interface HeapModeOptions {
   intervalMs: number;
   /** Busier than this over an interval: V8's defaults (speed). */
   busyAbove: number;
-  /** Quieter than this over an interval: optimize for size. In between the mode stays (no flapping). */
+  /** Quieter than this over an interval after a busy one: optimize for size, for `compactWindowMs`. */
   quietBelow: number;
+  /** How long the size mode lasts once opened (V8's memory reducer gave back a storm's pages within about 10 s). */
+  compactWindowMs: number;
 }
 
-// Read every 2 s: a storm runs in the size mode for one or two readings, and the quiet after it is seen as soon.
-export const HEAP_MODE_DEFAULTS: HeapModeOptions = { intervalMs: 2_000, busyAbove: 0.5, quietBelow: 0.25 };
+// Read every 2 s: the quiet after a storm is seen within that.
+export const HEAP_MODE_DEFAULTS: HeapModeOptions = { intervalMs: 2_000, busyAbove: 0.5, quietBelow: 0.25, compactWindowMs: 20_000 };
 
 export interface HeapModeDeps {
   setFlags: (flags: string) => void;
@@ -50,6 +58,10 @@ export class HeapMode {
   private mode: HeapModeName | undefined;
   private timer: NodeJS.Timeout | undefined;
   private last: EventLoopUtilization | undefined;
+  /** Busy since the last size window (a starting node counts as busy: its start-up leaves garbage too). */
+  private busySinceWindow = true;
+  /** Readings left in the open size window. */
+  private windowLeft = 0;
 
   constructor(
     private readonly setting: HeapModeSetting,
@@ -57,27 +69,32 @@ export class HeapMode {
     private readonly deps: HeapModeDeps = NODE_HEAP_MODE_DEPS,
   ) {}
 
-  /** The mode asked of V8; undefined when the setting is `off` (V8's defaults, never touched). */
+  /** The mode asked of V8; undefined while V8 runs its defaults untouched (`off`, or `auto` before its first window). */
   get current(): HeapModeName | undefined {
     return this.mode;
   }
 
   start(): void {
     if (this.setting === 'off' || this.timer) return;
-    // A starting node is quiet: its first GCs already run in the size mode.
-    this.apply('size', 0);
-    if (this.setting === 'on') return;
+    if (this.setting === 'on') return this.apply('size', 0);
     this.last = this.deps.utilization();
     this.timer = setInterval(() => this.check(), this.opts.intervalMs);
     this.timer.unref();
   }
 
-  /** Reads the event loop's utilization since the last check and moves the mode if it crossed a threshold. */
+  /** Reads the event loop's utilization since the last check: opens a size window on the quiet after a busy spell, closes it when it ran out or the node got busy. */
   check(): void {
     const u = this.last ? this.deps.utilization(this.last).utilization : 0;
     this.last = this.deps.utilization();
-    if (u > this.opts.busyAbove) this.apply('speed', u);
-    else if (u < this.opts.quietBelow) this.apply('size', u);
+    if (u > this.opts.busyAbove) {
+      this.busySinceWindow = true;
+      this.windowLeft = 0;
+      if (this.mode === 'size') this.apply('speed', u);
+    } else if (u < this.opts.quietBelow && this.busySinceWindow) {
+      this.busySinceWindow = false;
+      this.windowLeft = Math.max(1, Math.ceil(this.opts.compactWindowMs / this.opts.intervalMs));
+      this.apply('size', u);
+    } else if (this.mode === 'size' && --this.windowLeft <= 0) this.apply('speed', u);
   }
 
   stop(): void {
