@@ -17,7 +17,8 @@ import { setFlagsFromString } from 'node:v8';
  * quiet node left in it, compacting GCs that put the cluster bench's event-to-profile p99 at 60 ms
  * against 12 ms with V8's defaults (node CPU +40 %). So `auto` runs V8's defaults, and asks for the
  * size mode only once the event loop goes quiet (below `quietBelow` over an interval) after being
- * busy (above `busyAbove`: a storm, the node's start), for `compactWindowMs`: long enough for the
+ * busy (above `busyAbove`: a storm, the node's start) and stays quiet for `quietForMs` (a lull between
+ * bursts of work is not the end of a storm), for `compactWindowMs`: long enough for the
  * memory reducer to give back what the busy spell left, then the defaults again. What was given back
  * stays given back; the next storm opens the next window.
  *
@@ -36,14 +37,16 @@ export interface HeapModeOptions {
   intervalMs: number;
   /** Busier than this over an interval: V8's defaults (speed). */
   busyAbove: number;
-  /** Quieter than this over an interval after a busy one: optimize for size, for `compactWindowMs`. */
+  /** Quieter than this over `quietForMs` after a busy interval: optimize for size, for `compactWindowMs`. */
   quietBelow: number;
+  /** How long the quiet must last before a window opens: a lull between bursts of work is not the end of a storm. */
+  quietForMs: number;
   /** How long the size mode lasts once opened (V8's memory reducer gave back a storm's pages within about 10 s). */
   compactWindowMs: number;
 }
 
-// Read every 2 s: the quiet after a storm is seen within that.
-export const HEAP_MODE_DEFAULTS: HeapModeOptions = { intervalMs: 2_000, busyAbove: 0.5, quietBelow: 0.25, compactWindowMs: 20_000 };
+// Read every second: a busy spell closes a window within a second.
+export const HEAP_MODE_DEFAULTS: HeapModeOptions = { intervalMs: 1_000, busyAbove: 0.5, quietBelow: 0.25, quietForMs: 3_000, compactWindowMs: 20_000 };
 
 export interface HeapModeDeps {
   setFlags: (flags: string) => void;
@@ -62,6 +65,8 @@ export class HeapMode {
   private busySinceWindow = true;
   /** Readings left in the open size window. */
   private windowLeft = 0;
+  /** Quiet readings in a row. */
+  private quietReadings = 0;
 
   constructor(
     private readonly setting: HeapModeSetting,
@@ -84,13 +89,15 @@ export class HeapMode {
 
   /** Reads the event loop's utilization since the last check: opens a size window on the quiet after a busy spell, closes it when it ran out or the node got busy. */
   check(): void {
+    if (this.setting !== 'auto') return;
     const u = this.last ? this.deps.utilization(this.last).utilization : 0;
     this.last = this.deps.utilization();
+    this.quietReadings = u < this.opts.quietBelow ? this.quietReadings + 1 : 0;
     if (u > this.opts.busyAbove) {
       this.busySinceWindow = true;
       this.windowLeft = 0;
       if (this.mode === 'size') this.apply('speed', u);
-    } else if (u < this.opts.quietBelow && this.busySinceWindow) {
+    } else if (this.busySinceWindow && this.quietReadings >= Math.max(1, Math.ceil(this.opts.quietForMs / this.opts.intervalMs))) {
       this.busySinceWindow = false;
       this.windowLeft = Math.max(1, Math.ceil(this.opts.compactWindowMs / this.opts.intervalMs));
       this.apply('size', u);
