@@ -134,7 +134,9 @@ describe('heap mode (V8_OPTIMIZE_FOR_SIZE)', () => {
     expect(Math.abs(size.heapUsed - off.heapUsed)).toBeLessThan(0.2 * off.heapUsed);
     // ... but V8's default keeps most of the fragmented pages (about 3x what is live here), the size mode compacts them.
     expect(off.heapTotal).toBeGreaterThan(2 * off.heapUsed);
-    expect(size.heapTotal).toBeLessThan(0.6 * off.heapTotal);
-    expect(size.heapTotal).toBeLessThan(1.5 * size.heapUsed);
+    // Measured: V8's defaults keep 2.4-2.6x what is live; the size mode 1.2x in most runs and 1.7x in
+    // some (V8 picks the pages to compact; two outcomes, page-sized apart), both well below.
+    expect(size.heapTotal).toBeLessThan(0.75 * off.heapTotal);
+    expect(size.heapTotal).toBeLessThan(1.9 * size.heapUsed);
   }, 120_000);
 });
