@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PlatformError } from './errors.js';
 
@@ -49,13 +49,26 @@ export function parseSecretsKey(raw: string): Buffer {
 /**
  * Without SECRETS_KEY (a single node in development): a key generated once into DATA_DIR/secrets.key
  * (mode 0600) and read from there after. Nodes of a cluster must share one SECRETS_KEY instead.
+ * Nodes started at once on one DATA_DIR (the cluster e2e, `npm run cluster`) race to create it: the
+ * key is written whole to a file of this process's own, then linked to the name, which only one
+ * process wins (a link never replaces a file); the others read the winner's key. An exclusive create
+ * of the name itself failed the losers (EEXIST), and a reader could see it half written.
  */
 export function keyFromFile(dataDir: string): { key: Buffer; created: boolean } {
   const file = join(dataDir, SECRETS_KEY_FILE);
   if (existsSync(file)) return { key: parseSecretsKey(readFileSync(file, 'utf8')), created: false };
   mkdirSync(dataDir, { recursive: true });
   const key = randomBytes(32);
-  writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-  chmodSync(file, 0o600);
-  return { key, created: true };
+  const own = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(own, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    chmodSync(own, 0o600);
+    linkSync(own, file);
+    return { key, created: true };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return { key: parseSecretsKey(readFileSync(file, 'utf8')), created: false };
+  } finally {
+    rmSync(own, { force: true });
+  }
 }
