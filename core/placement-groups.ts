@@ -1,3 +1,5 @@
+import { fnv1a } from './fnv1a.js';
+
 /**
  * Installations are placed on nodes by placement group, not one by one: each installation belongs
  * to one of `PLACEMENT_GROUPS` groups (FNV-1a of its id), and one balancer lease per group decides
@@ -11,13 +13,6 @@
  * (README, "Running a cluster").
  */
 export const PLACEMENT_GROUPS = 64;
-
-/** FNV-1a (32 bit) of a string: stable across processes and versions, unlike any runtime hash. */
-export function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
 
 /** The placement group of an installation: fixed for its id, so its epochs always come from one lease key. */
 export function placementGroup(installationId: string, groups = PLACEMENT_GROUPS): number {

@@ -274,7 +274,10 @@ export class InboundCalls {
   }
 }
 
-/** FNV-1a of a message id, kept to 30 bits (a small integer for V8, stored in the array itself). */
+/**
+ * FNV-1a of a message id, kept to 30 bits (a small integer for V8, stored in the array itself).
+ * Written out here, not taken from core/fnv1a.ts: ocpp/ does not depend on core/.
+ */
 export function idHash(id: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);

@@ -1,3 +1,4 @@
+import { fnv1a } from '../core/fnv1a.js';
 /** A small seeded PRNG (mulberry32), so scenarios are reproducible run to run. */
 export class Random {
   private s: number;
@@ -31,10 +32,5 @@ export class Random {
 
 /** A stable 32-bit seed from a string (FNV-1a). */
 export function seedOf(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
+  return fnv1a(text);
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { preferredNode } from '../../balancer/leadership.js';
-import { fnv1a, PLACEMENT_GROUPS, placementGroup } from '../../core/placement-groups.js';
+import { fnv1a } from '../../core/fnv1a.js';
+import { PLACEMENT_GROUPS, placementGroup } from '../../core/placement-groups.js';
 import { leaseKeys } from '../../core/subjects.js';
 
 const ids = Array.from({ length: 1_000 }, (_, i) => `inst-${i}`);

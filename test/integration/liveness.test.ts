@@ -38,6 +38,9 @@ afterAll(async () => {
   await nats?.cleanup();
 });
 
+/** How often the talking charger sends a Heartbeat (a fifth of the 1 s check period). */
+const HEARTBEAT_PACING_MS = 200;
+
 describe('liveness', () => {
   it('reports a charger that says nothing for its heartbeat interval + grace as silent', async () => {
     const { client } = strictCharger(node, 'CP-QUIET', INITIAL_PASSWORD);
@@ -58,11 +61,13 @@ describe('liveness', () => {
     const { client } = strictCharger(node, 'CP-TALK', INITIAL_PASSWORD);
     await client.connect();
     await client.call('BootNotification', { chargePointVendor: 'V', chargePointModel: 'M' });
-    // Checks run every second (interval 1 s, grace 0): talking for 3.5 s spans three of them.
+    // Checks run every second (interval 1 s, grace 0): talking for 3.5 s spans three of them. The
+    // charger heartbeats every HEARTBEAT_PACING_MS, well inside each check period: the pacing is what
+    // is simulated, not a wait for something (not) to happen.
     const until = Date.now() + 3_500;
     while (Date.now() < until) {
       await client.call('Heartbeat', {});
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, HEARTBEAT_PACING_MS));
     }
     const spoke = Date.now();
     await client.call('Heartbeat', {});
