@@ -57,6 +57,8 @@ export interface EventsAnswer {
   callErrors: number;
   /** Actual spread of the sends (ms), to check the schedule held. */
   sendSpanMs: number;
+  /** Wall clock (ms) of each send, to lay an event beside other processes' records; 0 = not sent. */
+  sentAt: number[];
 }
 export interface FuseAnswer {
   httpStatus: number;
@@ -243,6 +245,7 @@ async function events(cmd: Extract<LoadCommand, { op: 'events' }>): Promise<Even
   since.unmatched = 0;
   let callErrors = 0;
   const pending: Promise<number | null>[] = [];
+  const sentAt: number[] = [];
   const start = performance.now();
   let lastSend = start;
   for (let i = 0; i < cmd.ids.length; i++) {
@@ -251,18 +254,20 @@ async function events(cmd: Extract<LoadCommand, { op: 'events' }>): Promise<Even
     const c = chargers.get(cmd.ids[i]!);
     if (!c?.open) {
       pending.push(Promise.resolve(null));
+      sentAt.push(0);
       continue;
     }
     const arrival = c.nextProfile(cmd.match, cmd.timeoutMs);
     const t0 = performance.now();
     lastSend = t0;
+    sentAt.push(performance.timeOrigin + t0);
     void c.call('StatusNotification', statusPayload(cmd.status)).then((r) => {
       if (!r.ok) callErrors++;
     });
     pending.push(arrival.then((at) => (at === undefined ? null : Number((at - t0).toFixed(3)))));
   }
   const latencies = await Promise.all(pending);
-  return { latencies, unmatched: since.unmatched, callErrors, sendSpanMs: Math.round(lastSend - start) };
+  return { latencies, unmatched: since.unmatched, callErrors, sendSpanMs: Math.round(lastSend - start), sentAt };
 }
 
 /** PATCHes an installation's fuse over the HTTP API and times the matching profile at each of `ids`. */

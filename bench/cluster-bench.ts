@@ -9,6 +9,7 @@ import type { ConnectAnswer, EventsAnswer, QuietAnswer } from './balancer-charge
 import { benchTreeCpuSeconds, CHARGER_PASSWORD, cpuSeconds, LoadGenerator, machineBusySeconds, seedFleet, sleep, startNats, startPlatform, type PlatformProcess } from './balancer-procs.js';
 import { stats, type Stats } from './balancer-report.js';
 import { platformEntry } from './platform-fleet.js';
+import { describeSlowest, enableStallHook, watchStages, type TimedEvent } from './stall-trace.js';
 
 /**
  * Issue 10's benchmark (`npm run bench -- --only=cluster`): the platform as 3 peer nodes on a
@@ -41,6 +42,8 @@ export interface ClusterBenchOptions {
   chargers: number;
   /** Installations whose chargers send the timed events (one charger each, per direction). */
   samples: number;
+  /** Lay the steady round's slowest events beside every process's pauses and the bus stages they passed (`bench/stall-trace.ts`). */
+  traceStalls?: boolean;
   log: (line: string) => void;
 }
 
@@ -77,6 +80,7 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
   const label = nodes === 3 ? 'cluster: 3 nodes, 3 nats-servers (R3)' : 'single node, 1 nats-server';
   log(`-- ${label}`);
   const replicas = nodes === 3 ? 3 : 1;
+  const stallDir = opts.traceStalls ? enableStallHook() : undefined;
   const nats = nodes === 3 ? await startNatsCluster(3, 'bench-cluster') : await startNats();
   const url = 'natsUrl' in nats ? nats.natsUrl : nats.url;
   const bus = await connectBus({ url, replicas, name: 'bench-cluster' });
@@ -142,14 +146,19 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
     });
     const cross = sampleIds.filter((c, i) => nodes === 1 || nodeOf.get(c) !== nodeIds.indexOf(holder(fleet[i]!.id) ?? '')).length;
     // Each load generator sends every `nodes`-th event, staggered: the machine-wide rate is the same on 1 and 3 nodes.
-    const events = async (ids: readonly string[], status: 'Preparing' | 'Available', match: { min?: number; max?: number }): Promise<(number | null)[]> => {
+    const events = async (ids: readonly string[], status: 'Preparing' | 'Available', match: { min?: number; max?: number }): Promise<TimedEvent[]> => {
+      const direction = status === 'Preparing' ? 'raise' : 'to 0';
       const answers = await Promise.all(
-        loads.map((l, k) =>
-          sleep(k * EVENT_SPACING_MS).then(() => l.request<EventsAnswer>({ op: 'events', status, ids: ids.filter((c) => nodeOf.get(c) === k), spacingMs: EVENT_SPACING_MS * nodes, match, timeoutMs: 10_000 }, 300_000)),
-        ),
+        loads.map((l, k) => {
+          const own = ids.filter((c) => nodeOf.get(c) === k);
+          return sleep(k * EVENT_SPACING_MS)
+            .then(() => l.request<EventsAnswer>({ op: 'events', status, ids: own, spacingMs: EVENT_SPACING_MS * nodes, match, timeoutMs: 10_000 }, 300_000))
+            .then((a) => own.map((id, i) => ({ id, direction, sentAt: a.sentAt[i]!, latencyMs: a.latencies[i]! }) satisfies TimedEvent));
+        }),
       );
-      return answers.flatMap((a) => a.latencies);
+      return answers.flat();
     };
+    const latencies = (es: readonly TimedEvent[]): (number | null)[] => es.map((e) => e.latencyMs);
     // Whose CPU the latency window ran on: the machine, this bench's processes, its load generators.
     const cpuAt = (): { wall: number; machine: number; bench: number; nats: number; leaseWrites: number; loads: number; nodes: number } => ({
       wall: performance.now() / 1000,
@@ -161,11 +170,17 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
       nodes: procs.reduce((s, p) => s + cpuSeconds(p.pid), 0),
     });
     // One round of timed events: every sample charger plugs in (a raise), then unplugs (to 0).
-    const round = async (): Promise<{ raises: (number | null)[]; decreases: (number | null)[]; cpuNote: string }> => {
+    const round = async (trace = false): Promise<{ raises: (number | null)[]; decreases: (number | null)[]; cpuNote: string }> => {
+      const stages = trace && stallDir ? watchStages(bus.nc, sampleIds) : undefined;
       const cpu0 = cpuAt();
-      const raises = await events(sampleIds, 'Preparing', RAISE);
-      const decreases = await events(sampleIds, 'Available', ZERO);
+      const up = await events(sampleIds, 'Preparing', RAISE);
+      const down = await events(sampleIds, 'Available', ZERO);
       const cpu1 = cpuAt();
+      if (stages && stallDir) {
+        await sleep(1_500); // the processes write their pauses once a second
+        for (const line of describeSlowest([...up, ...down], stages.stop(), stages.machine(), stallDir)) log(`     trace: ${line}`);
+      }
+      const [raises, decreases] = [latencies(up), latencies(down)];
       const d = (k: keyof typeof cpu0): string => (cpu1[k] - cpu0[k]).toFixed(1);
       const wall = cpu1.wall - cpu0.wall;
       const natsCore = `${(((cpu1.nats - cpu0.nats) / wall) * 100).toFixed(0)} % of a core`;
@@ -181,7 +196,7 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
     const afterStormStats = stats([...afterStorm.raises, ...afterStorm.decreases]);
     log(`   event -> profile right after the storm (heap window open): p50 ${afterStormStats.p50} ms, p99 ${afterStormStats.p99} ms (${afterStormStats.n} answered, ${afterStormStats.missing} missing)`);
     await sleep(HEAP_MODE_DEFAULTS.compactWindowMs);
-    const { raises, decreases, cpuNote } = await round();
+    const { raises, decreases, cpuNote } = await round(opts.traceStalls);
     log(`     ${cpuNote}`);
     const latency = stats([...raises, ...decreases]);
     const [up, down] = [stats(raises), stats(decreases)];

@@ -16,9 +16,10 @@ import { startPeerServer, startPlatformServer, type ServerUnderTest } from './se
 import { issue14Targets } from './targets.js';
 
 /**
- * `npm run bench [-- --quick] [-- --only=idle,heap,rtt,allocate,balancer,cluster] [-- --profile] [-- --idle-chargers=N] [-- --cluster-chargers=N] [-- --rtt-rounds=N]`
+ * `npm run bench [-- --quick] [-- --only=idle,heap,rtt,allocate,balancer,cluster] [-- --profile] [-- --idle-chargers=N] [-- --cluster-chargers=N] [-- --rtt-rounds=N] [-- --trace-stalls]`
  * (rtt: every server measured in turn, N rounds (3; 1 with --quick or --profile); each figure is the median of its rounds)
  * (cluster: not in the default set; 10,000 chargers unless --cluster-chargers, 1,000 with --quick)
+ * (--trace-stalls, cluster: the steady round's slowest events beside every process's pauses and the bus stages they passed)
  * (--profile: the platform nodes of the round-trip runs write a V8 CPU profile; the bench prints where their time went)
  * (--platform-node-options='--max-semi-space-size=2': node/V8 options on the command line of the platform nodes of the idle, heap and rtt sections)
  *
@@ -35,6 +36,7 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    'trace-stalls': { type: 'boolean', default: false },
     'idle-chargers': { type: 'string' },
     'cluster-chargers': { type: 'string' },
     'rtt-rounds': { type: 'string' },
@@ -215,7 +217,7 @@ async function clusterBench(): Promise<void> {
   const { runClusterBench } = await import('./cluster-bench.js');
   const chargers = Number(flags['cluster-chargers'] ?? (quick ? 1_000 : 10_000));
   if (!(chargers >= 10)) throw new Error(`--cluster-chargers must be a number >= 10, got ${flags['cluster-chargers']}`);
-  report.cluster = await runClusterBench({ chargers, samples: Math.min(300, Math.ceil(chargers / 10)), log });
+  report.cluster = await runClusterBench({ chargers, samples: Math.min(300, Math.ceil(chargers / 10)), traceStalls: flags['trace-stalls'], log });
 }
 
 async function main(): Promise<void> {
