@@ -61,7 +61,8 @@ export function watchStages(nc: NatsConnection, ids: readonly string[]): { stop:
     seen.set(id, rec);
   };
   const subs: Subscription[] = [
-    nc.subscribe(subjects.allChargerEvents, { callback: (_e, m) => note(m.subject.split('.')[3], `event ${m.subject.split('.').slice(4).join('.')}`) }),
+    // evt.inst.<installation>.charger.<charger>.<kind>
+    nc.subscribe(subjects.allChargerEvents, { callback: (_e, m) => note(m.subject.split('.')[4], `event ${m.subject.split('.').slice(5).join('.')}`) }),
     nc.subscribe(subjects.chargerCommand('*'), { callback: (_e, m) => note(m.subject.split('.')[2], 'command') }),
     nc.subscribe(`$KV.${buckets.allocations}.*`, { callback: (_e, m) => note(m.subject.split('.')[2], 'allocation written') }),
   ];

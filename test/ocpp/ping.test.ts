@@ -66,4 +66,41 @@ describe('Pinger', () => {
     pb.stop();
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it('a long interval pings its connections in slices: never all in one tick, each once per interval, a dead one found within two', () => {
+    const intervalMs = 60_000;
+    const owners = Array.from({ length: 320 }, (_, i) => owner(`C${i}`));
+    const pingers = owners.map((o) => new Pinger(intervalMs, o));
+    for (const p of pingers) p.start();
+    expect(vi.getTimerCount()).toBe(1);
+    const total = (): number => owners.reduce((n, o) => n + o.pings, 0);
+    // Tick by tick through one interval: no tick pings more than an even share (320 over 32 slices).
+    let before = 0;
+    let ticks = 0;
+    let largest = 0;
+    for (let t = 0; t < intervalMs; t += 100) {
+      vi.advanceTimersByTime(100);
+      const sent = total() - before;
+      before = total();
+      if (sent > 0) ticks++;
+      largest = Math.max(largest, sent);
+    }
+    expect(ticks).toBe(32);
+    expect(largest).toBe(10);
+    expect(owners.every((o) => o.pings === 1)).toBe(true);
+    // Every connection but one answers; the silent one is dropped by the end of the second interval, no other is.
+    for (const p of pingers.slice(1)) p.onPong();
+    vi.advanceTimersByTime(intervalMs);
+    expect(owners[0]!.dead).toBe(1);
+    expect(owners.slice(1).every((o) => o.dead === 0 && o.pings === 2)).toBe(true);
+    // A connection that joins later gets its first ping within one interval, in the emptiest slice.
+    pingers[0]!.stop();
+    const late = owner('late');
+    const lateP = new Pinger(intervalMs, late);
+    lateP.start();
+    vi.advanceTimersByTime(intervalMs);
+    expect(late.pings).toBe(1);
+    for (const p of [...pingers, lateP]) p.stop();
+    expect(vi.getTimerCount()).toBe(0);
+  });
 });
