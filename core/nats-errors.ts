@@ -12,6 +12,9 @@ const JS_CLUSTER_NOT_AVAILABLE = 10008;
  * every server yet, so a replicated stream cannot be placed; it can a moment later.
  */
 const JS_CLUSTER_NO_PEERS = 10005;
+/** JSStreamNameExistErr ("stream name already in use with a different configuration") and JSStreamSubjectOverlapErr. */
+const JS_STREAM_NAME_IN_USE = 10058;
+const JS_STREAM_SUBJECT_OVERLAP = 10065;
 
 /**
  * What a NATS client error means to the platform, told by the client's typed errors (never by
@@ -22,9 +25,10 @@ const JS_CLUSTER_NO_PEERS = 10005;
  *   known for placement), it may later;
  * - `wrong-last-sequence`: a compare-and-set write lost (KV update/create on a changed key);
  * - `not-found`: the stream or consumer does not exist;
+ * - `exists`: a stream of that name, or one taking its subjects, exists already;
  * - `other`: anything else, for the caller to rethrow.
  */
-export type NatsErrorKind = 'no-responders' | 'timeout' | 'unavailable' | 'wrong-last-sequence' | 'not-found' | 'other';
+export type NatsErrorKind = 'no-responders' | 'timeout' | 'unavailable' | 'wrong-last-sequence' | 'not-found' | 'exists' | 'other';
 
 export function classifyNatsError(err: unknown): NatsErrorKind {
   if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) return 'no-responders';
@@ -40,6 +44,9 @@ export function classifyNatsError(err: unknown): NatsErrorKind {
       case JetStreamApiCodes.StreamNotFound:
       case JetStreamApiCodes.ConsumerNotFound:
         return 'not-found';
+      case JS_STREAM_NAME_IN_USE:
+      case JS_STREAM_SUBJECT_OVERLAP:
+        return 'exists';
     }
   }
   return 'other';

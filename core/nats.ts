@@ -168,7 +168,14 @@ async function ensureStreams(jsm: JetStreamManager, replicas: number, opts: BusO
   await ensureStream(jsm, { name: streams.northQueue, subjects: [subjects.northQueueAll], num_replicas: replicas });
 }
 
-async function ensureStream(
+/**
+ * Creates the stream, or brings an existing one's limits and replicas up to the node's settings. A
+ * creation that finds the stream there after all is not an error: another node made it meanwhile, or
+ * the info request was answered before the cluster knew the stream (seen once when every node
+ * restarted at once on a busy 3-server cluster: "not found", then "subjects overlap with an existing
+ * stream", and the node exited).
+ */
+export async function ensureStream(
   jsm: JetStreamManager,
   cfg: { name: string; subjects: string[]; max_age?: number; duplicate_window?: number; max_bytes?: number; max_msgs_per_subject?: number; discard?: DiscardPolicy; num_replicas: number },
 ): Promise<void> {
@@ -180,10 +187,14 @@ async function ensureStream(
     exists = false;
   }
   if (!exists) {
-    await jsm.streams.add({ ...cfg, storage: StorageType.File }).catch((err: unknown) => {
-      throw replicasError(cfg.name, cfg.num_replicas, 'create', err);
-    });
-    return;
+    const made = await jsm.streams.add({ ...cfg, storage: StorageType.File }).then(
+      () => true,
+      (err: unknown) => {
+        if (classifyNatsError(err) === 'exists') return false;
+        throw replicasError(cfg.name, cfg.num_replicas, 'create', err);
+      },
+    );
+    if (made) return;
   }
   // Limits follow the node's settings; replicas only ever go up (ensureReplicas).
   const { name: _name, num_replicas: _replicas, ...update } = cfg;

@@ -7,7 +7,7 @@ import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findNatsServer, freePort } from '../../core/embedded-nats.js';
 import { createJson } from '../../core/kv-json.js';
-import { connectBus, encodeJson, retryTransient, type Bus } from '../../core/nats.js';
+import { connectBus, encodeJson, ensureStream, retryTransient, type Bus } from '../../core/nats.js';
 import { classifyNatsError, isTransientNatsError } from '../../core/nats-errors.js';
 import { buckets } from '../../core/subjects.js';
 import { startTestNats } from '../support/nats.js';
@@ -51,6 +51,29 @@ describe('classifyNatsError', () => {
     const err = await bus.jsm.streams.info('NO_SUCH_STREAM').catch((e: unknown) => e);
     expect(classifyNatsError(err)).toBe('not-found');
     expect(classifyNatsError(new Error('wrong last sequence'))).toBe('other');
+  });
+
+  it('a stream whose name or subjects are taken is exists', async () => {
+    await bus.jsm.streams.add({ name: 'TAKEN', subjects: ['taken.>'] });
+    const sameName = await bus.jsm.streams.add({ name: 'TAKEN', subjects: ['taken.>'], max_msgs: 5 }).catch((e: unknown) => e);
+    const sameSubjects = await bus.jsm.streams.add({ name: 'TAKEN_TOO', subjects: ['taken.>'] }).catch((e: unknown) => e);
+    expect([classifyNatsError(sameName), classifyNatsError(sameSubjects)]).toEqual(['exists', 'exists']);
+  });
+});
+
+describe('ensureStream', () => {
+  it('a stream that is there after all, although its info said "not found", is updated, not a failed start', async () => {
+    await bus.jsm.streams.add({ name: 'RESTARTED', subjects: ['restarted.>'], max_msgs_per_subject: 10 });
+    // The answer a busy cluster gave every node restarting at once: the first info request says "not found".
+    const notFound = await bus.jsm.streams.info('NO_SUCH_STREAM').catch((e: unknown) => e);
+    let infos = 0;
+    const streams = new Proxy(bus.jsm.streams, {
+      get: (target, prop, receiver) =>
+        prop === 'info' && infos++ === 0 ? () => Promise.reject(notFound) : (Reflect.get(target, prop, receiver) as unknown),
+    });
+    const jsm = new Proxy(bus.jsm, { get: (target, prop, receiver) => (prop === 'streams' ? streams : (Reflect.get(target, prop, receiver) as unknown)) });
+    await ensureStream(jsm, { name: 'RESTARTED', subjects: ['restarted.>'], max_msgs_per_subject: 20, num_replicas: 1 });
+    expect((await bus.jsm.streams.info('RESTARTED')).config.max_msgs_per_subject).toBe(20);
   });
 });
 
