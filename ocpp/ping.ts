@@ -14,7 +14,7 @@ import type { OcppLogger } from './logger.js';
  */
 
 /** Slices per interval, and the shortest slice: short intervals (tests, a charger's own setting) tick as one. */
-const MAX_SLICES = 32;
+const MAX_SLICES = 256;
 const MIN_SLICE_MS = 250;
 
 /** What a pinger needs from its connection. */
