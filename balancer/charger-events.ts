@@ -3,6 +3,7 @@
  * reports, meter samples, commands sent and their answers. Each returns a new model; no I/O, no clock.
  */
 import type { ChargerEvent } from '../core/events.js';
+import type { ChargerLiveStatus } from '../core/model.js';
 import { countedValue, phaseSwitchOf, wantsEnergy, type BalancerModel, type ChargerModel, type ModelSettings } from './balancer-model.js';
 import { tokensAt } from './charger-clocks.js';
 import { holdsItsLimit, inFlightOf, transition, type DispatchEvent, type DispatchTuning, type ProfileOutcome } from './dispatch-lifecycle.js';
@@ -57,6 +58,25 @@ export function onConnection(c: ChargerModel, connected: boolean): ChargerModel 
 export function onReport(c: ChargerModel, now: number, profileLost = false): ChargerModel {
   const next = step(c, { kind: profileLost ? 'profileLost' : 'reported' }, now, UNTIMED);
   return profileLost ? noOneStart(next) : next;
+}
+
+/**
+ * A new leader's sync: the charger's live status from the node that holds it. Its reading counts
+ * only if taken in the current session (both times are the charger's clock): the node keeps the last
+ * reading after a car leaves, and a new leader took the previous car's 6.6 A for a charger told 0 A
+ * as over its limit, counted it at 7 A and re-sent it 7 A, unchecked, over a full fuse. `draw`: the
+ * reading for the grid's record.
+ */
+export function onLiveStatus(current: ChargerModel, live: ChargerLiveStatus, now: number, meter: { thresholdA: number; slackA: number }): { model: ChargerModel; draw?: { measured: ChargerLiveStatus['measured']; at: number } } {
+  let c = onConnection(current, true);
+  for (const k of live.connectors) c = onConnector(c, k.connectorId, k.status, now);
+  const tx = live.activeTransactions[0];
+  const at = live.measured.at ? Date.parse(live.measured.at) : NaN;
+  const ofThisSession = tx !== undefined && at >= Date.parse(tx.startedAt);
+  if (ofThisSession) c = onMeter(c, live.measured, at, meter.thresholdA, 1, meter.slackA);
+  c = onReport(c, now);
+  if (tx) c = { ...c, activeTx: { transactionId: tx.transactionId, connectorId: tx.connectorId } };
+  return ofThisSession ? { model: c, draw: { measured: live.measured, at } } : { model: c };
 }
 
 /** Connected again or booted: no longer counted on terminal 1 alone (it may run a failsafe on three). */

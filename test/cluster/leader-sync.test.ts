@@ -114,4 +114,34 @@ describe('a new leader syncing a charger', () => {
     expect(profiles.every((l) => l === 0)).toBe(true);
   });
 
+  it('asks again when its live-status request goes unanswered, and then raises the waiting car', async () => {
+    const chargerId = 'SYNC-2';
+    await putJson(bus.kv[buckets.allocations], chargerId, { limit: 0, at: new Date().toISOString() });
+    const live = aLiveStatus(chargerId, 'sync-b', {
+      connectors: [{ connectorId: 1, status: 'Preparing', errorCode: 'NoError', updatedAt: new Date().toISOString() }],
+      activeTransactions: [],
+    });
+    let statusRequests = 0;
+    // The node holding the charger, too busy to answer the first request (a failover's load).
+    const sim = simulateCharger(bus.nc, chargerId, (cmd: ChargerCommand) => {
+      if (cmd.action === '$status') return ++statusRequests === 1 ? undefined : { ok: true, response: live };
+      return { ok: true, response: { status: 'Accepted' } };
+    });
+    const { leaseTtlMs: _l, ...tuning } = loadConfig({}).balancer;
+    const balancer = new InstallationBalancer(installation('sync-b'), [charger(chargerId, 'sync-b')], { nc: bus.nc, allocations: bus.kv[buckets.allocations], metrics: createMetrics(), logger: pino({ level: 'silent' }), tuning, now: Date.now });
+    const limits = (): number[] => sim.received.filter((c) => c.action === 'SetChargingProfile').map((c) => (c.payload as { csChargingProfiles: { chargingSchedule: { chargingSchedulePeriod: { limit: number }[] } } }).csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0]!.limit);
+    try {
+      await balancer.start();
+      const until = Date.now() + 12_000;
+      while (!limits().some((l) => l > 0)) {
+        if (Date.now() > until) throw new Error(`no raise within 12 s: ${statusRequests} status requests, limits ${JSON.stringify(limits())}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(statusRequests).toBe(2);
+      expect(balancer.status().chargers[chargerId]!.counted).toBeGreaterThan(0);
+    } finally {
+      await balancer.stop();
+      sim.sub.unsubscribe();
+    }
+  }, 20_000);
 });
