@@ -170,7 +170,7 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
       nodes: procs.reduce((s, p) => s + cpuSeconds(p.pid), 0),
     });
     // One round of timed events: every sample charger plugs in (a raise), then unplugs (to 0).
-    const round = async (trace = false): Promise<{ raises: (number | null)[]; decreases: (number | null)[]; cpuNote: string }> => {
+    const round = async (trace: string | false = false): Promise<{ raises: (number | null)[]; decreases: (number | null)[]; cpuNote: string }> => {
       const stages = trace && stallDir ? watchStages(bus.nc, sampleIds) : undefined;
       const cpu0 = cpuAt();
       const up = await events(sampleIds, 'Preparing', RAISE);
@@ -178,7 +178,7 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
       const cpu1 = cpuAt();
       if (stages && stallDir) {
         await sleep(1_500); // the processes write their pauses once a second
-        for (const line of describeSlowest([...up, ...down], stages.stop(), stages.machine(), stallDir)) log(`     trace: ${line}`);
+        for (const line of describeSlowest([...up, ...down], stages.stop(), stages.machine(), stallDir)) log(`     trace (${trace}): ${line}`);
       }
       const [raises, decreases] = [latencies(up), latencies(down)];
       const d = (k: keyof typeof cpu0): string => (cpu1[k] - cpu0[k]).toFixed(1);
@@ -192,11 +192,11 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
     // Right after the storm the nodes' heap-compaction window is open (V8_OPTIMIZE_FOR_SIZE=auto:
     // V8's size mode for a while once a node goes quiet after a busy spell, its compacting GCs in the
     // tail): timed and printed, but the target is read in steady operation, once that window closed.
-    const afterStorm = await round();
+    const afterStorm = await round(opts.traceStalls && 'heap window open');
     const afterStormStats = stats([...afterStorm.raises, ...afterStorm.decreases]);
     log(`   event -> profile right after the storm (heap window open): p50 ${afterStormStats.p50} ms, p99 ${afterStormStats.p99} ms (${afterStormStats.n} answered, ${afterStormStats.missing} missing)`);
     await sleep(HEAP_MODE_DEFAULTS.compactWindowMs);
-    const { raises, decreases, cpuNote } = await round(opts.traceStalls);
+    const { raises, decreases, cpuNote } = await round(opts.traceStalls && 'steady');
     log(`     ${cpuNote}`);
     const latency = stats([...raises, ...decreases]);
     const [up, down] = [stats(raises), stats(decreases)];
