@@ -195,7 +195,11 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
     const afterStorm = await round(opts.traceStalls && 'heap window open');
     const afterStormStats = stats([...afterStorm.raises, ...afterStorm.decreases]);
     log(`   event -> profile right after the storm (heap window open): p50 ${afterStormStats.p50} ms, p99 ${afterStormStats.p99} ms (${afterStormStats.n} answered, ${afterStormStats.missing} missing)`);
-    await sleep(HEAP_MODE_DEFAULTS.compactWindowMs);
+    // The window opens after quietForMs of quiet (read once per intervalMs) and stays open
+    // compactWindowMs: waiting only the window's length started the steady round inside it (the
+    // first events of every steady round were the slowest, in `--trace-stalls`).
+    const { quietForMs, compactWindowMs, intervalMs } = HEAP_MODE_DEFAULTS;
+    await sleep(quietForMs + compactWindowMs + 2 * intervalMs);
     const { raises, decreases, cpuNote } = await round(opts.traceStalls && 'steady');
     log(`     ${cpuNote}`);
     const latency = stats([...raises, ...decreases]);
