@@ -3,7 +3,8 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { AvailableCurrent } from '../core/available-current-store.js';
 import { effectiveCap, type ChargerCaps } from '../core/cap-store.js';
-import { refusalOf, sendChargerCommand, STATUS_ACTION } from '../core/commands.js';
+import type { ChargerCommands } from '../core/charger-commands.js';
+import { refusalOf, STATUS_ACTION } from '../core/commands.js';
 import type { ChargerEvent } from '../core/events.js';
 import { getJson, putJson } from '../core/kv-json.js';
 import type { Metrics } from '../core/metrics.js';
@@ -30,6 +31,8 @@ import { storedKey, type StoredAllocation } from './stored-allocation.js';
 
 export interface BalancerDeps {
   nc: NatsConnection;
+  /** How the balancer's SetChargingProfile and status requests reach the chargers. */
+  commands: ChargerCommands;
   allocations: KV;
   metrics: Metrics;
   logger: Logger;
@@ -206,7 +209,7 @@ export class InstallationBalancer {
 
   /** Fresh data after (re)start: the charger's live status from the node that holds it. */
   private async sync(chargerId: string): Promise<void> {
-    const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: 2_000, ...fenced(this.epoch) }).catch(() => undefined);
+    const reply = await this.deps.commands.send(chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: 2_000, ...fenced(this.epoch) }).catch(() => undefined);
     const current = this.model.chargers[chargerId];
     if (!current || !reply?.ok) return;
     const live = reply.response as ChargerLiveStatus;
@@ -365,7 +368,7 @@ export class InstallationBalancer {
     const payload = limitProfile(charger.profilePurpose, limit, this.deps.now(), c.activeTx, numberPhases);
     let outcome: ProfileOutcome;
     try {
-      const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: 'SetChargingProfile', payload: payload as never, timeoutMs: this.deps.tuning.profileTimeoutMs, priority: true, ...fenced(this.epoch) });
+      const reply = await this.deps.commands.send(chargerId, { action: 'SetChargingProfile', payload: payload as never, timeoutMs: this.deps.tuning.profileTimeoutMs, priority: true, ...fenced(this.epoch) });
       outcome = reply.ok ? ((reply.response as { status?: string }).status === 'Accepted' ? 'accepted' : 'rejected') : refusalOf(reply.error) || reply.error.code === 'FENCED' ? 'rejected' : 'timeout';
     } catch {
       outcome = 'timeout';

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InstallationBalancer } from '../../balancer/installation-balancer.js';
+import { ChargerCommands } from '../../core/charger-commands.js';
 import type { ChargerCommand } from '../../core/commands.js';
 import { loadConfig } from '../../core/config.js';
 import { putJson } from '../../core/kv-json.js';
@@ -75,6 +76,7 @@ async function leaderOver(id: string, chargerId: string, live: ReturnType<typeof
   const inst = installation(id);
   const balancer = new InstallationBalancer(inst, [charger(chargerId, id)], {
     nc: bus.nc,
+    commands: new ChargerCommands(bus.nc),
     allocations: bus.kv[buckets.allocations],
     metrics: createMetrics(),
     logger: pino({ level: 'silent' }),
