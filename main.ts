@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { ChargerRegistry, localAuthorizer, type NodeDeps } from './south/index.js';
+import { ChargerCommands } from './core/charger-commands.js';
 import { ChargerStateStore } from './core/charger-state-store.js';
 import { ChargerStore } from './core/charger-store.js';
 import { ConfigCache } from './core/config-cache.js';
@@ -36,6 +37,8 @@ export interface PlatformNode {
   readonly ocppPort: number;
   readonly apiPort: number;
   readonly bus: Bus;
+  /** The node's command sender: what the API, balancer and partner bridge send charger commands through. */
+  readonly commands: ChargerCommands;
   readonly stores: {
     installations: InstallationStore;
     chargers: ChargerStore;
@@ -64,6 +67,8 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
   // Each start-up step is logged with its time so far: a node that never gets to "listening" shows where it waits.
   const startedAt = Date.now();
   const bus = await connectBus({ url: natsUrl, name: `node-${config.nodeId}`, auth: natsAuth, ocppLogMaxBytes: config.ocppLogMaxBytes, ocppLogMaxPerSubject: config.ocppLogMaxPerCharger, replicas: config.natsReplicas });
+  // The node's chargers register here; everything that commands a charger sends through it.
+  const commands = new ChargerCommands(bus.nc);
   const credentials = new CredentialStore(bus.kv[buckets.credentials], new SecretBox(secretsKey(config, logger)));
   const installations = new InstallationStore(bus.kv[buckets.installations], credentials);
   const stores = {
@@ -82,6 +87,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
   const partner = new PartnerBridge({
     nodeId: config.nodeId,
     bus,
+    commands,
     cache,
     credentials,
     chargerState: stores.chargerState,
@@ -96,6 +102,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
   const deps: NodeDeps = {
     nodeId: config.nodeId,
     bus,
+    commands,
     cache,
     credentials,
     transactions: stores.transactions,
@@ -124,6 +131,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
   const balancers = new BalancerManager({
     nodeId: config.nodeId,
     nc: bus.nc,
+    commands,
     cache,
     leases: bus.kv[buckets.leases],
     // A renewal unanswered for a renewal period is tried again rather than awaited (see kvWithTimeout).
@@ -169,6 +177,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
   let stopping: Promise<void> | undefined;
   const api = await build({
     bus,
+    commands,
     nodeId: config.nodeId,
     ...stores,
     tokens: new TokenStore(bus.kv[buckets.tokens]),
@@ -201,7 +210,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
       await embedded?.stop();
     })());
 
-  return { config, ocppPort, apiPort, bus, stores, cache, registry, balancers, logger, stop };
+  return { config, ocppPort, apiPort, bus, commands, stores, cache, registry, balancers, logger, stop };
 }
 
 /** SECRETS_KEY, else a key file in DATA_DIR: fine for one node, wrong for a cluster (each node would have its own). */

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { AvailableCurrentStore } from '../core/available-current-store.js';
+import type { ChargerCommands } from '../core/charger-commands.js';
 import type { ChargerStore } from '../core/charger-store.js';
 import type { ConfigCache } from '../core/config-cache.js';
 import type { CredentialStore } from '../core/credential-store.js';
@@ -12,6 +13,8 @@ import type { TransactionStore } from '../core/transaction-store.js';
 /** Everything the API needs, wired once in the composition root. */
 export interface ApiDeps {
   bus: Bus;
+  /** The node's command sender (its own chargers answered in process). */
+  commands: ChargerCommands;
   nodeId: string;
   installations: InstallationStore;
   chargers: ChargerStore;

@@ -171,7 +171,7 @@ class InstallationFeed {
     const [dynamicLimit, balancer, live, partner] = await Promise.all([
       this.deps.availableCurrent.get(installation.id),
       balancerStatus(nc, installation.id),
-      Promise.all(chargers.map(async (c) => [c.id, await liveStatus(nc, c.id)] as const)),
+      Promise.all(chargers.map(async (c) => [c.id, await liveStatus(this.deps.commands, c.id)] as const)),
       partnerConnections(nc, installation, chargers),
     ]);
     const energy: Record<string, number> = {};

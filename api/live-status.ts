@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import { STATUS_ACTION, sendChargerCommand } from '../core/commands.js';
+import type { ChargerCommands } from '../core/charger-commands.js';
+import { STATUS_ACTION } from '../core/commands.js';
 import type { MeterStatus } from '../core/meter-reading.js';
 import type { Charger, ChargerLiveStatus, Installation } from '../core/model.js';
 import { decodeJson, encodeJson } from '../core/nats.js';
@@ -16,9 +17,9 @@ export const BALANCER_STATUS_TIMEOUT_MS = 1_000;
  */
 export type LiveState = { state: 'connected'; status: ChargerLiveStatus } | { state: 'not-connected' } | { state: 'unknown' };
 
-export async function liveStatus(nc: NatsConnection, chargerId: string, timeoutMs = LIVE_STATUS_TIMEOUT_MS): Promise<LiveState> {
+export async function liveStatus(commands: ChargerCommands, chargerId: string, timeoutMs = LIVE_STATUS_TIMEOUT_MS): Promise<LiveState> {
   try {
-    const reply = await sendChargerCommand(nc, chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs });
+    const reply = await commands.send(chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs });
     if (reply.ok) return { state: 'connected', status: reply.response as ChargerLiveStatus };
     return reply.error.code === 'NOT_CONNECTED' ? { state: 'not-connected' } : { state: 'unknown' };
   } catch {

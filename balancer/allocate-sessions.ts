@@ -2,7 +2,7 @@
  * Step 2 of `allocate()`: an online charger that wants energy becomes a session. This is where its
  * amperes are read: counted phases (wiring + measurement), minimum and maximum in 0.1 A with the cap
  * and reclaim applied, relay-wear and anti-flap holds, and its admission tier (rotation).
- * Rule names follow test/balancer/allocate.test.ts: caps, reclaim, rotation, anti-flap.
+ * Rule names follow the tests (test/balancer/allocate-*.test.ts): caps, reclaim, rotation, anti-flap.
  */
 import type { AllocationHold, AllocationReason, AllocationSettings, ChargerInput } from './allocation-types.js';
 import type { Wiring } from './phases.js';

@@ -4,7 +4,7 @@
  * `input.now`, and the result depends only on the input's content (chargers are processed in id
  * order, whatever order they arrive in).
  *
- * The rules, in order, each named as in test/balancer/allocate.test.ts:
+ * The rules, in order, each named as in the tests (`describe` blocks of test/balancer/allocate-*.test.ts):
  *  0. Circuits (`allocate-circuits.ts`): each phase of the installation and of every circuit below
  *     it is one constraint; a charger loads its phases on each circuit from its own to the root.
  *  1. Offline chargers: counted first at what they will do (`offline-current.ts`) on every wired

@@ -3,7 +3,8 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { AvailableCurrent } from '../core/available-current-store.js';
 import { effectiveCap, type ChargerCaps } from '../core/cap-store.js';
-import { refusalOf, sendChargerCommand, STATUS_ACTION } from '../core/commands.js';
+import type { ChargerCommands } from '../core/charger-commands.js';
+import { refusalOf, STATUS_ACTION } from '../core/commands.js';
 import type { ChargerEvent } from '../core/events.js';
 import { getJson, putJson } from '../core/kv-json.js';
 import type { Metrics } from '../core/metrics.js';
@@ -27,12 +28,13 @@ import { phaseLimitsAt, type Failsafe } from './phase-limits.js';
 import { PHASES } from './phases.js';
 import { storedKey, type StoredAllocation } from './stored-allocation.js';
 
-/** A new leader's live-status request per charger, and its next try when unanswered. */
-const SYNC_TIMEOUT_MS = 2_000;
-const SYNC_RETRY_MS = 1_000;
+/** A new leader's live-status request per charger, and its next try when unanswered (ms). */
+const [SYNC_TIMEOUT_MS, SYNC_RETRY_MS] = [2_000, 1_000];
 
 export interface BalancerDeps {
   nc: NatsConnection;
+  /** How the balancer's SetChargingProfile and status requests reach the chargers. */
+  commands: ChargerCommands;
   allocations: KV;
   metrics: Metrics;
   logger: Logger;
@@ -208,14 +210,13 @@ export class InstallationBalancer {
   }
 
   /**
-   * Fresh data after (re)start: the charger's live status from the node that holds it. Until it is
-   * answered the charger counts as offline (at its worst case) and is raised nothing, so a request
-   * that went unanswered is asked again: after a failover the survivors' nodes, busy with the moved
-   * installations, let some go unanswered, and such a charger never got its car's raise (the
-   * cluster bench's failover probe, once in a few runs). "Not connected" waits for its connection event.
+   * Fresh data after (re)start: the charger's live status from the node that holds it. Until then the
+   * charger counts as offline (at its worst case) and gets no raise, so an unanswered request is sent
+   * again (after a failover, survivors' busy nodes let some go unanswered and those cars were never
+   * raised). "Not connected" waits for the charger's connection event.
    */
   private async sync(chargerId: string): Promise<void> {
-    const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: SYNC_TIMEOUT_MS, ...fenced(this.epoch) }).catch(() => undefined);
+    const reply = await this.deps.commands.send(chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: SYNC_TIMEOUT_MS, ...fenced(this.epoch) }).catch(() => undefined);
     const current = this.model.chargers[chargerId];
     if (this.stopped || !current) return;
     if (!reply?.ok) {
@@ -365,7 +366,7 @@ export class InstallationBalancer {
     const payload = limitProfile(charger.profilePurpose, limit, this.deps.now(), c.activeTx, numberPhases);
     let outcome: ProfileOutcome;
     try {
-      const reply = await sendChargerCommand(this.deps.nc, chargerId, { action: 'SetChargingProfile', payload: payload as never, timeoutMs: this.deps.tuning.profileTimeoutMs, priority: true, ...fenced(this.epoch) });
+      const reply = await this.deps.commands.send(chargerId, { action: 'SetChargingProfile', payload: payload as never, timeoutMs: this.deps.tuning.profileTimeoutMs, priority: true, ...fenced(this.epoch) });
       outcome = reply.ok ? ((reply.response as { status?: string }).status === 'Accepted' ? 'accepted' : 'rejected') : refusalOf(reply.error) || reply.error.code === 'FENCED' ? 'rejected' : 'timeout';
     } catch {
       outcome = 'timeout';

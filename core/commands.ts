@@ -1,8 +1,4 @@
-import type { NatsConnection } from '@nats-io/transport-node';
 import { PlatformError } from './errors.js';
-import { decodeJson, encodeJson } from './nats.js';
-import { classifyNatsError } from './nats-errors.js';
-import { subjects } from './subjects.js';
 
 /**
  * The request/reply contract of `cmd.charger.<id>`, answered by the node that holds the charger's
@@ -55,59 +51,5 @@ export function commandError(failure: CommandFailure): PlatformError {
     case 'FENCED':
       // Only a balancer's SetChargingProfile carries an epoch, and the API refuses those anyway.
       return new PlatformError('CONFLICT', failure.message);
-  }
-}
-
-const DEFAULT_TIMEOUT_MS = 30_000;
-
-/** Answers commands for a charger whose socket this process holds (its session, which also answers `cmd.charger.<id>`). */
-export interface LocalCommandTarget {
-  command(cmd: ChargerCommand): Promise<CommandReply>;
-}
-
-/**
- * The chargers whose sockets this process holds, per NATS connection. A command to one of them is
- * handed to its session directly: the same handler that answers `cmd.charger.<id>`, without the
- * request, the reply and their JSON on the bus (the balancer's SetChargingProfile to a charger on
- * its own node was two NATS messages and an Error object each). Others go over NATS as before.
- */
-const localTargets = new WeakMap<NatsConnection, Map<string, LocalCommandTarget>>();
-
-const jsonCopy = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
-
-/** Commands for `chargerId` sent on `nc` go to `target` while it is registered. */
-export function serveCommandsLocally(nc: NatsConnection, chargerId: string, target: LocalCommandTarget): void {
-  let targets = localTargets.get(nc);
-  if (!targets) localTargets.set(nc, (targets = new Map()));
-  targets.set(chargerId, target);
-}
-
-/** Undoes serveCommandsLocally, unless a newer session of the charger registered since. */
-export function stopServingLocally(nc: NatsConnection, chargerId: string, target: LocalCommandTarget): void {
-  const targets = localTargets.get(nc);
-  if (targets?.get(chargerId) === target) targets.delete(chargerId);
-}
-
-/** Sends a command to the charger wherever it is connected. "Not connected" and "timeout" differ. */
-export async function sendChargerCommand(nc: NatsConnection, chargerId: string, cmd: ChargerCommand): Promise<CommandReply> {
-  const timeoutMs = cmd.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const local = localTargets.get(nc)?.get(chargerId);
-  if (local) {
-    try {
-      // Through JSON both ways, as over the bus: neither side keeps a reference into the other's objects.
-      return jsonCopy(await local.command(jsonCopy({ ...cmd, timeoutMs })));
-    } catch (err) {
-      throw new PlatformError('INTERNAL', `Command to ${chargerId} failed`, { cause: err });
-    }
-  }
-  try {
-    // The NATS timeout leaves the node room to report the OCPP timeout itself.
-    const msg = await nc.request(subjects.chargerCommand(chargerId), encodeJson({ ...cmd, timeoutMs }), { timeout: timeoutMs + 2_000 });
-    return decodeJson<CommandReply>(msg.data);
-  } catch (err) {
-    const kind = classifyNatsError(err);
-    if (kind === 'no-responders') return { ok: false, error: { code: 'NOT_CONNECTED', message: `Charger ${chargerId} is not connected` } };
-    if (kind === 'timeout') return { ok: false, error: { code: 'TIMEOUT', message: `Charger ${chargerId} did not answer in time` } };
-    throw new PlatformError('INTERNAL', `Command to ${chargerId} failed`, { cause: err });
   }
 }

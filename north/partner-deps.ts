@@ -5,7 +5,7 @@ import type { PartnerStore } from '../core/partner-store.js';
 import type { NodeDeps } from '../south/index.js';
 
 /** What the bridge needs of the node, and its own stores and settings; built in the composition root. */
-export interface PartnerDeps extends Pick<NodeDeps, 'nodeId' | 'bus' | 'cache' | 'credentials' | 'chargerState' | 'metrics' | 'logger'> {
+export interface PartnerDeps extends Pick<NodeDeps, 'nodeId' | 'bus' | 'commands' | 'cache' | 'credentials' | 'chargerState' | 'metrics' | 'logger'> {
   store: PartnerStore;
   queue: PartnerQueue;
   caps: CapStore;

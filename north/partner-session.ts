@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { createActor, fromCallback, fromPromise, type Actor } from 'xstate';
-import { sendChargerCommand, STATUS_ACTION } from '../core/commands.js';
+import { STATUS_ACTION } from '../core/commands.js';
 import type { ChargerLiveStatus } from '../core/model.js';
 import { streams, subjects } from '../core/subjects.js';
 import type { RequestOf, ResponseOf } from '../ocpp/actions.js';
@@ -275,7 +275,7 @@ export class PartnerSession {
   }
 
   private async liveStatus(): Promise<ChargerLiveStatus | undefined> {
-    const reply = await sendChargerCommand(this.deps.bus.nc, this.chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: 5_000 }).catch(() => undefined);
+    const reply = await this.deps.commands.send(this.chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: 5_000 }).catch(() => undefined);
     return reply?.ok ? (reply.response as ChargerLiveStatus) : undefined;
   }
 
@@ -342,7 +342,7 @@ export class PartnerSession {
       chargerId: this.chargerId,
       charger: () => node.cache.chargers.get(this.chargerId),
       now: this.deps.now,
-      toCharger: (action, payload) => sendChargerCommand(node.bus.nc, this.chargerId, { action, payload, timeoutMs: Math.max(1_000, this.deps.settings.callTimeoutMs - 1_000) }),
+      toCharger: (action, payload) => node.commands.send(this.chargerId, { action, payload, timeoutMs: Math.max(1_000, this.deps.settings.callTimeoutMs - 1_000) }),
       liveStatus: () => this.liveStatus(),
       platformTransaction: (partnerTxId) => store.platformTransaction(this.chargerId, partnerTxId),
       config: () => this.config(),

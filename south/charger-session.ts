@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Subscription } from '@nats-io/transport-node';
 import { createActor, type Actor } from 'xstate';
 import type { ChargerCommand, CommandReply } from '../core/commands.js';
-import { serveCommandsLocally, STATUS_ACTION, stopServingLocally, type LocalCommandTarget } from '../core/commands.js';
+import { STATUS_ACTION } from '../core/commands.js';
+import type { LocalCommandTarget } from '../core/charger-commands.js';
 import type { ChargerEvent as BusEvent } from '../core/events.js';
 import type { Charger } from '../core/model.js';
 import { countOcpp } from '../core/metrics.js';
@@ -82,7 +83,7 @@ export class ChargerSession implements LocalCommandTarget {
         void this.onCommandData(msg.data).then((reply) => msg.respond(encodeJson(reply)));
       },
     });
-    serveCommandsLocally(deps.bus.nc, chargerId, this);
+    deps.commands.serveLocally(chargerId, this);
   }
 
   /** What the machine announced (the registry's actions hand it here, one handler per node). */
@@ -123,7 +124,7 @@ export class ChargerSession implements LocalCommandTarget {
     if (this.stopped) return;
     this.stopped = true;
     this.sub.unsubscribe();
-    stopServingLocally(this.deps.bus.nc, this.chargerId, this);
+    this.deps.commands.stopServingLocally(this.chargerId, this);
     // A child actor is stopped by its parent.
     this.deps.actorRoot.send({ type: 'stopChild', child: this.actor });
     if (this.rpc.isOpen) this.rpc.close(1000, 'session stopped');

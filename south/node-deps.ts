@@ -1,6 +1,7 @@
 import type { MeterEventRules } from './meter-values.js';
 import type { AnyActorRef } from 'xstate';
 import type { Logger } from 'pino';
+import type { ChargerCommands } from '../core/charger-commands.js';
 import type { ChargerStateStore } from '../core/charger-state-store.js';
 import type { ConfigCache } from '../core/config-cache.js';
 import type { CredentialStore } from '../core/credential-store.js';
@@ -59,6 +60,8 @@ export interface ChargerObserver {
 export interface NodeDeps {
   readonly nodeId: string;
   readonly bus: Bus;
+  /** Where each session registers to answer the node's own commands in process. */
+  readonly commands: ChargerCommands;
   readonly cache: ConfigCache;
   readonly credentials: CredentialStore;
   readonly transactions: TransactionStore;

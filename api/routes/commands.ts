@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { commandError, sendChargerCommand } from '../../core/commands.js';
+import { commandError } from '../../core/commands.js';
 import { PlatformError } from '../../core/errors.js';
 import { redactOcppPayload } from '../../core/redact.js';
 import { CENTRAL_SYSTEM_ACTIONS, validateRequest } from '../../ocpp/validator.js';
@@ -75,7 +75,7 @@ export function commandRoutes(deps: ApiDeps): FastifyPluginAsync {
         }
         const refused = smartChargingRefusal(Action, payload);
         if (refused) throw new PlatformError('BALANCER_OWNS_PROFILES', refused);
-        const reply = await sendChargerCommand(deps.bus.nc, chargerId, { action: Action, payload, timeoutMs: req.query.timeoutMs });
+        const reply = await deps.commands.send(chargerId, { action: Action, payload, timeoutMs: req.query.timeoutMs });
         req.log.info({ chargerId, action: Action, ok: reply.ok, ...(reply.ok ? {} : { error: reply.error.code }) }, 'charger command');
         if (reply.ok) return redactOcppPayload(reply.response);
         throw commandError(reply.error);

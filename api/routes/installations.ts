@@ -136,7 +136,7 @@ export function installationRoutes(deps: ApiDeps): FastifyPluginAsync {
         await requireInstallation(deps, req, id);
         const chargers = await deps.chargers.listByInstallation(id);
         if (!req.query.force) {
-          const live = await Promise.all(chargers.map(async (c) => ({ id: c.id, live: await liveStatus(deps.bus.nc, c.id) })));
+          const live = await Promise.all(chargers.map(async (c) => ({ id: c.id, live: await liveStatus(deps.commands, c.id) })));
           const connected = live.filter((l) => l.live.state !== 'not-connected').map((l) => l.id);
           if (connected.length > 0) {
             throw new PlatformError('HAS_CONNECTED_CHARGERS', `Installation ${id} has connected chargers: ${connected.join(', ')} (use ?force=true to delete anyway)`);

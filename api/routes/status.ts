@@ -193,7 +193,7 @@ export function statusRoutes(deps: ApiDeps): FastifyPluginAsync {
         // of the installation's placement group is read only when none answered (one starting, say).
         const lease = balancer?.nodeId !== undefined ? undefined : await getJson<{ nodeId: string; expiresAt: number }>(deps.bus.kv[buckets.leases], leaseKeys.balancerOf(installation.id)).catch(() => undefined);
         const [liveList, partner] = await Promise.all([
-          Promise.all(chargers.map(async (c) => [c.id, await liveStatus(deps.bus.nc, c.id)] as const)),
+          Promise.all(chargers.map(async (c) => [c.id, await liveStatus(deps.commands, c.id)] as const)),
           partnerConnections(deps.bus.nc, installation, chargers),
         ]);
         const live = new Map<string, LiveState>(liveList);

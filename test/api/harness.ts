@@ -4,6 +4,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { build, type ApiDeps, type BuildOptions } from '../../api/app.js';
+import { ChargerCommands } from '../../core/charger-commands.js';
 import { AvailableCurrentStore } from '../../core/available-current-store.js';
 import { ChargerStore } from '../../core/charger-store.js';
 import type { ChargerCommand, CommandReply } from '../../core/commands.js';
@@ -76,6 +77,7 @@ export async function startApi(opts: BuildOptions = {}): Promise<ApiHarness> {
   const installations = new InstallationStore(bus.kv[buckets.installations], credentials);
   const deps: ApiDeps = {
     bus,
+    commands: new ChargerCommands(bus.nc),
     nodeId: 'node-test',
     installations,
     chargers: new ChargerStore(bus.kv[buckets.chargers], installations, credentials),

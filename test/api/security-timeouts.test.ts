@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { build } from '../../api/app.js';
-import { sendChargerCommand, STATUS_ACTION } from '../../core/commands.js';
+import { STATUS_ACTION } from '../../core/commands.js';
 import type { PlatformNode } from '../../main.js';
 import { startTestNats } from '../support/nats.js';
 import { aCharger, anInstallation, INITIAL_PASSWORD, ocppCall, startTestNode, strictCharger, waitFor } from '../support/platform.js';
@@ -127,7 +127,7 @@ describe('OCPP port', () => {
 
   it('closes sockets beyond OCPP_MAX_CONNECTIONS as they arrive', async () => {
     // The first test's charger has gone: its socket no longer counts.
-    await waitFor(async () => !(await sendChargerCommand(node.bus.nc, 'CP-TO', { action: STATUS_ACTION, payload: {}, timeoutMs: 500 })).ok || undefined, 5_000, 'CP-TO gone');
+    await waitFor(async () => !(await node.commands.send('CP-TO', { action: STATUS_ACTION, payload: {}, timeoutMs: 500 })).ok || undefined, 5_000, 'CP-TO gone');
     const held = await Promise.all([0, 1, 2].map(() => open(node.ocppPort)));
     const extra = await open(node.ocppPort);
     await waitFor(() => extra.closed, 5_000, 'the 4th socket to be closed');

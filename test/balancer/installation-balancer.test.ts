@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InstallationBalancer, type BalancerDeps } from '../../balancer/installation-balancer.js';
+import { ChargerCommands } from '../../core/charger-commands.js';
 import type { AvailableCurrent } from '../../core/available-current-store.js';
 import { loadConfig } from '../../core/config.js';
 import { createMetrics } from '../../core/metrics.js';
@@ -41,6 +42,7 @@ beforeEach(() => {
   const { leaseTtlMs: _lease, ...tuning } = loadConfig({}).balancer;
   const deps: BalancerDeps = {
     nc: {} as never,
+    commands: new ChargerCommands({} as never),
     allocations: {} as never,
     metrics,
     logger: pino({ level: 'silent' }),

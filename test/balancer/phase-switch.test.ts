@@ -12,22 +12,12 @@ import { planDispatch, withSent, type Targets } from '../../balancer/dispatch-pl
 import { afterSent, INITIAL_PHASE_SWITCH, maySwitch, newSession } from '../../balancer/phase-switch.js';
 import { validateRequest } from '../../ocpp/validator.js';
 import { fairSettings } from '../support/allocation-arbitraries.js';
+import { aCharger } from './allocate-fixtures.js';
 
 const NOW = 10_000_000;
 const HOLD = 300_000;
 const settings = { ...fairSettings, phaseSwitchHoldMs: HOLD, maxPhaseSwitches: 5 };
-const car = (id: string, over: Partial<ChargerInput> = {}): ChargerInput => ({
-  id,
-  phases: 3,
-  minCurrent: 6,
-  maxCurrent: 16,
-  priority: 0,
-  arrivedAt: 0,
-  wantsEnergy: true,
-  online: true,
-  phaseSwitch: INITIAL_PHASE_SWITCH,
-  ...over,
-});
+const car = (id: string, over: Partial<ChargerInput> = {}): ChargerInput => aCharger({ id, phaseSwitch: INITIAL_PHASE_SWITCH, ...over });
 const input = (limit: number, chargers: ChargerInput[]): AllocationInput => ({ now: NOW, phaseLimits: { L1: limit, L2: limit, L3: limit }, chargers, settings });
 const byId = (i: AllocationInput) => new Map(allocate(i).allocations.map((a) => [a.id, a]));
 

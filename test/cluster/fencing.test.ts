@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendChargerCommand, STATUS_ACTION } from '../../core/commands.js';
+import { STATUS_ACTION } from '../../core/commands.js';
 import type { PlatformNode } from '../../main.js';
 import { startTestNats } from '../support/nats.js';
 import { aCharger, anInstallation, INITIAL_PASSWORD, ocppCall, startTestNode, strictCharger, waitFor } from '../support/platform.js';
@@ -40,13 +40,12 @@ describe('fencing of balancer limits (real NATS, real socket, strict charger)', 
     // Ours carry profile id 1 (the node's own balancer uses its own ids and may send one too).
     const profiles = () =>
       state.calls.filter((c) => c.action === 'SetChargingProfile' && (c.params as ReturnType<typeof profile>).csChargingProfiles.chargingProfileId === 1);
-    const nc = node.bus.nc;
 
-    expect(await sendChargerCommand(nc, 'FENCE-1', { action: 'SetChargingProfile', payload: profile(10), epoch: 100 })).toMatchObject({ ok: true });
+    expect(await node.commands.send('FENCE-1', { action: 'SetChargingProfile', payload: profile(10), epoch: 100 })).toMatchObject({ ok: true });
     // A successor (epoch 200) announces itself with its status request.
-    expect(await sendChargerCommand(nc, 'FENCE-1', { action: STATUS_ACTION, payload: {}, epoch: 200 })).toMatchObject({ ok: true });
-    expect(await sendChargerCommand(nc, 'FENCE-1', { action: 'SetChargingProfile', payload: profile(16), epoch: 100 })).toMatchObject({ ok: false, error: { code: 'FENCED' } });
-    expect(await sendChargerCommand(nc, 'FENCE-1', { action: 'SetChargingProfile', payload: profile(8), epoch: 200 })).toMatchObject({ ok: true });
+    expect(await node.commands.send('FENCE-1', { action: STATUS_ACTION, payload: {}, epoch: 200 })).toMatchObject({ ok: true });
+    expect(await node.commands.send('FENCE-1', { action: 'SetChargingProfile', payload: profile(16), epoch: 100 })).toMatchObject({ ok: false, error: { code: 'FENCED' } });
+    expect(await node.commands.send('FENCE-1', { action: 'SetChargingProfile', payload: profile(8), epoch: 200 })).toMatchObject({ ok: true });
     expect(profiles().map((p) => (p.params as ReturnType<typeof profile>).csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0]!.limit)).toEqual([10, 8]);
     await client.close({ force: true });
   });

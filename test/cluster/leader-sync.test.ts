@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InstallationBalancer } from '../../balancer/installation-balancer.js';
+import { ChargerCommands } from '../../core/charger-commands.js';
 import type { ChargerCommand } from '../../core/commands.js';
 import { loadConfig } from '../../core/config.js';
 import { putJson } from '../../core/kv-json.js';
@@ -75,6 +76,7 @@ async function leaderOver(id: string, chargerId: string, live: ReturnType<typeof
   const inst = installation(id);
   const balancer = new InstallationBalancer(inst, [charger(chargerId, id)], {
     nc: bus.nc,
+    commands: new ChargerCommands(bus.nc),
     allocations: bus.kv[buckets.allocations],
     metrics: createMetrics(),
     logger: pino({ level: 'silent' }),
@@ -128,7 +130,7 @@ describe('a new leader syncing a charger', () => {
       return { ok: true, response: { status: 'Accepted' } };
     });
     const { leaseTtlMs: _l, ...tuning } = loadConfig({}).balancer;
-    const balancer = new InstallationBalancer(installation('sync-b'), [charger(chargerId, 'sync-b')], { nc: bus.nc, allocations: bus.kv[buckets.allocations], metrics: createMetrics(), logger: pino({ level: 'silent' }), tuning, now: Date.now });
+    const balancer = new InstallationBalancer(installation('sync-b'), [charger(chargerId, 'sync-b')], { nc: bus.nc, commands: new ChargerCommands(bus.nc), allocations: bus.kv[buckets.allocations], metrics: createMetrics(), logger: pino({ level: 'silent' }), tuning, now: Date.now });
     const limits = (): number[] => sim.received.filter((c) => c.action === 'SetChargingProfile').map((c) => (c.payload as { csChargingProfiles: { chargingSchedule: { chargingSchedulePeriod: { limit: number }[] } } }).csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0]!.limit);
     try {
       await balancer.start();

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BalancerManager } from '../../balancer/balancer-manager.js';
 import { preferredNode } from '../../balancer/leadership.js';
-import { sendChargerCommand } from '../../core/commands.js';
+import { ChargerCommands } from '../../core/charger-commands.js';
 import { ConfigCache } from '../../core/config-cache.js';
 import { startThrowawayNats, type EmbeddedNats } from '../../core/embedded-nats.js';
 import { putJson } from '../../core/kv-json.js';
@@ -134,8 +134,9 @@ describe('balancer leases per placement group (real nats-server)', () => {
 
     // B has spoken to both chargers (its status requests carry its epoch): A's limits are refused now.
     await waitUntil(() => SITES.every((s) => applied.some((p) => p.site === s && p.epoch === newEpoch)), 10_000, 'both chargers given a limit by node B');
+    const fromElsewhere = new ChargerCommands(chargerBus.nc);
     for (const site of SITES) {
-      const stale = await sendChargerCommand(chargerBus.nc, chargerOf(site), { action: 'SetChargingProfile', payload: { connectorId: 0, csChargingProfiles: {} }, epoch: oldEpoch });
+      const stale = await fromElsewhere.send(chargerOf(site), { action: 'SetChargingProfile', payload: { connectorId: 0, csChargingProfiles: {} }, epoch: oldEpoch });
       expect(stale, site).toMatchObject({ ok: false, error: { code: 'FENCED' } });
     }
     // And no limit of A's went through after B's first.

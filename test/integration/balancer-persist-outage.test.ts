@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InstallationBalancer } from '../../balancer/installation-balancer.js';
+import { ChargerCommands } from '../../core/charger-commands.js';
 import { loadConfig } from '../../core/config.js';
 import { startThrowawayNats, type EmbeddedNats } from '../../core/embedded-nats.js';
 import type { ConnectorStatusEvent } from '../../core/events.js';
@@ -61,6 +62,7 @@ beforeAll(async () => {
   const { leaseTtlMs: _ttl, ...tuning } = loadConfig({ BALANCER_RETRY_MS: '300' }).balancer;
   balancer = new InstallationBalancer(installation, CHARGERS.map(charger), {
     nc: bus.nc,
+    commands: new ChargerCommands(bus.nc),
     allocations: bus.kv[buckets.allocations],
     metrics: createMetrics(),
     logger: pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as { msg: string }) }),

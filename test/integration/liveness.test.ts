@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendChargerCommand, STATUS_ACTION } from '../../core/commands.js';
+import { STATUS_ACTION } from '../../core/commands.js';
 import { loadConfig } from '../../core/config.js';
 import type { ChargerLiveStatus } from '../../core/model.js';
 import { startNode, type PlatformNode } from '../../main.js';
@@ -53,7 +53,7 @@ describe('liveness', () => {
 
   it('a charger that only sends Heartbeats stays alive across checks, and its status shows when it last spoke', async () => {
     const lastSeen = async (): Promise<number> => {
-      const reply = await sendChargerCommand(node.bus.nc, 'CP-TALK', { action: STATUS_ACTION, payload: {}, timeoutMs: 2_000 });
+      const reply = await node.commands.send('CP-TALK', { action: STATUS_ACTION, payload: {}, timeoutMs: 2_000 });
       if (!reply.ok) throw new Error(reply.error.message);
       return Date.parse((reply.response as ChargerLiveStatus).lastSeen);
     };

@@ -1,6 +1,6 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendChargerCommand } from '../../core/commands.js';
+import { ChargerCommands } from '../../core/charger-commands.js';
 import { subjects } from '../../core/subjects.js';
 import type { PlatformNode } from '../../main.js';
 import { startTestNats } from '../support/nats.js';
@@ -43,14 +43,14 @@ describe('command routing', () => {
     await other.flush();
 
     const payload = { key: ['HeartbeatInterval'] };
-    const local = await sendChargerCommand(node.bus.nc, 'LOCAL-1', { action: 'GetConfiguration', payload });
+    const local = await node.commands.send('LOCAL-1', { action: 'GetConfiguration', payload });
     expect(local).toMatchObject({ ok: true, response: { configurationKey: [{ key: 'HeartbeatInterval' }] } });
     // A request on the bus would have reached the spy before the session's reply came back.
     await other.flush();
     expect(onBus).toEqual([]);
     expect(payload).toEqual({ key: ['HeartbeatInterval'] });
 
-    const remote = await sendChargerCommand(other, 'LOCAL-1', { action: 'GetConfiguration', payload });
+    const remote = await new ChargerCommands(other).send('LOCAL-1', { action: 'GetConfiguration', payload });
     expect(remote).toMatchObject({ ok: true, response: { configurationKey: [{ key: 'HeartbeatInterval' }] } });
     expect(onBus).toEqual([subjects.chargerCommand('LOCAL-1')]);
     expect(state.calls.filter((c) => c.action === 'GetConfiguration')).toHaveLength(2);
@@ -59,7 +59,7 @@ describe('command routing', () => {
     // Once the socket is gone the node no longer answers in process: not connected, as over NATS.
     await client.close({ force: true });
     await waitFor(async () => {
-      const reply = await sendChargerCommand(node.bus.nc, 'LOCAL-1', { action: 'GetConfiguration', payload, timeoutMs: 1_000 });
+      const reply = await node.commands.send('LOCAL-1', { action: 'GetConfiguration', payload, timeoutMs: 1_000 });
       return !reply.ok && reply.error.code === 'NOT_CONNECTED' ? true : undefined;
     });
   });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { sendChargerCommand, STATUS_ACTION } from '../../core/commands.js';
+import { STATUS_ACTION } from '../../core/commands.js';
 import type { ChargerEvent } from '../../core/events.js';
 import type { ChargerLiveStatus } from '../../core/model.js';
 import { decodeJson } from '../../core/nats.js';
@@ -30,7 +30,7 @@ afterAll(async () => {
 });
 
 async function status(chargerId: string): Promise<ChargerLiveStatus> {
-  const reply = await sendChargerCommand(node.bus.nc, chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: 2_000 });
+  const reply = await node.commands.send(chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: 2_000 });
   if (!reply.ok) throw new Error(reply.error.message);
   return reply.response as ChargerLiveStatus;
 }
@@ -228,7 +228,7 @@ describe('errors and connections', () => {
     const second = strictCharger(node, 'CP-DUP', password);
     await second.client.connect();
     expect((await closed).code).toBe(4000);
-    const reply = await sendChargerCommand(node.bus.nc, 'CP-DUP', { action: 'GetConfiguration', payload: {}, timeoutMs: 3_000 });
+    const reply = await node.commands.send('CP-DUP', { action: 'GetConfiguration', payload: {}, timeoutMs: 3_000 });
     expect(reply.ok).toBe(true);
     expect(second.state.calls.some((c) => c.action === 'GetConfiguration')).toBe(true);
     expect(first.state.calls.some((c) => c.action === 'GetConfiguration')).toBe(false);
@@ -236,21 +236,21 @@ describe('errors and connections', () => {
   });
 
   it('routes commands over NATS: answer, not connected, timeout, invalid payload', async () => {
-    expect((await sendChargerCommand(node.bus.nc, 'CP-CMD', { action: 'Reset', payload: { type: 'Soft' } })).ok).toBe(false);
-    const notConnected = await sendChargerCommand(node.bus.nc, 'CP-CMD', { action: 'Reset', payload: { type: 'Soft' } });
+    expect((await node.commands.send('CP-CMD', { action: 'Reset', payload: { type: 'Soft' } })).ok).toBe(false);
+    const notConnected = await node.commands.send('CP-CMD', { action: 'Reset', payload: { type: 'Soft' } });
     expect(!notConnected.ok && notConnected.error.code).toBe('NOT_CONNECTED');
     const password = await provision('CP-CMD');
     const { client, state } = strictCharger(node, 'CP-CMD', password);
     client.handle('Reset', () => new Promise(() => undefined));
     await client.connect();
-    const answered = await sendChargerCommand(node.bus.nc, 'CP-CMD', { action: 'GetConfiguration', payload: { key: ['HeartbeatInterval'] } });
+    const answered = await node.commands.send('CP-CMD', { action: 'GetConfiguration', payload: { key: ['HeartbeatInterval'] } });
     expect(answered).toMatchObject({ ok: true, response: { configurationKey: [{ key: 'HeartbeatInterval' }] } });
-    const invalid = await sendChargerCommand(node.bus.nc, 'CP-CMD', { action: 'ChangeConfiguration', payload: { value: '1' } });
+    const invalid = await node.commands.send('CP-CMD', { action: 'ChangeConfiguration', payload: { value: '1' } });
     expect(invalid).toMatchObject({ ok: false, error: { code: 'INVALID', ocppCode: 'OccurenceConstraintViolation' } });
     expect(state.calls.some((c) => c.action === 'ChangeConfiguration' && !(c.params as { key?: string }).key)).toBe(false);
-    const wrongWay = await sendChargerCommand(node.bus.nc, 'CP-CMD', { action: 'BootNotification', payload: { chargePointVendor: 'x', chargePointModel: 'y' } });
+    const wrongWay = await node.commands.send('CP-CMD', { action: 'BootNotification', payload: { chargePointVendor: 'x', chargePointModel: 'y' } });
     expect(wrongWay).toMatchObject({ ok: false, error: { code: 'INVALID', ocppCode: 'NotImplemented' } });
-    const timeout = await sendChargerCommand(node.bus.nc, 'CP-CMD', { action: 'Reset', payload: { type: 'Soft' }, timeoutMs: 300 });
+    const timeout = await node.commands.send('CP-CMD', { action: 'Reset', payload: { type: 'Soft' }, timeoutMs: 300 });
     expect(!timeout.ok && timeout.error.code).toBe('TIMEOUT');
     await client.close({ force: true });
   });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendChargerCommand } from '../../core/commands.js';
+import { ChargerCommands } from '../../core/charger-commands.js';
 import type { SimCharger } from '../../sim/charger.js';
 import { Scheduler, SimClock } from '../../sim/clock.js';
 import { Car } from '../../sim/ev.js';
@@ -58,7 +58,7 @@ afterAll(async () => {
 const command = (action: string, payload: Record<string, unknown>) => platform.api.request('POST', `/chargers/calls-c1/commands/${action}`, payload) as Promise<Record<string, unknown>>;
 /** Charging-profile calls go the balancer's way (the command subject): the API refuses them. */
 const direct = async (action: string, payload: Record<string, unknown>): Promise<Record<string, unknown>> => {
-  const reply = await sendChargerCommand(platform.nc, 'calls-c1', { action, payload, timeoutMs: 5_000 });
+  const reply = await new ChargerCommands(platform.nc).send('calls-c1', { action, payload, timeoutMs: 5_000 });
   if (!reply.ok) throw new Error(`${action}: ${reply.error.message}`);
   return reply.response as Record<string, unknown>;
 };

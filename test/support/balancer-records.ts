@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { BalancerManager } from '../../balancer/balancer-manager.js';
 import { leaseRequestTimeoutMs } from '../../balancer/leadership.js';
+import { ChargerCommands } from '../../core/charger-commands.js';
 import type { ChargerCommand } from '../../core/commands.js';
 import type { ConfigCache } from '../../core/config-cache.js';
 import { loadConfig } from '../../core/config.js';
@@ -47,6 +48,7 @@ export async function testBalancerManager(bus: Bus, cache: ConfigCache, opts: { 
   return new BalancerManager({
     nodeId: opts.nodeId,
     nc: bus.nc,
+    commands: new ChargerCommands(bus.nc),
     cache,
     leases: bus.kv[buckets.leases],
     leaseWrites: await kvWithTimeout(bus, buckets.leases, leaseRequestTimeoutMs(opts.leaseTtlMs)),
