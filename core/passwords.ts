@@ -1,7 +1,9 @@
-import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
-import { promisify } from 'node:util';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ScryptThread } from './scrypt-thread.js';
 
-const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number) => Promise<Buffer>;
+// One per process: one thread, so one 16 MiB allocator block stays resident, not one per pool thread (scrypt-thread.ts).
+const scryptThread = new ScryptThread();
+const scrypt = (password: string, salt: Buffer, keylen: number): Promise<Buffer> => scryptThread.hash(password, salt, keylen);
 
 /**
  * Stored password hashes. Human-chosen passwords (an installation's initial charger password) use

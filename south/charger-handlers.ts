@@ -28,7 +28,7 @@ export interface HandlerEnv {
   installation(): Installation | undefined;
   now(): Date;
   context(): ChargerContext;
-  /** Whether the actor has this transaction active (the same as `context().transactions[id]`, without reading the actor). */
+  /** Whether the actor has this transaction active (the same as finding it in `context().transactions`, without reading the actor). */
   hasTransaction(transactionId: number): boolean;
   /** The registration the machine decided (after BOOT: the answer). */
   registration(): Registration;
@@ -132,7 +132,7 @@ export const chargerHandlers: HandlerTable = {
   async StopTransaction(req, env) {
     const now = env.now();
     const installationId = env.charger().installationId;
-    const active = env.context().transactions[req.transactionId];
+    const active = env.context().transactions.find((t) => t.transactionId === req.transactionId);
     const start = active ? undefined : await env.transactions.getStart(req.transactionId, env.chargerId);
     const known = !!active || !!start;
     if (!known) env.logger.warn({ chargerId: env.chargerId, transactionId: req.transactionId }, 'StopTransaction for an unknown transaction; recorded anyway');

@@ -357,8 +357,8 @@ class SessionEnv implements HandlerEnv {
   /** Copies the registration state and the active transaction ids from the actor; returns the state. */
   private mirror(): string {
     const snapshot = this.session.actor.getSnapshot();
-    const ids = Object.keys(snapshot.context.transactions);
-    this.transactionIds = ids.length === 0 ? NO_TRANSACTION_IDS : ids.map(Number);
+    const active = snapshot.context.transactions;
+    this.transactionIds = active.length === 0 ? NO_TRANSACTION_IDS : active.map((t) => t.transactionId);
     return registrationStateOf(snapshot);
   }
   observe(notify: Parameters<HandlerEnv['observe']>[0]): Promise<void> | undefined {

@@ -80,6 +80,21 @@ describe('charger machine', () => {
     expect(liveStatus(actor.getSnapshot(), 9).lastSeen).toBe(new Date(9).toISOString());
   });
 
+  it('keeps several active transactions by id, whatever order they start and stop in', () => {
+    const { actor } = start();
+    const tx = (transactionId: number, connectorId: number) => ({ transactionId, connectorId, idTag: 'T', meterStartWh: 0, startedAt: 'c' });
+    actor.send({ type: 'TX_STARTED', tx: tx(600, 2), at: 1 });
+    actor.send({ type: 'TX_STARTED', tx: tx(7, 1), at: 2 });
+    // A repeated start (a retried StartTransaction) replaces, not duplicates.
+    actor.send({ type: 'TX_STARTED', tx: { ...tx(600, 2), meterStartWh: 5 }, at: 3 });
+    expect(liveStatus(actor.getSnapshot()).activeTransactions.map((t) => [t.transactionId, t.meterStartWh])).toEqual([[7, 0], [600, 5]]);
+    actor.send({ type: 'TX_STOPPED', transactionId: 7, at: 4 });
+    expect(liveStatus(actor.getSnapshot()).activeTransactions.map((t) => t.transactionId)).toEqual([600]);
+    actor.send({ type: 'TX_STOPPED', transactionId: 999, at: 5 });
+    actor.send({ type: 'TX_STOPPED', transactionId: 600, at: 6 });
+    expect(liveStatus(actor.getSnapshot()).activeTransactions).toEqual([]);
+  });
+
   it('rotates the password when the charger used the initial one', async () => {
     let calls = 0;
     const { actor, emitted } = start({ needsPasswordRotation: true }, async () => {
