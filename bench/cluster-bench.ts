@@ -6,7 +6,7 @@ import { connectBus } from '../core/nats.js';
 import { buckets, leaseKeys } from '../core/subjects.js';
 import { startNatsCluster } from '../test/e2e/processes.js';
 import type { ConnectAnswer, EventsAnswer, QuietAnswer } from './balancer-chargers.js';
-import { benchTreeCpuSeconds, CHARGER_PASSWORD, cpuSeconds, LoadGenerator, machineBusySeconds, seedFleet, sleep, startNats, startPlatform, type PlatformProcess } from './balancer-procs.js';
+import { ADMIN_TOKEN, benchTreeCpuSeconds, CHARGER_PASSWORD, cpuSeconds, LoadGenerator, machineBusySeconds, seedFleet, sleep, startNats, startPlatform, type PlatformProcess } from './balancer-procs.js';
 import { stats, type Stats } from './balancer-report.js';
 import { platformEntry } from './platform-fleet.js';
 import { describeSlowest, enableStallHook, watchStages, type TimedEvent } from './stall-trace.js';
@@ -258,14 +258,21 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
       const failover = performance.now() - killedAt;
       // Each moved installation answers a plug-in on a charger held by a survivor.
       const probes = moved.flatMap((inst) => inst.chargers.filter((c) => nodeOf.get(c) !== k).slice(0, 1));
-      const probe = stats(
-        (
-          await Promise.all(
-            loads.map((l, j) => (j === k ? Promise.resolve([]) : l.request<EventsAnswer>({ op: 'events', status: 'Preparing', ids: probes.filter((c) => nodeOf.get(c) === j), spacingMs: 5, match: RAISE, timeoutMs: 15_000 }, 300_000).then((a) => a.latencies))),
-          )
-        ).flat(),
+      const answered = await Promise.all(
+        loads.map((l, j) => {
+          const own = probes.filter((c) => nodeOf.get(c) === j);
+          return j === k ? Promise.resolve([]) : l.request<EventsAnswer>({ op: 'events', status: 'Preparing', ids: own, spacingMs: 5, match: RAISE, timeoutMs: 15_000 }, 300_000).then((a) => own.map((id, i) => ({ id, latency: a.latencies[i] ?? null })));
+        }),
       );
+      const probe = stats(answered.flat().map((a) => a.latency));
       log(`   failover: ${moved.length} installations of ${victim} led by survivors ${secs(failover)} s after SIGKILL; plug-in probes: ${probe.n} answered, ${probe.missing} missing, p50 ${probe.p50} ms`);
+      // A probe without its raise: what the installation's status says of it, from a survivor.
+      for (const { id } of answered.flat().filter((a) => a.latency === null)) {
+        const inst = fleet.find((i) => i.chargers.includes(id))!;
+        const api = procs.find((_p, j) => j !== k)!.apiPort;
+        const status = await fetch(`http://127.0.0.1:${api}/api/v1/installations/${inst.id}/status`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.text(), (err: unknown) => String(err));
+        log(`     probe ${id} of ${inst.id} (lease ${JSON.stringify(leases.get(leaseKeys.balancerOf(inst.id)))}) unanswered; status: ${status.slice(0, 3_000)}`);
+      }
       Object.assign(result, { failoverS: secs(failover), failoverInstallations: moved.length, probe });
     }
     result.warnings = procs.reduce((s, p) => s + p.warnings(), 0);
