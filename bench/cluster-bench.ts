@@ -265,7 +265,7 @@ async function runTopology(nodes: 1 | 3, opts: ClusterBenchOptions): Promise<Top
         }),
       );
       const probe = stats(answered.flat().map((a) => a.latency));
-      log(`   failover: ${moved.length} installations of ${victim} led by survivors ${secs(failover)} s after SIGKILL; plug-in probes: ${probe.n} answered, ${probe.missing} missing, p50 ${probe.p50} ms`);
+      log(`   failover: ${moved.length} installations of ${victim} led by survivors ${secs(failover)} s after SIGKILL; plug-in probes: ${probe.n} answered, ${probe.missing} missing, p50 ${probe.p50} ms, p99 ${probe.p99} ms, max ${probe.max} ms`);
       // A probe without its raise: what the installation's status says of it, from a survivor.
       for (const { id } of answered.flat().filter((a) => a.latency === null)) {
         const inst = fleet.find((i) => i.chargers.includes(id))!;
