@@ -69,6 +69,8 @@ export class InstallationBalancer {
   private readonly durable = new Map<string, DurableWorstCase>();
   /** Per charger, the number of its last KV write: an answer to an older one says nothing of what KV holds. */
   private readonly writeSeq = new Map<string, number>();
+  /** Per charger, events received: a live-status reply they overtook is older than they are. */
+  private readonly eventsSeen = new Map<string, number>();
   /** Set while the installation runs on its failsafe current (counted once in the node's gauge). */
   private failsafe: Failsafe | undefined;
   private readonly grid = new GridMeters();
@@ -83,12 +85,7 @@ export class InstallationBalancer {
     private readonly deps: BalancerDeps,
   ) {
     this.installation = installation;
-    this.model = {
-      installationId: installation.id,
-      phaseLimits: { L1: 0, L2: 0, L3: 0 },
-      settings: modelSettings(installation, this.deps.tuning),
-      chargers: {},
-    };
+    this.model = { installationId: installation.id, phaseLimits: { L1: 0, L2: 0, L3: 0 }, settings: modelSettings(installation, this.deps.tuning), chargers: {} };
     for (const c of chargers) this.chargers.set(c.id, c);
   }
 
@@ -212,10 +209,10 @@ export class InstallationBalancer {
   /**
    * Fresh data after (re)start: the charger's live status from the node that holds it. Until then the
    * charger counts as offline (at its worst case) and gets no raise, so an unanswered request is sent
-   * again (after a failover, survivors' busy nodes let some go unanswered and those cars were never
-   * raised). "Not connected" waits for the charger's connection event.
+   * again; "not connected" waits for the connection event. Events that overtook the reply win.
    */
   private async sync(chargerId: string): Promise<void> {
+    const seen = this.eventsSeen.get(chargerId);
     const reply = await this.deps.commands.send(chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: SYNC_TIMEOUT_MS, ...fenced(this.epoch) }).catch(() => undefined);
     const current = this.model.chargers[chargerId];
     if (this.stopped || !current) return;
@@ -223,7 +220,7 @@ export class InstallationBalancer {
       if ((!reply || reply.error.code === 'TIMEOUT') && !current.dispatch.online) setTimeout(() => void (this.stopped || this.sync(chargerId)), SYNC_RETRY_MS);
       return;
     }
-    const { model, draw } = onLiveStatus(current, reply.response as ChargerLiveStatus, this.deps.now(), this.meterSettings());
+    const { model, draw } = onLiveStatus(current, reply.response as ChargerLiveStatus, this.deps.now(), this.meterSettings(), this.eventsSeen.get(chargerId) !== seen);
     if (draw) this.grid.recordDraw(model.wiring, draw.measured, draw.at);
     this.setCharger(chargerId, model);
     this.schedule();
@@ -233,6 +230,7 @@ export class InstallationBalancer {
     const c = this.model.chargers[e.chargerId];
     if (!c) return;
     const now = this.deps.now();
+    this.eventsSeen.set(e.chargerId, (this.eventsSeen.get(e.chargerId) ?? 0) + 1);
     if (e.kind === 'meter') this.grid.recordDraw(c.wiring, e.currents, now);
     this.setCharger(e.chargerId, onChargerEvent(c, e, now, this.meterSettings()));
     if (e.kind === 'connection' && e.connected) void this.sync(e.chargerId);

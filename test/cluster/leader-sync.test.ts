@@ -7,8 +7,9 @@ import { loadConfig } from '../../core/config.js';
 import { putJson } from '../../core/kv-json.js';
 import { createMetrics } from '../../core/metrics.js';
 import type { Charger, Installation } from '../../core/model.js';
-import { connectBus, type Bus } from '../../core/nats.js';
-import { buckets } from '../../core/subjects.js';
+import type { ConnectorStatusEvent } from '../../core/events.js';
+import { connectBus, encodeJson, type Bus } from '../../core/nats.js';
+import { buckets, subjects } from '../../core/subjects.js';
 import { aLiveStatus, simulateCharger } from '../api/harness.js';
 import { startTestNats } from '../support/nats.js';
 
@@ -116,21 +117,17 @@ describe('a new leader syncing a charger', () => {
     expect(profiles.every((l) => l === 0)).toBe(true);
   });
 
-  it('asks again when its live-status request goes unanswered, and then raises the waiting car', async () => {
-    const chargerId = 'SYNC-2';
+  /** A leader over one charger whose node answers `$status` with `onStatus` (n: the request's number); resolves at the first raise. */
+  async function raisedAfterSync(installationId: string, chargerId: string, onStatus: (n: number) => ReturnType<typeof aLiveStatus> | undefined): Promise<number> {
     await putJson(bus.kv[buckets.allocations], chargerId, { limit: 0, at: new Date().toISOString() });
-    const live = aLiveStatus(chargerId, 'sync-b', {
-      connectors: [{ connectorId: 1, status: 'Preparing', errorCode: 'NoError', updatedAt: new Date().toISOString() }],
-      activeTransactions: [],
-    });
     let statusRequests = 0;
-    // The node holding the charger, too busy to answer the first request (a failover's load).
     const sim = simulateCharger(bus.nc, chargerId, (cmd: ChargerCommand) => {
-      if (cmd.action === '$status') return ++statusRequests === 1 ? undefined : { ok: true, response: live };
-      return { ok: true, response: { status: 'Accepted' } };
+      if (cmd.action !== '$status') return { ok: true, response: { status: 'Accepted' } };
+      const live = onStatus(++statusRequests);
+      return live && { ok: true, response: live };
     });
     const { leaseTtlMs: _l, ...tuning } = loadConfig({}).balancer;
-    const balancer = new InstallationBalancer(installation('sync-b'), [charger(chargerId, 'sync-b')], { nc: bus.nc, commands: new ChargerCommands(bus.nc), allocations: bus.kv[buckets.allocations], metrics: createMetrics(), logger: pino({ level: 'silent' }), tuning, now: Date.now });
+    const balancer = new InstallationBalancer(installation(installationId), [charger(chargerId, installationId)], { nc: bus.nc, commands: new ChargerCommands(bus.nc), allocations: bus.kv[buckets.allocations], metrics: createMetrics(), logger: pino({ level: 'silent' }), tuning, now: Date.now });
     const limits = (): number[] => sim.received.filter((c) => c.action === 'SetChargingProfile').map((c) => (c.payload as { csChargingProfiles: { chargingSchedule: { chargingSchedulePeriod: { limit: number }[] } } }).csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0]!.limit);
     try {
       await balancer.start();
@@ -139,11 +136,31 @@ describe('a new leader syncing a charger', () => {
         if (Date.now() > until) throw new Error(`no raise within 12 s: ${statusRequests} status requests, limits ${JSON.stringify(limits())}`);
         await new Promise((r) => setTimeout(r, 50));
       }
-      expect(statusRequests).toBe(2);
       expect(balancer.status().chargers[chargerId]!.counted).toBeGreaterThan(0);
+      return statusRequests;
     } finally {
       await balancer.stop();
       sim.sub.unsubscribe();
     }
+  }
+
+  const connector = (status: string) => ({ connectorId: 1, status, errorCode: 'NoError', updatedAt: new Date().toISOString() });
+
+  it('asks again when its live-status request goes unanswered, and then raises the waiting car', async () => {
+    const live = aLiveStatus('SYNC-2', 'sync-b', { connectors: [connector('Preparing')], activeTransactions: [] });
+    // The node holding the charger, too busy to answer the first request (a failover's load).
+    expect(await raisedAfterSync('sync-b', 'SYNC-2', (n) => (n === 1 ? undefined : live))).toBe(2);
+  }, 20_000);
+
+  it('keeps a plug-in that overtook the live-status reply: the older reply does not set the connector back to Available', async () => {
+    const live = aLiveStatus('SYNC-3', 'sync-c', { connectors: [connector('Available')], activeTransactions: [] });
+    const plugIn: ConnectorStatusEvent = { kind: 'status', chargerId: 'SYNC-3', installationId: 'sync-c', connectorId: 1, status: 'Preparing', errorCode: 'NoError', timestamp: new Date().toISOString() };
+    // The node answered with the status as it was, and the car's StatusNotification event reached the balancer first.
+    expect(
+      await raisedAfterSync('sync-c', 'SYNC-3', () => {
+        bus.nc.publish(subjects.chargerEvent('sync-c', 'SYNC-3', 'status'), encodeJson(plugIn));
+        return live;
+      }),
+    ).toBe(1);
   }, 20_000);
 });
