@@ -7,6 +7,7 @@ import type { ChargerLiveStatus } from '../core/model.js';
 import { countedValue, phaseSwitchOf, wantsEnergy, type BalancerModel, type ChargerModel, type ModelSettings } from './balancer-model.js';
 import { tokensAt } from './charger-clocks.js';
 import { holdsItsLimit, inFlightOf, transition, type DispatchEvent, type DispatchTuning, type ProfileOutcome } from './dispatch-lifecycle.js';
+import type { Overtaken } from './event-order.js';
 import { DRAWING_A } from './phases.js';
 import { afterOnePhaseSent, afterReconnect, afterSent, newSession } from './phase-switch.js';
 
@@ -65,13 +66,13 @@ export function onReport(c: ChargerModel, now: number, profileLost = false): Cha
  * only if taken in the current session (both times are the charger's clock): the node keeps the last
  * reading after a car leaves, and a new leader took the previous car's 6.6 A for a charger told 0 A
  * as over its limit, counted it at 7 A and re-sent it 7 A, unchecked, over a full fuse. `draw`: the
- * reading for the grid's record. `overtaken`: the charger's events arrived while the request was
- * out, and they are newer than the reply's connector states and reading, which are left out (a car
- * plugged in just then was set back to Available by the reply, and never raised).
+ * reading for the grid's record. `overtaken`: the parts of the reply that events newer than it
+ * already set, left out (a car plugged in just then was set back to Available by the reply, and
+ * never raised).
  */
-export function onLiveStatus(current: ChargerModel, live: ChargerLiveStatus, now: number, meter: { thresholdA: number; slackA: number }, overtaken = false): { model: ChargerModel; draw?: { measured: ChargerLiveStatus['measured']; at: number } } {
+export function onLiveStatus(current: ChargerModel, live: ChargerLiveStatus, now: number, meter: { thresholdA: number; slackA: number }, overtaken?: Overtaken): { model: ChargerModel; draw?: { measured: ChargerLiveStatus['measured']; at: number } } {
   let c = onConnection(current, true);
-  if (overtaken) live = { ...live, connectors: [], measured: {} };
+  if (overtaken) live = { ...live, connectors: live.connectors.filter((k) => !overtaken.connector(k.connectorId)), measured: overtaken.reading ? {} : live.measured };
   for (const k of live.connectors) c = onConnector(c, k.connectorId, k.status, now);
   const tx = live.activeTransactions[0];
   const at = live.measured.at ? Date.parse(live.measured.at) : NaN;

@@ -27,6 +27,7 @@ import { chargerWiring, modelSettings, type BalancerTuning } from './balancer-in
 import { phaseLimitsAt, type Failsafe } from './phase-limits.js';
 import { PHASES } from './phases.js';
 import { storedKey, type StoredAllocation } from './stored-allocation.js';
+import { EventOrder } from './event-order.js';
 
 /** A new leader's live-status request per charger, and its next try when unanswered (ms). */
 const [SYNC_TIMEOUT_MS, SYNC_RETRY_MS] = [2_000, 1_000];
@@ -69,8 +70,8 @@ export class InstallationBalancer {
   private readonly durable = new Map<string, DurableWorstCase>();
   /** Per charger, the number of its last KV write: an answer to an older one says nothing of what KV holds. */
   private readonly writeSeq = new Map<string, number>();
-  /** Per charger, events received: a live-status reply they overtook is older than they are. */
-  private readonly eventsSeen = new Map<string, number>();
+  /** Which parts of a live-status reply newer events overtook. */
+  private readonly eventOrder = new EventOrder();
   /** Set while the installation runs on its failsafe current (counted once in the node's gauge). */
   private failsafe: Failsafe | undefined;
   private readonly grid = new GridMeters();
@@ -212,7 +213,7 @@ export class InstallationBalancer {
    * again; "not connected" waits for the connection event. Events that overtook the reply win.
    */
   private async sync(chargerId: string): Promise<void> {
-    const seen = this.eventsSeen.get(chargerId);
+    const mark = this.eventOrder.mark();
     const reply = await this.deps.commands.send(chargerId, { action: STATUS_ACTION, payload: {}, timeoutMs: SYNC_TIMEOUT_MS, ...fenced(this.epoch) }).catch(() => undefined);
     const current = this.model.chargers[chargerId];
     if (this.stopped || !current) return;
@@ -220,7 +221,7 @@ export class InstallationBalancer {
       if ((!reply || reply.error.code === 'TIMEOUT') && !current.dispatch.online) setTimeout(() => void (this.stopped || this.sync(chargerId)), SYNC_RETRY_MS);
       return;
     }
-    const { model, draw } = onLiveStatus(current, reply.response as ChargerLiveStatus, this.deps.now(), this.meterSettings(), this.eventsSeen.get(chargerId) !== seen);
+    const { model, draw } = onLiveStatus(current, reply.response as ChargerLiveStatus, this.deps.now(), this.meterSettings(), this.eventOrder.overtaken(chargerId, mark));
     if (draw) this.grid.recordDraw(model.wiring, draw.measured, draw.at);
     this.setCharger(chargerId, model);
     this.schedule();
@@ -230,7 +231,7 @@ export class InstallationBalancer {
     const c = this.model.chargers[e.chargerId];
     if (!c) return;
     const now = this.deps.now();
-    this.eventsSeen.set(e.chargerId, (this.eventsSeen.get(e.chargerId) ?? 0) + 1);
+    this.eventOrder.saw(e);
     if (e.kind === 'meter') this.grid.recordDraw(c.wiring, e.currents, now);
     this.setCharger(e.chargerId, onChargerEvent(c, e, now, this.meterSettings()));
     if (e.kind === 'connection' && e.connected) void this.sync(e.chargerId);
