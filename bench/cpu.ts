@@ -94,3 +94,28 @@ export function cpuBetween(a: Sample, b: Sample, server: number, load: number): 
     foreignPct: Math.max(0, pct(machine - benchTicks)),
   };
 }
+
+/**
+ * How many times a process's main thread went to sleep and was woken (voluntary context switches):
+ * for an event loop, once per wait for I/O. Per round trip, it tells how many answers each wakeup
+ * found ready (a wakeup costs both sides: the writer's syscall wakes the sleeping reader).
+ */
+export function mainThreadWakeups(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? Number.NaN);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** A process's CPU time so far in user and in kernel mode (ms; every thread). */
+export function userAndSystemMs(pid: number): { user: number; system: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: (Number(f[11]) * 1000) / TICKS_PER_S, system: (Number(f[12]) * 1000) / TICKS_PER_S };
+  } catch {
+    return { user: Number.NaN, system: Number.NaN };
+  }
+}

@@ -71,8 +71,10 @@ async function pool(n: number, concurrency: number, fn: (i: number) => Promise<v
  * BENCH_PLATFORM_TSX=1 runs main.ts through tsx instead; BENCH_PLATFORM_MAIN: another checkout's
  * entry point (through tsx).
  */
-export function platformEntry(): PlatformEntry {
+/** `checkout`: another checkout's compiled build (bench `--versus`). */
+export function platformEntry(checkout?: string): PlatformEntry {
   return platformEntryOf({
+    ...(checkout ? { checkout } : {}),
     tsx: process.env.BENCH_PLATFORM_TSX === '1',
     main: process.env.BENCH_PLATFORM_MAIN,
     log: (line) => process.stdout.write(`${line}\n`),
@@ -94,7 +96,7 @@ export async function startPlatformNode(
   natsUrl: string,
   nodeId: string,
   env: Record<string, string> = {},
-  opts: { execArgv?: string[]; timeoutMs?: number } = {},
+  opts: { execArgv?: string[]; timeoutMs?: number; checkout?: string } = {},
 ): Promise<PlatformNodeProcess> {
   try {
     return await startPlatformNodeOnce(natsUrl, nodeId, env, opts);
@@ -110,12 +112,12 @@ async function startPlatformNodeOnce(
   natsUrl: string,
   nodeId: string,
   env: Record<string, string>,
-  opts: { execArgv?: string[]; timeoutMs?: number },
+  opts: { execArgv?: string[]; timeoutMs?: number; checkout?: string },
 ): Promise<PlatformNodeProcess> {
   const timeoutMs = opts.timeoutMs ?? 90_000;
   const t0 = Date.now();
   const [apiPort, ocppPort] = [await freePort(), await freePort()];
-  const entry = platformEntry();
+  const entry = platformEntry(opts.checkout);
   const child = new Child({
     name: `platform ${nodeId}`,
     script: entry.script,

@@ -1,5 +1,5 @@
 import { rssKiB } from './children.js';
-import { cpuBetween, sampleCpu, type CpuUse } from './cpu.js';
+import { cpuBetween, mainThreadWakeups, sampleCpu, userAndSystemMs, type CpuUse } from './cpu.js';
 import { type ConnectedReport, isEvent, type RoundTripMode, type RoundTripReport, spawnLoadClient } from './load-gen.js';
 import type { ServerUnderTest } from './servers.js';
 
@@ -90,13 +90,19 @@ export async function measureRoundTrips(
       const phaseMs = (opts.warmupS + opts.durationS) * 1000 + 60_000;
       await child.nextJson((v) => v.event === 'measuring' && v.mode === mode, phaseMs, `${mode} window start`);
       const before = sampleCpu();
+      const wakeupsBefore = [mainThreadWakeups(server.child.pid), mainThreadWakeups(child.pid)];
+      const serverTimeBefore = userAndSystemMs(server.child.pid);
       const result = await child.nextJson<RoundTripReport>((v) => v.event === 'result' && v.mode === mode, phaseMs, `${mode} result`);
       const cpu = cpuBetween(before, sampleCpu(), server.child.pid, child.pid);
+      const answered = result.rate * result.seconds;
+      const serverTime = userAndSystemMs(server.child.pid);
+      const [userUs, systemUs] = [serverTime.user - serverTimeBefore.user, serverTime.system - serverTimeBefore.system].map((ms) => Number(((ms * 1000) / answered).toFixed(1)));
+      const [serverWakeups, loadWakeups] = [server.child.pid, child.pid].map((pid, i) => Number(((mainThreadWakeups(pid) - wakeupsBefore[i]!) / answered).toFixed(3)));
       const serverRssMiB = Number((rssKiB(server.child.pid) / 1024).toFixed(1));
       log(
         `    ${server.label} ${mode}: ${result.rate.toLocaleString('en-US')}/s (p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, ` +
           `errors ${result.error}, timeouts ${result.timeout}; cpu server ${cpu.serverPct}% = ${perRoundTrip(cpu.serverPct, result.rate)} us/rt, load ${cpu.loadPct}%, ` +
-          `nats+bench ${cpu.benchOtherPct}%, outside ${cpu.foreignPct}%)`,
+          `nats+bench ${cpu.benchOtherPct}%, outside ${cpu.foreignPct}%; server user ${userUs} + kernel ${systemUs} us/rt; wakeups per round trip: server ${serverWakeups}, load ${loadWakeups})`,
       );
       rows.push({
         server: server.label,

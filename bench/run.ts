@@ -22,6 +22,8 @@ import { issue14Targets } from './targets.js';
  * (--trace-stalls, cluster: the steady round's slowest events beside every process's pauses and the bus stages they passed)
  * (--profile: the platform nodes of the round-trip runs write a V8 CPU profile; the bench prints where their time went)
  * (--platform-node-options='--max-semi-space-size=2': node/V8 options on the command line of the platform nodes of the idle, heap and rtt sections)
+ * (--versus=<checkout>: rtt also measures that checkout's compiled build (OCPP log on), in turn with the others in every round: an A/B of two versions in one run)
+ * (--rtt-servers=raw,rpc,platform,platform-log-off,versus: the round-trip servers to measure, default all)
  *
  * Issue 2's benchmark: idle chargers per node and memory per charger, Heartbeat and MeterValues round
  * trips per second with validation, each measured in the same run against a raw `ws` echo server
@@ -41,6 +43,8 @@ const { values: flags } = parseArgs({
     'cluster-chargers': { type: 'string' },
     'rtt-rounds': { type: 'string' },
     'platform-node-options': { type: 'string' },
+    versus: { type: 'string' },
+    'rtt-servers': { type: 'string' },
   },
 });
 const quick = flags.quick;
@@ -166,6 +170,10 @@ async function roundTripBench(nats: BenchNats): Promise<void> {
     ['platform', () => startPlatformServer(nats.url, 'bench-rt-1', LOG_ON, platformEnv, profiling('platform'))],
     ['platform-log-off', () => startPlatformServer(nats.url, 'bench-rt-2', LOG_OFF, { OCPP_LOG: 'off', ...platformEnv }, profiling('platform-log-off'))],
   ];
+  const versus = flags.versus;
+  if (versus) servers.push(['versus', () => startPlatformServer(nats.url, 'bench-rt-3', `${LOG_ON} of ${versus}`, platformEnv, profiling('versus'), versus)]);
+  const wanted = flags['rtt-servers']?.split(',').map((s) => s.trim());
+  if (wanted) servers.splice(0, servers.length, ...servers.filter(([name]) => wanted.includes(name)));
   // A profiled run measures one round: its profile is the one summarized.
   const rounds = Number(flags['rtt-rounds'] ?? (quick || flags.profile ? 1 : 3));
   if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error(`--rtt-rounds must be an integer >= 1, got ${flags['rtt-rounds']}`);
@@ -182,7 +190,7 @@ async function roundTripBench(nats: BenchNats): Promise<void> {
         report.errors.push({ section: `round trips: ${name}, round ${round}`, message: err instanceof Error ? err.message : String(err) });
         log(`   FAILED (${name}, round ${round}): ${err instanceof Error ? err.message : String(err)}`);
       }
-      const profile = flags.profile && name.startsWith('platform') ? mainThreadProfile(profileDir(name)) : undefined;
+      const profile = flags.profile && (name.startsWith('platform') || name === 'versus') ? mainThreadProfile(profileDir(name)) : undefined;
       if (profile) report.profiles.push(summarizeProfile(profile));
     }
   }

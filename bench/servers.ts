@@ -65,9 +65,10 @@ export async function startPlatformServer(
   label: string,
   env: Record<string, string> = {},
   execArgv?: string[],
+  checkout?: string,
 ): Promise<ServerUnderTest & { startMs: number }> {
   // Installation labels on /metrics tell which balancers the node has run (waitForBalancers).
-  const node = await startPlatformNode(natsUrl, nodeId, { METRICS_INSTALLATION_LABELS: 'on', ...env }, execArgv ? { execArgv } : {});
+  const node = await startPlatformNode(natsUrl, nodeId, { METRICS_INSTALLATION_LABELS: 'on', ...env }, { ...(execArgv ? { execArgv } : {}), ...(checkout ? { checkout } : {}) });
   const balancers = async (): Promise<Set<string>> => {
     const text = await (await fetch(`http://127.0.0.1:${node.apiPort}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
     return new Set([...text.matchAll(/^cp_balancer_recomputes_total\{installation="([^"]+)"\}/gm)].map((m) => m[1]!));
