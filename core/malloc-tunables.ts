@@ -1,0 +1,31 @@
+/**
+ * glibc malloc settings a platform node process is started with (GLIBC_TUNABLES, read by the C
+ * library when the process starts: they cannot be set from inside it, so every place that starts a
+ * node passes them: `npm start`, scripts/cluster.sh, the simulator's child node and the bench's nodes).
+ *
+ * Why: glibc raises its mmap threshold to the size of the largest mmapped block freed so far (up to
+ * 32 MiB) and its trim threshold to twice that, for every arena of the process. One scrypt (a 16 MiB
+ * block, core/scrypt-thread.ts) thus left every arena keeping up to 32 MiB it had freed, and served
+ * buffers of 128 KiB to 16 MiB from the arenas instead of mmap: after the load scenario's
+ * connect storm and the burst at its start, the node's malloc arenas held 70 MiB with 9 MiB in use
+ * (malloc_stats), 60 of its 218 MiB peak RSS. A fixed threshold turns that adjustment off: blocks from
+ * 128 KiB up are mapped and given back when freed, and an arena gives back a free top over 128 KiB
+ * (glibc's defaults before any adjustment). The price: each scrypt maps and faults in its 16 MiB
+ * afresh, about 4 ms more per hash (about 35 ms), which only a charger's first connection and an
+ * installation password being set pay.
+ *
+ * Other C libraries ignore the variable.
+ */
+export const MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=131072';
+
+/** GLIBC_TUNABLES for a node process started from `env`: what `env` sets there, then MALLOC_TUNABLES (as `npm start` and scripts/cluster.sh add it). */
+export function mallocTunablesEnv(env: NodeJS.ProcessEnv = process.env): { GLIBC_TUNABLES: string } {
+  return { GLIBC_TUNABLES: env.GLIBC_TUNABLES ? `${env.GLIBC_TUNABLES}:${MALLOC_TUNABLES}` : MALLOC_TUNABLES };
+}
+
+/** Whether this process runs on glibc and was started without a fixed mmap threshold (main.ts warns). */
+export function mallocTunablesMissing(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (process.platform !== 'linux') return false;
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime !== undefined && !(env.GLIBC_TUNABLES ?? '').includes('glibc.malloc.mmap_threshold=');
+}
