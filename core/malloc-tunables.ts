@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /**
  * glibc malloc settings a platform node process is started with (GLIBC_TUNABLES, read by the C
  * library when the process starts: they cannot be set from inside it, so every place that starts a
@@ -23,9 +25,12 @@ export function mallocTunablesEnv(env: NodeJS.ProcessEnv = process.env): { GLIBC
   return { GLIBC_TUNABLES: env.GLIBC_TUNABLES ? `${env.GLIBC_TUNABLES}:${MALLOC_TUNABLES}` : MALLOC_TUNABLES };
 }
 
-/** Whether this process runs on glibc and was started without a fixed mmap threshold (main.ts warns). */
+/** Whether this process runs on glibc (Linux) and was started without a fixed mmap threshold (main.ts warns). */
 export function mallocTunablesMissing(env: NodeJS.ProcessEnv = process.env): boolean {
-  if (process.platform !== 'linux') return false;
-  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
-  return header?.glibcVersionRuntime !== undefined && !(env.GLIBC_TUNABLES ?? '').includes('glibc.malloc.mmap_threshold=');
+  if (process.platform !== 'linux' || (env.GLIBC_TUNABLES ?? '').includes('glibc.malloc.mmap_threshold=')) return false;
+  try {
+    return /\/libc\.so\.6$/m.test(readFileSync('/proc/self/maps', 'utf8'));
+  } catch {
+    return false;
+  }
 }

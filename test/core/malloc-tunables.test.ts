@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MALLOC_TUNABLES, mallocTunablesEnv } from '../../core/malloc-tunables.js';
+import { MALLOC_TUNABLES, mallocTunablesEnv, mallocTunablesMissing } from '../../core/malloc-tunables.js';
 
 /** The fixture's figures, run in a node process started with `env`. */
 function freedAfterScrypt(env: NodeJS.ProcessEnv): { heldKiB: number; keptKiB: number } {
@@ -22,6 +22,12 @@ describe('malloc tunables of a node process', () => {
   it('adds the tunables to what the environment sets', () => {
     expect(mallocTunablesEnv({})).toEqual({ GLIBC_TUNABLES: MALLOC_TUNABLES });
     expect(mallocTunablesEnv({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' })).toEqual({ GLIBC_TUNABLES: `glibc.malloc.arena_max=2:${MALLOC_TUNABLES}` });
+  });
+
+  it('a node started without them on glibc is told so (main.ts warns)', () => {
+    expect(mallocTunablesMissing({ GLIBC_TUNABLES: MALLOC_TUNABLES })).toBe(false);
+    const glibc = process.platform === 'linux' && /\/libc\.so\.6$/m.test(readFileSync('/proc/self/maps', 'utf8'));
+    expect(mallocTunablesMissing({})).toBe(glibc);
   });
 
   it('npm start and scripts/cluster.sh start nodes with the same tunables', () => {
