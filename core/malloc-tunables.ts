@@ -7,14 +7,14 @@ import { readFileSync } from 'node:fs';
  *
  * Why: glibc raises its mmap threshold to the size of the largest mmapped block freed so far (up to
  * 32 MiB) and its trim threshold to twice that, for every arena of the process. One scrypt (a 16 MiB
- * block, core/scrypt-thread.ts) thus left every arena keeping up to 32 MiB it had freed, and served
- * buffers of 128 KiB to 16 MiB from the arenas instead of mmap: after the load scenario's
- * connect storm and the burst at its start, the node's malloc arenas held 70 MiB with 9 MiB in use
- * (malloc_stats), 60 of its 218 MiB peak RSS. A fixed threshold turns that adjustment off: blocks from
- * 128 KiB up are mapped and given back when freed, and an arena gives back a free top over 128 KiB
- * (glibc's defaults before any adjustment). The price: each scrypt maps and faults in its 16 MiB
- * afresh, about 4 ms more per hash (about 35 ms), which only a charger's first connection and an
- * installation password being set pay.
+ * block, core/scrypt-thread.ts) thus let every arena keep up to 32 MiB it had freed, and served
+ * buffers of 128 KiB to 16 MiB from the arenas instead of mmap: in the load scenario the node's malloc
+ * arenas held 70 MiB with 9 MiB in use (malloc_stats), peak RSS 226 MiB; with the threshold fixed,
+ * 16 MiB resident and a peak of 174 MiB. A fixed threshold turns that adjustment off: blocks from 128 KiB up are
+ * mapped and given back when freed, and an arena gives back a free top over 128 KiB (glibc's
+ * defaults before any adjustment). The price: each scrypt maps and faults in its 16 MiB afresh
+ * (38 ms per hash instead of 33), which only a charger's first connection and an installation
+ * password being set pay.
  *
  * Other C libraries ignore the variable.
  */
