@@ -9,6 +9,7 @@ import { ChargerStore } from './core/charger-store.js';
 import { ConfigCache } from './core/config-cache.js';
 import { loadConfig, type NodeConfig } from './core/config.js';
 import { HEAP_MODE_DEFAULTS, HeapMode, NODE_HEAP_MODE_DEPS } from './core/heap-mode.js';
+import { MALLOC_TUNABLES, mallocTunablesMissing } from './core/malloc-tunables.js';
 import { CredentialStore } from './core/credential-store.js';
 import { keyFromFile, SecretBox } from './core/secret-box.js';
 import { startEmbeddedNats, type EmbeddedNats } from './core/embedded-nats.js';
@@ -232,6 +233,10 @@ async function main(): Promise<void> {
     ...NODE_HEAP_MODE_DEPS,
     onChange: (mode, utilization) => logger.debug({ mode, eventLoopUtilization: Number(utilization.toFixed(2)) }, 'V8 heap mode'),
   }).start();
+  if (mallocTunablesMissing()) {
+    // Started other than `npm start` does (core/malloc-tunables.ts): glibc may keep much of what the node frees.
+    logger.warn({ GLIBC_TUNABLES: process.env.GLIBC_TUNABLES, expected: MALLOC_TUNABLES }, 'GLIBC_TUNABLES does not fix the malloc mmap threshold: the node may keep tens of MiB it freed (see README, GLIBC_TUNABLES)');
+  }
   if (config.adminTokenGenerated) {
     // Printed once so a developer can use the API; set ADMIN_TOKEN in production.
     process.stdout.write(`ADMIN_TOKEN not set; generated for this run: ${config.adminToken}\n`);

@@ -8,6 +8,7 @@ import { ChargerStore } from '../core/charger-store.js';
 import { CredentialStore } from '../core/credential-store.js';
 import { startThrowawayNats } from '../core/embedded-nats.js';
 import { InstallationStore } from '../core/installation-store.js';
+import { mallocTunablesEnv } from '../core/malloc-tunables.js';
 import { connect } from '@nats-io/transport-node';
 import { connectBus } from '../core/nats.js';
 import { buckets } from '../core/subjects.js';
@@ -240,6 +241,7 @@ export async function startPlatform(opts: PlatformOptions, timeoutMs = 60_000): 
     cwd: REPO_ROOT,
     env: {
       ...process.env,
+      ...mallocTunablesEnv(),
       NATS_URL: opts.natsUrl,
       API_PORT: '0',
       OCPP_PORT: '0',

@@ -4,6 +4,7 @@ import { ChargerStore } from '../core/charger-store.js';
 import { CredentialStore } from '../core/credential-store.js';
 import { freePort, startThrowawayNats } from '../core/embedded-nats.js';
 import { InstallationStore } from '../core/installation-store.js';
+import { mallocTunablesEnv } from '../core/malloc-tunables.js';
 import { connectBus } from '../core/nats.js';
 import { buckets } from '../core/subjects.js';
 import { platformEntry as platformEntryOf, type PlatformEntry } from '../sim/platform-entry.js';
@@ -125,6 +126,7 @@ async function startPlatformNodeOnce(
     gcHook: true,
     ...(opts.execArgv ? { execArgv: opts.execArgv } : {}),
     env: {
+      ...mallocTunablesEnv(),
       NATS_URL: natsUrl,
       API_PORT: String(apiPort),
       OCPP_PORT: String(ocppPort),

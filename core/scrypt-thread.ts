@@ -12,7 +12,8 @@ import { Worker } from 'node:worker_threads';
  * the life of the process: 64 MiB of the load scenario's node (200 installations created, 2,000
  * chargers let in on their installation's password; /proc/<pid>/smaps showed four 16 MiB anonymous
  * mappings, full). On one thread one arena keeps one block, and the thread's own V8 isolate (about
- * 7 MiB) is given back when it ends.
+ * 7 MiB) is given back when it ends. Started as `npm start` starts it (core/malloc-tunables.ts: a fixed
+ * mmap threshold), the node keeps none: each block is mapped and given back.
  *
  * The price: hashes run one at a time (about 35 ms each on the bench machine, off the event loop as
  * before). They are the rare ones: an installation's charger password being set, a charger's first

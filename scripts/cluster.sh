@@ -46,7 +46,9 @@ echo
 [ -n "$leader" ] || { echo "cluster: no JetStream meta leader after 30 s; see $LOGS"; exit 1; }
 
 for i in 1 2 3; do
+  # GLIBC_TUNABLES: as `npm start` starts a node (core/malloc-tunables.ts).
   NODE_ID="node-$i" NATS_URL="$NATS_URL" NATS_REPLICAS=3 API_PORT=$((8080 + i)) OCPP_PORT=$((9000 + i)) \
+    GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.mmap_threshold=131072" \
     DATA_DIR="data/cluster/node-$i" node --import tsx main.ts >"$LOGS/node-$i.log" 2>&1 &
   node_pids+=("$!")
 done

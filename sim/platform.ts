@@ -9,6 +9,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { loadConfig } from '../core/config.js';
 import { startEmbeddedNats, type EmbeddedNats } from '../core/embedded-nats.js';
+import { mallocTunablesEnv } from '../core/malloc-tunables.js';
 import type { PhaseCurrents } from '../core/model.js';
 import { subjects } from '../core/subjects.js';
 import { startNode, type PlatformNode } from '../main.js';
@@ -92,7 +93,7 @@ export async function startPlatform(opts: StartOptions): Promise<PlatformHandle>
     const entry = platformEntry({ tsx: process.env.SIM_PLATFORM_TSX === '1', log: (line) => process.stderr.write(`${line}\n`) });
     const child = spawn(process.execPath, entry.tsx ? ['--import', 'tsx', entry.script] : [entry.script], {
       cwd: REPO_ROOT,
-      env: { ...process.env, ...env, LOG_LEVEL: process.env.SIM_PLATFORM_LOG ?? 'info' },
+      env: { ...process.env, ...mallocTunablesEnv(), ...env, LOG_LEVEL: process.env.SIM_PLATFORM_LOG ?? 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     pid = child.pid;

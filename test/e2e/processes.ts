@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findNatsServer, freePort } from '../../core/embedded-nats.js';
+import { mallocTunablesEnv } from '../../core/malloc-tunables.js';
 
 /**
  * Real processes for the end-to-end tests: a nats-server cluster and platform nodes started as
@@ -162,6 +163,7 @@ export async function startPlatformNode(nodeId: string, env: Record<string, stri
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       PATH: process.env.PATH ?? '',
+      ...mallocTunablesEnv(),
       NODE_ID: nodeId,
       API_PORT: String(apiPort),
       OCPP_PORT: String(ocppPort),
