@@ -173,6 +173,8 @@ async function roundTripBench(nats: BenchNats): Promise<void> {
   const versus = flags.versus;
   if (versus) servers.push(['versus', () => startPlatformServer(nats.url, 'bench-rt-3', `${LOG_ON} of ${versus}`, platformEnv, profiling('versus'), versus)]);
   const wanted = flags['rtt-servers']?.split(',').map((s) => s.trim());
+  const unknown = wanted?.filter((name) => !servers.some(([known]) => known === name));
+  if (unknown?.length) throw new Error(`--rtt-servers: no server ${unknown.join(', ')} (of ${servers.map(([name]) => name).join(', ')}; versus needs --versus)`);
   if (wanted) servers.splice(0, servers.length, ...servers.filter(([name]) => wanted.includes(name)));
   // A profiled run measures one round: its profile is the one summarized.
   const rounds = Number(flags['rtt-rounds'] ?? (quick || flags.profile ? 1 : 3));
