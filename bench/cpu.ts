@@ -31,19 +31,24 @@ function machineBusyTicks(): number {
   return user + nice + system + irq + softirq + steal;
 }
 
+/** A process's parent and CPU ticks in user and kernel mode (every thread), from /proc/<pid>/stat; undefined once it is gone. */
+function processStat(pid: number | string): { ppid: number; user: number; system: number } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Fields after the command name (which may contain spaces and parentheses).
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(f[1]), user: Number(f[11]), system: Number(f[12]) };
+}
+
 function processTicks(): Map<number, { ppid: number; ticks: number }> {
   const out = new Map<number, { ppid: number; ticks: number }>();
   for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // Fields after the command name (which may contain spaces and parentheses).
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out.set(Number(name), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    const stat = /^\d+$/.test(name) ? processStat(name) : undefined;
+    if (stat) out.set(Number(name), { ppid: stat.ppid, ticks: stat.user + stat.system });
   }
   return out;
 }
@@ -111,11 +116,6 @@ export function mainThreadWakeups(pid: number): number {
 
 /** A process's CPU time so far in user and in kernel mode (ms; every thread). */
 export function userAndSystemMs(pid: number): { user: number; system: number } {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { user: (Number(f[11]) * 1000) / TICKS_PER_S, system: (Number(f[12]) * 1000) / TICKS_PER_S };
-  } catch {
-    return { user: Number.NaN, system: Number.NaN };
-  }
+  const stat = processStat(pid);
+  return stat ? { user: (stat.user * 1000) / TICKS_PER_S, system: (stat.system * 1000) / TICKS_PER_S } : { user: Number.NaN, system: Number.NaN };
 }
