@@ -23,6 +23,7 @@ import { issue14Targets } from './targets.js';
  * (--profile: the platform nodes of the round-trip runs write a V8 CPU profile; the bench prints where their time went)
  * (--platform-node-options='--max-semi-space-size=2': node/V8 options on the command line of the platform nodes of the idle, heap and rtt sections)
  * (--versus=<checkout>: rtt also measures that checkout's compiled build (OCPP log on), in turn with the others in every round: an A/B of two versions in one run)
+ * (--versus-env=NAME=value[,NAME=value]: the versus node's environment on top of the others' (e.g. --versus=. --versus-env=GLIBC_TUNABLES= for this build without the malloc setting))
  * (--rtt-servers=raw,rpc,platform,platform-log-off,versus: the round-trip servers to measure, default all)
  *
  * Issue 2's benchmark: idle chargers per node and memory per charger, Heartbeat and MeterValues round
@@ -44,6 +45,7 @@ const { values: flags } = parseArgs({
     'rtt-rounds': { type: 'string' },
     'platform-node-options': { type: 'string' },
     versus: { type: 'string' },
+    'versus-env': { type: 'string' },
     'rtt-servers': { type: 'string' },
   },
 });
@@ -73,6 +75,18 @@ if (flags['idle-chargers']) Object.assign(plan, { idlePerProcess: Number(flags['
 /** Node/V8 options for the platform nodes of the idle, heap and rtt sections (V8 flags to compare): on their command line, as NODE_OPTIONS refuses most V8 flags. */
 const platformArgv = (flags['platform-node-options'] ?? '').split(' ').filter((a) => a !== '');
 const platformEnv: Record<string, string> = {};
+
+/** `NAME=value,NAME=value` (a value may be empty) as an environment; anything else is refused. */
+function envAssignments(list: string | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const item of (list ?? '').split(',').filter((i) => i !== '')) {
+    const at = item.indexOf('=');
+    const name = at < 0 ? item : item.slice(0, at);
+    if (at < 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`--versus-env: "${item}" is not NAME=value`);
+    env[name] = item.slice(at + 1);
+  }
+  return env;
+}
 const log = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
@@ -171,7 +185,10 @@ async function roundTripBench(nats: BenchNats): Promise<void> {
     ['platform-log-off', () => startPlatformServer(nats.url, 'bench-rt-2', LOG_OFF, { OCPP_LOG: 'off', ...platformEnv }, profiling('platform-log-off'))],
   ];
   const versus = flags.versus;
-  if (versus) servers.push(['versus', () => startPlatformServer(nats.url, 'bench-rt-3', `${LOG_ON} of ${versus}`, platformEnv, profiling('versus'), versus)]);
+  const versusEnv = envAssignments(flags['versus-env']);
+  if (!versus && Object.keys(versusEnv).length > 0) throw new Error('--versus-env needs --versus (--versus=. for this checkout)');
+  const versusLabel = `${LOG_ON} of ${versus}${Object.entries(versusEnv).map(([k, v]) => ` ${k}=${v}`).join('')}`;
+  if (versus) servers.push(['versus', () => startPlatformServer(nats.url, 'bench-rt-3', versusLabel, { ...platformEnv, ...versusEnv }, profiling('versus'), versus)]);
   const wanted = flags['rtt-servers']?.split(',').map((s) => s.trim());
   const unknown = wanted?.filter((name) => !servers.some(([known]) => known === name));
   if (unknown?.length) throw new Error(`--rtt-servers: no server ${unknown.join(', ')} (of ${servers.map(([name]) => name).join(', ')}; versus needs --versus)`);

@@ -26,7 +26,8 @@ export interface HandlerEnv {
   readonly nodeId: string;
   charger(): Charger;
   installation(): Installation | undefined;
-  now(): Date;
+  /** The time (ms): a number, so that the calls answered at once allocate no Date. */
+  now(): number;
   context(): ChargerContext;
   /** Whether the actor has this transaction active (the same as finding it in `context().transactions`, without reading the actor). */
   hasTransaction(transactionId: number): boolean;
@@ -59,10 +60,9 @@ type HandlerTable = { [A in OcppAction]?: Handler<A> };
 // Chargers at the same millisecond (a node answers thousands a second) share one ISO string.
 let isoMs = Number.NaN;
 let isoText = '';
-function iso(d: Date): string {
-  const ms = d.getTime();
+function iso(ms: number): string {
   if (ms !== isoMs) {
-    isoText = d.toISOString();
+    isoText = new Date(ms).toISOString();
     isoMs = ms;
   }
   return isoText;
@@ -73,7 +73,7 @@ export const chargerHandlers: HandlerTable = {
   async BootNotification(req, env) {
     const now = env.now();
     await env.chargerState.putBoot(env.chargerId, { ...req, bootedAt: iso(now) });
-    env.send({ type: 'BOOT', installationKnown: !!env.installation(), at: now.getTime() });
+    env.send({ type: 'BOOT', installationKnown: !!env.installation(), at: now });
     const status = env.registration() as Exclude<Registration, 'Unknown'>;
     env.publish({ kind: 'boot', chargerId: env.chargerId, installationId: env.charger().installationId, status, at: iso(now) });
     await env.observe((o, charger) => o.booted?.(charger));
@@ -82,7 +82,7 @@ export const chargerHandlers: HandlerTable = {
 
   Heartbeat(_req, env) {
     const now = env.now();
-    env.touch(now.getTime());
+    env.touch(now);
     return { currentTime: iso(now) };
   },
 
@@ -96,14 +96,14 @@ export const chargerHandlers: HandlerTable = {
       ...(req.vendorErrorCode ? { vendorErrorCode: req.vendorErrorCode } : {}),
       updatedAt: req.timestamp ?? iso(now),
     };
-    env.send({ type: 'STATUS', connector, at: now.getTime() });
+    env.send({ type: 'STATUS', connector, at: now });
     env.publish({ kind: 'status', chargerId: env.chargerId, installationId: env.charger().installationId, ...connector, timestamp: connector.updatedAt });
     await env.observe((o, charger) => o.statusNotified?.(charger, req));
     return EMPTY_RESPONSE;
   },
 
   async Authorize(req, env) {
-    env.touch(env.now().getTime());
+    env.touch(env.now());
     return { idTagInfo: await env.authorize(env.installation(), req.idTag, env.chargerId) };
   },
 
@@ -123,7 +123,7 @@ export const chargerHandlers: HandlerTable = {
       nodeId: env.nodeId,
     });
     const tx = { transactionId, connectorId: req.connectorId, idTag: req.idTag, meterStartWh: req.meterStart, startedAt: req.timestamp };
-    env.send({ type: 'TX_STARTED', tx, at: now.getTime() });
+    env.send({ type: 'TX_STARTED', tx, at: now });
     env.publish({ kind: 'transaction', chargerId: env.chargerId, installationId, transactionId, connectorId: req.connectorId, event: 'started', at: iso(now) });
     await env.observe((o, charger) => o.transactionStarted?.(charger, transactionId, req));
     return { transactionId, idTagInfo };
@@ -149,7 +149,7 @@ export const chargerHandlers: HandlerTable = {
       ...(req.transactionData ? { transactionData: req.transactionData } : {}),
       nodeId: env.nodeId,
     });
-    env.send({ type: 'TX_STOPPED', transactionId: req.transactionId, at: now.getTime() });
+    env.send({ type: 'TX_STOPPED', transactionId: req.transactionId, at: now });
     const connectorId = active?.connectorId ?? start?.connectorId ?? 0;
     env.publish({ kind: 'transaction', chargerId: env.chargerId, installationId, transactionId: req.transactionId, connectorId, event: 'stopped', at: iso(now) });
     await env.observe((o, charger) => o.transactionStopped?.(charger, req));
@@ -163,19 +163,19 @@ export const chargerHandlers: HandlerTable = {
   },
 
   DataTransfer(req, env) {
-    env.touch(env.now().getTime());
+    env.touch(env.now());
     env.logger.info({ chargerId: env.chargerId, vendorId: req.vendorId, messageId: req.messageId }, 'DataTransfer from charger');
     // No vendor extensions are implemented; 1.6 §4.3 answers UnknownVendorId.
     return { status: 'UnknownVendorId' };
   },
 
   DiagnosticsStatusNotification(req, env) {
-    env.send({ type: 'DIAGNOSTICS_STATUS', status: req.status, at: env.now().getTime() });
+    env.send({ type: 'DIAGNOSTICS_STATUS', status: req.status, at: env.now() });
     return {};
   },
 
   FirmwareStatusNotification(req, env) {
-    env.send({ type: 'FIRMWARE_STATUS', status: req.status, at: env.now().getTime() });
+    env.send({ type: 'FIRMWARE_STATUS', status: req.status, at: env.now() });
     return {};
   },
 };
@@ -194,18 +194,18 @@ type MeterValuesRequest = RequestOf<'MeterValues'>;
 const EMPTY: ResponseOf<'MeterValues'> = EMPTY_RESPONSE;
 
 /** After a platform restart the charger carries on with a transaction this session never saw. */
-async function meterValuesOfUnknownTransaction(req: MeterValuesRequest, env: HandlerEnv, now: Date): Promise<ResponseOf<'MeterValues'>> {
+async function meterValuesOfUnknownTransaction(req: MeterValuesRequest, env: HandlerEnv, now: number): Promise<ResponseOf<'MeterValues'>> {
   const transactionId = req.transactionId as number;
   const start = await env.transactions.getStart(transactionId, env.chargerId);
   if (start) {
     const tx = { transactionId, connectorId: start.connectorId, idTag: start.idTag, meterStartWh: start.meterStartWh, startedAt: start.timestamp };
-    env.send({ type: 'TX_STARTED', tx, at: now.getTime() });
+    env.send({ type: 'TX_STARTED', tx, at: now });
   }
   return meterValuesObserved(req, env, now);
 }
 
 /** Every sample reaches the observers (the partner's transaction log) first, also those the bus skips. */
-function meterValuesObserved(req: MeterValuesRequest, env: HandlerEnv, now: Date): Promise<ResponseOf<'MeterValues'>> | ResponseOf<'MeterValues'> {
+function meterValuesObserved(req: MeterValuesRequest, env: HandlerEnv, now: number): Promise<ResponseOf<'MeterValues'>> | ResponseOf<'MeterValues'> {
   const observed = env.observe((o, charger) => o.meterValues?.(charger, req));
   if (observed === undefined) return meterValuesRead(req, env, now);
   return observed.then(() => meterValuesRead(req, env, now));
@@ -216,20 +216,20 @@ function meterValuesObserved(req: MeterValuesRequest, env: HandlerEnv, now: Date
  * when the reading is news for the balancer (see meterEventDue), else the sample only proves the
  * charger alive (`touch`, which reaches the actor at most every few seconds).
  */
-function meterValuesRead(req: MeterValuesRequest, env: HandlerEnv, now: Date): ResponseOf<'MeterValues'> {
+function meterValuesRead(req: MeterValuesRequest, env: HandlerEnv, now: number): ResponseOf<'MeterValues'> {
   const charger = env.charger();
   const reading = readMeterValues(req.meterValue, charger.phases);
   if (!reading) {
-    env.touch(now.getTime());
+    env.touch(now);
     return EMPTY;
   }
-  const published = { currents: reading.currents, transactionId: req.transactionId, at: now.getTime() };
+  const published = { currents: reading.currents, transactionId: req.transactionId, at: now };
   if (!meterEventDue(env.lastMeterEvent, published, env.meterEvents, env.limit)) {
-    env.touch(now.getTime());
+    env.touch(now);
     return EMPTY;
   }
   env.lastMeterEvent = published;
-  env.send({ type: 'METER', measured: { ...reading.currents, at: reading.timestamp }, ...(reading.energyWh !== undefined ? { energyWh: reading.energyWh } : {}), at: now.getTime() });
+  env.send({ type: 'METER', measured: { ...reading.currents, at: reading.timestamp }, ...(reading.energyWh !== undefined ? { energyWh: reading.energyWh } : {}), at: now });
   env.publish({
     kind: 'meter',
     chargerId: env.chargerId,

@@ -12,14 +12,29 @@ export interface MeterReading {
   timestamp: string;
 }
 
-const TERMINAL: Record<string, keyof TerminalCurrents> = {
-  L1: 't1',
-  L2: 't2',
-  L3: 't3',
-  'L1-N': 't1',
-  'L2-N': 't2',
-  'L3-N': 't3',
-};
+/**
+ * Sets the current of the terminal a 1.6 phase names (L1 or L1-N is terminal 1...); false for any
+ * other phase. Named stores, not `currents[TERMINAL[phase]]`: a store under a computed key is a
+ * megamorphic lookup on every sample.
+ */
+function setTerminal(currents: TerminalCurrents, phase: string, a: number): boolean {
+  switch (phase) {
+    case 'L1':
+    case 'L1-N':
+      currents.t1 = a;
+      return true;
+    case 'L2':
+    case 'L2-N':
+      currents.t2 = a;
+      return true;
+    case 'L3':
+    case 'L3-N':
+      currents.t3 = a;
+      return true;
+    default:
+      return false;
+  }
+}
 
 function scale(unit: string | undefined, base: string): number {
   if (!unit || unit === base) return 1;
@@ -63,9 +78,8 @@ function applySample(r: MeterReading, sv: SampledValue, phases: 1 | 3): void {
     case 'Current.Import': {
       const k = scale(sv.unit, 'A') * value;
       if (!Number.isFinite(k)) return;
-      const terminal = sv.phase ? TERMINAL[sv.phase] : undefined;
-      if (terminal) r.currents[terminal] = k;
-      else if (!sv.phase) {
+      if (sv.phase) setTerminal(r.currents, sv.phase, k);
+      else {
         // A total without phase: on a 1-phase charger it is terminal 1; on a 3-phase one we cannot
         // tell, so every terminal is assumed to draw it (the balancer then counts all phases).
         if (phases === 1) r.currents.t1 = k;

@@ -16,11 +16,15 @@ describe('readMeterValues', () => {
           { value: '99', measurand: 'Current.Import', phase: 'L3', location: 'EV' },
           { value: 'abc', measurand: 'Current.Import', phase: 'L3', format: 'SignedData' },
           { value: '32', measurand: 'Current.Offered' },
+          { value: '14', measurand: 'Current.Import', phase: 'L3-N' },
+          // The neutral and line-to-line phases are no charger terminal.
+          { value: '3', measurand: 'Current.Import', phase: 'N' },
+          { value: '7', measurand: 'Current.Import', phase: 'L1-L2' },
         ]),
       ],
       3,
     );
-    expect(r).toEqual({ currents: { t1: 16, t2: 15 }, energyWh: 1500, powerW: 11000, offered: 32, timestamp: '2026-01-01T00:00:00Z' });
+    expect(r).toEqual({ currents: { t1: 16, t2: 15, t3: 14 }, energyWh: 1500, powerW: 11000, offered: 32, timestamp: '2026-01-01T00:00:00Z' });
   });
 
   it('defaults to the energy register in Wh, takes the newest sample, and maps a phaseless current', () => {
