@@ -70,9 +70,8 @@ async function pool(n: number, concurrency: number, fn: (i: number) => Promise<v
 /**
  * What a platform node runs (sim/platform-entry.ts): the compiled build, built once per bench.
  * BENCH_PLATFORM_TSX=1 runs main.ts through tsx instead; BENCH_PLATFORM_MAIN: another checkout's
- * entry point (through tsx).
+ * entry point (through tsx). `checkout`: another checkout's compiled build (bench `--versus`).
  */
-/** `checkout`: another checkout's compiled build (bench `--versus`). */
 export function platformEntry(checkout?: string): PlatformEntry {
   return platformEntryOf({
     ...(checkout ? { checkout } : {}),

@@ -13,26 +13,24 @@ export interface MeterReading {
 }
 
 /**
- * Sets the current of the terminal a 1.6 phase names (L1 or L1-N is terminal 1...); false for any
- * other phase. Named stores, not `currents[TERMINAL[phase]]`: a store under a computed key is a
- * megamorphic lookup on every sample.
+ * Sets the current of the terminal a 1.6 phase names (L1 or L1-N is terminal 1...); any other phase
+ * (N, L1-L2...) is no terminal. Named stores, not `currents[TERMINAL[phase]]`: a store under a
+ * computed key is a megamorphic lookup on every sample.
  */
-function setTerminal(currents: TerminalCurrents, phase: string, a: number): boolean {
+function setTerminal(currents: TerminalCurrents, phase: string, a: number): void {
   switch (phase) {
     case 'L1':
     case 'L1-N':
       currents.t1 = a;
-      return true;
+      return;
     case 'L2':
     case 'L2-N':
       currents.t2 = a;
-      return true;
+      return;
     case 'L3':
     case 'L3-N':
       currents.t3 = a;
-      return true;
-    default:
-      return false;
+      return;
   }
 }
 
