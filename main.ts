@@ -8,7 +8,7 @@ import { ChargerStateStore } from './core/charger-state-store.js';
 import { ChargerStore } from './core/charger-store.js';
 import { ConfigCache } from './core/config-cache.js';
 import { loadConfig, type NodeConfig } from './core/config.js';
-import { HEAP_MODE_DEFAULTS, HeapMode, NODE_HEAP_MODE_DEPS } from './core/heap-mode.js';
+import { HEAP_MODE_DEFAULTS, HeapMode, NODE_HEAP_MODE_DEPS, setPretenuring } from './core/heap-mode.js';
 import { MALLOC_TUNABLES, mallocTunablesMissing } from './core/malloc-tunables.js';
 import { CredentialStore } from './core/credential-store.js';
 import { keyFromFile, SecretBox } from './core/secret-box.js';
@@ -228,7 +228,8 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = pino({ level: config.logLevel, base: { node: config.nodeId } });
-  // Before the node allocates: the heap mode holds from its first GC.
+  // Before the node allocates: the heap mode and pretenuring hold from its first GC.
+  setPretenuring(config.v8Pretenuring);
   new HeapMode(config.v8OptimizeForSize, HEAP_MODE_DEFAULTS, {
     ...NODE_HEAP_MODE_DEPS,
     onChange: (mode, utilization) => logger.debug({ mode, eventLoopUtilization: Number(utilization.toFixed(2)) }, 'V8 heap mode'),

@@ -261,8 +261,8 @@ async function main(): Promise<void> {
   log(`platform nodes run ${entry.label}`);
   report.notes.push(`platform nodes ran ${entry.label}`);
   if (platformArgv.length > 0) report.notes.push(`idle, heap and rtt platform nodes ran with node options ${platformArgv.join(' ')}`);
-  // The node's own heap mode (core/heap-mode.ts) follows V8_OPTIMIZE_FOR_SIZE of this environment.
-  if (process.env.V8_OPTIMIZE_FOR_SIZE) report.notes.push(`platform nodes ran with V8_OPTIMIZE_FOR_SIZE=${process.env.V8_OPTIMIZE_FOR_SIZE}`);
+  // The node's own heap settings (core/heap-mode.ts) follow V8_OPTIMIZE_FOR_SIZE and V8_PRETENURING of this environment.
+  for (const name of ['V8_OPTIMIZE_FOR_SIZE', 'V8_PRETENURING']) if (process.env[name]) report.notes.push(`platform nodes ran with ${name}=${process.env[name]}`);
   let nats: BenchNats | undefined;
   try {
     if (only.has('idle') || only.has('heap') || only.has('rtt')) {

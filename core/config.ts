@@ -54,6 +54,8 @@ export interface NodeConfig {
   logLevel: string;
   /** V8_OPTIMIZE_FOR_SIZE: V8's size heap mode while the node is quiet (auto), always (on) or never (off); core/heap-mode.ts. */
   v8OptimizeForSize: 'auto' | 'on' | 'off';
+  /** V8_PRETENURING: V8's allocation-site pretenuring (off by default); core/heap-mode.ts. */
+  v8Pretenuring: boolean;
   /** The API port's exposure: who is the client behind a proxy, how long a request may take, how many sockets. */
   api: {
     /** Fastify's `trustProxy`: false, a hop count, or the proxies' addresses/CIDRs. */
@@ -269,6 +271,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     meterEventOverLimitRepeatMs: int(env, 'METER_EVENT_OVER_LIMIT_REPEAT_MS', 2_500, 0, 3_600_000),
     logLevel: env.LOG_LEVEL || 'info',
     v8OptimizeForSize: heapModeSetting(env.V8_OPTIMIZE_FOR_SIZE),
+    v8Pretenuring: onOff(env, 'V8_PRETENURING', false),
     api: {
       trustProxy: parseTrustProxy(env.TRUST_PROXY),
       requestTimeoutMs: int(env, 'API_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),

@@ -29,6 +29,24 @@ import { setFlagsFromString } from 'node:v8';
  * tests that start nodes inside the test process are not changed.
  */
 
+/**
+ * V8's allocation-site pretenuring (V8_PRETENURING: off by default, `on` for V8's default).
+ *
+ * Why off: V8 marks an allocation site (an object or array literal) "tenured" when nearly all its
+ * objects survived a scavenge, and from then on allocates them in the old space. Where a storm of
+ * connections made such sites on the per-message path (`--trace-pretenuring` shows the decisions,
+ * not the sites), each later message's objects hung off an old-space object that died at once and
+ * were kept until the next full GC: ws's frame buffers with the socket read's memory, the parsed
+ * request, the meter reading (a sampling heap profile of what outlived the scavenges). At 2,000
+ * chargers answering back to back (round-trip bench) every scavenge promoted 1.5-2.2 MB and a
+ * mark-compact ran every 3-4 s; off, a scavenge promotes 0.1-0.5 MB (the answers kept for
+ * duplicate ids). A literal that does live long is copied once more before it reaches the old
+ * space; the bench's idle storm of 20,000 chargers took as long and held no more RSS.
+ */
+export function setPretenuring(on: boolean, setFlags: (flags: string) => void = setFlagsFromString): void {
+  setFlags(on ? '--allocation-site-pretenuring' : '--no-allocation-site-pretenuring');
+}
+
 export type HeapModeSetting = 'auto' | 'on' | 'off';
 export type HeapModeName = 'size' | 'speed';
 
