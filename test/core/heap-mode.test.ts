@@ -12,11 +12,16 @@ interface ChildHeap {
   mode: string;
 }
 
+/** Runs a fixture child (test/core/fixtures/<name>.ts) with `on` or `off`; the JSON of its last line. */
+function fixtureChild<T>(name: string, setting: 'on' | 'off'): T {
+  const fixture = join(process.cwd(), `test/core/fixtures/${name}.ts`);
+  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', fixture, setting], { encoding: 'utf8', timeout: 60_000 });
+  return JSON.parse(out.trim().split('\n').at(-1)!) as T;
+}
+
 /** Runs the fragmenting child in the size mode set at run time (`on`) or with V8's defaults (`off`); its heap after full GCs. */
 function fragmentedHeap(setting: 'on' | 'off'): ChildHeap {
-  const fixture = join(process.cwd(), 'test/core/fixtures/fragmented-heap.ts');
-  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', fixture, setting], { encoding: 'utf8', timeout: 60_000 });
-  return JSON.parse(out.trim().split('\n').at(-1)!) as ChildHeap;
+  return fixtureChild<ChildHeap>('fragmented-heap', setting);
 }
 
 /** A HeapMode whose event loop is as busy as the test says, and the V8 flags it set. */
@@ -143,9 +148,7 @@ describe('heap mode (V8_OPTIMIZE_FOR_SIZE)', () => {
 
 /** Runs the pretenuring child with V8's allocation-site pretenuring set at run time; how much its old space grew while it made short-lived objects. */
 function pretenuredSite(setting: 'on' | 'off'): { grewBytes: number; kept: number } {
-  const fixture = join(process.cwd(), 'test/core/fixtures/pretenured-site.ts');
-  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', fixture, setting], { encoding: 'utf8', timeout: 60_000 });
-  return JSON.parse(out.trim().split('\n').at(-1)!) as { grewBytes: number; kept: number };
+  return fixtureChild('pretenured-site', setting);
 }
 
 describe('allocation-site pretenuring (V8_PRETENURING)', () => {
